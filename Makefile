@@ -1,0 +1,110 @@
+# m1vision: every target installs what it needs first, idempotently.
+#   make demo   - the main job on the bundled data (writes outputs/)
+#   make test   - pytest + nbval over notebooks/ (+ the browser test)
+# Environment: a conda env in .conda-env/ from environment.yml where conda or mamba is on
+# PATH, else .venv/ with pip (uv where it installs) from the lock of this platform.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON_BOOT ?= python3
+CONDA := $(shell command -v mamba 2>/dev/null || command -v conda 2>/dev/null)
+# Platform check first: stops (exit 1, with the fix) on Rosetta, Intel Macs, old Pythons.
+ifneq ($(CONDA),)
+  ENV := .conda-env
+else
+  ENV := .venv
+endif
+PY := $(ENV)/bin/python
+STAMP := $(ENV)/.m1vision-installed
+LOCK_PLATFORMS := linux-x86_64 macos-arm64 linux-aarch64
+NB_TIMEOUT ?= 180
+
+.PHONY: help install demo test test-fast lab notebooks bench lock check-mac-wheels \
+        train-demo-model browser-deps lint clean
+
+help:
+	@echo "make demo | test | lab | notebooks | bench | lock | train-demo-model | clean"
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml environment.yml $(wildcard locks/*.txt) m1vision/_platform.py
+ifneq ($(CONDA),)
+	@lock=$$($(PYTHON_BOOT) m1vision/_platform.py 2>/dev/null || true); \
+	if [ "$$lock" = "macos-arm64" ]; then \
+	  if [ -d $(ENV) ]; then $(CONDA) env update -p $(ENV) -f environment.yml --prune; \
+	  else $(CONDA) env create -p $(ENV) -f environment.yml; fi; \
+	else \
+	  [ -x $(PY) ] || $(CONDA) create -y -p $(ENV) -c conda-forge python=3.11 pip; \
+	  lock=$$($(PY) m1vision/_platform.py); \
+	  $(PY) -m pip install -r locks/$$lock.txt && $(PY) -m pip install --no-deps -e .; \
+	fi
+	$(PY) m1vision/_platform.py >/dev/null
+else
+	@lock=$$($(PYTHON_BOOT) m1vision/_platform.py); \
+	[ -x $(PY) ] || $(PYTHON_BOOT) -m venv $(ENV); \
+	if $(PY) -m pip install -q uv >/dev/null 2>&1 && [ -x $(ENV)/bin/uv ]; then \
+	  $(ENV)/bin/uv pip sync -q --python $(PY) locks/$$lock.txt; \
+	  $(ENV)/bin/uv pip install -q --python $(PY) --no-deps -e .; \
+	else \
+	  $(PY) -m pip install -q -r locks/$$lock.txt && $(PY) -m pip install -q --no-deps -e .; \
+	fi
+endif
+	@touch $@
+	@echo "m1vision environment ready in $(ENV)/"
+
+demo: $(STAMP)
+	$(PY) -m m1vision demo --out outputs
+
+# The browser test needs Debian's chromium (no browser download). Install it where missing.
+browser-deps:
+	@if [ "$$(uname -s)" = Linux ] && [ ! -x /usr/bin/chromium ]; then \
+	  if command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+	    echo "installing Debian's chromium for the browser test"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else echo "chromium is missing: sudo apt-get install chromium (the browser test will fail)"; fi; \
+	fi
+
+test: $(STAMP) browser-deps
+	$(PY) -m ruff check .
+	$(PY) -m pytest tests notebooks --nbval --nbval-sanitize-with tests/nbval_sanitize.cfg \
+	  --nbval-cell-timeout=$(NB_TIMEOUT) -p no:cacheprovider
+
+test-fast: $(STAMP)
+	$(PY) -m pytest tests -m "not slow and not browser and not network" -q
+
+lint: $(STAMP)
+	$(PY) -m ruff check .
+
+lab: $(STAMP)
+	$(PY) -m jupyter lab --ip=127.0.0.1 --notebook-dir=notebooks \
+	  --IdentityProvider.token=$$($(PY) -c 'import secrets; print(secrets.token_hex(16))')
+
+notebooks: $(STAMP)
+	$(PY) tools/run_notebooks.py --timeout $(NB_TIMEOUT) notebooks/*.ipynb
+
+bench: $(STAMP)
+	$(PY) benchmarks/run.py --out benchmarks/results
+
+lock: $(STAMP)
+	@for p in $(LOCK_PLATFORMS); do \
+	  case $$p in \
+	    linux-x86_64) t=x86_64-unknown-linux-gnu;; \
+	    macos-arm64) t=aarch64-apple-darwin;; \
+	    linux-aarch64) t=aarch64-unknown-linux-gnu;; \
+	  esac; \
+	  $(ENV)/bin/uv pip compile -q pyproject.toml --extra test --python-version 3.11 \
+	    --python-platform $$t -o locks/$$p.txt; \
+	  echo "locks/$$p.txt"; \
+	done
+
+check-mac-wheels: $(STAMP)
+	$(PY) tools/check_mac_wheels.py locks/macos-arm64.txt
+
+train-demo-model: $(STAMP)
+	$(PY) tools/train_demo_model.py --out data/models
+
+clean:
+	rm -rf .venv .conda-env outputs .pytest_cache build *.egg-info
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +

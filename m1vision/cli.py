@@ -1,0 +1,56 @@
+"""The command line: ``python -m m1vision COMMAND`` (also installed as ``m1vision``).
+
+Commands import what they need when they run, so ``--help`` answers at once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="m1vision",
+        description="OpenCV + TensorFlow image pipelines for medical images on Apple Silicon.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    doctor = sub.add_parser(
+        "doctor", help="check that the stack runs natively (Rosetta, wheels, BLAS, Metal)"
+    )
+    doctor.add_argument("--json", action="store_true", help="print the report as JSON")
+    doctor.add_argument(
+        "--no-tensorflow",
+        action="store_true",
+        help="skip the TensorFlow checks (answers in about a second)",
+    )
+    doctor.add_argument("--out", default=None, help="also write the JSON report to this file")
+
+    demo = sub.add_parser("demo", help="run the main job on the bundled sample data")
+    demo.add_argument("--out", default="outputs", help="output folder (default: outputs)")
+
+    reproduce = sub.add_parser("reproduce", help="re-run an experiment record and compare")
+    reproduce.add_argument("record", help="path of a record JSON written by experiment.record")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.command == "doctor":
+        from m1vision.doctor import run_cli
+
+        return run_cli(as_json=args.json, tensorflow=not args.no_tensorflow, out=args.out)
+    if args.command == "demo":
+        from m1vision.demo import run
+
+        return run(out_dir=args.out)
+    if args.command == "reproduce":
+        from m1vision.experiment import reproduce_cli
+
+        return reproduce_cli(args.record)
+    raise AssertionError(f"unhandled command {args.command!r}")  # argparse rejects others
+
+
+if __name__ == "__main__":
+    sys.exit(main())

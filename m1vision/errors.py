@@ -1,0 +1,87 @@
+"""The exceptions m1vision raises, one place to look them up.
+
+Every error says what happened, what was expected and, where there is one, how to fix it.
+Each class also derives from the built-in type a caller would catch without knowing
+m1vision (``ValueError``, ``TypeError``, ``OSError``, ``FileExistsError``, ``RuntimeError``).
+
+======================  ======================  ==============================================
+class                   also a                  raised for
+======================  ======================  ==============================================
+``M1VisionError``       ``Exception``           base class of all of the below
+``InvalidImageError``   ``ValueError``          an array that is no usable image (NaN, 4-D...)
+``InvalidParameterError`` ``ValueError``        a bad option (even blur kernel, low > high...)
+``ImageReadError``      ``OSError``             a file that cannot be read as an image
+``ImageWriteError``     ``OSError``             a file that cannot be written
+``OutputExistsError``   ``FileExistsError``     an output that exists and would be overwritten
+``PipelineStepError``   ``RuntimeError``        a pipeline step failed (names step, shape, dtype)
+``PipelineConfigError`` ``ValueError``          a pipeline dict/JSON that cannot be rebuilt
+``ModelLoadError``      ``ValueError``          a path that is no loadable model
+``RecordError``         ``ValueError``          an experiment record that cannot be used
+======================  ======================  ==============================================
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ImageReadError",
+    "ImageWriteError",
+    "InvalidImageError",
+    "InvalidParameterError",
+    "M1VisionError",
+    "ModelLoadError",
+    "OutputExistsError",
+    "PipelineConfigError",
+    "PipelineStepError",
+    "RecordError",
+]
+
+
+class M1VisionError(Exception):
+    """Base class of every error m1vision raises on purpose."""
+
+
+class InvalidImageError(M1VisionError, ValueError):
+    """An array was passed where an image is expected, but it is not a usable image."""
+
+
+class InvalidParameterError(M1VisionError, ValueError):
+    """An option has a value outside what the function accepts."""
+
+
+class ImageReadError(M1VisionError, OSError):
+    """A file could not be read as an image; the message names the file and why."""
+
+    def __init__(self, path, reason: str):
+        self.path = str(path)
+        self.reason = reason
+        super().__init__(f"cannot read image {self.path!r}: {reason}")
+
+    def __reduce__(self):  # keep it picklable across process pools and Dask workers
+        return (type(self), (self.path, self.reason))
+
+
+class ImageWriteError(M1VisionError, OSError):
+    """A file could not be written; nothing partial is left behind."""
+
+
+class OutputExistsError(M1VisionError, FileExistsError):
+    """An output file exists already and overwriting was not asked for."""
+
+
+class PipelineStepError(M1VisionError, RuntimeError):
+    """A pipeline step raised; the message names the step and the input's shape and dtype.
+
+    The original exception is kept as ``__cause__``.
+    """
+
+
+class PipelineConfigError(M1VisionError, ValueError):
+    """A pipeline description (dict or JSON) cannot be turned back into a pipeline."""
+
+
+class ModelLoadError(M1VisionError, ValueError):
+    """A path does not hold a model that can be loaded safely."""
+
+
+class RecordError(M1VisionError, ValueError):
+    """An experiment record is unreadable, of an unknown schema, or inconsistent."""

@@ -1,0 +1,115 @@
+"""Execute notebooks in place, deterministically, and never hang.
+
+    python tools/run_notebooks.py [--timeout SECONDS] notebooks/*.ipynb
+
+Each notebook runs top to bottom in a fresh kernel started from its own folder, with a
+per-cell timeout and a bounded wait for output messages (nbclient can stall on widget
+cells, an open upstream issue), plus a whole-notebook deadline enforced from a watchdog
+thread that interrupts and shuts down the kernel. Widget state is stored so a reader sees
+the widgets; execution timestamps are not stored, so re-running an unchanged notebook
+changes nothing but the outputs that depend on the machine. The file is written atomically
+and only when the notebook ran without error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import nbformat
+from nbclient import NotebookClient
+from nbclient.exceptions import CellExecutionError, CellTimeoutError
+
+DETERMINISTIC_ENV = {
+    "PYTHONHASHSEED": "0",
+    "MPLBACKEND": "module://matplotlib_inline.backend_inline",
+    "TF_CPP_MIN_LOG_LEVEL": "2",
+    "TF_ENABLE_ONEDNN_OPTS": "0",
+    "TQDM_DISABLE": "0",
+}
+
+
+def _strip_volatile(nb) -> None:
+    for cell in nb.cells:
+        cell.metadata.pop("execution", None)
+    nb.metadata.pop("papermill", None)
+
+
+def run_notebook(path: Path, *, timeout: int) -> float:
+    """Execute ``path`` in place; return seconds taken. Raises on error or time-out."""
+    nb = nbformat.read(path, as_version=4)
+    client = NotebookClient(
+        nb,
+        timeout=timeout,
+        iopub_timeout=10,
+        kernel_name="python3",
+        resources={"metadata": {"path": str(path.parent)}},
+        record_timing=False,
+        store_widget_state=True,
+        shutdown_kernel="immediate",
+    )
+    deadline = timeout * max(1, len(nb.cells))
+    done = threading.Event()
+    expired = threading.Event()
+
+    def watchdog():
+        if not done.wait(deadline):
+            expired.set()
+            km = client.km
+            if km is not None:
+                try:
+                    km.interrupt_kernel()
+                    time.sleep(2)
+                    km.shutdown_kernel(now=True)
+                except Exception:  # the kernel may be gone already
+                    pass
+
+    threading.Thread(target=watchdog, daemon=True).start()
+    start = time.perf_counter()
+    try:
+        client.execute()
+    except (CellExecutionError, CellTimeoutError):
+        raise
+    except Exception as exc:
+        if expired.is_set():
+            raise TimeoutError(f"{path} did not finish within {deadline} s") from exc
+        raise
+    finally:
+        done.set()
+    _strip_volatile(nb)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            nbformat.write(nb, fh)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return time.perf_counter() - start
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("notebooks", nargs="+", type=Path)
+    parser.add_argument("--timeout", type=int, default=180, help="seconds per cell")
+    args = parser.parse_args(argv)
+    os.environ.update(DETERMINISTIC_ENV)
+    failed = []
+    for path in sorted(args.notebooks):
+        try:
+            seconds = run_notebook(path, timeout=args.timeout)
+        except Exception as exc:  # report and go on with the next notebook
+            failed.append(path)
+            print(f"FAILED {path}: {type(exc).__name__}: {str(exc)[-2000:]}", file=sys.stderr)
+        else:
+            print(f"ok     {path}  ({seconds:.1f} s)")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
