@@ -1,0 +1,137 @@
+"""Run every benchmark in this folder in one process and write one JSON + one Markdown table.
+
+    python benchmarks/run.py [--out benchmarks/results] [--quick] [--only NAME ...]
+
+Each ``benchmarks/bench_*.py`` defines ``run(*, quick: bool = False) -> dict`` returning::
+
+    {"title": str,                      # section heading
+     "columns": [str, ...],             # table header
+     "rows": [[value, ...], ...],       # table body (numbers or text)
+     "targets": [{"name": str, "value": float, "target": str, "met": bool}, ...],
+     "notes": str}                      # optional: how it was measured
+
+Ratios are measured within one run on one machine, never against stored numbers. ``--quick``
+uses small sizes (used by the tests to check every benchmark still runs, not for figures).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+
+from m1vision._atomic import atomic_write_json, atomic_write_text  # noqa: E402
+
+
+def discover(only: list[str] | None = None) -> list[Path]:
+    paths = sorted(HERE.glob("bench_*.py"))
+    if only:
+        paths = [p for p in paths if p.stem.removeprefix("bench_") in only or p.stem in only]
+    return paths
+
+
+def load(path: Path):
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def machine() -> dict:
+    info = {
+        "platform": platform.platform(),
+        "machine": platform.machine(),
+        "processor": platform.processor() or platform.machine(),
+        "cpu_count": os.cpu_count(),
+        "python": platform.python_version(),
+    }
+    try:
+        import cv2
+        import numpy
+
+        info["numpy"] = numpy.__version__
+        info["opencv"] = cv2.__version__
+    except ImportError:
+        pass
+    return info
+
+
+def _cell(value) -> str:
+    if isinstance(value, float):
+        return f"{value:.3g}" if abs(value) < 1000 else f"{value:.0f}"
+    return str(value)
+
+
+def to_markdown(results: dict) -> str:
+    m = results["machine"]
+    lines = [
+        "# Benchmarks",
+        "",
+        f"Machine: {m['platform']}, {m['cpu_count']} cores, Python {m['python']}"
+        + (f", NumPy {m['numpy']}, OpenCV {m['opencv']}" if "numpy" in m else "")
+        + f". Run: {results['date']}{' (quick sizes)' if results['quick'] else ''}.",
+        "",
+    ]
+    for section in results["sections"]:
+        lines += [f"## {section['title']}", ""]
+        if section.get("error"):
+            lines += [f"Failed: `{section['error']}`", ""]
+            continue
+        cols = section["columns"]
+        lines.append("| " + " | ".join(cols) + " |")
+        lines.append("|" + "|".join("---" for _ in cols) + "|")
+        lines += ["| " + " | ".join(_cell(v) for v in row) + " |" for row in section["rows"]]
+        lines.append("")
+        for t in section.get("targets", []):
+            mark = "met" if t["met"] else "NOT met"
+            lines.append(f"- {t['name']}: {_cell(t['value'])} (target {t['target']}): {mark}")
+        if section.get("notes"):
+            lines += ["", section["notes"]]
+        lines.append("")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Run m1vision's benchmarks.")
+    parser.add_argument("--out", type=Path, default=HERE / "results")
+    parser.add_argument("--quick", action="store_true", help="small sizes (a smoke run)")
+    parser.add_argument("--only", nargs="*", help="benchmark names (e.g. preprocess)")
+    args = parser.parse_args(argv)
+    results = {
+        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "quick": args.quick,
+        "machine": machine(),
+        "sections": [],
+    }
+    failed = False
+    for path in discover(args.only):
+        name = path.stem.removeprefix("bench_")
+        print(f"== {name}", flush=True)
+        start = time.perf_counter()
+        try:
+            section = load(path).run(quick=args.quick)
+        except Exception as exc:  # one failing benchmark does not hide the others
+            failed = True
+            section = {"title": name, "error": f"{type(exc).__name__}: {exc}"}
+            print(f"   FAILED: {section['error']}", flush=True)
+        section["name"] = name
+        section["seconds"] = round(time.perf_counter() - start, 2)
+        results["sections"].append(section)
+        print(to_markdown({**results, "sections": [section]}).split("\n", 4)[-1], flush=True)
+    suffix = "-quick" if args.quick else ""
+    atomic_write_json(args.out / f"results{suffix}.json", results, overwrite=True)
+    atomic_write_text(args.out / f"results{suffix}.md", to_markdown(results), overwrite=True)
+    print(f"wrote {args.out / f'results{suffix}.json'} and .md")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
