@@ -24,7 +24,7 @@ LOCKS = {
 MINIFORGE_FIX = (
     "Install the native arm64 Miniforge (Miniforge3-MacOSX-arm64.sh from the conda-forge "
     "Miniforge releases), open a new terminal, check that "
-    "`python -c \"import platform; print(platform.machine())\"` prints arm64, then run "
+    '`python -c "import platform; print(platform.machine())"` prints arm64, then run '
     "`make clean && make test` again."
 )
 

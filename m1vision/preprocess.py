@@ -181,8 +181,10 @@ def _linear_to_uint8(image: np.ndarray, lo: float, hi: float) -> np.ndarray:
     if hi <= lo:
         return np.zeros(image.shape, np.uint8)
     scale = 255.0 / (hi - lo)
-    # convertScaleAbs would take |x|; do it in float32 with clipping instead (exact, fast).
-    out = image.astype(np.float32, copy=False) * np.float32(scale) - np.float32(lo * scale)
+    # convertScaleAbs would take |x|; do it in float32 with clipping instead. Subtract first
+    # (exact for 16-bit data), then scale; the result is a new array, never the input.
+    out = np.subtract(image, np.float32(lo), dtype=np.float32)
+    out *= np.float32(scale)
     np.clip(out, 0.0, 255.0, out=out)
     return np.rint(out, out=out).astype(np.uint8)
 
@@ -507,4 +509,3 @@ def normalize(image: np.ndarray, *, mode: str = "unit") -> np.ndarray:
     else:
         mean, std = _IMAGENET_MEAN_RGB[::-1], _IMAGENET_STD_RGB[::-1]
     return ((x / np.float32(255.0) - mean) / std).astype(np.float32)
-

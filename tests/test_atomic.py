@@ -1,0 +1,50 @@
+"""m1vision._atomic: nothing half-written, nothing silently overwritten."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from m1vision._atomic import atomic_path, atomic_write_bytes, atomic_write_json
+from m1vision.errors import OutputExistsError
+
+
+def test_write_creates_parents_and_leaves_no_temporary(tmp_path):
+    target = tmp_path / "a" / "b" / "out.bin"
+    atomic_write_bytes(target, b"data")
+    assert target.read_bytes() == b"data"
+    assert sorted(p.name for p in target.parent.iterdir()) == ["out.bin"]
+
+
+def test_existing_file_is_not_overwritten(tmp_path):
+    target = tmp_path / "out.json"
+    atomic_write_json(target, {"a": 1})
+    with pytest.raises(OutputExistsError, match="overwrite=True"):
+        atomic_write_json(target, {"a": 2})
+    assert json.loads(target.read_text()) == {"a": 1}
+    atomic_write_json(target, {"a": 2}, overwrite=True)
+    assert json.loads(target.read_text()) == {"a": 2}
+
+
+def test_failure_midway_leaves_nothing(tmp_path):
+    target = tmp_path / "out.png"
+    with pytest.raises(RuntimeError, match="boom"), atomic_path(target) as tmp:
+        tmp.write_bytes(b"half")
+        raise RuntimeError("boom")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_target_appearing_meanwhile_is_not_replaced(tmp_path):
+    target = tmp_path / "out.txt"
+    with pytest.raises(OutputExistsError), atomic_path(target) as tmp:
+        tmp.write_text("mine")
+        target.write_text("theirs")  # another writer got there first
+    assert target.read_text() == "theirs"
+    assert [p.name for p in tmp_path.iterdir()] == ["out.txt"]
+
+
+def test_temporary_keeps_suffix_for_format_sniffing_writers(tmp_path):
+    with atomic_path(tmp_path / "x.png") as tmp:
+        assert tmp.suffix == ".png"
+        tmp.write_bytes(b"")
