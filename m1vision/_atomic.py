@@ -71,11 +71,10 @@ def atomic_path(path, *, overwrite: bool = False) -> Iterator[Path]:
 def atomic_write_bytes(path, data: bytes, *, overwrite: bool = False) -> Path:
     """Write ``data`` to ``path`` atomically; return the path."""
     path = Path(path)
-    with atomic_path(path, overwrite=overwrite) as tmp:
-        with open(tmp, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
+    with atomic_path(path, overwrite=overwrite) as tmp, open(tmp, "wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
     return path
 
 
