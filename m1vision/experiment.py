@@ -225,11 +225,12 @@ def _run_pipeline(pipeline, inputs: list[Path], out_dir: Path, *, progress: bool
 
     report = pipeline.run(inputs, out_dir, progress=progress)
     results = {}
-    for item in report.items:
+    # One item per input file, in the order given (the files were listed one by one).
+    for source, item in zip(inputs, report.items, strict=True):
         if item.status == "failed":
-            results[item.input] = ("failed", item.error)
+            results[str(source)] = ("failed", item.error)
         else:
-            results[item.input] = ("ok", read_image(item.output, mode="unchanged"), item.output)
+            results[str(source)] = ("ok", read_image(item.output, mode="unchanged"), item.output)
     return {"results": results, "seconds": report.seconds, "report": report}
 
 
