@@ -19,6 +19,12 @@ from m1vision.errors import OutputExistsError
 __all__ = ["atomic_path", "atomic_write_bytes", "atomic_write_json", "atomic_write_text"]
 
 
+def _umask() -> int:
+    mask = os.umask(0)  # the only portable way to read it: set and restore at once
+    os.umask(mask)
+    return mask
+
+
 def _exists_error(path: Path) -> OutputExistsError:
     return OutputExistsError(
         f"{str(path)!r} exists already and overwrite=False; pass overwrite=True to replace it, "
@@ -51,6 +57,7 @@ def atomic_path(path, *, overwrite: bool = False) -> Iterator[Path]:
     fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=path.suffix)
     os.close(fd)
     tmp = Path(tmp_name)
+    os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give what open() would give
     try:
         yield tmp
         if overwrite:

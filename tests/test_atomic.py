@@ -48,3 +48,14 @@ def test_temporary_keeps_suffix_for_format_sniffing_writers(tmp_path):
     with atomic_path(tmp_path / "x.png") as tmp:
         assert tmp.suffix == ".png"
         tmp.write_bytes(b"")
+
+
+def test_written_files_get_the_usual_permissions(tmp_path):
+    import os
+
+    mask = os.umask(0o022)
+    try:
+        path = atomic_write_bytes(tmp_path / "out.bin", b"x")
+    finally:
+        os.umask(mask)
+    assert path.stat().st_mode & 0o777 == 0o644
