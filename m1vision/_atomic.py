@@ -19,10 +19,15 @@ from m1vision.errors import OutputExistsError
 __all__ = ["atomic_path", "atomic_write_bytes", "atomic_write_json", "atomic_write_text"]
 
 
-def _umask() -> int:
+def _read_umask() -> int:
     mask = os.umask(0)  # the only portable way to read it: set and restore at once
     os.umask(mask)
     return mask
+
+
+# Read once, at import: os.umask is process-wide, so flipping it while worker threads create
+# files could give those files the wrong mode.
+_UMASK = _read_umask()
 
 
 def _exists_error(path: Path) -> OutputExistsError:
@@ -57,7 +62,7 @@ def atomic_path(path, *, overwrite: bool = False) -> Iterator[Path]:
     fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=path.suffix)
     os.close(fd)
     tmp = Path(tmp_name)
-    os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give what open() would give
+    os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; give what open() would give
     try:
         yield tmp
         if overwrite:

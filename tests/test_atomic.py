@@ -51,11 +51,10 @@ def test_temporary_keeps_suffix_for_format_sniffing_writers(tmp_path):
 
 
 def test_written_files_get_the_usual_permissions(tmp_path):
-    import os
+    from m1vision import _atomic
 
-    mask = os.umask(0o022)
-    try:
-        path = atomic_write_bytes(tmp_path / "out.bin", b"x")
-    finally:
-        os.umask(mask)
-    assert path.stat().st_mode & 0o777 == 0o644
+    path = atomic_write_bytes(tmp_path / "out.bin", b"x")
+    assert path.stat().st_mode & 0o777 == 0o666 & ~_atomic._UMASK
+    plain = tmp_path / "plain.bin"
+    plain.write_bytes(b"x")  # what open() gives
+    assert path.stat().st_mode & 0o777 == plain.stat().st_mode & 0o777
