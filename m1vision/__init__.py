@@ -33,6 +33,7 @@ from m1vision.errors import (
 __version__ = "0.1.0"
 
 _SUBMODULES = (
+    "binarch",
     "data",
     "doctor",
     "draw",

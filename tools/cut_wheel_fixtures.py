@@ -13,7 +13,9 @@ folder, takes one compiled extension out of it and keeps only its headers:
 That is all :func:`m1vision.binarch.read_architectures` reads, so the tests see the same
 bytes a Mac would. The cut files are gzipped into the output folder and described in
 ``MANIFEST.json`` (source wheel and its sha256, member path, member sha256 and size, how
-it was cut, the byte ranges kept). The tests never download; run this again only to
+it was cut, the byte ranges kept; for NumPy wheels also the BLAS/LAPACK named in
+the wheel's ``numpy/__config__.py``, which the doctor's tests use as recorded build
+configs). The tests never download; run this again only to
 refresh the fixtures.
 """
 
@@ -23,6 +25,8 @@ import argparse
 import gzip
 import hashlib
 import io
+import os
+import re
 import struct
 import subprocess
 import sys
@@ -58,6 +62,12 @@ SOURCES = {
         "macosx_11_0_arm64",
         ("numpy/_core/_multiarray_umath.", ".so"),
     ),
+    # NumPy's macOS 14 wheels link Accelerate, the macOS 11 ones OpenBLAS
+    "numpy-2.0.2-macosx_14_0_arm64-_multiarray_umath.so.gz": (
+        "numpy==2.0.2",
+        "macosx_14_0_arm64",
+        ("numpy/_core/_multiarray_umath.", ".so"),
+    ),
     "numpy-2.0.2-macosx_10_9_x86_64-_multiarray_umath.so.gz": (
         "numpy==2.0.2",
         "macosx_10_9_x86_64",
@@ -69,6 +79,21 @@ SOURCES = {
         ("markupsafe/_speedups.", ".so"),
     ),
 }
+
+
+#: Recorded from NumPy wheels: the BLAS/LAPACK its build config names (numpy/__config__.py).
+NUMPY_CONFIG = "numpy/__config__.py"
+_BLAS_ENTRY = re.compile(
+    r'"(blas|lapack)": \{\s*"name": "([^"]*)",\s*"found": [^\n]*\n\s*"version": "([^"]*)"'
+)
+
+
+def numpy_build_dependencies(config_py: str) -> dict:
+    """``{"blas": {"name", "version"}, "lapack": {...}}`` from a wheel's numpy/__config__.py."""
+    found = {k: {"name": name, "version": v} for k, name, v in _BLAS_ENTRY.findall(config_py)}
+    if set(found) != {"blas", "lapack"}:
+        raise RuntimeError(f"no blas/lapack entries found in {NUMPY_CONFIG}")
+    return found
 
 
 def sha256(data: bytes) -> str:
@@ -157,15 +182,21 @@ def make_fixture(name: str, source: tuple, workdir: Path, out_dir: Path, *, over
             raise RuntimeError(f"{wheel.name}: expected one {prefix}*{suffix}, got {members}")
         member = members[0]
         data = zf.read(member)
+        names = set(zf.namelist())
+        config = (
+            numpy_build_dependencies(zf.read(NUMPY_CONFIG).decode())
+            if NUMPY_CONFIG in names
+            else None
+        )
     cut_bytes, kept, how = cut(data)
     # mtime=0 and no file name: the same input gives the same .gz bytes
     buf = io.BytesIO()
     with gzip.GzipFile(filename="", mode="wb", fileobj=buf, mtime=0, compresslevel=9) as gz:
         gz.write(cut_bytes)
     gz_bytes = buf.getvalue()
-    atomic_write_bytes(out_dir / name, gz_bytes, overwrite=overwrite)
+    os.chmod(atomic_write_bytes(out_dir / name, gz_bytes, overwrite=overwrite), 0o644)
     print(f"{name}: {len(data)} -> {len(cut_bytes)} bytes ({len(gz_bytes)} gzipped)")
-    return {
+    entry = {
         "requirement": requirement,
         "platform_tag": platform_tag,
         "wheel": wheel.name,
@@ -180,6 +211,9 @@ def make_fixture(name: str, source: tuple, workdir: Path, out_dir: Path, *, over
         "cut_sha256": sha256(cut_bytes),
         "gz_sha256": sha256(gz_bytes),
     }
+    if config is not None:
+        entry["numpy_build_dependencies"] = config
+    return entry
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -198,7 +232,9 @@ def main(argv: list[str] | None = None) -> int:
             manifest["fixtures"][name] = make_fixture(
                 name, source, Path(tmp), args.out, overwrite=args.overwrite
             )
-    atomic_write_json(args.out / "MANIFEST.json", manifest, overwrite=args.overwrite)
+    os.chmod(
+        atomic_write_json(args.out / "MANIFEST.json", manifest, overwrite=args.overwrite), 0o644
+    )
     print(f"wrote {len(SOURCES)} fixtures and MANIFEST.json to {args.out}")
     return 0
 
