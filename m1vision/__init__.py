@@ -43,6 +43,7 @@ _SUBMODULES = (
     "io",
     "pipeline",
     "preprocess",
+    "render",
     "viz",
     "widgets",
 )
