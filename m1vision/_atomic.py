@@ -80,13 +80,20 @@ def atomic_path(path, *, overwrite: bool = False) -> Iterator[Path]:
         tmp.unlink(missing_ok=True)
 
 
-def atomic_write_bytes(path, data: bytes, *, overwrite: bool = False) -> Path:
-    """Write ``data`` to ``path`` atomically; return the path."""
+def atomic_write_bytes(path, data: bytes, *, overwrite: bool = False, fsync: bool = True) -> Path:
+    """Write ``data`` to ``path`` atomically; return the path.
+
+    With ``fsync`` (default) the bytes reach the disk before the file gets its name, so the
+    file is whole even after a power cut. Without it the write is still atomic for every
+    reader and against a crash of the program, just not against a power cut; batch outputs
+    that can be recomputed use that, as an fsync per file costs milliseconds.
+    """
     path = Path(path)
     with atomic_path(path, overwrite=overwrite) as tmp, open(tmp, "wb") as fh:
         fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
+        if fsync:
+            fh.flush()
+            os.fsync(fh.fileno())
     return path
 
 

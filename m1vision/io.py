@@ -972,7 +972,14 @@ def read_any(path) -> MedicalImage:
     )
 
 
-def write_image(path, image, *, overwrite: bool = False) -> Path:
+def write_image(
+    path,
+    image,
+    *,
+    overwrite: bool = False,
+    png_compression: int = 6,
+    fsync: bool = True,
+) -> Path:
     """Write a 2-D image to PNG, JPEG, TIFF or BMP (by extension), atomically.
 
     ========  ===========================  ================
@@ -992,6 +999,12 @@ def write_image(path, image, *, overwrite: bool = False) -> Path:
         (H, W) gray or (H, W, C) BGR(A). Not modified.
     overwrite : bool, keyword-only
         Replace an existing file. Without it an existing file raises OutputExistsError.
+    png_compression : int, keyword-only
+        zlib level for PNG, 0-9: 6 (default) for small files, 1 for speed (what
+        :meth:`m1vision.pipeline.Pipeline.run` uses; the pixels are the same).
+    fsync : bool, keyword-only
+        Flush the file to disk before it gets its name (default). ``False`` is still atomic
+        for readers and against a crash of the program, not against a power cut.
 
     Returns
     -------
@@ -1062,14 +1075,21 @@ def write_image(path, image, *, overwrite: bool = False) -> Path:
             f"cannot write {str(p)!r}: image holds NaN or infinite values; replace them first "
             "(numpy.nan_to_num)."
         )
+    if isinstance(png_compression, bool) or png_compression not in range(10):
+        raise InvalidParameterError(
+            f"png_compression must be an integer 0-9, got {png_compression!r}."
+        )
+    params = _WRITE_PARAMS.get(suffix, [])
+    if suffix == ".png":
+        params = [cv2.IMWRITE_PNG_COMPRESSION, int(png_compression)]
     try:
-        ok, buf = cv2.imencode(suffix, np.ascontiguousarray(image), _WRITE_PARAMS.get(suffix, []))
+        ok, buf = cv2.imencode(suffix, np.ascontiguousarray(image), params)
     except cv2.error as exc:
         raise ImageWriteError(f"OpenCV could not encode {str(p)!r}: {exc}") from exc
     if not ok:
         raise ImageWriteError(f"OpenCV could not encode {str(p)!r} as {suffix}.")
     try:
-        return atomic_write_bytes(p, buf.tobytes(), overwrite=overwrite)
+        return atomic_write_bytes(p, buf.tobytes(), overwrite=overwrite, fsync=fsync)
     except FileExistsError:
         raise
     except OSError as exc:
