@@ -368,7 +368,7 @@ class EdgeExplorer:
             options=[("edges", "edges"), ("overlay", "overlay"), ("side by side", "side_by_side")],
             value=params.view,
             description="view",
-            style={"button_width": "90px", **style},
+            style={"button_width": "100px", **style},
         )
         full = w.ToggleButton(
             value=params.full_resolution,
@@ -390,7 +390,8 @@ class EdgeExplorer:
         full.layout.display = None if is_large else "none"
         boxes += [ksize, sigma, low, high, w.HBox([l2, auto]), view, full]
 
-        self.image_widget = w.Image(format="png", layout={"max_width": "100%"})
+        # A fixed display width: the picture does not jump while a slider is dragged.
+        self.image_widget = w.Image(format="png", layout={"width": "384px", "max_width": "100%"})
         self.readout = w.HTML()
         self.error_area = w.HTML(layout={"display": "none"})
         self.widget = w.HBox(
