@@ -75,24 +75,7 @@ def overlay_edges(
     >>> out.shape, out[1, 1].tolist(), out[0, 0].tolist()
     ((4, 4, 3), [0, 0, 255], [0, 0, 0])
     """
-    image = check_image(image)
-    edges = check_image(edges, name="edges", allow_color=False)
-    if edges.shape != image.shape[:2]:
-        raise InvalidImageError(
-            f"edges has shape {edges.shape} but image is {image.shape[:2]}; they must match."
-        )
-    alpha = check_number(alpha, name="alpha", minimum=0.0)
-    if alpha > 1.0:
-        raise InvalidParameterError(f"alpha must be in [0, 1], got {alpha}.")
-    color = np.array(_check_color(color), np.float32)
-    out = to_bgr(to_uint8(image)).copy()
-    mask = edges != 0
-    if alpha == 1.0:
-        out[mask] = color.astype(np.uint8)
-    else:
-        blended = (1.0 - alpha) * out[mask].astype(np.float32) + alpha * color
-        out[mask] = np.rint(blended).astype(np.uint8)
-    return out
+    return _tint(image, edges, color=color, alpha=alpha, name="edges")
 
 
 # --------------------------------------------------------------------------- helpers
@@ -238,9 +221,13 @@ def overlay_mask(
     >>> out[0, 0].tolist(), out[1, 1].tolist()
     ([50, 50, 150], [100, 100, 100])
     """
+    return _tint(image, mask, color=color, alpha=alpha, name="mask")
+
+
+def _tint(image, mask, *, color, alpha, name: str) -> np.ndarray:
     out = _canvas(image)
-    where = _check_mask(mask)
-    _check_same_size(where, out, name="mask")
+    where = _check_mask(mask, name=name)
+    _check_same_size(where, out, name=name)
     color = np.array(_check_color(color), np.float32)
     _blend(out, where, color, _check_alpha(alpha))
     return out

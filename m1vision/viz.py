@@ -6,8 +6,8 @@ or after importing pyplot) displays the figure when it is the last expression of
 it with ``fig.savefig(path)``, or get PNG bytes with :func:`figure_to_png`. Color arrays are BGR
 (OpenCV's order) and are converted to RGB for matplotlib.
 
-The drawing functions of :mod:`m1vision.draw` (``overlay_edges`` and those the model owner
-adds: ``overlay_heatmap``, ``overlay_mask``, ``draw_boxes``...) are available here too.
+The array drawing functions of :mod:`m1vision.draw` (``overlay_edges``, ``overlay_heatmap``,
+``overlay_mask``, ``draw_boxes``...) are available here too.
 """
 
 from __future__ import annotations
@@ -21,34 +21,35 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from m1vision import draw as _draw
 from m1vision._checks import check_image, check_int
+from m1vision.draw import (  # re-exported: the array drawing functions, beside the figures
+    draw_boxes,
+    draw_contours,
+    heatmap_to_mask,
+    mask_contours,
+    mask_to_boxes,
+    overlay_edges,
+    overlay_heatmap,
+    overlay_mask,
+)
 from m1vision.errors import InvalidParameterError
 from m1vision.preprocess import to_uint8
 
-#: Names of :mod:`m1vision.draw` re-exported here, when draw.py defines them.
-_DRAW_NAMES = (
+__all__ = [
     "draw_boxes",
+    "draw_contours",
+    "figure_to_png",
     "heatmap_to_mask",
+    "histogram",
     "mask_contours",
     "mask_to_boxes",
     "overlay_edges",
     "overlay_heatmap",
     "overlay_mask",
-)
-_DRAW_EXPORTS = [name for name in _DRAW_NAMES if hasattr(_draw, name)]
-
-__all__ = ["figure_to_png", "histogram", "show", "side_by_side", "to_rgb", *_DRAW_EXPORTS]
-
-
-def __getattr__(name: str):
-    if name in _DRAW_NAMES and hasattr(_draw, name):
-        return getattr(_draw, name)
-    raise AttributeError(f"module 'm1vision.viz' has no attribute {name!r}")
-
-
-def __dir__():
-    return sorted(set(globals()) | set(_DRAW_EXPORTS))
+    "show",
+    "side_by_side",
+    "to_rgb",
+]
 
 
 def to_rgb(image: np.ndarray) -> np.ndarray:
