@@ -30,26 +30,11 @@ ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "tests" / "fixtures" / "binaries"
 MANIFEST = json.loads((FIXTURES / "MANIFEST.json").read_text())["fixtures"]
 
-NATIVE_ARM64 = {
-    "system": "Darwin",
-    "machine": "arm64",
-    "python_version": "3.11.10",
-    "python_bits": 64,
-    "macos_version": "14.6.1",
-    "apple_silicon": True,
-    "translated": False,
-}
-ROSETTA = {**NATIVE_ARM64, "machine": "x86_64", "translated": True}
-INTEL_MAC = {**NATIVE_ARM64, "machine": "x86_64", "apple_silicon": False, "translated": False}
-LINUX = {
-    "system": "Linux",
-    "machine": "x86_64",
-    "python_version": "3.11.8",
-    "python_bits": 64,
-    "macos_version": None,
-    "apple_silicon": None,
-    "translated": None,
-}
+PROBES = json.loads((ROOT / "tests" / "fixtures" / "probes.json").read_text())
+NATIVE_ARM64 = PROBES["native_arm64"]
+ROSETTA = PROBES["rosetta"]
+INTEL_MAC = PROBES["intel_mac"]
+LINUX = PROBES["linux_x86_64"]
 LINUX_AARCH64 = {**LINUX, "machine": "aarch64"}
 MACHINES = {
     "native-arm64": NATIVE_ARM64,

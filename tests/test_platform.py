@@ -19,27 +19,11 @@ from m1vision import _platform
 
 ROOT = Path(__file__).resolve().parent.parent
 
-NATIVE_ARM64 = {
-    "system": "Darwin",
-    "machine": "arm64",
-    "python_version": "3.11.10",
-    "python_bits": 64,
-    "macos_version": "14.6.1",
-    "apple_silicon": True,
-    "translated": False,
-}
-# x86_64 Miniconda on an M1: the process is x86_64 and translated, the hardware is arm64
-ROSETTA = {**NATIVE_ARM64, "machine": "x86_64", "translated": True}
-INTEL_MAC = {**NATIVE_ARM64, "machine": "x86_64", "apple_silicon": False, "translated": False}
-LINUX_X86_64 = {
-    "system": "Linux",
-    "machine": "x86_64",
-    "python_version": "3.11.8",
-    "python_bits": 64,
-    "macos_version": None,
-    "apple_silicon": None,
-    "translated": None,
-}
+PROBES = json.loads((ROOT / "tests" / "fixtures" / "probes.json").read_text())
+NATIVE_ARM64 = PROBES["native_arm64"]
+ROSETTA = PROBES["rosetta"]
+INTEL_MAC = PROBES["intel_mac"]
+LINUX_X86_64 = PROBES["linux_x86_64"]
 LINUX_AARCH64 = {**LINUX_X86_64, "machine": "aarch64"}
 OLD_PYTHON_ARM64 = {**NATIVE_ARM64, "python_version": "3.9.18"}
 NEW_PYTHON_ARM64 = {**NATIVE_ARM64, "python_version": "3.13.0"}
