@@ -232,3 +232,42 @@ def test_predictor_run_is_recorded_and_reproduced_within_tolerance(tmp_path):
         ("prediction", "../../inputs/scan0.png")
     ]
     assert "tolerance 0.0001" in str(result)
+
+
+@pytest.mark.slow
+def test_one_call_records_the_explorer_export_and_a_predictor_run(tmp_path):
+    """The loop from explorer to pipeline to model to record, in one record() call."""
+    from m1vision import data
+    from m1vision.inference import Predictor
+    from m1vision.widgets import EdgeExplorer
+
+    ct = data.ct_slice()
+    slices = tmp_path / "slices"
+    for k, offset in enumerate((0, 40)):
+        write_image(slices / f"slice{k}.png", (ct.pixels + 1024 + offset).astype(np.uint16))
+    # The slices store HU + 1024 (+ an offset); soft tissue 40/400 HU is centre 1064 there.
+    explorer = EdgeExplorer(read_image(slices / "slice0.png"))
+    explorer.set_params(center=1064.0, width=400.0, ksize=5, low=30, high=90)
+    sidecar = json.loads(
+        (Path(data.__file__).resolve().parents[1] / "data/models/lesion_cnn.json").read_text()
+    )
+    predictor = Predictor(
+        str(Path(data.__file__).resolve().parents[1] / "data/models/lesion_cnn.keras"),
+        preprocess=Pipeline.from_dict(sidecar["preprocessing"]["pipeline"]),
+        labels=sidecar["labels"],
+        device="cpu",
+    )
+    path = experiment.record(
+        "explored",
+        pipeline=explorer.to_pipeline(),
+        inputs=slices,
+        predictor=predictor,
+        out_dir=tmp_path / "exp",
+    )
+    data_ = json.loads(path.read_text())
+    assert Pipeline.from_dict(data_["pipeline"]) == explorer.to_pipeline()
+    assert data_["model"]["labels"] == ["no lesion", "lesion"]
+    assert len(data_["predictions"]["items"]) == 2
+    out = run_cli("reproduce", path)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "compared 2 output(s) exactly and 2 prediction(s) within tolerance" in out.stdout
