@@ -22,10 +22,11 @@ LOCK_PLATFORMS := linux-x86_64 macos-arm64 linux-aarch64
 NB_TIMEOUT ?= 180
 
 .PHONY: help install demo test test-fast lab notebooks bench lock check-mac-wheels \
-        train-demo-model browser-deps lint clean
+        train-demo-model browser-deps screenshot lint clean
 
 help:
-	@echo "make demo | test | lab | notebooks | bench | lock | train-demo-model | clean"
+	@echo "make demo | test | lab | notebooks | bench | lock | check-mac-wheels |"
+	@echo "     train-demo-model | screenshot | test-fast | lint | clean"
 
 install: $(STAMP)
 
@@ -98,6 +99,11 @@ lock: $(STAMP)
 	    --python-platform $$t -o locks/$$p.txt; \
 	  echo "locks/$$p.txt"; \
 	done
+
+# Re-take docs/explorer.png (README's screenshot) with the browser test.
+screenshot: $(STAMP) browser-deps
+	M1VISION_UPDATE_SCREENSHOT=1 $(PY) -m pytest tests/test_browser.py -k edge_explorer \
+	  -p no:cacheprovider -q
 
 check-mac-wheels: $(STAMP)
 	$(PY) tools/check_mac_wheels.py locks/macos-arm64.txt
