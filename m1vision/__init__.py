@@ -3,7 +3,8 @@
 The flow, one module each::
 
     io -> preprocess -> pipeline -> inference -> viz / widgets -> experiment
-                      doctor and the command line (python -m m1vision) beside them
+    (data: samples)     (draw: overlays) (explain: Grad-CAM) (render: the explorers' compute)
+    doctor and the command line (python -m m1vision) beside them
 
 ``import m1vision`` is light: it loads NumPy and OpenCV only. TensorFlow loads on the
 first use of :mod:`m1vision.inference`, ipywidgets with :mod:`m1vision.widgets`, matplotlib
@@ -39,11 +40,13 @@ _SUBMODULES = (
     "draw",
     "errors",
     "experiment",
+    "explain",
     "inference",
     "io",
     "pipeline",
     "preprocess",
     "render",
+    "synthetic",
     "viz",
     "widgets",
 )

@@ -321,19 +321,20 @@ def _is_text(head: bytes) -> bool:
 
 def _png_problem(data: bytes) -> str | None:
     """Walk the PNG chunks; return why the file is incomplete or corrupt, or None if whole."""
+    data = memoryview(data)  # slices below are views, not copies of the image data
     pos = 8
     n = len(data)
     while True:
         if pos + 8 > n:
             return f"truncated PNG: the data stops after {n} bytes, before the IEND chunk"
-        length, ctype = struct.unpack(">I4s", data[pos : pos + 8])
+        length, ctype = struct.unpack_from(">I4s", data, pos)
         end = pos + 12 + length
         if end > n:
             return (
                 f"truncated PNG: chunk {ctype.decode('latin-1')!r} at byte {pos} needs {length} "
                 f"bytes but the file ends at byte {n} (no IEND chunk)"
             )
-        crc = struct.unpack(">I", data[end - 4 : end])[0]
+        crc = struct.unpack_from(">I", data, end - 4)[0]
         if zlib.crc32(data[pos + 4 : end - 4]) != crc:
             return f"corrupt PNG: chunk {ctype.decode('latin-1')!r} at byte {pos} fails its CRC"
         if ctype == b"IEND":
@@ -427,7 +428,21 @@ def read_image(path, *, mode: str = "unchanged") -> np.ndarray:
     """
     check_choice(mode, name="mode", choices=tuple(_MODES))
     p = _check_file(path)
-    fmt = sniff_format(p)
+    return _read_raster(p, sniff_format(p), mode)
+
+
+#: The last 12 bytes of every whole PNG: a zero-length IEND chunk and its CRC.
+_PNG_IEND = b"\x00\x00\x00\x00IEND\xaeB`\x82"
+
+
+def _damage_hint(problem: str) -> str:
+    if problem.startswith("truncated"):
+        return "the file was probably cut off while being written or copied"
+    return "the file is damaged; get a fresh copy"
+
+
+def _read_raster(p: Path, fmt: str, mode: str) -> np.ndarray:
+    """Decode a checked file whose format is sniffed already (read_image and read_any)."""
     if fmt not in _RASTER_FORMATS:
         raise ImageReadError(
             p,
@@ -435,18 +450,18 @@ def read_image(path, *, mode: str = "unchanged") -> np.ndarray:
             "m1vision.io.read_any (or read_dicom / read_nifti).",
         )
     data = _read_bytes(p)
-    problem = {"png": _png_problem, "jpeg": _jpeg_problem, "bmp": _bmp_problem}.get(
-        fmt, lambda _d: None
-    )(data)
+    check = {"png": _png_problem, "jpeg": _jpeg_problem, "bmp": _bmp_problem}.get(fmt)
+    # A PNG that ends in its IEND chunk is whole (libpng checks the chunk CRCs as it decodes),
+    # so the chunk walk, which says precisely what is wrong, runs only when something is.
+    whole_png = fmt == "png" and data.endswith(_PNG_IEND)
+    problem = None if (check is None or whole_png) else check(data)
     if problem:
-        hint = (
-            "the file was probably cut off while being written or copied"
-            if problem.startswith("truncated")
-            else "the file is damaged; get a fresh copy"
-        )
-        raise ImageReadError(p, f"{problem}; {hint}.")
+        raise ImageReadError(p, f"{problem}; {_damage_hint(problem)}.")
     image = cv2.imdecode(np.frombuffer(data, np.uint8), _MODES[mode])
     if image is None or image.size == 0:
+        problem = check(data) if whole_png else None
+        if problem:
+            raise ImageReadError(p, f"{problem}; {_damage_hint(problem)}.")
         raise ImageReadError(
             p,
             f"OpenCV could not decode this {fmt.upper()} file (corrupt, truncated, or an "
@@ -963,7 +978,7 @@ def read_any(path) -> MedicalImage:
         return read_dicom(path)
     if fmt == "nifti":
         return read_nifti(path)
-    pixels = read_image(path, mode="unchanged")
+    pixels = _read_raster(_check_file(path), fmt, "unchanged")
     layout = "slice" if pixels.ndim == 2 else "color"
     return MedicalImage(
         pixels=pixels,
@@ -977,7 +992,7 @@ def write_image(
     image,
     *,
     overwrite: bool = False,
-    png_compression: int = 6,
+    png_compression: int | None = 6,
     fsync: bool = True,
 ) -> Path:
     """Write a 2-D image to PNG, JPEG, TIFF or BMP (by extension), atomically.
@@ -999,9 +1014,10 @@ def write_image(
         (H, W) gray or (H, W, C) BGR(A). Not modified.
     overwrite : bool, keyword-only
         Replace an existing file. Without it an existing file raises OutputExistsError.
-    png_compression : int, keyword-only
-        zlib level for PNG, 0-9: 6 (default) for small files, 1 for speed (what
-        :meth:`m1vision.pipeline.Pipeline.run` uses; the pixels are the same).
+    png_compression : int or None, keyword-only
+        zlib level for PNG, 0-9: 6 (default) for small files; ``None`` for OpenCV's
+        speed-tuned default (SUB filter, level 1, RLE strategy), what
+        :meth:`m1vision.pipeline.Pipeline.run` uses. The pixels are the same either way.
     fsync : bool, keyword-only
         Flush the file to disk before it gets its name (default). ``False`` is still atomic
         for readers and against a crash of the program, not against a power cut.
@@ -1075,13 +1091,15 @@ def write_image(
             f"cannot write {str(p)!r}: image holds NaN or infinite values; replace them first "
             "(numpy.nan_to_num)."
         )
-    if isinstance(png_compression, bool) or png_compression not in range(10):
+    if png_compression is not None and (
+        isinstance(png_compression, bool) or png_compression not in range(10)
+    ):
         raise InvalidParameterError(
-            f"png_compression must be an integer 0-9, got {png_compression!r}."
+            f"png_compression must be an integer 0-9 or None, got {png_compression!r}."
         )
     params = _WRITE_PARAMS.get(suffix, [])
     if suffix == ".png":
-        params = [cv2.IMWRITE_PNG_COMPRESSION, int(png_compression)]
+        params = [] if png_compression is None else [cv2.IMWRITE_PNG_COMPRESSION, png_compression]
     try:
         ok, buf = cv2.imencode(suffix, np.ascontiguousarray(image), params)
     except cv2.error as exc:
