@@ -86,7 +86,7 @@ notebooks: $(STAMP)
 	$(PY) tools/run_notebooks.py --timeout $(NB_TIMEOUT) notebooks/*.ipynb
 
 bench: $(STAMP)
-	$(PY) benchmarks/run.py --out benchmarks/results
+	$(PY) benchmarks/run.py --out benchmarks/results --readme README.md
 
 lock: $(STAMP)
 	@for p in $(LOCK_PLATFORMS); do \

@@ -29,6 +29,22 @@ sys.path.insert(0, str(HERE.parent))
 
 from m1vision._atomic import atomic_write_json, atomic_write_text  # noqa: E402
 
+README_START = "<!-- benchmarks:start (written by make bench) -->"
+README_END = "<!-- benchmarks:end -->"
+
+
+def update_readme(readme: Path, table: str) -> None:
+    """Replace the text between the two marker lines of ``readme`` with ``table``."""
+    text = readme.read_text(encoding="utf-8")
+    if README_START not in text or README_END not in text:
+        raise SystemExit(f"{readme}: the markers {README_START!r} / {README_END!r} are missing")
+    head, rest = text.split(README_START, 1)
+    _, tail = rest.split(README_END, 1)
+    body = table.split("\n", 2)[2].replace("\n## ", "\n### ")  # drop the H1, nest the sections
+    atomic_write_text(
+        readme, f"{head}{README_START}\n{body.strip()}\n{README_END}{tail}", overwrite=True
+    )
+
 
 def discover(only: list[str] | None = None) -> list[Path]:
     paths = sorted(HERE.glob("bench_*.py"))
@@ -103,6 +119,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=HERE / "results")
     parser.add_argument("--quick", action="store_true", help="small sizes (a smoke run)")
     parser.add_argument("--only", nargs="*", help="benchmark names (e.g. preprocess)")
+    parser.add_argument(
+        "--readme",
+        type=Path,
+        help="also put the table into this file's performance section, between the lines "
+        f"{README_START!r} and {README_END!r}",
+    )
     args = parser.parse_args(argv)
     results = {
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
@@ -129,6 +151,9 @@ def main(argv: list[str] | None = None) -> int:
     atomic_write_json(args.out / f"results{suffix}.json", results, overwrite=True)
     atomic_write_text(args.out / f"results{suffix}.md", to_markdown(results), overwrite=True)
     print(f"wrote {args.out / f'results{suffix}.json'} and .md")
+    if args.readme is not None and not args.quick and not args.only:
+        update_readme(args.readme, to_markdown(results))
+        print(f"updated the performance section of {args.readme}")
     return 1 if failed else 0
 
 

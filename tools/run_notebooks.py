@@ -14,7 +14,9 @@ and only when the notebook ran without error.
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import re
 import sys
 import tempfile
 import threading
@@ -34,10 +36,47 @@ DETERMINISTIC_ENV = {
 }
 
 
+_WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
+_HEX32 = re.compile(r"(?<![0-9a-f])[0-9a-f]{32}(?![0-9a-f])")
+
+
 def _strip_volatile(nb) -> None:
     for cell in nb.cells:
         cell.metadata.pop("execution", None)
     nb.metadata.pop("papermill", None)
+
+
+def _stable_widget_ids(nb):
+    """Rename the widgets' random model ids to ids numbered in a fixed order.
+
+    The order: widgets shown in outputs, cell by cell, each followed by the widgets it refers
+    to (children, layout, style), depth first; then any others by their state. Re-running an
+    unchanged notebook then stores the same ids, so it does not show up as changed.
+    """
+    state = nb.metadata.get("widgets", {}).get(_WIDGET_STATE, {}).get("state", {})
+    if not state:
+        return nb
+    order, seen = [], set()
+
+    def visit(root):
+        stack = [root]
+        while stack:
+            model = stack.pop()
+            if model in seen or model not in state:
+                continue
+            seen.add(model)
+            order.append(model)
+            refs = re.findall(r"IPY_MODEL_([0-9a-f]{32})", json.dumps(state[model], sort_keys=True))
+            stack.extend(reversed(refs))
+
+    outputs = json.dumps([cell.get("outputs", []) for cell in nb.cells])
+    for model in re.findall(r'"model_id": "([0-9a-f]{32})"', outputs):
+        visit(model)
+    for model in sorted(set(state) - seen, key=lambda m: json.dumps(state[m], sort_keys=True)):
+        visit(model)
+    mapping = {old: f"{n:032x}" for n, old in enumerate(order)}
+    text = _HEX32.sub(lambda m: mapping.get(m.group(0), m.group(0)), nbformat.writes(nb))
+    return nbformat.reads(text, as_version=4)
 
 
 def run_notebook(path: Path, *, timeout: int) -> float:
@@ -82,6 +121,7 @@ def run_notebook(path: Path, *, timeout: int) -> float:
     finally:
         done.set()
     _strip_volatile(nb)
+    nb = _stable_widget_ids(nb)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
