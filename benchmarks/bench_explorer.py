@@ -114,7 +114,7 @@ def run(*, quick: bool = False) -> dict:
             fast = _percentiles(_explorer(image, win, kind, n_fast, preview_size))
             rows.append([label, kind, "naive interact + matplotlib", *naive, n_naive])
             rows.append([label, kind, "EdgeExplorer", *fast, n_fast])
-            rows.append([label, kind, "speed-up (p50)", naive[0] / fast[0], ""])
+            rows.append([label, kind, "speed-up (p50)", naive[0] / fast[0], "", ""])
             worst = max(worst, fast[1])
         targets.append(
             {
