@@ -66,6 +66,9 @@ browser-deps:
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 	  else echo "chromium is missing: sudo apt-get install chromium (the browser test will fail)"; fi; \
 	fi
+	@if [ "$$(uname -s)" = Darwin ] && [ -z "$${M1VISION_CHROMIUM:-}" ] \
+	  && [ ! -d /Applications/Chromium.app ] && [ ! -d "/Applications/Google Chrome.app" ]; then \
+	  echo "no Chromium or Chrome for the browser test: brew install --cask chromium"; fi
 
 test: $(STAMP) browser-deps
 	$(PY) -m ruff check .

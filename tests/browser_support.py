@@ -26,7 +26,15 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-CHROMIUM = os.environ.get("M1VISION_CHROMIUM", "/usr/bin/chromium")
+#: Where a system Chromium or Chrome lives: Debian's package, then the macOS app bundles.
+CHROMIUM_CANDIDATES = (
+    "/usr/bin/chromium",
+    "/Applications/Chromium.app/Contents/MacOS/Chromium",
+    "/Applications/Google Chrome.app/Contents/MacOS/Google Chrome",
+)
+CHROMIUM = os.environ.get("M1VISION_CHROMIUM") or next(
+    (path for path in CHROMIUM_CANDIDATES if Path(path).is_file()), CHROMIUM_CANDIDATES[0]
+)
 # --disable-background-networking and friends: on a closed network Chromium's own background
 # requests (updates, sync, QUIC probes) fail and slow everything down.
 CHROMIUM_ARGS = (
@@ -65,7 +73,8 @@ def chromium_launch_options(*, timeout_s: float = 120) -> dict:
     if not Path(CHROMIUM).is_file():
         raise FileNotFoundError(
             f"Chromium not found at {CHROMIUM!r}; install it with `make browser-deps` "
-            "(apt-get install chromium) or point M1VISION_CHROMIUM at a Chromium binary"
+            "(apt-get install chromium; on a Mac: brew install --cask chromium) or point "
+            "M1VISION_CHROMIUM at a Chromium or Chrome binary"
         )
     return {
         "executable_path": CHROMIUM,
