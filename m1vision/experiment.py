@@ -560,6 +560,21 @@ def _array_difference(old_path: Path, new: np.ndarray) -> str:
     )
 
 
+def _hash_difference(entry: dict, path: Path, hasher) -> Difference | None:
+    """A missing or changed file (input or model) of a record, or None if it is the same."""
+    if not (path.is_file() or (path.is_dir() and hasher is _tree_sha256)):
+        return Difference("input-missing", entry["path"], "the file is not there")
+    digest = hasher(path)
+    if digest == entry["sha256"]:
+        return None
+    sizes = f" ({entry['bytes']} -> {path.stat().st_size} bytes)" if "bytes" in entry else ""
+    return Difference(
+        "input-changed",
+        entry["path"],
+        f"sha256 {entry['sha256'][:12]}... recorded, {digest[:12]}... now{sizes}",
+    )
+
+
 def reproduce(record_path, *, device: str = "auto", progress: bool = False) -> Reproduction:
     """Run a record's work again and compare it with what the record holds.
 
@@ -588,20 +603,11 @@ def reproduce(record_path, *, device: str = "auto", progress: bool = False) -> R
     present = []
     for entry in data["inputs"]:
         path = _resolve(entry["path"], base)
-        if not path.is_file():
-            differences.append(Difference("input-missing", entry["path"], "the file is not there"))
-            continue
-        digest = file_sha256(path)
-        if digest != entry["sha256"]:
-            differences.append(
-                Difference(
-                    "input-changed",
-                    entry["path"],
-                    f"sha256 {entry['sha256'][:12]}... recorded, {digest[:12]}... now "
-                    f"({entry['bytes']} -> {path.stat().st_size} bytes)",
-                )
-            )
-        present.append(path)
+        difference = _hash_difference(entry, path, file_sha256)
+        if difference is not None:
+            differences.append(difference)
+        if path.is_file():
+            present.append(path)
 
     pipeline = Pipeline.from_dict(data["pipeline"])
     compared = 0
@@ -635,18 +641,10 @@ def reproduce(record_path, *, device: str = "auto", progress: bool = False) -> R
     if data.get("model"):
         model = data["model"]
         model_path = _resolve(model["path"], base)
-        if not model_path.exists():
-            differences.append(Difference("input-missing", model["path"], "the model is gone"))
-        else:
-            digest = _tree_sha256(model_path)
-            if digest != model["sha256"]:
-                differences.append(
-                    Difference(
-                        "input-changed",
-                        model["path"],
-                        f"model sha256 {model['sha256'][:12]}... recorded, {digest[:12]}... now",
-                    )
-                )
+        difference = _hash_difference(model, model_path, _tree_sha256)
+        if difference is not None:
+            differences.append(difference)
+        if model_path.exists():
             wanted = [
                 p for p in data["predictions"]["items"] if _resolve(p["input"], base) in present
             ]
