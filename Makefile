@@ -81,8 +81,10 @@ test-fast: $(STAMP)
 lint: $(STAMP)
 	$(PY) -m ruff check .
 
+# JupyterLab on loopback only, with a fresh random token (the URL with it is printed).
 lab: $(STAMP)
 	$(PY) -m jupyter lab --ip=127.0.0.1 --notebook-dir=notebooks \
+	  $$([ "$$(id -u)" = 0 ] && echo --allow-root) \
 	  --IdentityProvider.token=$$($(PY) -c 'import secrets; print(secrets.token_hex(16))')
 
 notebooks: $(STAMP)
