@@ -10,7 +10,8 @@ SHELL := /bin/bash
 
 PYTHON_BOOT ?= python3
 CONDA := $(shell command -v mamba 2>/dev/null || command -v conda 2>/dev/null)
-# Platform check first: stops (exit 1, with the fix) on Rosetta, Intel Macs, old Pythons.
+# Set-up checks the platform first (m1vision/_platform.py, before pip runs): it stops with
+# the fix on Rosetta, Intel Macs and unsupported Pythons.
 ifneq ($(CONDA),)
   ENV := .conda-env
 else
@@ -32,13 +33,12 @@ install: $(STAMP)
 
 $(STAMP): pyproject.toml environment.yml $(wildcard locks/*.txt) m1vision/_platform.py
 ifneq ($(CONDA),)
-	@lock=$$($(PYTHON_BOOT) m1vision/_platform.py 2>/dev/null || true); \
+	@lock=$$($(PYTHON_BOOT) m1vision/_platform.py); \
 	if [ "$$lock" = "macos-arm64" ]; then \
 	  if [ -d $(ENV) ]; then $(CONDA) env update -p $(ENV) -f environment.yml --prune; \
 	  else $(CONDA) env create -p $(ENV) -f environment.yml; fi; \
 	else \
 	  [ -x $(PY) ] || $(CONDA) create -y -p $(ENV) -c conda-forge python=3.11 pip; \
-	  lock=$$($(PY) m1vision/_platform.py); \
 	  $(PY) -m pip install -r locks/$$lock.txt && $(PY) -m pip install --no-deps -e .; \
 	fi
 	$(PY) m1vision/_platform.py >/dev/null
