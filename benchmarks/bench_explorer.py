@@ -80,32 +80,20 @@ def _explorer(
 def run(*, quick: bool = False) -> dict:
     from m1vision.data import ct_slice, ct_slice_512, phantom
 
-    if quick:
-        ct = ct_slice()
-        cases = [
-            ("CT 128x128 HU", ct.pixels, (40.0, 400.0), 512, 10.0),
-            (
-                "phantom 512x512 uint16 (preview 256)",
-                phantom(size=512),
-                (32768.0, 65535.0),
-                256,
-                30.0,
-            ),
-        ]
-        n_fast, n_naive = 6, 3
-    else:
-        ct = ct_slice_512()
-        cases = [
-            ("CT 512x512 HU", ct.pixels, (40.0, 400.0), 512, 10.0),
-            (
-                "phantom 2048x2048 uint16 (preview 512)",
-                phantom(size=2048),
-                (32768.0, 65535.0),
-                512,
-                30.0,
-            ),
-        ]
-        n_fast, n_naive = 100, 20
+    # quick: the small CT and a 512 phantom previewed at 256; full: the sizes the targets name
+    ct, ct_size, size, preview, n_fast, n_naive = (
+        (ct_slice(), 128, 512, 256, 6, 3) if quick else (ct_slice_512(), 512, 2048, 512, 100, 20)
+    )
+    cases = [
+        (f"CT {ct_size}x{ct_size} HU", ct.pixels, (40.0, 400.0), 512, 10.0),
+        (
+            f"phantom {size}x{size} uint16 (preview {preview})",
+            phantom(size=size),
+            (32768.0, 65535.0),
+            preview,
+            30.0,
+        ),
+    ]
     rows, targets = [], []
     for label, image, win, preview_size, target in cases:
         worst = 0.0

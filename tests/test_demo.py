@@ -10,15 +10,19 @@ import cv2
 import pytest
 
 
-@pytest.mark.slow
-def test_demo_writes_every_output_and_reproduces_its_own_record(tmp_path):
-    out = tmp_path / "outputs"
-    run = subprocess.run(
+def run_demo(out):
+    return subprocess.run(
         [sys.executable, "-m", "m1vision", "demo", "--out", str(out)],
         capture_output=True,
         text=True,
         timeout=600,
     )
+
+
+@pytest.mark.slow
+def test_demo_writes_every_output_and_reproduces_its_own_record(tmp_path):
+    out = tmp_path / "outputs"
+    run = run_demo(out)
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     doctor = json.loads((out / "doctor.json").read_text())
     assert {c["name"] for c in doctor["checks"]} >= {"os", "numpy", "opencv", "tensorflow_selftest"}
@@ -33,12 +37,7 @@ def test_demo_writes_every_output_and_reproduces_its_own_record(tmp_path):
     assert "reproduced" in run.stdout.splitlines()
     assert "== outputs" in run.stdout
 
-    again = subprocess.run(
-        [sys.executable, "-m", "m1vision", "demo", "--out", str(out)],
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    again = run_demo(out)
     assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]
     assert "BatchReport: 0 ok, 8 skipped, 0 failed" in again.stdout  # resumable
     assert "outputs/doctor.json (replaced)" in again.stdout.replace(str(tmp_path) + "/", "")
