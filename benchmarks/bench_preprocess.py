@@ -18,9 +18,10 @@ Two sets of generated, deterministic images in a temporary folder (deleted after
         #           -> GaussianBlur -> Canny -> imwrite
 
 (b) ``Pipeline([ToGray(), GaussianBlur(ksize=5), Canny(low=50, high=150)]).run(folder, out)``
-    (``ToUint8()`` first for 16 bits) with its defaults (a thread pool of ``os.cpu_count()``),
-    which also checks every file's content, writes atomically through
-    :func:`m1vision.io.write_image` and writes a JSON report.
+    (``ToUint8()`` first for 16 bits) with its defaults (the batch engine's default executor:
+    processes when they win, see :func:`m1vision.batch.default_executor`), which also checks
+    every file's content, writes atomically through :func:`m1vision.io.write_image` and keeps
+    the resume manifest and a JSON report.
 
 (c) ideal: the naive loop's CPU time with ``cv2.setNumThreads(1)`` divided by
     ``os.cpu_count()`` — perfect scaling of the single-thread work over all cores.
@@ -175,6 +176,7 @@ def measure(name, files, naive, pipeline, work: Path, *, repeats: int, exact: bo
         naive_cpus.append(time.process_time() - c0)
         c0, t0 = time.process_time(), time.perf_counter()
         report = pipeline.run(src, run_out, progress=False)
+        executor = report.executor
         run_walls.append(time.perf_counter() - t0)
         run_cpus.append(time.process_time() - c0)
         if report.counts["ok"] != n:
@@ -215,6 +217,7 @@ def measure(name, files, naive, pipeline, work: Path, *, repeats: int, exact: bo
         "run_walls": run_walls,
         "single_thread_cpu_s": cpu,
         "naive_cpu_ms": 1000 * min(naive_cpus) / n,
+        "executor": executor,
         "run_cpu_ms": 1000 * min(run_cpus) / n,
     }
     print(
@@ -297,7 +300,7 @@ def run(*, quick: bool = False) -> dict:
             "Naive: cv2.imread -> cvtColor (16-bit: cv2.normalize to 8 bits) -> GaussianBlur "
             "5x5 -> Canny 50/150 -> cv2.imwrite, sequential, OpenCV's default threads. "
             "Pipeline.run: the same steps as m1vision.pipeline steps on the same files, default "
-            f"executor (a thread pool of os.cpu_count() = {cores} threads, OpenCV at 1 thread), "
+            f"executor ({results[0]['executor']}; OpenCV at 1 thread per worker), "
             "reading with m1vision.io.read_any (content checked) and writing atomically with "
             "m1vision.io.write_image, plus its JSON report. Ideal: the naive loop's CPU time "
             f"with cv2.setNumThreads(1) / {cores} cores. Best wall time of {repeats} run(s) of "

@@ -1,6 +1,6 @@
 """Run every benchmark in this folder in one process and write one JSON + one Markdown table.
 
-    python benchmarks/run.py [--out benchmarks/results] [--quick] [--only NAME ...]
+    python benchmarks/run.py [--out benchmarks/results] [--quick] [--only NAME ...] [--merge]
 
 Each ``benchmarks/bench_*.py`` defines ``run(*, quick: bool = False) -> dict`` returning::
 
@@ -12,6 +12,8 @@ Each ``benchmarks/bench_*.py`` defines ``run(*, quick: bool = False) -> dict`` r
 
 Ratios are measured within one run on one machine, never against stored numbers. ``--quick``
 uses small sizes (used by the tests to check every benchmark still runs, not for figures).
+``--only NAME --merge`` re-runs some benchmarks and keeps the other sections of the stored
+results (each section names its own machine and date where they differ).
 """
 
 from __future__ import annotations
@@ -92,7 +94,12 @@ def to_markdown(results: dict) -> str:
         "",
         f"Machine: {m['platform']}, {m['cpu_count']} cores, Python {m['python']}"
         + (f", NumPy {m['numpy']}, OpenCV {m['opencv']}" if "numpy" in m else "")
-        + f". Run: {results['date']}{' (quick sizes)' if results['quick'] else ''}.",
+        + f". Run: {results['date']}{' (quick sizes)' if results['quick'] else ''}."
+        + (
+            f" Re-run on {results['merged']['date']}: {', '.join(results['merged']['sections'])}."
+            if results.get("merged")
+            else ""
+        ),
         "",
     ]
     for section in results["sections"]:
@@ -119,6 +126,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=HERE / "results")
     parser.add_argument("--quick", action="store_true", help="small sizes (a smoke run)")
     parser.add_argument("--only", nargs="*", help="benchmark names (e.g. preprocess)")
+    parser.add_argument(
+        "--merge",
+        action="store_true",
+        help="keep the stored sections of the benchmarks not run (with --only)",
+    )
     parser.add_argument(
         "--readme",
         type=Path,
@@ -148,10 +160,25 @@ def main(argv: list[str] | None = None) -> int:
         results["sections"].append(section)
         print(to_markdown({**results, "sections": [section]}).split("\n", 4)[-1], flush=True)
     suffix = "-quick" if args.quick else ""
+    stored_path = args.out / f"results{suffix}.json"
+    if args.merge and stored_path.exists():
+        import json
+
+        stored = json.loads(stored_path.read_text(encoding="utf-8"))
+        fresh = {s["name"]: s for s in results["sections"]}
+        merged = [fresh.pop(s["name"], s) for s in stored["sections"]]
+        results["sections"] = merged + list(fresh.values())
+        results["machine"], results["date"] = stored["machine"], stored["date"]
+        results["merged"] = {
+            "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+            "sections": sorted(
+                n.removeprefix("bench_") for n in (p.stem for p in discover(args.only))
+            ),
+        }
     atomic_write_json(args.out / f"results{suffix}.json", results, overwrite=True)
     atomic_write_text(args.out / f"results{suffix}.md", to_markdown(results), overwrite=True)
     print(f"wrote {args.out / f'results{suffix}.json'} and .md")
-    if args.readme is not None and not args.quick and not args.only:
+    if args.readme is not None and not args.quick and (args.merge or not args.only):
         update_readme(args.readme, to_markdown(results))
         print(f"updated the performance section of {args.readme}")
     return 1 if failed else 0

@@ -24,7 +24,7 @@ from m1vision import batch
 from m1vision.batch import MANIFEST_NAME, BatchItem, InputKind, Job
 from m1vision.errors import JobMismatchError, OutputExistsError
 from m1vision.io import read_any, read_image, write_image
-from m1vision.pipeline import Canny, GaussianBlur, Pipeline, ToUint8
+from m1vision.pipeline import Canny, GaussianBlur, Pipeline, Step, ToUint8, register_step
 
 TESTS = Path(__file__).parent
 A = Pipeline([ToUint8(), GaussianBlur(ksize=3), Canny(low=30, high=90)])
@@ -374,13 +374,14 @@ def test_the_report_says_which_executor_ran(folder, tmp_path):
         (16, 960, "ProcessPoolExecutor(max_workers=16"),
         (4, 16, "ProcessPoolExecutor(max_workers=4"),
         (4, 15, "ThreadPoolExecutor(max_workers=4)"),
-        (2, 960, "ThreadPoolExecutor(max_workers=2)"),
+        (2, 960, "ProcessPoolExecutor(max_workers=2"),
+        (1, 960, "ThreadPoolExecutor(max_workers=1)"),
         (16, 3, "ThreadPoolExecutor(max_workers=3)"),
     ],
-    ids=["16-cores", "4-cores-enough", "4-cores-too-few", "2-cores", "few-inputs"],
+    ids=["16-cores", "4-cores-enough", "4-cores-too-few", "2-cores", "1-core", "few-inputs"],
 )
 def test_the_default_executor_picks_processes_when_they_win(monkeypatch, cores, n_todo, expected):
-    monkeypatch.setattr(os, "cpu_count", lambda: cores)
+    monkeypatch.setattr(batch._engine, "available_cores", lambda: cores)
     executor, name = batch.default_executor(n_todo)
     try:
         assert name.startswith(expected)
@@ -389,6 +390,7 @@ def test_the_default_executor_picks_processes_when_they_win(monkeypatch, cores, 
         assert executor._max_workers == min(cores, n_todo)
     finally:
         executor.shutdown()
+        batch.shutdown_workers()
     _, name = batch.default_executor(n_todo, processes=False)
     assert name.startswith("ThreadPoolExecutor")
 
@@ -398,7 +400,22 @@ def test_processes_and_threads_give_the_same_outputs(folder, tmp_path, monkeypat
     monkeypatch.setattr(batch._engine, "PROCESS_MIN_WORKERS", 2)
     monkeypatch.setattr(batch._engine, "PROCESS_MIN_ITEMS_PER_WORKER", 1)
     procs = A.run(folder, tmp_path / "p", progress=False)
-    assert procs.executor.startswith("ProcessPoolExecutor(")
+    assert procs.executor.startswith("ProcessPoolExecutor(") and "started" in procs.executor
+    # the pool stays warm for the next run of the same steps, and a new step starts another
+    warm = A.run(folder, tmp_path / "w", progress=False)
+    assert warm.executor.endswith("warm) (default)")
+
+    @register_step("test_batch_identity")
+    class Identity(Step):  # registered after the pool forked: its workers would not know it
+        def __call__(self, image):
+            return image
+
+    with_new_step = Pipeline([Identity(), *A])
+    fresh = with_new_step.run(folder, tmp_path / "n", progress=False)
+    assert fresh.executor.endswith("started) (default)") and fresh.counts["ok"] == 5
+    batch.shutdown_workers()
+    assert A.run(folder, tmp_path / "s", progress=False).executor.endswith("started) (default)")
+    batch.shutdown_workers()
     threads = A.run(folder, tmp_path / "t", progress=False, executor=ThreadPoolExecutor(2))
     for a, b in zip(procs.items, threads.items, strict=True):
         assert a.key == b.key and a.status == b.status == "ok"

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import doctest
 import importlib
+import json
+import os
 import pkgutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -63,3 +66,82 @@ def test_cli_unknown_command_is_a_usage_error():
     )
     assert out.returncode == 2
     assert "invalid choice" in out.stderr
+
+
+# ----------------------------------------------------------------- a non-editable install
+
+
+@pytest.fixture(scope="module")
+def installed(tmp_path_factory):
+    """m1vision installed from a copy of the source (not editable) into a fresh venv.
+
+    The venv reuses this environment's packages through a .pth line (a plain path: this
+    environment's editable m1vision is not activated there), so nothing is downloaded.
+    """
+    import shutil
+    import sysconfig
+
+    root = Path(__file__).resolve().parent.parent
+    tmp = tmp_path_factory.mktemp("install")
+    src = tmp / "src"
+    src.mkdir()
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(root / name, src / name)
+    # symlinks=False: the data behind m1vision/_bundled (data/ in the checkout) is copied
+    shutil.copytree(
+        root / "m1vision", src / "m1vision", ignore=shutil.ignore_patterns("__pycache__")
+    )
+    venv = tmp / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    python = venv / "bin" / "python"
+    purelib = subprocess.run(
+        [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+        capture_output=True, text=True, check=True,
+    ).stdout.strip()
+    Path(purelib, "_m1vision_test_deps.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    subprocess.run(
+        [sys.executable, "-m", "uv", "pip", "install", "-q", "--no-deps", "--no-build-isolation",
+         "--python", str(python), str(src)],
+        check=True, timeout=300, capture_output=True,
+    )  # fmt: skip
+    return python, tmp
+
+
+def _run_installed(python, cwd, *args, timeout=600):
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "M1VISION_"))}
+    return subprocess.run(
+        [str(python), *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout
+    )
+
+
+@pytest.mark.slow
+def test_a_wheel_install_carries_the_data_and_finds_no_checkout(installed):
+    python, tmp = installed
+    code = (
+        "import json, m1vision, m1vision.data as d, m1vision._resources as r; "
+        "print(json.dumps([m1vision.__file__, str(d.model_path()), str(d.batch_dir()), "
+        "str(r.source_root()), str(r.locks_dir())]))"
+    )
+    out = _run_installed(python, tmp, "-c", code)
+    assert out.returncode == 0, out.stderr
+    module, model, batch, source, locks = json.loads(out.stdout)
+    site = str(tmp / "venv")
+    assert module.startswith(site) and model.startswith(site) and batch.startswith(site)
+    assert Path(model).stat().st_size > 10_000
+    assert len(list(Path(batch).glob("*.png"))) == 8
+    assert source == locks == "None"
+
+
+@pytest.mark.slow
+def test_a_wheel_install_runs_the_demo_and_the_doctor(installed):
+    python, tmp = installed
+    doctor = _run_installed(python, tmp, "-m", "m1vision", "doctor", "--no-tensorflow", "--json")
+    assert doctor.returncode in (0, 1), doctor.stderr  # 1: a check failed, not a crash
+    checks = {c["name"]: c for c in json.loads(doctor.stdout)["checks"]}
+    assert checks["lock_drift"]["status"] == "unknown"
+    assert "the lock is not available" in checks["lock_drift"]["detail"]
+
+    demo = _run_installed(python, tmp, "-m", "m1vision", "demo", "--out", str(tmp / "outputs"))
+    assert demo.returncode == 0, demo.stdout[-3000:] + demo.stderr[-3000:]
+    assert len(list((tmp / "outputs" / "batch").glob("*.png"))) == 8
+    assert len(list((tmp / "outputs" / "inference").glob("*_gradcam.png"))) == 6

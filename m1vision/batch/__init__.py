@@ -92,11 +92,13 @@ from m1vision.batch._engine import (
     PROCESS_MIN_ITEMS_PER_WORKER,
     PROCESS_MIN_WORKERS,
     Job,
+    available_cores,
     default_executor,
     executor_name,
     plan,
     progress,
     run,
+    shutdown_workers,
 )
 from m1vision.batch._inputs import (
     IMAGE_KIND,
@@ -131,6 +133,7 @@ __all__ = [
     "InputKind",
     "Job",
     "Manifest",
+    "available_cores",
     "collect",
     "decide",
     "default_executor",
@@ -143,4 +146,5 @@ __all__ = [
     "progress",
     "register_input_kind",
     "run",
+    "shutdown_workers",
 ]

@@ -10,6 +10,7 @@ import contextlib
 import multiprocessing
 import os
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -39,7 +40,7 @@ from m1vision.errors import InvalidParameterError
 #: The default executor runs processes (rather than threads) from this many workers on, for
 #: batches of at least PROCESS_MIN_ITEMS_PER_WORKER inputs per worker. See
 #: :func:`default_executor`.
-PROCESS_MIN_WORKERS = 3
+PROCESS_MIN_WORKERS = 2
 PROCESS_MIN_ITEMS_PER_WORKER = 4
 
 # How often (seconds) the manifest is saved while a run goes on (and once at its end).
@@ -140,9 +141,14 @@ class Job:
         """Can the default executor run this job in worker processes?"""
         return True
 
+    def worker_state(self) -> tuple:
+        """What forked workers must have seen (e.g. the registered steps); a change starts a
+        new pool instead of reusing the warm one."""
+        return ()
+
     def default_executor(self, n_todo: int) -> tuple[Executor, str]:
         """The executor used when none is given, and its description for the report."""
-        return default_executor(n_todo, processes=self.processes_ok())
+        return default_executor(n_todo, processes=self.processes_ok(), state=self.worker_state())
 
     def finish(self, report: BatchReport) -> None:
         """Called after the run, before the report is written (e.g. an aggregate file)."""
@@ -156,24 +162,76 @@ def _fork_context():
     return multiprocessing.get_context("spawn")
 
 
-def default_executor(n_todo: int, *, processes: bool = True) -> tuple[Executor, str]:
-    """The default executor: ``os.cpu_count()`` workers (at most one per input).
+def available_cores() -> int:
+    """The cores this process may run on (its CPU affinity where the OS tells it)."""
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except AttributeError:  # macOS, Windows
+        return os.cpu_count() or 1
+
+
+_POOL: dict = {}  # the warm process pool: {"key": ..., "pool": ProcessPoolExecutor}
+_POOL_LOCK = threading.Lock()
+
+
+def _pool_alive(pool) -> bool:
+    return not (getattr(pool, "_broken", False) or getattr(pool, "_shutdown_thread", False))
+
+
+def shutdown_workers() -> None:
+    """Stop the warm worker processes the default executor keeps between runs (if any).
+
+    They stop by themselves when Python exits; call this to free them earlier.
+    """
+    with _POOL_LOCK:
+        pool = _POOL.pop("pool", None)
+        _POOL.pop("key", None)
+    if pool is not None:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _warm_pool(workers: int, state: tuple) -> tuple[ProcessPoolExecutor, str]:
+    ctx = _fork_context()
+    key = (os.getpid(), workers, ctx.get_start_method(), state, _kinds_state())
+    with _POOL_LOCK:
+        pool = _POOL.get("pool")
+        if pool is not None and _POOL.get("key") == key and _pool_alive(pool):
+            return pool, "warm"
+        if pool is not None:
+            pool.shutdown(wait=False, cancel_futures=True)
+        pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx)
+        pool._m1vision_shared = True
+        _POOL.update(key=key, pool=pool)
+        return pool, "started"
+
+
+def _kinds_state() -> tuple:
+    from m1vision.batch._inputs import input_kinds
+
+    return tuple((kind.name, id(kind)) for kind in input_kinds())
+
+
+def default_executor(
+    n_todo: int, *, processes: bool = True, state: tuple = ()
+) -> tuple[Executor, str]:
+    """The default executor: one worker per available core (at most one per input).
 
     Processes when ``processes`` and there are at least :data:`PROCESS_MIN_WORKERS` workers
     and :data:`PROCESS_MIN_ITEMS_PER_WORKER` inputs each: each image then runs with a GIL of
     its own (per image a thread holds the GIL for about a millisecond of Python, which caps
-    threads at 8-10x on 16 cores). Else threads (OpenCV releases the GIL; no start-up cost).
+    threads at 8-10x on 16 cores). The process pool is kept warm for the next run (starting
+    16 workers costs a tenth of a second or more, a spawned one on macOS ~0.3 s each); it is
+    replaced when ``state`` (e.g. the registered steps) or the input kinds change, and
+    :func:`shutdown_workers` stops it. Else a thread pool (OpenCV releases the GIL; no
+    start-up cost), shut down after the run.
     """
-    cores = os.cpu_count() or 1
-    workers = max(1, min(cores, n_todo))
-    if (
-        processes
-        and workers >= PROCESS_MIN_WORKERS
-        and n_todo >= (PROCESS_MIN_ITEMS_PER_WORKER * workers)
+    workers = max(1, min(available_cores(), n_todo))
+    if processes and workers >= PROCESS_MIN_WORKERS and n_todo >= (
+        PROCESS_MIN_ITEMS_PER_WORKER * workers
     ):
-        ctx = _fork_context()
-        pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx)
-        return pool, f"ProcessPoolExecutor(max_workers={workers}, {ctx.get_start_method()})"
+        pool, how = _warm_pool(workers, state)
+        method = _fork_context().get_start_method()
+        return pool, f"ProcessPoolExecutor(max_workers={workers}, {method}, {how})"
     pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="m1vision-batch")
     return pool, f"ThreadPoolExecutor(max_workers={workers})"
 
@@ -216,8 +274,9 @@ def _work(function, payload, tasks: list[tuple], caller_pid: int, token: str) ->
 
 
 def _chunksize(n_todo: int, executor: Executor) -> int:
-    workers = getattr(executor, "_max_workers", None) or os.cpu_count() or 1
-    return max(1, min(16, n_todo // (4 * workers)))
+    """About 16 tasks per worker (a short tail: the last tasks end together), 1-16 inputs."""
+    workers = getattr(executor, "_max_workers", None) or available_cores()
+    return max(1, min(16, n_todo // (16 * workers)))
 
 
 def plan(job: Job, inputs: list[Input], out_dir: Path) -> list[tuple[Input, Path | None]]:
@@ -283,7 +342,7 @@ def run(
     progress_bar : bool
         Show :func:`progress`.
     chunksize : int, optional
-        Inputs per task (default: about four tasks per worker, at most 16 inputs each).
+        Inputs per task (default: about 16 tasks per worker, at most 16 inputs each).
     manifest_path : path, optional
         Default ``out_dir / MANIFEST_NAME``.
     collected : list of Input, optional
@@ -389,7 +448,7 @@ def run(
             manifest.save()  # what finished is kept, also when interrupted
         if cv2 is not None:
             cv2.setNumThreads(cv_threads)
-        if own and todo:
+        if own and todo and not getattr(executor, "_m1vision_shared", False):
             executor.shutdown(wait=True, cancel_futures=True)
 
     report_items = []

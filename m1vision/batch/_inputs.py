@@ -37,13 +37,17 @@ class Input:
     kind: str
 
 
-def _image_stem(key: str) -> str:
-    from m1vision.io import IMAGE_EXTENSIONS
+_EXTENSIONS: list[str] = []  # IMAGE_EXTENSIONS, longest first (".nii.gz" before ".nii")
 
+
+def _image_stem(key: str) -> str:
+    if not _EXTENSIONS:
+        from m1vision.io import IMAGE_EXTENSIONS
+
+        _EXTENSIONS[:] = sorted(IMAGE_EXTENSIONS, key=len, reverse=True)
     lower = key.lower()
-    for ext in sorted(IMAGE_EXTENSIONS, key=len, reverse=True):  # ".nii.gz" before ".nii"
-        name = PurePosixPath(key).name
-        if lower.endswith(ext) and len(name) > len(ext):
+    for ext in _EXTENSIONS:
+        if lower.endswith(ext) and len(PurePosixPath(key).name) > len(ext):
             return key[: -len(ext)]
     return key
 

@@ -50,7 +50,9 @@ class BatchItem:
 
     def to_dict(self) -> dict[str, Any]:
         """The item as a JSON-safe dict (seconds rounded to microseconds)."""
-        return {**dataclasses.asdict(self), "seconds": round(self.seconds, 6)}
+        out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        out["seconds"] = round(self.seconds, 6)
+        return out
 
 
 @dataclasses.dataclass

@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from m1vision._atomic import atomic_write_json, check_versioned, versioned
+from m1vision._atomic import atomic_write_bytes, check_versioned, versioned
 from m1vision.batch._inputs import Input
 from m1vision.errors import JobMismatchError, OutputExistsError
 
@@ -172,9 +172,16 @@ class Manifest:
             "updated": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             "items": self.items,
         }
-        return atomic_write_json(
-            self.path, versioned(MANIFEST_SCHEMA, MANIFEST_VERSION, body), overwrite=True
+        # One item per line: compact (it is rewritten while a run goes on), still diffable.
+        items = ",\n".join(
+            f"  {json.dumps(key)}: {json.dumps(entry, separators=(',', ':'))}"
+            for key, entry in sorted(self.items.items())
         )
+        head = json.dumps(versioned(MANIFEST_SCHEMA, MANIFEST_VERSION, body | {"items": {}}))
+        text = (
+            head[: -len('"items": {}}')] + '"items": {\n' + items + ("\n" if items else "") + "}}\n"
+        )
+        return atomic_write_bytes(self.path, text.encode("utf-8"), overwrite=True, fsync=False)
 
     def record(self, key: str, *, fingerprint: dict, output: str | None, result: dict) -> None:
         """Keep what a task did for ``key`` (status, error and the job's extra fields)."""
@@ -255,7 +262,11 @@ def decide(
     if overwrite:
         return [Decision(inp, out, True, OVERWRITE) for inp, out in planned]
     if manifest is None:
-        existing = [out for _, out in planned if out is not None and out.exists()]
+        existing = [
+            out
+            for _, out in planned
+            if out is not None and out.parent.exists() and out.exists()  # a new folder: no stat
+        ]
         if existing:
             raise OutputExistsError(
                 f"{len(existing)} output(s) this run would write exist already (e.g. "

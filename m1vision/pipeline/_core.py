@@ -329,7 +329,7 @@ class Pipeline:
             macOS does) are an error before anything runs. Must not be an input folder.
         executor : concurrent.futures.Executor, optional
             Where the work runs. Default (:func:`m1vision.batch.default_executor`): one worker
-            per core, in processes for batches of at least 4 inputs per worker on 3 or more
+            per core, in processes for batches of at least 4 inputs per worker on 2 or more
             cores (each image then has a GIL of its own: it scales to 16 cores), else threads
             (OpenCV releases the GIL). Any executor works: a ``ProcessPoolExecutor``, or a Dask
             cluster's ``client.get_executor()`` (e.g. ``Client("tcp://scheduler:8786")`` for a
@@ -353,7 +353,7 @@ class Pipeline:
             e.g. ``".png"`` or ``"_edges.png"``. A pipeline ending in ``float32``
             (:class:`Normalize`) needs ``.tif``/``.tiff``.
         chunksize : int, optional
-            Files per task. Default: enough to give each worker about four tasks, at most 16
+            Files per task. Default: enough to give each worker about 16 tasks, at most 16
             files each; a few tens amortise a remote cluster's overhead on small images.
 
         Returns

@@ -145,6 +145,11 @@ class PipelineJob(Job):
     def worker(self):
         return _run_files, self.pipeline.to_dict()
 
+    def worker_state(self) -> tuple:
+        from m1vision.pipeline._steps import _REGISTRY
+
+        return tuple((name, id(cls)) for name, cls in sorted(_REGISTRY.items()))
+
     def processes_ok(self) -> bool:
         if sys.platform.startswith("linux"):
             return True  # the default pool forks: workers inherit every registered step
