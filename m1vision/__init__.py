@@ -4,6 +4,7 @@ The flow, one module each::
 
     io -> preprocess -> pipeline -> inference -> viz / widgets -> experiment
     (data: samples)     (draw: overlays) (explain: Grad-CAM) (render: the explorers' compute)
+    batch: the one engine of every batch run (Pipeline.run, predictions, volumes)
     doctor and the command line (python -m m1vision) beside them
 
 ``import m1vision`` is light: it loads NumPy and OpenCV only. TensorFlow loads on the
@@ -25,6 +26,7 @@ from m1vision.errors import (
     ImageWriteError,
     InvalidImageError,
     InvalidParameterError,
+    JobMismatchError,
     M1VisionError,
     ModelLoadError,
     OutputExistsError,
@@ -36,6 +38,7 @@ from m1vision.errors import (
 __version__ = "0.1.0"
 
 _SUBMODULES = (
+    "batch",
     "binarch",
     "data",
     "doctor",
@@ -60,6 +63,7 @@ __all__ = [
     "ImageWriteError",
     "InvalidImageError",
     "InvalidParameterError",
+    "JobMismatchError",
     "M1VisionError",
     "ModelLoadError",
     "OutputExistsError",

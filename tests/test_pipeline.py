@@ -17,8 +17,8 @@ import cv2
 import numpy as np
 import pytest
 
+from m1vision import batch, preprocess
 from m1vision import pipeline as pl
-from m1vision import preprocess
 from m1vision.batch import MANIFEST_NAME
 from m1vision.errors import (
     ImageReadError,
@@ -307,33 +307,47 @@ def test_text_that_is_not_json_is_a_config_error():
         Pipeline.from_json('{"schema": ')
 
 
-def test_pipeline_accepts_only_registered_steps():
-    with pytest.raises(TypeError, match=r"steps\[1\] must be an m1vision.pipeline.Step"):
-        Pipeline([ToGray(), lambda image: image])
-    with pytest.raises(TypeError, match="must be a list of steps"):
-        Pipeline(GaussianBlur())
-
-    class Unregistered(Step):
-        def __call__(self, image):
-            return image
-
-    with pytest.raises(PipelineConfigError, match="not a registered step"):
-        Pipeline([Unregistered()])
+class _Unregistered(Step):
+    def __call__(self, image):
+        return image
 
 
-def test_register_step_refuses_a_taken_name_and_non_steps():
-    class Other(Step):
-        def __call__(self, image):
-            return image
+NOT_A_PIPELINE = {
+    "a-function": (lambda: [ToGray(), lambda image: image], TypeError,
+                   r"steps\[1\] must be an m1vision.pipeline.Step"),
+    "one-step": (lambda: GaussianBlur(), TypeError, "must be a list of steps"),
+    "unregistered": (lambda: [_Unregistered()], PipelineConfigError, "not a registered step"),
+}  # fmt: skip
 
-    taken = "'canny' is taken by m1vision.pipeline.Canny"
-    with pytest.raises(PipelineConfigError, match=re.escape(taken)):
-        register_step("canny")(Other)
-    with pytest.raises(TypeError, match=re.escape("subclass of m1vision.pipeline.Step")):
-        register_step("test_not_a_step")(dict)
-    with pytest.raises(InvalidParameterError, match="step name"):
-        register_step("has space")
+
+@pytest.mark.parametrize(("steps", "error", "match"), NOT_A_PIPELINE.values(), ids=NOT_A_PIPELINE)
+def test_pipeline_accepts_only_registered_steps(steps, error, match):
+    with pytest.raises(error, match=match):
+        Pipeline(steps())
+
+
+class _Other(Step):
+    def __call__(self, image):
+        return image
+
+
+BAD_REGISTRATIONS = {
+    "taken-name": ("canny", _Other, PipelineConfigError,
+                   re.escape("'canny' is taken by m1vision.pipeline.Canny")),
+    "not-a-step": ("test_not_a_step", dict, TypeError,
+                   re.escape("subclass of m1vision.pipeline.Step")),
+    "bad-name": ("has space", None, InvalidParameterError, "step name"),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize(("name", "cls", "error", "match"), BAD_REGISTRATIONS.values(),
+                         ids=BAD_REGISTRATIONS)  # fmt: skip
+def test_register_step_refuses_a_taken_name_and_non_steps(name, cls, error, match):
+    with pytest.raises(error, match=match):
+        decorate = register_step(name)
+        decorate(cls)
     assert get_step("canny") is Canny
+    assert "test_not_a_step" not in step_names()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -540,23 +554,30 @@ def test_collect_inputs_takes_files_by_name_and_lists(tmp_path):
     ]
 
 
-def test_collect_inputs_errors(tmp_path):
-    with pytest.raises(ImageReadError, match="no such file or folder"):
-        collect_inputs(tmp_path / "missing")
-    (tmp_path / "empty").mkdir()
-    _touch(tmp_path, "empty/readme.txt")
-    with pytest.raises(InvalidParameterError, match=r"no image files .*\.nii\.gz"):
-        collect_inputs(tmp_path / "empty")
-    _touch(tmp_path, "two/a.png", "two/a.tif")
-    with pytest.raises(InvalidParameterError, match=r"a\.png.* and .*a\.tif.* both be written"):
-        collect_inputs(tmp_path / "two")
-    _touch(tmp_path, "case/Scan.png", "case/scan.jpg")
-    with pytest.raises(InvalidParameterError, match="ignoring case"):
-        collect_inputs(tmp_path / "case")
-    with pytest.raises(TypeError, match="inputs must be a path"):
-        collect_inputs(3)
-    with pytest.raises(TypeError, match=r"inputs\[1\] must be a path"):
-        collect_inputs([tmp_path, 3])
+COLLECT_ERRORS = {
+    "missing": ((), "missing", ImageReadError, "no such file or folder"),
+    "no-images": (("empty/readme.txt",), "empty", InvalidParameterError,
+                  r"no image files .*\.nii\.gz"),
+    "same-stem": (("two/a.png", "two/a.tif"), "two", InvalidParameterError,
+                  r"a\.png.* and .*a\.tif.* both be written"),
+    "same-stem-ignoring-case": (("case/Scan.png", "case/scan.jpg"), "case", InvalidParameterError,
+                                "ignoring case"),
+    "not-a-path": ((), 3, TypeError, "inputs must be a path"),
+    "a-list-with-a-non-path": ((), ["", 3], TypeError, r"inputs\[1\] must be a path"),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("files", "inputs", "error", "match"), COLLECT_ERRORS.values(), ids=COLLECT_ERRORS
+)
+def test_collect_inputs_errors(tmp_path, files, inputs, error, match):
+    _touch(tmp_path, *files)
+    if isinstance(inputs, str):
+        inputs = tmp_path / inputs
+    elif isinstance(inputs, list):
+        inputs = [tmp_path / item if isinstance(item, str) else item for item in inputs]
+    with pytest.raises(error, match=match):
+        collect_inputs(inputs)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -811,13 +832,25 @@ def test_a_process_pool_gives_the_same_outputs(batch_in, tmp_path, spawn_pool):
 
 
 @pytest.mark.slow
-def test_a_step_unknown_to_the_workers_fails_each_file(batch_in, tmp_path, spawn_pool):
-    # test_add_axes is registered by this test module, which the spawned workers do not import
-    p = Pipeline([AddAxes(), Canny()])
+def test_a_custom_step_reaches_spawned_workers(batch_in, tmp_path, spawn_pool):
+    # test_record_cv_threads is registered by this test module: the workers import it first
+    p = Pipeline([RecordCvThreads(), Canny()])
     report = p.run(batch_in, tmp_path / "out", executor=spawn_pool, progress=False)
+    assert report.counts == {"ok": 4, "skipped": 0, "failed": 3}
+
+
+@pytest.mark.slow
+def test_a_step_whose_module_workers_cannot_import_fails_each_file(
+    batch_in, tmp_path, spawn_pool
+):
+    p = Pipeline([AddAxes(), Canny()])
+    modules = {"modules": ["m1vision_no_such_module"], "pipeline": p.to_dict()}
+    job = pl._run.PipelineJob(p, ".png")
+    job.worker = lambda: (pl._run._run_files, modules)
+    report = batch.run(job, batch_in, tmp_path / "out", executor=spawn_pool, progress_bar=False)
     assert report.counts["failed"] == 7
     assert all(
-        i.error.startswith("PipelineConfigError: unknown pipeline step 'test_add_axes'")
+        i.error.startswith("PipelineConfigError: the module 'm1vision_no_such_module'")
         for i in report.items
     )
 

@@ -108,6 +108,7 @@ from m1vision.batch._inputs import (
     get_input_kind,
     input_kinds,
     register_input_kind,
+    unregister_input_kind,
 )
 from m1vision.batch._report import BatchItem, BatchReport
 from m1vision.batch._resume import (
@@ -147,4 +148,5 @@ __all__ = [
     "register_input_kind",
     "run",
     "shutdown_workers",
+    "unregister_input_kind",
 ]

@@ -154,6 +154,7 @@ def register_input_kind(kind: InputKind) -> InputKind:
     ...     name="doc_raw", matches=lambda p: p.suffix == ".raw", read=lambda p: p.read_bytes()))
     >>> get_input_kind("doc_raw") is kind
     True
+    >>> unregister_input_kind("doc_raw")
     """
     if not isinstance(kind, InputKind):
         raise TypeError(f"kind must be an m1vision.batch.InputKind, got {type(kind).__name__}.")
@@ -163,6 +164,11 @@ def register_input_kind(kind: InputKind) -> InputKind:
         )
     _KINDS[kind.name] = kind
     return kind
+
+
+def unregister_input_kind(name: str) -> None:
+    """Remove a registered kind (the built-in ``"image"`` kind stays); unknown names are ignored."""
+    _KINDS.pop(name, None)
 
 
 def input_kinds() -> list[InputKind]:

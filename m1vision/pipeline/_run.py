@@ -6,6 +6,7 @@ module says what a pipeline run does with one input, and keeps :func:`collect_in
 
 from __future__ import annotations
 
+import importlib
 import json
 import sys
 import time
@@ -13,7 +14,7 @@ from pathlib import Path, PurePath
 from typing import TYPE_CHECKING
 
 from m1vision.batch import BatchItem, BatchReport, Job, collect, get_input_kind
-from m1vision.errors import InvalidParameterError
+from m1vision.errors import InvalidParameterError, PipelineConfigError
 
 if TYPE_CHECKING:
     from m1vision.pipeline._core import Pipeline
@@ -97,13 +98,26 @@ def _rebuild(pipeline_dict: dict) -> Pipeline:
     return pipeline
 
 
-def _run_files(pipeline_dict: dict, tasks: list[tuple]) -> list[dict]:
+def _run_files(payload: dict, tasks: list[tuple]) -> list[dict]:
     """The worker of :class:`PipelineJob`: read, apply, write each input; never raises.
 
-    Module-level and given the pipeline as a dict, so it pickles to any executor.
+    Module-level and given the pipeline as a dict, so it pickles to any executor. The
+    modules defining its steps are imported first (a spawned worker, as on macOS, starts
+    with none of them).
     """
     try:
-        pipeline = _rebuild(pipeline_dict)
+        for module in payload["modules"]:
+            if module not in sys.modules:
+                try:
+                    importlib.import_module(module)
+                except ImportError as exc:
+                    raise PipelineConfigError(
+                        f"the module {module!r} that defines steps of this pipeline cannot be "
+                        f"imported on this worker ({type(exc).__name__}: {exc}); install it "
+                        "where the workers run, or run with threads (executor="
+                        "concurrent.futures.ThreadPoolExecutor())."
+                    ) from exc
+        pipeline = _rebuild(payload["pipeline"])
     except Exception as exc:  # e.g. a custom step not importable on this worker
         error = f"{type(exc).__name__}: {exc}"
         return [{"status": "failed", "seconds": 0.0, "error": error} for _ in tasks]
@@ -143,7 +157,11 @@ class PipelineJob(Job):
         return out_dir / (kind.output_stem(inp.key) + (kind.output_suffix or self.suffix))
 
     def worker(self):
-        return _run_files, self.pipeline.to_dict()
+        modules = sorted(
+            {type(step).__module__ for step in self.pipeline}
+            - {"__main__", "m1vision.pipeline", "m1vision.pipeline._steps"}
+        )
+        return _run_files, {"pipeline": self.pipeline.to_dict(), "modules": modules}
 
     def worker_state(self) -> tuple:
         from m1vision.pipeline._steps import _REGISTRY
