@@ -112,6 +112,7 @@ def measure(*, quick: bool = False, images: int | None = None, repeats: int | No
     if quick:
         counts = counts[:2]
     default_threads = cv2.getNumThreads()
+    load_before = os.getloadavg()[0]
     rows = []
     with tempfile.TemporaryDirectory(prefix="m1vision-bench-scaling-") as tmp:
         work = Path(tmp)
@@ -191,10 +192,22 @@ def measure(*, quick: bool = False, images: int | None = None, repeats: int | No
         "repeats": repeats,
         "single_thread_ips": round(single_ips, 1),
         "default_x_naive": round(naive_wall / default_wall, 2),
+        "load_average": [round(load_before, 2), round(os.getloadavg()[0], 2)],
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         "quick": quick,
         "rows": rows,
     }
+
+
+def _short(executor: str) -> str:
+    """A table label: "default, first run (processes, pool started)", "threads"..."""
+    label = executor.removeprefix("Pipeline.run ")
+    if not label.startswith("default"):
+        return label
+    head, _, picked = label.partition(": ")
+    kind = "processes" if picked.startswith("ProcessPool") else "threads"
+    pool = ", pool started" if "started" in picked else ", warm pool" if "warm" in picked else ""
+    return f"{head} ({kind}{pool})"
 
 
 def stored() -> list[dict]:
@@ -231,14 +244,17 @@ def run(*, quick: bool = False) -> dict:
     machines = {_slug(m): m for m in stored()}
     machines[_slug(here)] = here
     ordered = sorted(machines.values(), key=lambda m: m["cores"])
-    rows, targets = [], []
+    rows, targets, loads = [], [], []
     for m in ordered:
+        if "load_average" in m:
+            before, after = m["load_average"]
+            loads.append(f"{m['cores']} cores {before:.1f}/{after:.1f}")
         for r in m["rows"]:
             rows.append(
                 [
-                    m["machine"],
+                    m["machine"].split(" (")[0],
                     m["cores"],
-                    r["executor"],
+                    _short(r["executor"]),
                     r["workers"],
                     r["ips"],
                     r["x_naive"],
@@ -281,7 +297,9 @@ def run(*, quick: bool = False) -> dict:
             "linear: img/s over workers x the single-thread rate (the naive loop's CPU time "
             "with cv2.setNumThreads(1)). Ratios come from one run on one machine; the machines "
             "are measured separately (the 16-core rows on the accelerator machine, with "
-            "`python benchmarks/bench_scaling.py --out benchmarks/results/scaling/16cores.json`)."
+            "`python benchmarks/bench_scaling.py --out benchmarks/results/scaling/16cores.json`). "
+            f"Load average before/after: {', '.join(loads) or 'not recorded'} (a load above 0 "
+            "on the 2-core machine means other work shared its cores during the run)."
         ),
         "details": ordered,
     }

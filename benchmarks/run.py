@@ -169,11 +169,11 @@ def main(argv: list[str] | None = None) -> int:
         merged = [fresh.pop(s["name"], s) for s in stored["sections"]]
         results["sections"] = merged + list(fresh.values())
         results["machine"], results["date"] = stored["machine"], stored["date"]
+        rerun = {p.stem.removeprefix("bench_") for p in discover(args.only)}
+        before = set(stored.get("merged", {}).get("sections", []))
         results["merged"] = {
             "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-            "sections": sorted(
-                n.removeprefix("bench_") for n in (p.stem for p in discover(args.only))
-            ),
+            "sections": sorted(rerun | before),
         }
     atomic_write_json(args.out / f"results{suffix}.json", results, overwrite=True)
     atomic_write_text(args.out / f"results{suffix}.md", to_markdown(results), overwrite=True)
