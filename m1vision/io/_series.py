@@ -781,7 +781,7 @@ def read_series(
             slices[0].ds.get("SliceThickness")
         )
         v = normal * (thick or 1.0)
-    z_spacing = float(abs(v @ normal))
+    z_spacing = round(float(abs(v @ normal)), 6)
     tilt = math.degrees(math.acos(min(1.0, z_spacing / float(np.linalg.norm(v)))))
     if n_out > 1 and tilt > _TILT_TOL_DEG:
         if strict:
