@@ -30,7 +30,6 @@ Conventions
   fields (no PatientName, PatientID, dates, descriptions): de-identified by construction.
 """
 
-
 from __future__ import annotations
 
 from pathlib import Path
@@ -59,6 +58,7 @@ __all__ = [
     "write_image",
     "write_nifti",
 ]
+
 
 def read_any(path) -> MedicalImage:
     """Read DICOM, NIfTI(.gz), PNG, JPEG, TIFF or BMP, recognised by content, as a MedicalImage.
@@ -110,5 +110,3 @@ def read_any(path) -> MedicalImage:
         metadata={"format": fmt, "layout": layout},
         source=str(Path(path)),
     )
-
-

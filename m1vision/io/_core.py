@@ -73,7 +73,6 @@ class MedicalImage:
         )
 
 
-
 def _check_file(path) -> Path:
     """Return ``path`` as a Path after checking it is a readable, non-empty regular file."""
     if not isinstance(path, str) and not hasattr(path, "__fspath__"):
@@ -115,4 +114,3 @@ def _read_bytes(p: Path, n: int | None = None) -> bytes:
         raise ImageReadError(p, "permission denied; check the file's read permission.") from exc
     except OSError as exc:
         raise ImageReadError(p, f"the file cannot be read: {exc.strerror or exc}") from exc
-

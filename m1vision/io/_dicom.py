@@ -325,5 +325,3 @@ def _monochrome1_constant(ds, apply_modality_lut) -> float:
     dtype = np.int32 if signed else np.uint32
     ends = np.asarray(apply_modality_lut(np.array([lo, hi], dtype=dtype), ds), dtype=np.float64)
     return float(ends.min() + ends.max())
-
-

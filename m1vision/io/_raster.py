@@ -23,7 +23,6 @@ _MODES = {
 }
 
 
-
 def _png_problem(data: bytes) -> str | None:
     """Walk the PNG chunks; return why the file is incomplete or corrupt, or None if whole."""
     data = memoryview(data)  # slices below are views, not copies of the image data
@@ -173,5 +172,3 @@ def _read_raster(p: Path, fmt: str, mode: str) -> np.ndarray:
             "unsupported variant such as a multi-sample-per-pixel or compressed TIFF).",
         )
     return image
-
-

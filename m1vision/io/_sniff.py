@@ -32,7 +32,6 @@ def has_image_extension(path) -> bool:
     return any(name.endswith(ext) for ext in IMAGE_EXTENSIONS)
 
 
-
 def _looks_like_preambleless_dicom(head: bytes) -> bool:
     """A DICOM data set written without the 128-byte preamble and 'DICM' (old ACR-NEMA style).
 
@@ -132,4 +131,3 @@ def _is_text(head: bytes) -> bool:
     except UnicodeDecodeError:
         return False
     return True
-

@@ -29,7 +29,6 @@ _WRITE_PARAMS = {
 }
 
 
-
 def write_image(
     path,
     image,
