@@ -288,6 +288,10 @@ def write_nifti(path, image, *, affine=None, overwrite: bool = False):
         img.set_qform(aff_ras, code=1)
     else:  # a shear (gantry tilt) fits the sform only
         img.set_qform(None, code=0)
+    zooms = np.linalg.norm(aff_ras[:3, :3], axis=0)
+    if spacing is not None and len(spacing) == 3 and affine is meta.get("affine"):
+        zooms = (spacing[2], spacing[1], spacing[0])  # planes apart, also under a shear
+    img.header.set_zooms(tuple(float(z) for z in zooms))
     img.header.set_xyzt_units("mm")
     if window is not None:
         img.header["cal_min"] = window[0] - window[1] / 2.0
