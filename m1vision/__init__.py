@@ -50,6 +50,7 @@ _SUBMODULES = (
     "render",
     "synthetic",
     "viz",
+    "volume",
     "widgets",
 )
 

@@ -25,6 +25,7 @@ class                   also a                  raised for
                                                 ``SeriesGeometryError``, ``MissingSlicesError``,
                                                 ``UnevenSpacingError``,
                                                 ``DuplicatePositionError``, ``GantryTiltError``
+``VolumeSliceError``    ``RuntimeError``        a 2-D function failed on one slice of a volume
 ======================  ======================  ==============================================
 """
 
@@ -51,6 +52,7 @@ __all__ = [
     "SeriesNotFoundError",
     "SeriesSelectionError",
     "UnevenSpacingError",
+    "VolumeSliceError",
 ]
 
 
@@ -193,3 +195,10 @@ class DuplicatePositionError(SeriesError):
 
 class GantryTiltError(SeriesError):
     """The step between slices is not along the slice normal (a gantry-tilted CT stack)."""
+
+
+class VolumeSliceError(M1VisionError, RuntimeError):
+    """A 2-D function applied to a volume failed on one slice; names the slice, axis and shape.
+
+    The original exception is kept as ``__cause__``.
+    """

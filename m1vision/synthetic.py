@@ -400,7 +400,8 @@ class GeneratedSeries:
     expected : numpy.ndarray or None
         The float32 (Z, H, W) HU volume in :func:`m1vision.io.read_nifti`'s layout that a
         correct reader returns (strict=False for the irregular kinds: the missing slice
-        filled with the minimum, the duplicate dropped); ``None`` for "oblique" (its axes
+        filled with the minimum, the odd "mismatch" file dropped and filled so, the duplicate
+        dropped); ``None`` for "oblique" (its axes
         are rotated, so no reorientation gives the phantom's grid back).
     affine : numpy.ndarray or None
         The (4, 4) affine of ``expected`` ((z, row, col, 1) -> RAS+ mm): built from the
