@@ -1,4 +1,4 @@
-"""m1vision.io.write_nifti, checked with nibabel and by round trips through read_nifti."""
+"""m1vision.io.read_nifti on nibabel's files; write_nifti checked with nibabel and round trips."""
 
 from __future__ import annotations
 
@@ -8,9 +8,81 @@ import pytest
 from conftest import NIBABEL_DATA
 from numpy.testing import assert_allclose, assert_array_equal
 
-from m1vision.errors import InvalidImageError, InvalidParameterError, OutputExistsError
-from m1vision.io import MedicalImage, read_nifti, read_series, write_nifti
+from m1vision.errors import (
+    ImageReadError,
+    InvalidImageError,
+    InvalidParameterError,
+    OutputExistsError,
+)
+from m1vision.io import (
+    MedicalImage,
+    read_any,
+    read_nifti,
+    read_series,
+    write_nifti,
+)
 from m1vision.synthetic import write_ct_series
+
+# --------------------------------------------------------------------------------------------
+# NIfTI
+# --------------------------------------------------------------------------------------------
+
+NIFTIS = ["anatomical.nii", "standard.nii.gz", "reoriented_anat_moved.nii"]
+
+
+@pytest.mark.parametrize("name", NIFTIS, ids=NIFTIS)
+def test_nifti_spacing_and_shape_from_the_header(name):
+    img = nib.load(NIBABEL_DATA / name)
+    got = read_nifti(NIBABEL_DATA / name)
+    canon = nib.as_closest_canonical(img)
+    zx, zy, zz = (float(z) for z in canon.header.get_zooms()[:3])
+    nx, ny, nz = canon.shape[:3]
+    assert got.pixels.shape == (nz, ny, nx)
+    assert got.spacing == (zz, zy, zx)
+    assert got.pixels.dtype == np.float32
+    assert got.metadata["original_orientation"] == "".join(nib.aff2axcodes(img.affine))
+
+
+@pytest.mark.parametrize("name", NIFTIS, ids=NIFTIS)
+def test_nifti_voxels_sit_where_the_file_says(name):
+    """Each output voxel, mapped to world mm by metadata["affine"], lands on the voxel of the
+    *original* file (its own affine, no reorientation) that holds the same value."""
+    img = nib.load(NIBABEL_DATA / name)
+    data = img.get_fdata(dtype=np.float32)
+    got = read_nifti(NIBABEL_DATA / name)
+    out_affine = np.asarray(got.metadata["affine"])
+    rng = np.random.default_rng(0)
+    idx = np.stack([rng.integers(0, n, 200) for n in got.pixels.shape], axis=1)
+    world = out_affine @ np.c_[idx, np.ones(len(idx))].T
+    orig = np.rint(np.linalg.inv(img.affine) @ world)[:3].astype(int).T
+    assert_array_equal(got.pixels[tuple(idx.T)], data[tuple(orig.T)])
+
+
+def test_nifti_layout_is_radiological(nifti_path):
+    """Rows go anterior -> posterior, columns patient right -> left, slices up (RAS+ world)."""
+    affine = np.asarray(read_nifti(nifti_path).metadata["affine"])
+    z_dir, row_dir, col_dir = affine[:3, 0], affine[:3, 1], affine[:3, 2]
+    assert z_dir[2] > 0  # superior
+    assert row_dir[1] < 0  # posterior
+    assert col_dir[0] < 0  # towards the patient's left
+
+
+def test_four_d_nifti_needs_a_frame():
+    path = NIBABEL_DATA / "example4d.nii.gz"
+    with pytest.raises(ImageReadError, match="pass frame=k") as info:
+        read_any(path)
+    assert str(path) in str(info.value)
+    img = nib.as_closest_canonical(nib.load(path))
+    got = read_nifti(path, frame=1)
+    expected = img.get_fdata(dtype=np.float32)[..., 1].transpose(2, 1, 0)[:, ::-1, ::-1]
+    assert_array_equal(got.pixels, expected)
+    with pytest.raises(ImageReadError, match="out of range"):
+        read_nifti(path, frame=2)
+
+
+# --------------------------------------------------------------------------------------------
+# write_nifti
+# --------------------------------------------------------------------------------------------
 
 
 @pytest.fixture(scope="module")
