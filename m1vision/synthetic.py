@@ -434,26 +434,27 @@ def ct_phantom(shape=(64, 256, 256), *, seed: int = 0) -> np.ndarray:
     ((8, 64, 64), 'float32', True, True)
     """
     nz, ny, nx = (check_int(v, name="shape", minimum=2) for v in shape)
-    z, y, x = np.meshgrid(
-        np.linspace(-1, 1, nz), np.linspace(-1, 1, ny), np.linspace(-1, 1, nx), indexing="ij"
-    )
-
-    def inside(cz, cy, cx, rz, ry, rx):
-        return ((z - cz) / rz) ** 2 + ((y - cy) / ry) ** 2 + ((x - cx) / rx) ** 2 <= 1.0
-
-    vol = np.full((nz, ny, nx), -1000.0)
-    body = (y / 0.7) ** 2 + (x / 0.9) ** 2 <= 1.0 - 0.15 * z**2
-    vol[body] = -100.0
-    vol[(y / 0.64) ** 2 + (x / 0.84) ** 2 <= 1.0 - 0.15 * z**2] = 40.0
-    for side in (-0.4, 0.4):
-        vol[inside(0.55, -0.05, side, 0.5, 0.4, 0.28)] = -850.0
-    vol[inside(-0.4, -0.05, -0.3, 0.45, 0.35, 0.35)] = 60.0  # liver on the patient's right
-    vol[inside(-0.45, 0.05, -0.25, 0.1, 0.08, 0.08)] = 80.0  # lesion
-    vol[((y - 0.1) / 0.08) ** 2 + ((x - 0.08) / 0.08) ** 2 <= 1.0] = 150.0  # aorta
-    vol[((y - 0.45) / 0.12) ** 2 + (x / 0.12) ** 2 <= 1.0] = 700.0  # spine
+    y, x = np.meshgrid(np.linspace(-1, 1, ny), np.linspace(-1, 1, nx), indexing="ij")
     rng = np.random.default_rng([check_int(seed, name="seed", minimum=0), 10])
-    vol[body] += rng.normal(0.0, 8.0, int(body.sum()))
-    return np.round(vol).astype(np.float32)
+    vol = np.empty((nz, ny, nx), np.float32)
+    for k, z in enumerate(np.linspace(-1, 1, nz)):  # slice by slice: little memory at 512^3
+
+        def inside(cz, cy, cx, rz, ry, rx, z=z):
+            return ((z - cz) / rz) ** 2 + ((y - cy) / ry) ** 2 + ((x - cx) / rx) ** 2 <= 1.0
+
+        plane = np.full((ny, nx), -1000.0)
+        body = (y / 0.7) ** 2 + (x / 0.9) ** 2 <= 1.0 - 0.15 * z**2
+        plane[body] = -100.0
+        plane[(y / 0.64) ** 2 + (x / 0.84) ** 2 <= 1.0 - 0.15 * z**2] = 40.0
+        for side in (-0.4, 0.4):
+            plane[inside(0.55, -0.05, side, 0.5, 0.4, 0.28)] = -850.0
+        plane[inside(-0.4, -0.05, -0.3, 0.45, 0.35, 0.35)] = 60.0  # liver, patient's right
+        plane[inside(-0.45, 0.05, -0.25, 0.1, 0.08, 0.08)] = 80.0  # lesion
+        plane[((y - 0.1) / 0.08) ** 2 + ((x - 0.08) / 0.08) ** 2 <= 1.0] = 150.0  # aorta
+        plane[((y - 0.45) / 0.12) ** 2 + (x / 0.12) ** 2 <= 1.0] = 700.0  # spine
+        plane[body] += rng.normal(0.0, 8.0, int(body.sum()))
+        vol[k] = np.round(plane)
+    return vol
 
 
 def _layout_to_lps(shape, spacing) -> np.ndarray:

@@ -163,6 +163,7 @@ class _Slice:
     size: tuple[int, int]
     frames: int
     position: float = 0.0
+    raw: object = None  # the decoded stored values (read_series), or the decoding error
 
 
 def _check_folder(folder) -> Path:
@@ -178,13 +179,8 @@ def _check_folder(folder) -> Path:
     return p
 
 
-def _is_dicom(path: Path) -> bool | None:
+def _is_dicom(head: bytes) -> bool | None:
     """True: DICM marker; None: preamble-less data set; False: not DICOM."""
-    try:
-        with open(path, "rb") as fh:
-            head = fh.read(132)
-    except OSError:
-        return False
     if len(head) >= 132 and head[128:132] == b"DICM":
         return True
     return None if _looks_like_preambleless_dicom(head) else False
@@ -211,11 +207,13 @@ def _load(path: Path, folder: Path, pixels: bool):
     from pydicom.errors import InvalidDicomError
 
     name = path.relative_to(folder).as_posix()
-    kind = _is_dicom(path)
-    if kind is False:
-        return None, "not DICOM"
     try:
-        ds = pydicom.dcmread(path, force=kind is None, stop_before_pixels=not pixels)
+        with open(path, "rb") as fh:  # one open: sniff the head, then parse from the start
+            kind = _is_dicom(fh.read(132))
+            if kind is False:
+                return None, "not DICOM"
+            fh.seek(0)
+            ds = pydicom.dcmread(fh, force=kind is None, stop_before_pixels=not pixels)
     except (InvalidDicomError, EOFError, ValueError, struct.error, OSError) as exc:
         return None, f"unreadable DICOM: {exc}"
     fm = getattr(ds, "file_meta", None)
@@ -238,6 +236,15 @@ def _load(path: Path, folder: Path, pixels: bool):
     if iop is not None:
         iop = np.concatenate([iop[:3] / np.linalg.norm(iop[:3]), iop[3:] / np.linalg.norm(iop[3:])])
     sp = _floats(ds.get("PixelSpacing"))
+    raw = None
+    frames = int(_first(ds.get("NumberOfFrames")) or 1)
+    if pixels and frames == 1:  # decode here, in the reading thread, and drop the bytes
+        try:
+            raw = ds.pixel_array
+        except Exception as exc:  # reported only if this slice is used
+            raw = exc
+        if "PixelData" in ds:
+            del ds.PixelData
     return (
         _Slice(
             path=path,
@@ -248,7 +255,8 @@ def _load(path: Path, folder: Path, pixels: bool):
             ipp=_vector(ds.get("ImagePositionPatient"), 3),
             spacing=(sp[0], sp[1]) if sp and len(sp) >= 2 else None,
             size=(int(ds.get("Rows", 0)), int(ds.get("Columns", 0))),
-            frames=int(_first(ds.get("NumberOfFrames")) or 1),
+            frames=frames,
+            raw=raw,
         ),
         None,
     )
@@ -796,6 +804,9 @@ def read_series(
             )
         notes.append({"kind": "gantry tilt", "detail": f"{tilt:.3f} degrees, kept as a shear"})
 
+    slopes = {
+        (_first(s.ds.get("RescaleSlope")), _first(s.ds.get("RescaleIntercept"))) for s in slices
+    }
     # decode, per-slice modality LUT, MONOCHROME1 like read_dicom
     rows, cols = slices[0].size
     stack = np.empty((n_out, rows, cols), dtype=np.float32)
@@ -803,31 +814,44 @@ def read_series(
 
     def decode(i: int) -> None:
         s = slices[i]
-        try:
-            raw = s.ds.pixel_array
-        except Exception as exc:
-            raise ImageReadError(s.path, f"its pixel data cannot be decoded: {exc}") from exc
+        raw = s.raw
+        if isinstance(raw, Exception):
+            raise ImageReadError(s.path, f"its pixel data cannot be decoded: {raw}") from raw
         if raw.shape != (rows, cols):
             raise ImageReadError(
                 s.path, f"pixel data of shape {raw.shape}, expected {(rows, cols)} (Rows, Columns)"
             )
         ds = s.ds
+        values = None
         if "ModalityLUTSequence" in ds:
             values = np.asarray(apply_modality_lut(raw, ds), dtype=np.float64)
         else:
             slope = _first(ds.get("RescaleSlope"))
             inter = _first(ds.get("RescaleIntercept"))
-            if slope is None and inter is None:
-                values = raw
+            slope = 1.0 if slope is None else slope
+            inter = inter or 0.0
+            if (
+                raw.dtype.kind in "iu"
+                and raw.dtype.itemsize <= 2
+                and slope.is_integer()
+                and inter.is_integer()
+                and abs(slope) * 65536 + abs(inter) < 2**24
+            ):  # exact in float32 (every value an integer below 2**24): no float64 pass
+                dst = stack[slots[i]]
+                np.multiply(raw, np.float32(slope), out=dst, dtype=np.float32)
+                dst += np.float32(inter)
+                values = None
             else:
-                values = raw * np.float64(1.0 if slope is None else slope) + np.float64(
-                    inter or 0.0
-                )
+                values = raw * np.float64(slope) + np.float64(inter)
         if str(ds.get("PhotometricInterpretation", "")).upper() == "MONOCHROME1":
             k = _monochrome1_constant(ds, apply_modality_lut)
             inversions.add(k)
+            if values is None:
+                values = stack[slots[i]].astype(np.float64)
             values = np.float64(k) - np.asarray(values, dtype=np.float64)
-        stack[slots[i]] = values
+        if values is not None:
+            stack[slots[i]] = values
+        s.raw = None  # the volume holds the values now
 
     items = range(len(slices))
     if n_workers > 1 and len(slices) > 8:
@@ -877,9 +901,6 @@ def read_series(
     )
     if first.spacing is None:
         meta["pixel_spacing_missing"] = True
-    slopes = {
-        (_first(s.ds.get("RescaleSlope")), _first(s.ds.get("RescaleIntercept"))) for s in slices
-    }
     if len(slopes) > 1:
         meta["rescale_per_slice"] = True
         meta.pop("rescale_slope", None)
