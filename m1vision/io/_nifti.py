@@ -125,7 +125,8 @@ def read_nifti(path, *, frame: int | None = None) -> MedicalImage:
         data_ras = canon.get_fdata(dtype=np.float32)
         if data_ras.ndim == 2:
             data_ras = data_ras[:, :, None]
-        zooms = [float(z) for z in canon.header.get_zooms()[:3]]
+        # the header holds float32: take its shortest decimal (0.8, not 0.800000011920929)
+        zooms = [float(str(np.float32(z))) for z in canon.header.get_zooms()[:3]]
         while len(zooms) < 3:
             zooms.append(1.0)
     except ImageReadError:
