@@ -221,3 +221,140 @@ def apply_volume(
         metadata=meta,
         source=vol.source,
     )
+
+
+# ---------------------------------------------------------------------------------------------
+# volume inputs of the batch engine (Pipeline.run): one volume in, one .nii.gz out
+# ---------------------------------------------------------------------------------------------
+
+
+def _nifti_volume_file(path) -> bool:
+    """A .nii/.nii.gz file whose header says 3-D with more than one slice (a few bytes read)."""
+    import gzip
+    import struct
+    import zlib
+
+    from m1vision.io._sniff import _nifti_kind
+
+    name = path.name.lower()
+    if not name.endswith((".nii", ".nii.gz")):
+        return False
+    try:
+        if name.endswith(".gz"):
+            with gzip.open(path, "rb") as fh:
+                head = fh.read(540)
+        else:
+            with open(path, "rb") as fh:
+                head = fh.read(540)
+    except (OSError, EOFError, zlib.error):
+        return False  # the image kind reads it and reports what is wrong
+    kind = _nifti_kind(head)
+    if kind is None:
+        return False
+    for order in "<>":
+        if kind == "nifti1" and struct.unpack(order + "i", head[:4])[0] == 348:
+            dims = struct.unpack(order + "8h", head[40:56])
+        elif kind == "nifti2" and struct.unpack(order + "i", head[:4])[0] == 540:
+            dims = struct.unpack(order + "8q", head[16:80])
+        else:
+            continue
+        return dims[0] >= 3 and dims[3] > 1
+    return False
+
+
+def _dicom_header(path, tags):
+    """The listed elements of a DICOM file found by its DICM marker, or None."""
+    try:
+        with open(path, "rb") as fh:
+            if fh.read(132)[128:132] != b"DICM":
+                return None
+            import pydicom
+
+            fh.seek(0)
+            return pydicom.dcmread(fh, stop_before_pixels=True, specific_tags=tags)
+    except Exception:  # not readable here: the image kind reports it
+        return None
+
+
+def _multiframe_dicom_file(path) -> bool:
+    """A monochrome multi-frame DICOM file (NumberOfFrames > 1)."""
+    ds = _dicom_header(path, ["NumberOfFrames", "SamplesPerPixel"])
+    if ds is None:
+        return False
+    try:
+        return int(ds.get("NumberOfFrames") or 1) > 1 and int(ds.get("SamplesPerPixel") or 1) == 1
+    except (TypeError, ValueError):
+        return False
+
+
+def _series_folder(folder) -> bool:
+    """A folder holding single-slice DICOM files of one series (its first two DICOM files)."""
+    found = []
+    try:
+        names = sorted(p for p in folder.iterdir() if not p.name.startswith("."))
+    except OSError:
+        return False
+    for p in names[:16]:
+        if not p.is_file():
+            continue
+        ds = _dicom_header(p, ["SeriesInstanceUID", "NumberOfFrames", "ImagePositionPatient"])
+        if ds is not None:
+            found.append(ds)
+        if len(found) == 2:
+            break
+    if len(found) < 2:
+        return False
+    uids = {str(ds.get("SeriesInstanceUID", "")) for ds in found}
+    return (
+        len(uids) == 1
+        and "" not in uids
+        and all("ImagePositionPatient" in ds for ds in found)
+        and all(int(ds.get("NumberOfFrames") or 1) == 1 for ds in found)
+    )
+
+
+def _read_volume(path) -> MedicalImage:
+    from m1vision.io import read_any
+
+    vol = read_any(path)
+    as_volume(vol, name=str(path))  # a clear error for what is no volume
+    return vol
+
+
+def _apply(function, volume, src: str) -> MedicalImage:
+    del src
+    return apply_volume(function, volume)
+
+
+def _write(path, result, source) -> None:
+    from m1vision.io import write_nifti
+
+    del source  # the result carries the source's affine already
+    write_nifti(path, result, overwrite=True)
+
+
+def _register_input_kinds() -> None:
+    from m1vision.batch import InputKind, register_input_kind
+
+    common = {"apply": _apply, "write": _write, "output_suffix": ".nii.gz"}
+    register_input_kind(
+        InputKind(
+            name="dicom_series",
+            folder=True,
+            matches=_series_folder,
+            read=_read_volume,
+            output_stem=lambda key: key,
+            **common,
+        )
+    )
+    register_input_kind(
+        InputKind(name="nifti_volume", matches=_nifti_volume_file, read=_read_volume, **common)
+    )
+    register_input_kind(
+        InputKind(
+            name="dicom_multiframe", matches=_multiframe_dicom_file, read=_read_volume, **common
+        )
+    )
+
+
+_register_input_kinds()

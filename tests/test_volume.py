@@ -127,3 +127,107 @@ def test_color_volumes_are_refused():
     color = MedicalImage(np.zeros((2, 4, 5, 3), np.uint8), metadata={"layout": "color-volume"})
     with pytest.raises(InvalidImageError, match="monochrome"):
         apply_volume(lambda s: s, color)
+
+
+# --------------------------------------------------------------------------------------------
+# volumes through the batch engine (Pipeline.run): one volume in, one .nii.gz out
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def scans(tmp_path):
+    """A folder of series folders, a NIfTI volume, a multi-frame DICOM, a 2-D image and a
+    broken series (a slice missing)."""
+    import shutil
+
+    from conftest import pydicom_file
+
+    from m1vision.io import write_image
+
+    root = tmp_path / "scans"
+    write_ct_series(root / "patient1" / "ct_a", shape=(6, 40, 32))
+    write_ct_series(root / "patient2" / "ct_b", variant="shuffled", shape=(5, 32, 32), seed=4)
+    write_ct_series(root / "broken", variant="missing_slice", shape=(6, 32, 32), seed=5)
+    sag = write_ct_series(tmp_path / "sag", variant="sagittal", shape=(5, 24, 20), seed=6)
+    write_nifti(root / "mr.nii.gz", read_series(sag.folder))
+    shutil.copy(pydicom_file("rtdose.dcm"), root / "dose.dcm")
+    write_image(root / "slice.png", (np.arange(64 * 64) % 251).astype(np.uint8).reshape(64, 64))
+    return root
+
+
+VOLUME_EDGES = Pipeline([GaussianBlur(ksize=3), Canny(low=50, high=150)])
+FLOAT_EDGES = Pipeline([Window(center=40, width=400), *VOLUME_EDGES.steps])
+
+
+def test_a_batch_of_volumes_writes_one_nifti_each_with_the_inputs_geometry(scans, tmp_path):
+    from m1vision.pipeline import ToUint8
+
+    pipeline = Pipeline([ToUint8(), GaussianBlur(ksize=3), Canny(low=50, high=150)])
+    out = tmp_path / "out"
+    report = pipeline.run(scans, out, progress=False)
+    status = {item.key: item.status for item in report.items}
+    assert status == {
+        "broken": "failed",
+        "dose.dcm": "ok",
+        "mr.nii.gz": "ok",
+        "patient1/ct_a": "ok",
+        "patient2/ct_b": "ok",
+        "slice.png": "ok",
+    }
+    outputs = sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file())
+    assert [o for o in outputs if not o.startswith(("batch_report-", "m1vision-manifest"))] == [
+        "dose.nii.gz",
+        "mr.nii.gz",
+        "patient1/ct_a.nii.gz",
+        "patient2/ct_b.nii.gz",
+        "slice.png",
+    ]
+    for key, source in [
+        ("patient1/ct_a", read_series(scans / "patient1" / "ct_a")),
+        ("mr.nii.gz", read_nifti(scans / "mr.nii.gz")),
+    ]:
+        got = read_nifti(out / (key.removesuffix(".nii.gz") + ".nii.gz"))
+        np.testing.assert_allclose(got.metadata["affine"], source.metadata["affine"], atol=1e-4)
+        assert_array_equal(got.pixels, pipeline.apply_volume(source).pixels)
+
+
+def test_a_failing_volume_fails_only_its_item_and_leaves_no_partial_nifti(scans, tmp_path):
+    out = tmp_path / "out"
+    report = FLOAT_EDGES.run(scans / "broken", out, progress=False)
+    (item,) = report.items
+    assert item.status == "failed"
+    assert item.error.startswith("MissingSlicesError: ") and "IM0003.dcm" in item.error
+    assert not (out / "broken.nii.gz").exists()
+    leftovers = [p.name for p in out.iterdir() if not p.name.startswith(("batch_report-", "m1"))]
+    assert leftovers == []  # no temporary file either
+
+
+def test_volume_batches_resume(scans, tmp_path):
+    out = tmp_path / "out"
+    series = [scans / "patient1" / "ct_a", scans / "patient2" / "ct_b", scans / "broken"]
+    first = FLOAT_EDGES.run(series, out, progress=False)
+    assert first.counts == {"ok": 2, "skipped": 0, "failed": 1}
+    stamp = (out / "ct_a.nii.gz").stat().st_mtime_ns
+    again = FLOAT_EDGES.run(series, out, progress=False)
+    assert again.counts == {"ok": 0, "skipped": 2, "failed": 1}
+    assert {i.key: i.reason for i in again.items if i.status == "skipped"} == {
+        "ct_a": "unchanged",
+        "ct_b": "unchanged",
+    }
+    assert (out / "ct_a.nii.gz").stat().st_mtime_ns == stamp
+    # a slice of ct_b changes: only ct_b is recomputed
+    victim = sorted((scans / "patient2" / "ct_b").iterdir())[0]
+    data = bytearray(victim.read_bytes())
+    data[-2:] = b"\x00\x08"
+    victim.write_bytes(bytes(data))
+    third = FLOAT_EDGES.run(series, out, progress=False)
+    assert {i.key: (i.status, i.reason) for i in third.items if i.key != "broken"} == {
+        "ct_a": ("skipped", "unchanged"),
+        "ct_b": ("ok", "input changed"),
+    }
+
+
+def test_pipeline_apply_volume_is_apply_volume(ct):
+    assert_array_equal(
+        EDGES.apply_volume(ct, axis=1).pixels, apply_volume(EDGES, ct, axis=1).pixels
+    )
