@@ -73,7 +73,7 @@ def run(*, quick: bool = False) -> dict:
         write_ct_series(folder, variant="shuffled", shape=shape, spacing=(1.0, 0.7, 0.7))
         # The generated axial series is already in read_nifti's layout, so all three agree
         # voxel for voxel (SimpleITK's and the plain loop's z runs inferior to superior too).
-        ours = read_series(folder).pixels
+        ours = read_series(folder, progress=False).pixels
         # The plain loop and SimpleITK keep the stored row/column order (the same here).
         plain = _plain_pydicom(folder)
         itk = _simpleitk(folder)
@@ -81,8 +81,11 @@ def run(*, quick: bool = False) -> dict:
             raise RuntimeError("the three readers disagree; the benchmark is void")
         del ours, plain, itk
         cases = [
-            ("m1vision read_series (threads)", lambda: read_series(folder)),
-            ("m1vision read_series (workers=1)", lambda: read_series(folder, workers=1)),
+            ("m1vision read_series (threads)", lambda: read_series(folder, progress=False)),
+            (
+                "m1vision read_series (workers=1)",
+                lambda: read_series(folder, workers=1, progress=False),
+            ),
             ("plain pydicom loop (no checks)", lambda: _plain_pydicom(folder)),
             ("SimpleITK ImageSeriesReader", lambda: _simpleitk(folder)),
         ]
