@@ -334,3 +334,36 @@ def test_real_series_of_three_orientations_is_no_volume():
     assert len(pilots) == 2
     with pytest.raises(SeriesGeometryError, match="differ in orientation"):
         read_series(folder, series=pilots[0].index)
+
+
+def _change_one_file(folder, what):
+    f = sorted(folder.iterdir())[3]
+    ds = pydicom.dcmread(f)
+    if what == "orientation":
+        ds.ImageOrientationPatient = [1, 0, 0, 0, 0.8, 0.6]
+    else:  # size: a quarter of the slice
+        ds.PixelData = ds.pixel_array[::2, ::2].copy().tobytes()
+        ds.Rows, ds.Columns = ds.Rows // 2, ds.Columns // 2
+    ds.save_as(f)
+    return f.name
+
+
+@pytest.mark.parametrize(
+    ("what", "words"),
+    [("orientation", ["differ in orientation", "0.8, 0.6"]), ("size", ["differ in size", "24x20"])],
+    ids=["orientation", "size"],
+)
+def test_one_odd_slice_is_named_and_dropped_when_lenient(generated, tmp_path, what, words):
+    folder = tmp_path / what
+    shutil.copytree(generated["regular"].folder, folder)
+    odd = _change_one_file(folder, what)
+    with pytest.raises(SeriesGeometryError) as info:
+        read_series(folder)
+    for word in [*words, odd, "strict=False"]:
+        assert word in str(info.value)
+    vol = read_series(folder, strict=False)
+    notes = {n["kind"]: n for n in vol.metadata["irregularities"]}
+    assert notes["inconsistent geometry"]["dropped_files"] == [odd]
+    assert notes["inconsistent geometry"]["differs_in"] == [what]
+    assert "missing slices" in notes  # its place is filled, so the geometry stays true
+    assert vol.shape == SHAPE
