@@ -201,7 +201,7 @@ def _vector(value, n: int) -> np.ndarray | None:
     return np.asarray(v, dtype=np.float64)
 
 
-def _load(path: Path, folder: Path, pixels: bool):
+def _load(path: Path, folder: Path, pixels: bool, decode: bool = False):
     """(_Slice or None, skip reason or None) for one file."""
     import pydicom
     from pydicom.errors import InvalidDicomError
@@ -238,7 +238,7 @@ def _load(path: Path, folder: Path, pixels: bool):
     sp = _floats(ds.get("PixelSpacing"))
     raw = None
     frames = int(_first(ds.get("NumberOfFrames")) or 1)
-    if pixels and frames == 1:  # decode here, in the reading thread, and drop the bytes
+    if decode and frames == 1:  # decode here, in the reading thread, and drop the bytes
         try:
             raw = ds.pixel_array
         except Exception as exc:  # reported only if this slice is used
@@ -272,14 +272,14 @@ def _progress(items, total: int, show: bool | None, desc: str):
     return tqdm(items, total=total, desc=desc, unit="file", leave=False)
 
 
-def _scan(folder: Path, *, pixels: bool, workers: int, progress):
+def _scan(folder: Path, *, pixels: bool, workers: int, progress, decode: bool = False):
     """All image slices of the folder grouped by series, plus (file, reason) skipped."""
     paths = _files(folder)
     if workers > 1 and len(paths) > 8:
         with ThreadPoolExecutor(workers) as pool:
             results = list(
                 _progress(
-                    pool.map(lambda p: _load(p, folder, pixels), paths),
+                    pool.map(lambda p: _load(p, folder, pixels, decode), paths),
                     len(paths),
                     progress,
                     "reading DICOM",
@@ -287,7 +287,7 @@ def _scan(folder: Path, *, pixels: bool, workers: int, progress):
             )
     else:
         results = [
-            _load(p, folder, pixels)
+            _load(p, folder, pixels, decode)
             for p in _progress(paths, len(paths), progress, "reading DICOM")
         ]
     groups: dict[str, list[_Slice]] = {}
@@ -675,7 +675,11 @@ def read_series(
     if not isinstance(strict, bool):
         raise InvalidParameterError(f"strict must be True or False, got {strict!r}.")
     n_workers = _workers(workers)
-    groups, skipped = _scan(p, pixels=True, workers=n_workers, progress=progress)
+    # One series expected (series=None): decode while reading, in the reading threads. With
+    # series= given, decode only the chosen series' files, below.
+    groups, skipped = _scan(
+        p, pixels=True, workers=n_workers, progress=progress, decode=series is None
+    )
     groups.sort(key=_key)
     slices = _pick(p, groups, series, skipped)
     if len(slices) == 1 and slices[0].frames > 1:
@@ -815,6 +819,13 @@ def read_series(
     def decode(i: int) -> None:
         s = slices[i]
         raw = s.raw
+        if raw is None:  # not decoded while reading
+            try:
+                raw = s.ds.pixel_array
+            except Exception as exc:
+                raw = exc
+            if "PixelData" in s.ds:
+                del s.ds.PixelData
         if isinstance(raw, Exception):
             raise ImageReadError(s.path, f"its pixel data cannot be decoded: {raw}") from raw
         if raw.shape != (rows, cols):
