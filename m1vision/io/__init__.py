@@ -20,7 +20,8 @@ function               returns
 =====================  ==========================================================================
 
 The package's parts (private): ``_core`` (MedicalImage, file checks), ``_sniff`` (formats by
-content), ``_raster``, ``_dicom``, ``_nifti``, ``_series`` (DICOM series), ``_write``.
+content), ``_raster``, ``_dicom``, ``_nifti``, ``_listing`` (finding and listing DICOM series),
+``_series`` (reading one as a volume), ``_write``.
 
 Conventions
 -----------
@@ -37,9 +38,10 @@ from pathlib import Path
 from m1vision.errors import ImageReadError, SeriesNotFoundError
 from m1vision.io._core import MedicalImage, _check_file
 from m1vision.io._dicom import read_dicom
+from m1vision.io._listing import SeriesInfo, SeriesListing, list_series
 from m1vision.io._nifti import read_nifti, write_nifti
 from m1vision.io._raster import _read_raster, read_image
-from m1vision.io._series import SeriesInfo, list_series, read_series
+from m1vision.io._series import read_series
 from m1vision.io._sniff import IMAGE_EXTENSIONS, has_image_extension, sniff_format
 from m1vision.io._write import write_image
 
@@ -47,6 +49,7 @@ __all__ = [
     "IMAGE_EXTENSIONS",
     "MedicalImage",
     "SeriesInfo",
+    "SeriesListing",
     "has_image_extension",
     "list_series",
     "read_any",
