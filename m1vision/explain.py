@@ -1,4 +1,4 @@
-"""Explaining a classifier's decision: Grad-CAM heatmaps (TensorFlow, imported on use).
+"""Explaining a classifier's decision: Grad-CAM heatmaps on any Keras 3 backend.
 
 Grad-CAM (Selvaraju et al., 2017) weights the maps of a convolutional layer by the mean
 gradient of a class score with respect to them, sums, keeps the positive part and scales
@@ -8,6 +8,11 @@ resolution (a 32x32 layer on a 128x128 input: 4-pixel cells), resized to the ima
 The class score is the value before the final softmax or sigmoid where it can be found (a
 last ``Dense`` layer with that activation, or a last ``Activation`` layer), because the
 gradient of a saturated probability vanishes; otherwise the model's output itself.
+
+The gradient is the backend's own (``tf.GradientTape``, ``torch.autograd.grad``,
+``jax.grad``), behind one function in ``m1vision.inference._backend``; Keras and the backend
+are imported on use. On JAX, which differentiates functions, the layers after the explained
+one must form a model of their own (true of the last convolution layer of common CNNs).
 
 Draw the result with :func:`m1vision.draw.overlay_heatmap`; threshold it with
 :func:`m1vision.draw.heatmap_to_mask`.
@@ -163,6 +168,7 @@ def grad_cam(
     class_index: int | None = None,
     layer: str | None = None,
     preprocess=None,
+    device=None,
 ) -> np.ndarray:
     """Grad-CAM heatmap of ``model``'s evidence for a class in ``image``.
 
@@ -183,6 +189,9 @@ def grad_cam(
         Default: the image as float32; a gray image gets a channel axis (repeated to three
         channels for a 3-channel model). If it letterboxes, the heatmap is in the
         letterboxed frame stretched to the image, so prefer plain resizing.
+    device : str or DeviceChoice, optional
+        Where to compute, a device name of the Keras backend; default:
+        ``select_device("auto")``.
 
     Returns
     -------
@@ -209,7 +218,8 @@ def grad_cam(
     ((32, 32), 'float32', True)
     """
     import keras
-    import tensorflow as tf
+
+    from m1vision.inference import _backend, select_device
 
     if not isinstance(model, keras.Model):
         raise TypeError(
@@ -218,7 +228,7 @@ def grad_cam(
         )
     image = check_image(image)
     x = image if preprocess is None else preprocess(image)
-    if not isinstance(x, np.ndarray | tf.Tensor):
+    if not _is_array(x):
         raise TypeError(
             f"preprocess must return an ndarray, got {type(x).__name__} from {preprocess!r}."
         )
@@ -229,31 +239,32 @@ def grad_cam(
     batch = _as_batch(x, model)
     layer_name = _pick_layer(model, layer)
     grad_model, head_fn = _grad_model(model, layer_name)
-    inputs = tf.convert_to_tensor(batch)
-    with tf.GradientTape() as tape:
-        maps, head_input, outputs = grad_model(inputs, training=False)
-        if isinstance(outputs, list | tuple):
-            raise InvalidParameterError("grad_cam explains single-output models only.")
-        n_classes = int(outputs.shape[-1])
+    if device is None:
+        device = select_device("auto").name
+    elif not isinstance(device, str):
+        device = getattr(device, "name", device)
+
+    def choose(n_classes: int, outputs: np.ndarray):
         if class_index is None:
-            class_index = int(np.argmax(outputs.numpy()[0]))
-        else:
-            class_index = check_int(class_index, name="class_index", minimum=0)
-            if class_index >= n_classes:
-                raise InvalidParameterError(
-                    f"class_index must be < {n_classes} (the model has {n_classes} classes), "
-                    f"got {class_index}."
-                )
-        scores = head_fn(head_input) if head_fn is not None else outputs
-        score = scores[0, class_index]
-    grads = tape.gradient(score, maps)
+            return int(np.argmax(outputs[0])), n_classes
+        index = check_int(class_index, name="class_index", minimum=0)
+        if index >= n_classes:
+            raise InvalidParameterError(
+                f"class_index must be < {n_classes} (the model has {n_classes} classes), "
+                f"got {index}."
+            )
+        return index, n_classes
+
+    maps, grads, _, _ = _backend.class_score_gradient(
+        grad_model, head_fn, lambda: _tail_model(model, layer_name), batch, choose, device
+    )
     if grads is None:
         raise InvalidParameterError(
             f"the class score does not depend on layer {layer_name!r}; choose a layer on the "
             "path to the output."
         )
-    maps = maps.numpy()[0].astype(np.float32)
-    weights = grads.numpy()[0].mean(axis=(0, 1)).astype(np.float32)
+    maps = maps[0].astype(np.float32)
+    weights = grads[0].mean(axis=(0, 1)).astype(np.float32)
     cam = np.maximum(maps @ weights, 0.0)
     top = float(cam.max())
     cam = cam / top if top > 0 else np.zeros_like(cam)
@@ -268,3 +279,27 @@ def _as_batch_loose(x: np.ndarray) -> np.ndarray:
     if x.ndim == 2:
         x = x[:, :, None]
     return x[None] if x.ndim == 3 else x
+
+
+def _is_array(x) -> bool:
+    return isinstance(x, np.ndarray) or (hasattr(x, "shape") and hasattr(x, "dtype"))
+
+
+def _tail_model(model, layer_name: str):
+    """The model from ``layer_name``'s output to the head's input (JAX's gradient needs a
+    function of the maps); cached with the grad model."""
+    import keras
+
+    per_model = _CACHE.setdefault(model, {})
+    key = ("tail", layer_name)
+    if key not in per_model:
+        head_input, _ = _head(model)
+        try:
+            per_model[key] = keras.Model(model.get_layer(layer_name).output, head_input)
+        except Exception as exc:
+            raise InvalidParameterError(
+                f"on the JAX backend Grad-CAM needs the layers after {layer_name!r} to depend "
+                f"on its output alone (a skip connection passes it by: {exc}); choose a later "
+                "layer, or run with KERAS_BACKEND=tensorflow or torch."
+            ) from exc
+    return per_model[key]
