@@ -95,8 +95,9 @@ def _grad_model(model, layer_name: str):
     per_model = _CACHE.setdefault(model, {})
     if layer_name not in per_model:
         head_input, head_fn = _head(model)
+        inputs = model.inputs[0] if len(model.inputs) == 1 else model.inputs
         grad_model = keras.Model(
-            model.inputs, [model.get_layer(layer_name).output, head_input, model.outputs[0]]
+            inputs, [model.get_layer(layer_name).output, head_input, model.outputs[0]]
         )
         per_model[layer_name] = (grad_model, head_fn)
     return per_model[layer_name]

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import base64
 import json
+import marshal
 import os
 import re
 import zipfile
@@ -174,6 +176,11 @@ def _load_keras_file(p: Path, *, safe_mode: bool, custom_objects):
     keras = _keras()
     backend = _backend.backend()
     lambdas = _lambda_layers(config_text)
+    if not safe_mode and backend != "tensorflow":  # a trusted file: its bytecode is read
+        calling_tf = [name for name, code in lambdas if _calls_tensorflow(code)]
+        if calling_tf:
+            raise _lambda_error(p, backend, calling_tf, None)
+    lambdas = [name for name, _ in lambdas]
     try:
         model = keras.saving.load_model(
             p, custom_objects=custom_objects, compile=False, safe_mode=safe_mode
@@ -212,14 +219,19 @@ def _load_keras_file(p: Path, *, safe_mode: bool, custom_objects):
     return model
 
 
-def _lambda_layers(config_text: str) -> list[str]:
-    """Names of the Lambda layers in a .keras file's config.json."""
+def _lambda_layers(config_text: str) -> list[tuple[str, str]]:
+    """``(name, base64 code or "")`` of the Lambda layers in a .keras file's config.json."""
     names = []
 
     def walk(node):
         if isinstance(node, dict):
             if node.get("class_name") == "Lambda":
-                names.append(str((node.get("config") or {}).get("name", "?")))
+                config = node.get("config") or {}
+                function = config.get("function")
+                code = ""
+                if isinstance(function, dict):
+                    code = str((function.get("config") or {}).get("code") or "")
+                names.append((str(config.get("name", "?")), code))
             for value in node.values():
                 walk(value)
         elif isinstance(node, list):
@@ -233,11 +245,38 @@ def _lambda_layers(config_text: str) -> list[str]:
     return names
 
 
-def _lambda_error(p: Path, backend: str, lambdas: list[str], exc: BaseException):
+def _calls_tensorflow(code_b64: str) -> bool:
+    """Whether a Lambda's stored function (marshalled bytecode) names ``tf`` or
+    ``tensorflow``; the bytes are only inspected, never run."""
+    if not code_b64:
+        return False
+    try:
+        raw = base64.b64decode(code_b64)
+    except ValueError:
+        return False
+    try:
+        code = marshal.loads(raw)
+    except (ValueError, EOFError, TypeError):  # bytecode of another Python version
+        return b"tensorflow" in raw
+    names: set[str] = set()
+    stack = [code]
+    while stack:
+        obj = stack.pop()
+        names.update(obj.co_names)
+        for const in obj.co_consts:
+            if isinstance(const, str):
+                names.add(const)
+            elif hasattr(const, "co_names"):
+                stack.append(const)
+    return bool(names & {"tf", "tensorflow"})
+
+
+def _lambda_error(p: Path, backend: str, lambdas: list[str], exc: BaseException | None):
+    why = f": {type(exc).__name__}: {str(exc).strip()[:200]}" if exc is not None else ""
     return ModelLoadError(
         f"{str(p)!r} cannot run on the {backend} backend: its Lambda layer(s) "
-        f"{', '.join(map(repr, lambdas))} call code written for another backend (e.g. tf.*): "
-        f"{type(exc).__name__}: {str(exc).strip()[:200]}. Run it with "
+        f"{', '.join(map(repr, lambdas))} call TensorFlow (tf.*) or other code written for "
+        f"another backend{why}. Run it with "
         "KERAS_BACKEND=tensorflow, or replace the Lambda with keras.ops calls (or a "
         "registered custom layer) and re-save it with Keras 3 (model.save('name.keras'))."
     )
