@@ -121,3 +121,20 @@ def test_selftest_passes_on_this_backends_cpu():
     assert result["kind"] == "cpu"
     assert result["relative_error"] < 1e-5  # float32 on a CPU: ~1e-7 measured
     assert result["backend"] in result["detail"]
+
+
+def test_reference_against_scipy():
+    # the float64 reference against SciPy's correlate (moved here from the doctor's tests)
+    from scipy import ndimage
+
+    x, kernel, bias1, dense, bias2 = selftest_inputs()
+    conv = np.zeros((*x.shape[:3], kernel.shape[3]))
+    for n in range(x.shape[0]):
+        for f in range(kernel.shape[3]):
+            conv[n, :, :, f] = ndimage.correlate(
+                x[n].astype(np.float64), kernel[:, :, :, f].astype(np.float64), mode="constant"
+            )[:, :, 1]  # the centre channel offset is the full-depth sum
+    h = np.maximum(conv + bias1, 0).reshape(len(x), -1)
+    got = reference_logits()
+    np.testing.assert_allclose(got, h @ dense.astype(np.float64) + bias2, atol=1e-10)
+    assert 0.5 < np.abs(got).max() < 10  # logits of magnitude ~1, as the tolerances assume

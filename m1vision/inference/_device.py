@@ -6,12 +6,10 @@ import threading
 from dataclasses import dataclass
 
 from m1vision._checks import check_choice
-from m1vision.errors import M1VisionError
+from m1vision.errors import DeviceUnavailableError
 from m1vision.inference import _backend
 
-
-class DeviceUnavailableError(M1VisionError, RuntimeError):
-    """``prefer="gpu"`` was asked for, but no GPU is usable; the message says why and the fix."""
+__all__ = ["DeviceChoice", "DeviceUnavailableError", "select_device"]
 
 
 @dataclass(frozen=True)
