@@ -138,3 +138,23 @@ def test_reference_against_scipy():
     got = reference_logits()
     np.testing.assert_allclose(got, h @ dense.astype(np.float64) + bias2, atol=1e-10)
     assert 0.5 < np.abs(got).max() < 10  # logits of magnitude ~1, as the tolerances assume
+
+
+@pytest.mark.parametrize(
+    ("recorded", "devices", "expected", "words"),
+    [
+        (1e-4, ("/CPU:0", "cpu"), 1e-4, "both CPUs"),
+        (1e-4, ("/CPU:0", "cuda:0"), 5e-3, "reduced precision"),
+        (1e-4, ("/GPU:0", "/CPU:0"), 5e-3, "recorded on /GPU:0"),
+        (1e-4, ("mps", "mps"), 5e-3, "TF32, MPS"),
+        (1e-4, (None, "cpu"), 5e-3, "an unrecorded device"),
+        (0.05, ("cpu", "cpu"), 0.05, "the record asks for 0.05"),
+    ],
+    ids=["cpu-cpu", "cpu-cuda", "metal-cpu", "mps-mps", "old-record", "record-looser"],
+)
+def test_prediction_tolerance_follows_the_devices(recorded, devices, expected, words):
+    from m1vision.numerics import prediction_tolerance
+
+    tolerance, why = prediction_tolerance(recorded, *devices)
+    assert tolerance == expected
+    assert words in why
