@@ -195,12 +195,20 @@ def speed(out: dict, *, quick: bool, workers: int, device: str) -> None:
         out["png_write_s"] = time.perf_counter() - start
         preprocess = Pipeline([Normalize(mode="mobilenet")])
         rows = []
-        for batch_size in [16] if quick else [32, 128]:
+        import cv2
+
+        default_cv = cv2.getNumThreads()
+        configs = (
+            [(16, 0, workers)] if quick else [(32, 0, workers), (128, 0, workers), (128, 1, 12)]
+        )
+        for batch_size, cv_threads, workers in configs:
+            cv2.setNumThreads(cv_threads or default_cv)
             predictor = Predictor(
                 model, preprocess=preprocess, batch_size=batch_size, device=device, workers=workers
             )
+            bare = Predictor(model, batch_size=batch_size, device=predictor.device)
 
-            def prepare_all(predictor=predictor):
+            def prepare_all(predictor=predictor, workers=workers):
                 with ThreadPoolExecutor(workers) as pool:
                     return list(pool.map(predictor.prepare, paths))
 
@@ -219,15 +227,21 @@ def speed(out: dict, *, quick: bool, workers: int, device: str) -> None:
                     predictor._run(b) for b in batches
                 ],
                 "pob_s": lambda batches=batches: [model.predict_on_batch(b) for b in batches],
-                "predictor_ready_s": lambda predictor=predictor, ready=ready: predictor.predict(
+                "predictor_ready_s": lambda bare=bare, ready=ready: bare.predict(
                     ready, progress=False
                 ),
                 "predictor_s": lambda predictor=predictor: predictor.predict(paths, progress=False),
             }
-            if batch_size == (16 if quick else 32):
+            if (batch_size, cv_threads) == (16 if quick else 32, 0):
                 methods["eager_subset_s"] = eager_loop
             t = _medians(methods, repeats)
-            row = {"batch_size": batch_size, "n": n, "device": predictor.device.name}
+            row = {
+                "batch_size": batch_size,
+                "n": n,
+                "device": predictor.device.name,
+                "workers": workers,
+                "opencv_threads": cv2.getNumThreads(),
+            }
             row.update({k: round(v, 4) for k, v in t.items()})
             for k in ("prep_s", "infer_s", "pob_s", "predictor_ready_s", "predictor_s"):
                 row[k.replace("_s", "_ips")] = round(n / t[k], 1)
@@ -239,7 +253,7 @@ def speed(out: dict, *, quick: bool, workers: int, device: str) -> None:
             row["overlap_vs_slower_stage"] = round(
                 t["predictor_s"] / max(t["prep_s"], t["infer_s"]), 3
             )
-            got = predictor.predict(ready, progress=False).probabilities
+            got = bare.predict(ready, progress=False).probabilities
             expected = np.concatenate([model.predict_on_batch(b) for b in batches])
             row["max_abs_diff_vs_pob"] = float(np.abs(got - expected).max())
             rows.append(row)

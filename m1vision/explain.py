@@ -20,6 +20,7 @@ Draw the result with :func:`m1vision.draw.overlay_heatmap`; threshold it with
 
 from __future__ import annotations
 
+import copy
 import weakref
 
 import cv2
@@ -28,7 +29,7 @@ import numpy as np
 from m1vision._checks import check_image, check_int
 from m1vision.errors import InvalidImageError, InvalidParameterError
 
-__all__ = ["conv_layer_names", "grad_cam"]
+__all__ = ["conv_layer_names", "grad_cam", "grad_cam_volume"]
 
 # (model, layer name) -> (grad model, head function); dropped with the model.
 _CACHE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
@@ -304,3 +305,81 @@ def _tail_model(model, layer_name: str):
                 "layer, or run with KERAS_BACKEND=tensorflow or torch."
             ) from exc
     return per_model[key]
+
+
+def grad_cam_volume(
+    model,
+    image,
+    *,
+    axis: int = 0,
+    class_index: int | None = None,
+    layer: str | None = None,
+    preprocess=None,
+    device=None,
+):
+    """Grad-CAM of a 2-D model over every slice of a volume, as a heat volume.
+
+    Parameters
+    ----------
+    model : keras.Model
+        A 2-D image classifier, as for :func:`grad_cam`.
+    image : MedicalImage
+        A volume, ``pixels`` (Z, H, W) in modality units, with ``spacing`` and
+        ``metadata["affine"]`` (as :func:`m1vision.io.read_nifti` gives).
+    axis : {0, 1, 2}
+        The axis to slice along (0: axial slices).
+    class_index : int, optional
+        The class to explain on every slice; default: each slice's predicted class. Give it
+        to compare slices (e.g. ``1`` for the lesion class).
+    layer, preprocess, device
+        As for :func:`grad_cam` (``preprocess`` gets each 2-D slice).
+
+    Returns
+    -------
+    MedicalImage
+        ``pixels`` float32 in [0, 1] of the volume's shape, the same ``spacing`` and
+        ``metadata["affine"]`` (ready for a NIfTI writer and for an overlay on the volume),
+        ``window`` (0, 1), ``modality`` ``"GRADCAM"``; ``metadata["grad_cam"]`` says the
+        axis, class and layer.
+
+    Examples
+    --------
+    >>> import numpy as np, keras
+    >>> from m1vision.io import MedicalImage
+    >>> from m1vision.explain import grad_cam_volume
+    >>> keras.utils.set_random_seed(0)
+    >>> model = keras.Sequential([keras.Input((16, 16, 1)), keras.layers.Conv2D(4, 3),
+    ...     keras.layers.GlobalAveragePooling2D(), keras.layers.Dense(2, activation="softmax")])
+    >>> affine = np.diag([2.0, 1.0, 1.0, 1.0]).tolist()
+    >>> volume = MedicalImage(np.random.default_rng(0).random((3, 16, 16), np.float32),
+    ...     spacing=(2.0, 1.0, 1.0), metadata={"affine": affine})
+    >>> heat = grad_cam_volume(model, volume, class_index=1)
+    >>> heat.pixels.shape, heat.spacing, heat.metadata["affine"] == affine
+    ((3, 16, 16), (2.0, 1.0, 1.0), True)
+    """
+    from m1vision.inference._predictor import _volume_slices
+    from m1vision.io import MedicalImage
+
+    slices = _volume_slices(image, axis)
+    name = _pick_layer(model, layer) if getattr(model, "layers", None) else layer
+    heats = [
+        grad_cam(
+            model, s, class_index=class_index, layer=name, preprocess=preprocess, device=device
+        )
+        for s in slices
+    ]
+    pixels = np.ascontiguousarray(np.moveaxis(np.stack(heats), 0, axis), dtype=np.float32)
+    metadata = {
+        key: copy.deepcopy(value)
+        for key, value in (image.metadata or {}).items()
+        if key == "affine"
+    }
+    metadata["grad_cam"] = {"axis": int(axis), "class_index": class_index, "layer": name}
+    return MedicalImage(
+        pixels,
+        spacing=image.spacing,
+        window=(0.0, 1.0),
+        modality="GRADCAM",
+        metadata=metadata,
+        source=image.source,
+    )

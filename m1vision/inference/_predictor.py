@@ -495,12 +495,84 @@ class Predictor:
         rows = []
         show = len(items) > 4 * self.batch_size if progress is None else bool(progress)
         with _progress(len(items), show, "predict") as bar:
-            for _, batch, _ in self._batches(items, record_errors=False):
+            if self._is_ready(images):  # model-ready tensors: batches are slices, no copies
+                batches = (
+                    images[i : i + self.batch_size] for i in range(0, len(images), self.batch_size)
+                )
+            else:
+                batches = (b for _, b, _ in self._batches(items, record_errors=False))
+            for batch in batches:
                 rows.append(self._run(batch))
                 bar.update(len(batch))
         probabilities = np.concatenate(rows, axis=0)
         inputs = [str(i) if isinstance(i, os.PathLike) else i for i in items]
         return Predictions(probabilities, self._top_k(probabilities), inputs, self.labels)
+
+    def _is_ready(self, images) -> bool:
+        """A 4-D array already of the model's input shape and dtype, with no preprocess:
+        what prepare() would return unchanged, image by image."""
+        if self.preprocess is not None or not isinstance(images, np.ndarray) or images.ndim != 4:
+            return False
+        expected = self.input_shape[1:]
+        return (
+            images.dtype == np.dtype(self.input_dtype)
+            and all(e is None or e == g for e, g in zip(expected, images.shape[1:], strict=True))
+            and bool(np.isfinite(images).all())
+        )
+
+    def predict_volume(self, image, *, axis: int = 0, progress: bool | None = None) -> Predictions:
+        """Run the 2-D model on every slice of a volume.
+
+        Slices are taken along ``axis`` of ``image.pixels`` (0: the axial slices of m1vision's
+        (Z, H, W) layout), prepared in threads (``preprocess``, resize, channels) and
+        predicted in batches overlapped with the preparation, exactly as :meth:`predict`
+        does for a list of 2-D images.
+
+        Parameters
+        ----------
+        image : MedicalImage
+            A volume: ``pixels`` of shape (Z, H, W) in modality units (e.g. from
+            :func:`m1vision.io.read_nifti`).
+        axis : {0, 1, 2}
+            The axis to slice along.
+        progress : bool, optional
+            As for :meth:`predict`.
+
+        Returns
+        -------
+        Predictions
+            One row per slice, in order; ``inputs`` holds the slice indices along ``axis``.
+
+        Raises
+        ------
+        InvalidImageError
+            ``image`` is no volume (a 2-D image: use :meth:`predict`).
+        InvalidParameterError
+            ``axis`` is not 0, 1 or 2.
+
+        Examples
+        --------
+        >>> import numpy as np, keras
+        >>> from m1vision.io import MedicalImage
+        >>> from m1vision.inference import Predictor
+        >>> inputs = keras.Input((8, 8, 1))
+        >>> x = keras.layers.GlobalAveragePooling2D()(inputs)
+        >>> model = keras.Model(inputs, keras.layers.Dense(2, activation="softmax")(x))
+        >>> volume = MedicalImage(np.zeros((5, 8, 8), np.float32), spacing=(2.0, 1.0, 1.0))
+        >>> result = Predictor(model, device="cpu").predict_volume(volume)
+        >>> result.probabilities.shape, result.inputs
+        ((5, 2), [0, 1, 2, 3, 4])
+        """
+        slices = _volume_slices(image, axis)
+        n = len(slices)
+        rows = []
+        show = n > 4 * self.batch_size if progress is None else bool(progress)
+        with _progress(n, show, "predict_volume") as bar:
+            for _, batch, _ in self._batches(slices, record_errors=False):
+                rows.append(self._run(batch))
+                bar.update(len(batch))
+        probabilities = np.concatenate(rows, axis=0)
+        return Predictions(probabilities, self._top_k(probabilities), list(range(n)), self.labels)
 
     # -- folders -------------------------------------------------------------------------------
 
@@ -717,3 +789,22 @@ def read_predictions(path) -> list[dict]:
         latest[record["key"]] = record
     return list(latest.values())
 
+
+def _volume_slices(image, axis) -> list[np.ndarray]:
+    """The 2-D slices of a MedicalImage volume along ``axis`` (views, not copies)."""
+    pixels = getattr(image, "pixels", None)
+    if not isinstance(pixels, np.ndarray):
+        raise TypeError(
+            f"image must be a MedicalImage volume (e.g. from m1vision.io.read_nifti), got "
+            f"{type(image).__name__}; wrap an array as MedicalImage(pixels, spacing=...)."
+        )
+    if pixels.ndim != 3:
+        raise InvalidImageError(
+            f"image must be a volume of shape (Z, H, W), got shape {pixels.shape}; for 2-D "
+            "images use Predictor.predict."
+        )
+    if isinstance(axis, bool) or axis not in (0, 1, 2):
+        raise InvalidParameterError(
+            f"axis must be 0, 1 or 2 (the axis of (Z, H, W) to slice along), got {axis!r}."
+        )
+    return list(np.moveaxis(pixels, axis, 0))
