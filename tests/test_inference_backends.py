@@ -227,3 +227,98 @@ def _one_lesion(make):
     data = make(8, size=128, seed=11, positive_fraction=1.0)
     i = int(np.argmax(data.labels))
     return data.images[i].astype(np.float32), data.labels[i], data.masks[i].astype(bool)
+
+
+# --------------------------------------------------------------------------- volumes
+
+
+@pytest.fixture(scope="module")
+def volume():
+    """A generated (Z, H, W) float32 volume: 6 slices of the demo model's data, 3 with a
+    lesion, with an anisotropic spacing and its affine (the read_nifti layout)."""
+    from m1vision.io import MedicalImage
+    from m1vision.synthetic import make_lesion_dataset
+
+    data = make_lesion_dataset(6, size=128, seed=5, positive_fraction=0.5)
+    spacing = (2.5, 0.8, 0.8)
+    affine = [
+        [0.0, 0.0, -0.8, 50.0],
+        [0.0, -0.8, 0.0, 60.0],
+        [2.5, 0.0, 0.0, -30.0],
+        [0.0, 0.0, 0.0, 1.0],
+    ]
+    image = MedicalImage(
+        data.images.astype(np.float32),
+        spacing=spacing,
+        modality="CT",
+        metadata={"affine": affine},
+        source="generated",
+    )
+    return image, data
+
+
+def test_predict_volume_predicts_every_slice_like_predict(lesion, volume):
+    image, data = volume
+    predictor = Predictor(lesion, device="cpu", batch_size=4)
+    result = predictor.predict_volume(image)
+    slices = predictor.predict(list(image.pixels)).probabilities
+    np.testing.assert_allclose(result.probabilities, slices, atol=1e-6)
+    assert result.inputs == list(range(6))
+    assert (result.classes == data.labels).mean() >= 5 / 6  # the demo model is ~97% right
+
+
+def test_predict_volume_along_another_axis(lesion, volume):
+    image, _ = volume
+    from m1vision.io import MedicalImage
+
+    turned = MedicalImage(np.ascontiguousarray(np.moveaxis(image.pixels, 0, 2)))
+    predictor = Predictor(lesion, device="cpu")
+    np.testing.assert_allclose(
+        predictor.predict_volume(turned, axis=2).probabilities,
+        predictor.predict_volume(image).probabilities,
+        atol=1e-6,
+    )
+
+
+@pytest.mark.parametrize(
+    ("make", "axis", "error", "match"),
+    [
+        (lambda im: im.pixels[0], 0, TypeError, "must be a MedicalImage volume"),
+        (lambda im: _as_image(im.pixels[0]), 0, "InvalidImageError", "volume of shape"),
+        (lambda im: im, 3, InvalidParameterError, "axis must be 0, 1 or 2"),
+    ],
+    ids=["an-array", "a-2d-image", "axis-3"],
+)
+def test_predict_volume_refuses_what_is_no_volume(lesion, volume, make, axis, error, match):
+    from m1vision import errors
+
+    error = getattr(errors, error) if isinstance(error, str) else error
+    with pytest.raises(error, match=match):
+        Predictor(lesion, device="cpu").predict_volume(make(volume[0]), axis=axis)
+
+
+def _as_image(pixels):
+    from m1vision.io import MedicalImage
+
+    return MedicalImage(pixels)
+
+
+def test_grad_cam_volume_keeps_the_geometry_and_finds_the_lesions(lesion, volume):
+    from m1vision.explain import grad_cam_volume
+
+    image, data = volume
+    heat = grad_cam_volume(lesion, image, class_index=1)
+    assert heat.pixels.shape == image.pixels.shape and heat.pixels.dtype == np.float32
+    assert heat.spacing == image.spacing
+    assert heat.metadata["affine"] == image.metadata["affine"]
+    assert heat.metadata["affine"] is not image.metadata["affine"]  # a copy, not shared
+    assert heat.metadata["grad_cam"] == {"axis": 0, "class_index": 1, "layer": "last_conv"}
+    for z in range(len(image.pixels)):  # each slice is grad_cam of that slice
+        np.testing.assert_allclose(
+            heat.pixels[z], grad_cam(lesion, image.pixels[z], class_index=1), atol=1e-5
+        )
+    masks = data.masks.astype(bool)
+    assert (
+        heat.pixels[masks].mean()
+        > 2 * heat.pixels[~masks & (data.labels[:, None, None] == 1)].mean()
+    )
