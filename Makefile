@@ -23,7 +23,7 @@ LOCK_PLATFORMS := linux-x86_64 macos-arm64 linux-aarch64
 NB_TIMEOUT ?= 180
 
 .PHONY: help install demo test test-fast lab notebooks bench lock check-mac-wheels \
-        train-demo-model browser-deps screenshot lint clean
+        train-demo-model browser-deps screenshot lint clean test-backends
 
 help:
 	@echo "make demo | test | lab | notebooks | bench | lock | check-mac-wheels |"
@@ -74,6 +74,22 @@ test: $(STAMP) browser-deps
 	$(PY) -m ruff check .
 	$(PY) -m pytest tests notebooks --nbval --nbval-sanitize-with tests/nbval_sanitize.cfg \
 	  --nbval-cell-timeout=$(NB_TIMEOUT) -p no:cacheprovider
+	$(MAKE) --no-print-directory test-backends
+
+# issue 12: the backend-neutral tests again on a second Keras backend, on the CPU: JAX (in the
+# test extra, ~100 MB), and torch too where m1vision[torch] is installed.
+BACKEND_TESTS := tests/test_inference_backends.py tests/test_numerics.py
+test-backends: $(STAMP)
+	@ran=0; \
+	for b in jax torch; do \
+	  if $(PY) -c "import $$b" 2>/dev/null; then \
+	    echo "== KERAS_BACKEND=$$b: $(BACKEND_TESTS)"; \
+	    KERAS_BACKEND=$$b CUDA_VISIBLE_DEVICES= $(PY) -m pytest $(BACKEND_TESTS) \
+	      -p no:cacheprovider -q; \
+	    ran=1; \
+	  fi; \
+	done; \
+	if [ $$ran = 0 ]; then echo "no second Keras backend installed (jax or torch)"; exit 1; fi
 
 test-fast: $(STAMP)
 	$(PY) -m pytest tests -m "not slow and not browser and not network" -q
@@ -104,6 +120,13 @@ lock: $(STAMP)
 	    --python-platform $$t -o locks/$$p.txt; \
 	  echo "locks/$$p.txt"; \
 	done
+	@# issue 12: the torch extra (Keras' torch backend, MPS) resolved for macOS arm64 apart and
+	@# constrained to the macOS lock, so the default install stays as it is and the torch lock
+	@# only adds: pip install -r locks/macos-arm64-torch.txt
+	$(ENV)/bin/uv pip compile -q pyproject.toml --extra test --extra torch --python-version 3.11 \
+	  --python-platform aarch64-apple-darwin -c locks/macos-arm64.txt \
+	  -o locks/macos-arm64-torch.txt
+	@echo "locks/macos-arm64-torch.txt"
 
 # Re-take docs/explorer.png (README's screenshot) with the browser test.
 screenshot: $(STAMP) browser-deps

@@ -53,6 +53,7 @@ _SUBMODULES = (
     "render",
     "synthetic",
     "viz",
+    "volume",
     "widgets",
 )
 

@@ -5,7 +5,9 @@
 3. a batch run of an edge pipeline over the sample folder, with its report;
 4. the demo model's predictions and Grad-CAM overlays for generated CT cases;
 5. a record of the batch + predictions, reproduced at once (it must say "reproduced");
-6. where every output is.
+6. a CT volume: the generated DICOM series read, the edge pipeline applied slice by slice, the
+   volume and its edges written as NIfTI with the series' geometry;
+7. where every output is.
 
 The demo owns its output folder: it replaces its own files there on every run (and says so);
 the batch outputs are resumable, so a second run skips what is done.
@@ -144,6 +146,26 @@ def step_inference(out: Path):
     return outputs, predictor, cases_dir
 
 
+def step_volume(out: Path) -> list[str]:
+    """The generated CT series -> edge pipeline over the volume -> NIfTI (CT and edges)."""
+    from m1vision import data
+    from m1vision.io import write_nifti
+    from m1vision.pipeline import Pipeline
+    from m1vision.volume import apply_volume
+
+    ct = data.ct_series()
+    _say(f"  {ct!r}")
+    edges = apply_volume(Pipeline.from_dict(DEMO_PIPELINE), ct)
+    _say(f"  edges over {edges.shape[0]} slices: {int((edges.pixels > 0).sum())} edge voxels")
+    outputs = []
+    for name, volume in (("ct.nii.gz", ct), ("ct_edges.nii.gz", edges)):
+        target = out / "volume" / name
+        existed = target.exists()
+        write_nifti(target, volume, overwrite=True)
+        outputs.append(_written(target, existed))
+    return outputs
+
+
 def _demo_model_path() -> Path:
     from m1vision.data import model_path
 
@@ -196,6 +218,9 @@ def run(out_dir="outputs") -> int:
     written.append(f"{record_path} (new)")
     if not result.ok:
         status = 1
+
+    _say("\n== 6. a CT volume: DICOM series -> edges slice by slice -> NIfTI")
+    written += step_volume(out)
 
     _say(f"\n== outputs ({time.perf_counter() - started:.1f} s)")
     for line in written:

@@ -20,6 +20,13 @@ class                   also a                  raised for
 ``BinaryFormatError``   ``ValueError``          a file that is no readable Mach-O/ELF binary
 ``DeviceUnavailableError`` ``RuntimeError``     a device was asked for that cannot be used
 ``JobMismatchError``    ``FileExistsError``     an output folder holding another job's results
+``SeriesError``         ``ValueError``          a DICOM series that is no consistent volume;
+                                                subclasses: ``SeriesNotFoundError``,
+                                                ``SeriesSelectionError``,
+                                                ``SeriesGeometryError``, ``MissingSlicesError``,
+                                                ``UnevenSpacingError``,
+                                                ``DuplicatePositionError``, ``GantryTiltError``
+``VolumeSliceError``    ``RuntimeError``        a 2-D function failed on one slice of a volume
 ======================  ======================  ==============================================
 """
 
@@ -28,17 +35,26 @@ from __future__ import annotations
 __all__ = [
     "BinaryFormatError",
     "DeviceUnavailableError",
+    "DuplicatePositionError",
+    "GantryTiltError",
     "ImageReadError",
     "ImageWriteError",
     "InvalidImageError",
     "InvalidParameterError",
     "JobMismatchError",
     "M1VisionError",
+    "MissingSlicesError",
     "ModelLoadError",
     "OutputExistsError",
     "PipelineConfigError",
     "PipelineStepError",
     "RecordError",
+    "SeriesError",
+    "SeriesGeometryError",
+    "SeriesNotFoundError",
+    "SeriesSelectionError",
+    "UnevenSpacingError",
+    "VolumeSliceError",
 ]
 
 
@@ -124,4 +140,76 @@ class JobMismatchError(OutputExistsError):
     Raised by the batch engine (:mod:`m1vision.batch`) before anything is written; the
     message says what differs and the fix (``overwrite=True``, or another folder). The
     attributes ``manifest`` (its path) and ``differences`` (list of str) hold the same facts.
+    """
+
+
+# --- issue 10: DICOM series and volumes ---------------------------------------------------------
+
+
+class SeriesError(M1VisionError, ValueError):
+    """A folder's DICOM files do not make one consistent volume (base of the series errors).
+
+    The message says what is wrong, in which folder and files, what was expected, what came
+    and how to fix it; the parts are kept as attributes ``folder``, ``problem``, ``expected``,
+    ``got``, ``fix`` and ``files`` (a tuple of file names, relative to the folder).
+    """
+
+    def __init__(self, folder, problem: str, *, expected: str, got: str, fix: str, files=()):
+        self.folder = str(folder)
+        self.problem = problem
+        self.expected = expected
+        self.got = got
+        self.fix = fix
+        self.files = tuple(str(f) for f in files)
+        named = ""
+        if self.files:
+            shown = ", ".join(self.files[:6])
+            more = f" and {len(self.files) - 6} more" if len(self.files) > 6 else ""
+            named = f" (files: {shown}{more})"
+        super().__init__(
+            f"cannot read the DICOM series in {self.folder!r}: {problem}{named}. "
+            f"Expected {expected}; got {got}. Fix: {fix}"
+        )
+
+    def __reduce__(self):  # picklable across process pools
+        kwargs = {"expected": self.expected, "got": self.got, "fix": self.fix, "files": self.files}
+        return (_rebuild_series_error, (type(self), self.folder, self.problem, kwargs))
+
+
+def _rebuild_series_error(cls, folder, problem, kwargs):
+    return cls(folder, problem, **kwargs)
+
+
+class SeriesNotFoundError(SeriesError):
+    """A folder holds no readable DICOM image series (only other files, or none)."""
+
+
+class SeriesSelectionError(SeriesError):
+    """Several series and no ``series=``, or ``series=`` matches none or several of them."""
+
+
+class SeriesGeometryError(SeriesError):
+    """Slices of one series differ in orientation, pixel spacing or size, or lack a position."""
+
+
+class MissingSlicesError(SeriesError):
+    """A gap between two slices is larger than the series' typical step (slices are missing)."""
+
+
+class UnevenSpacingError(SeriesError):
+    """The steps between slices differ by more than the tolerance."""
+
+
+class DuplicatePositionError(SeriesError):
+    """Several slices sit at one position (multi-echo, diffusion, several acquisitions)."""
+
+
+class GantryTiltError(SeriesError):
+    """The step between slices is not along the slice normal (a gantry-tilted CT stack)."""
+
+
+class VolumeSliceError(M1VisionError, RuntimeError):
+    """A 2-D function applied to a volume failed on one slice; names the slice, axis and shape.
+
+    The original exception is kept as ``__cause__``.
     """

@@ -58,8 +58,9 @@ SCHEMA = "m1vision.experiment"
 SCHEMA_VERSION = 1
 _MIGRATIONS: dict[int, Any] = {}  # {old_version: function(dict) -> dict of old_version + 1}
 
-#: Default tolerance (absolute, on probabilities) for TensorFlow outputs. CPU and Metal GPU
-#: kernels differ in summation order, so exact equality is not expected across devices.
+#: Default tolerance (absolute, on probabilities) for model outputs. CPU and GPU kernels differ
+#: in summation order and precision, so exact equality is not expected across devices;
+#: reproduce() widens it to m1vision.numerics.PREDICTION_TOLERANCES for the devices involved.
 DEFAULT_TOLERANCE = 1e-4
 
 _PACKAGES = (
@@ -260,6 +261,7 @@ def _predictor_config(predictor) -> dict:
         "top_k": predictor.top_k,
         "from_logits": predictor.from_logits,
         "device": predictor.device.name,
+        "backend": predictor.device.backend,
     }
 
 
@@ -518,6 +520,8 @@ class Reproduction:
     outputs_compared: int
     predictions_compared: int
     seconds: float
+    #: The prediction tolerance used and why (it follows the record's and replay's devices).
+    tolerance: str = ""
 
     @property
     def ok(self) -> bool:
@@ -529,6 +533,7 @@ class Reproduction:
             f"compared {self.outputs_compared} output(s) exactly"
             + (
                 f" and {self.predictions_compared} prediction(s) within tolerance"
+                + (f" {self.tolerance}" if self.tolerance else "")
                 if self.predictions_compared
                 else ""
             )
@@ -642,6 +647,7 @@ def reproduce(record_path, *, device: str = "auto", progress: bool = False) -> R
                 differences.append(Difference("output-differs", out["input"], detail))
 
     predictions_compared = 0
+    tolerance_note = ""
     if data.get("model"):
         model = data["model"]
         model_path = _resolve(model["path"], base)
@@ -657,7 +663,13 @@ def reproduce(record_path, *, device: str = "auto", progress: bool = False) -> R
                 got = predictor.predict(
                     [str(_resolve(p["input"], base)) for p in wanted], progress=progress
                 )
-                tolerance = data["predictions"]["tolerance"]
+                # issue 12: the tolerance follows the devices of the record and the replay
+                from m1vision.numerics import prediction_tolerance
+
+                tolerance, why = prediction_tolerance(
+                    data["predictions"]["tolerance"], model.get("device"), predictor.device.name
+                )
+                tolerance_note = f"{tolerance:g} ({why})"
                 for item, row in zip(wanted, np.asarray(got.probabilities), strict=True):
                     predictions_compared += 1
                     delta = float(np.max(np.abs(np.asarray(item["probabilities"]) - row)))
@@ -667,7 +679,7 @@ def reproduce(record_path, *, device: str = "auto", progress: bool = False) -> R
                                 "prediction",
                                 item["input"],
                                 f"probabilities differ by up to {delta:.3g} "
-                                f"(tolerance {tolerance:g})",
+                                f"(tolerance {tolerance_note})",
                             )
                         )
 
@@ -685,6 +697,7 @@ def reproduce(record_path, *, device: str = "auto", progress: bool = False) -> R
         outputs_compared=compared,
         predictions_compared=predictions_compared,
         seconds=time.perf_counter() - started,
+        tolerance=tolerance_note,
     )
 
 

@@ -1,4 +1,4 @@
-"""Explaining a classifier's decision: Grad-CAM heatmaps (TensorFlow, imported on use).
+"""Explaining a classifier's decision: Grad-CAM heatmaps on any Keras 3 backend.
 
 Grad-CAM (Selvaraju et al., 2017) weights the maps of a convolutional layer by the mean
 gradient of a class score with respect to them, sums, keeps the positive part and scales
@@ -9,12 +9,18 @@ The class score is the value before the final softmax or sigmoid where it can be
 last ``Dense`` layer with that activation, or a last ``Activation`` layer), because the
 gradient of a saturated probability vanishes; otherwise the model's output itself.
 
+The gradient is the backend's own (``tf.GradientTape``, ``torch.autograd.grad``,
+``jax.grad``), behind one function in ``m1vision.inference._backend``; Keras and the backend
+are imported on use. On JAX, which differentiates functions, the layers after the explained
+one must form a model of their own (true of the last convolution layer of common CNNs).
+
 Draw the result with :func:`m1vision.draw.overlay_heatmap`; threshold it with
 :func:`m1vision.draw.heatmap_to_mask`.
 """
 
 from __future__ import annotations
 
+import copy
 import weakref
 
 import cv2
@@ -23,7 +29,7 @@ import numpy as np
 from m1vision._checks import check_image, check_int
 from m1vision.errors import InvalidImageError, InvalidParameterError
 
-__all__ = ["conv_layer_names", "grad_cam"]
+__all__ = ["conv_layer_names", "grad_cam", "grad_cam_volume"]
 
 # (model, layer name) -> (grad model, head function); dropped with the model.
 _CACHE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
@@ -90,8 +96,9 @@ def _grad_model(model, layer_name: str):
     per_model = _CACHE.setdefault(model, {})
     if layer_name not in per_model:
         head_input, head_fn = _head(model)
+        inputs = model.inputs[0] if len(model.inputs) == 1 else model.inputs
         grad_model = keras.Model(
-            model.inputs, [model.get_layer(layer_name).output, head_input, model.outputs[0]]
+            inputs, [model.get_layer(layer_name).output, head_input, model.outputs[0]]
         )
         per_model[layer_name] = (grad_model, head_fn)
     return per_model[layer_name]
@@ -163,6 +170,7 @@ def grad_cam(
     class_index: int | None = None,
     layer: str | None = None,
     preprocess=None,
+    device=None,
 ) -> np.ndarray:
     """Grad-CAM heatmap of ``model``'s evidence for a class in ``image``.
 
@@ -183,6 +191,9 @@ def grad_cam(
         Default: the image as float32; a gray image gets a channel axis (repeated to three
         channels for a 3-channel model). If it letterboxes, the heatmap is in the
         letterboxed frame stretched to the image, so prefer plain resizing.
+    device : str or DeviceChoice, optional
+        Where to compute, a device name of the Keras backend; default:
+        ``select_device("auto")``.
 
     Returns
     -------
@@ -209,7 +220,8 @@ def grad_cam(
     ((32, 32), 'float32', True)
     """
     import keras
-    import tensorflow as tf
+
+    from m1vision.inference import _backend, select_device
 
     if not isinstance(model, keras.Model):
         raise TypeError(
@@ -218,7 +230,7 @@ def grad_cam(
         )
     image = check_image(image)
     x = image if preprocess is None else preprocess(image)
-    if not isinstance(x, np.ndarray | tf.Tensor):
+    if not _is_array(x):
         raise TypeError(
             f"preprocess must return an ndarray, got {type(x).__name__} from {preprocess!r}."
         )
@@ -229,31 +241,32 @@ def grad_cam(
     batch = _as_batch(x, model)
     layer_name = _pick_layer(model, layer)
     grad_model, head_fn = _grad_model(model, layer_name)
-    inputs = tf.convert_to_tensor(batch)
-    with tf.GradientTape() as tape:
-        maps, head_input, outputs = grad_model(inputs, training=False)
-        if isinstance(outputs, list | tuple):
-            raise InvalidParameterError("grad_cam explains single-output models only.")
-        n_classes = int(outputs.shape[-1])
+    if device is None:
+        device = select_device("auto").name
+    elif not isinstance(device, str):
+        device = getattr(device, "name", device)
+
+    def choose(n_classes: int, outputs: np.ndarray):
         if class_index is None:
-            class_index = int(np.argmax(outputs.numpy()[0]))
-        else:
-            class_index = check_int(class_index, name="class_index", minimum=0)
-            if class_index >= n_classes:
-                raise InvalidParameterError(
-                    f"class_index must be < {n_classes} (the model has {n_classes} classes), "
-                    f"got {class_index}."
-                )
-        scores = head_fn(head_input) if head_fn is not None else outputs
-        score = scores[0, class_index]
-    grads = tape.gradient(score, maps)
+            return int(np.argmax(outputs[0])), n_classes
+        index = check_int(class_index, name="class_index", minimum=0)
+        if index >= n_classes:
+            raise InvalidParameterError(
+                f"class_index must be < {n_classes} (the model has {n_classes} classes), "
+                f"got {index}."
+            )
+        return index, n_classes
+
+    maps, grads, _, _ = _backend.class_score_gradient(
+        grad_model, head_fn, lambda: _tail_model(model, layer_name), batch, choose, device
+    )
     if grads is None:
         raise InvalidParameterError(
             f"the class score does not depend on layer {layer_name!r}; choose a layer on the "
             "path to the output."
         )
-    maps = maps.numpy()[0].astype(np.float32)
-    weights = grads.numpy()[0].mean(axis=(0, 1)).astype(np.float32)
+    maps = maps[0].astype(np.float32)
+    weights = grads[0].mean(axis=(0, 1)).astype(np.float32)
     cam = np.maximum(maps @ weights, 0.0)
     top = float(cam.max())
     cam = cam / top if top > 0 else np.zeros_like(cam)
@@ -268,3 +281,105 @@ def _as_batch_loose(x: np.ndarray) -> np.ndarray:
     if x.ndim == 2:
         x = x[:, :, None]
     return x[None] if x.ndim == 3 else x
+
+
+def _is_array(x) -> bool:
+    return isinstance(x, np.ndarray) or (hasattr(x, "shape") and hasattr(x, "dtype"))
+
+
+def _tail_model(model, layer_name: str):
+    """The model from ``layer_name``'s output to the head's input (JAX's gradient needs a
+    function of the maps); cached with the grad model."""
+    import keras
+
+    per_model = _CACHE.setdefault(model, {})
+    key = ("tail", layer_name)
+    if key not in per_model:
+        head_input, _ = _head(model)
+        try:
+            per_model[key] = keras.Model(model.get_layer(layer_name).output, head_input)
+        except Exception as exc:
+            raise InvalidParameterError(
+                f"on the JAX backend Grad-CAM needs the layers after {layer_name!r} to depend "
+                f"on its output alone (a skip connection passes it by: {exc}); choose a later "
+                "layer, or run with KERAS_BACKEND=tensorflow or torch."
+            ) from exc
+    return per_model[key]
+
+
+def grad_cam_volume(
+    model,
+    image,
+    *,
+    axis: int = 0,
+    class_index: int | None = None,
+    layer: str | None = None,
+    preprocess=None,
+    device=None,
+):
+    """Grad-CAM of a 2-D model over every slice of a volume, as a heat volume.
+
+    Parameters
+    ----------
+    model : keras.Model
+        A 2-D image classifier, as for :func:`grad_cam`.
+    image : MedicalImage
+        A volume, ``pixels`` (Z, H, W) in modality units, with ``spacing`` and
+        ``metadata["affine"]`` (as :func:`m1vision.io.read_nifti` gives).
+    axis : {0, 1, 2}
+        The axis to slice along (0: axial slices).
+    class_index : int, optional
+        The class to explain on every slice; default: each slice's predicted class. Give it
+        to compare slices (e.g. ``1`` for the lesion class).
+    layer, preprocess, device
+        As for :func:`grad_cam` (``preprocess`` gets each 2-D slice).
+
+    Returns
+    -------
+    MedicalImage
+        ``pixels`` float32 in [0, 1] of the volume's shape, the same ``spacing`` and
+        ``metadata["affine"]`` (ready for a NIfTI writer and for an overlay on the volume),
+        ``window`` (0, 1), ``modality`` ``"GRADCAM"``; ``metadata["grad_cam"]`` says the
+        axis, class and layer.
+
+    Examples
+    --------
+    >>> import numpy as np, keras
+    >>> from m1vision.io import MedicalImage
+    >>> from m1vision.explain import grad_cam_volume
+    >>> keras.utils.set_random_seed(0)
+    >>> model = keras.Sequential([keras.Input((16, 16, 1)), keras.layers.Conv2D(4, 3),
+    ...     keras.layers.GlobalAveragePooling2D(), keras.layers.Dense(2, activation="softmax")])
+    >>> affine = np.diag([2.0, 1.0, 1.0, 1.0]).tolist()
+    >>> volume = MedicalImage(np.random.default_rng(0).random((3, 16, 16), np.float32),
+    ...     spacing=(2.0, 1.0, 1.0), metadata={"affine": affine})
+    >>> heat = grad_cam_volume(model, volume, class_index=1)
+    >>> heat.pixels.shape, heat.spacing, heat.metadata["affine"] == affine
+    ((3, 16, 16), (2.0, 1.0, 1.0), True)
+    """
+    from m1vision.inference._predictor import _volume_slices
+    from m1vision.io import MedicalImage
+
+    slices = _volume_slices(image, axis)
+    name = _pick_layer(model, layer) if getattr(model, "layers", None) else layer
+    heats = [
+        grad_cam(
+            model, s, class_index=class_index, layer=name, preprocess=preprocess, device=device
+        )
+        for s in slices
+    ]
+    pixels = np.ascontiguousarray(np.moveaxis(np.stack(heats), 0, axis), dtype=np.float32)
+    metadata = {
+        key: copy.deepcopy(value)
+        for key, value in (image.metadata or {}).items()
+        if key == "affine"
+    }
+    metadata["grad_cam"] = {"axis": int(axis), "class_index": class_index, "layer": name}
+    return MedicalImage(
+        pixels,
+        spacing=image.spacing,
+        window=(0.0, 1.0),
+        modality="GRADCAM",
+        metadata=metadata,
+        source=image.source,
+    )

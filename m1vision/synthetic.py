@@ -28,6 +28,7 @@ from __future__ import annotations
 import functools
 import math
 from dataclasses import dataclass
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -37,10 +38,14 @@ from m1vision.errors import InvalidParameterError
 
 __all__ = [
     "LABELS",
+    "SERIES_VARIANTS",
     "SOURCES",
+    "GeneratedSeries",
     "LesionDataset",
+    "ct_phantom",
     "make_lesion_dataset",
     "split_indices",
+    "write_ct_series",
 ]
 
 #: Class names, index = label.
@@ -359,3 +364,262 @@ def split_indices(
         )
     order = np.random.default_rng([seed, 2**32 - 2]).permutation(n)
     return np.sort(order[n_test:]), np.sort(order[:n_test])
+
+
+# --------------------------------------------------------------------------- CT series (issue 10)
+
+#: The series :func:`write_ct_series` writes: a regular one and each irregular kind.
+SERIES_VARIANTS: tuple[str, ...] = (
+    "regular",  # axial, sorted names IM0001.dcm...
+    "shuffled",  # extensionless random names, InstanceNumber shuffled too
+    "reversed",  # names and InstanceNumber from superior to inferior
+    "missing_slice",  # one file left out
+    "uneven",  # steps of 1.0 and 1.4 times the spacing
+    "duplicates",  # a second echo at one position
+    "mismatch",  # one file with another pixel spacing
+    "mixed",  # two series in one folder: this one and a coronal one
+    "sagittal",  # the same volume stored as sagittal slices
+    "coronal",  # the same volume stored as coronal slices
+    "oblique",  # axial slices rotated 15 degrees about the patient's left-right axis
+    "tilted",  # axial slices, a 12 degree gantry tilt
+    "rescale",  # each slice its own RescaleSlope/RescaleIntercept
+    "monochrome1",  # MONOCHROME1 (inverted) storage
+)
+
+
+@dataclass(frozen=True)
+class GeneratedSeries:
+    """What :func:`write_ct_series` wrote and what a correct reader gives back.
+
+    Attributes
+    ----------
+    folder : pathlib.Path
+        The folder holding the files.
+    files : tuple of pathlib.Path
+        The files written (for "mixed", both series).
+    expected : numpy.ndarray or None
+        The float32 (Z, H, W) HU volume in :func:`m1vision.io.read_nifti`'s layout that a
+        correct reader returns (strict=False for the irregular kinds: the missing slice
+        filled with the minimum, the odd "mismatch" file dropped and filled so, the duplicate
+        dropped); ``None`` for "oblique" (its axes
+        are rotated, so no reorientation gives the phantom's grid back).
+    affine : numpy.ndarray or None
+        The (4, 4) affine of ``expected`` ((z, row, col, 1) -> RAS+ mm): built from the
+        geometry the files were written with, independently of any reader.
+    variant : str
+        One of :data:`SERIES_VARIANTS`.
+    """
+
+    folder: Path
+    files: tuple[Path, ...]
+    expected: np.ndarray | None
+    affine: np.ndarray | None
+    variant: str
+
+
+def ct_phantom(shape=(64, 256, 256), *, seed: int = 0) -> np.ndarray:
+    """A 3-D CT-like phantom in Hounsfield units, laid out like :func:`m1vision.io.read_nifti`.
+
+    An elliptical body (soft tissue 40 HU under a fat layer of -100 HU) in air (-1000 HU),
+    two lungs (-850 HU) in the upper half, a spine (bone, 700 HU) at the back, a liver-like
+    organ (60 HU) and an aorta (150 HU), an 80 HU round lesion in the liver, and seeded
+    Gaussian noise (SD 8 HU); values rounded to whole HU. Axes: z inferior to superior,
+    rows anterior to posterior, columns right to left.
+
+    Examples
+    --------
+    >>> from m1vision.synthetic import ct_phantom
+    >>> vol = ct_phantom((8, 64, 64))
+    >>> vol.shape, vol.dtype.name, float(vol.min()) <= -990, float(vol.max()) >= 650
+    ((8, 64, 64), 'float32', True, True)
+    """
+    nz, ny, nx = (check_int(v, name="shape", minimum=2) for v in shape)
+    y, x = np.meshgrid(np.linspace(-1, 1, ny), np.linspace(-1, 1, nx), indexing="ij")
+    rng = np.random.default_rng([check_int(seed, name="seed", minimum=0), 10])
+    vol = np.empty((nz, ny, nx), np.float32)
+    for k, z in enumerate(np.linspace(-1, 1, nz)):  # slice by slice: little memory at 512^3
+
+        def inside(cz, cy, cx, rz, ry, rx, z=z):
+            return ((z - cz) / rz) ** 2 + ((y - cy) / ry) ** 2 + ((x - cx) / rx) ** 2 <= 1.0
+
+        plane = np.full((ny, nx), -1000.0)
+        body = (y / 0.7) ** 2 + (x / 0.9) ** 2 <= 1.0 - 0.15 * z**2
+        plane[body] = -100.0
+        plane[(y / 0.64) ** 2 + (x / 0.84) ** 2 <= 1.0 - 0.15 * z**2] = 40.0
+        for side in (-0.4, 0.4):
+            plane[inside(0.55, -0.05, side, 0.5, 0.4, 0.28)] = -850.0
+        plane[inside(-0.4, -0.05, -0.3, 0.45, 0.35, 0.35)] = 60.0  # liver, patient's right
+        plane[inside(-0.45, 0.05, -0.25, 0.1, 0.08, 0.08)] = 80.0  # lesion
+        plane[((y - 0.1) / 0.08) ** 2 + ((x - 0.08) / 0.08) ** 2 <= 1.0] = 150.0  # aorta
+        plane[((y - 0.45) / 0.12) ** 2 + (x / 0.12) ** 2 <= 1.0] = 700.0  # spine
+        plane[body] += rng.normal(0.0, 8.0, int(body.sum()))
+        vol[k] = np.round(plane)
+    return vol
+
+
+def _layout_to_lps(shape, spacing) -> np.ndarray:
+    """(z, row, col) -> LPS of the phantom grid, centred in-plane, z from -100 mm."""
+    _, ny, nx = shape
+    dz, dr, dc = spacing
+    a = np.zeros((4, 4))
+    a[2, 0], a[1, 1], a[0, 2], a[3, 3] = dz, dr, dc, 1.0
+    a[:3, 3] = (-(nx - 1) * dc / 2, -(ny - 1) * dr / 2, -100.0)
+    return a
+
+
+def write_ct_series(
+    folder, *, variant: str = "regular", shape=(64, 256, 256), spacing=(2.5, 0.8, 0.8), seed=0
+) -> GeneratedSeries:
+    """Write :func:`ct_phantom` as a DICOM CT series (one file per slice) with pydicom.
+
+    The files carry real CT headers (CT Image Storage, int16 with RescaleSlope 1 and
+    RescaleIntercept -1024, a soft-tissue window, ImagePositionPatient/Orientation,
+    PixelSpacing, SliceThickness, SeriesInstanceUID...) and made-up patient identifiers
+    (PatientName ``Phantom^Generated``, PatientID ``GEN-0001``) so that tests can check no
+    reader lets them through. UIDs and names derive from ``seed``: the same call writes the
+    same bytes. ``variant`` is one of :data:`SERIES_VARIANTS` (see the comments there).
+
+    Returns
+    -------
+    GeneratedSeries
+        The files and the volume and affine a correct reader returns.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from m1vision.synthetic import write_ct_series
+    >>> gen = write_ct_series(tempfile.mkdtemp(), shape=(4, 32, 32))
+    >>> len(gen.files), gen.expected.shape, gen.files[0].name
+    (4, (4, 32, 32), 'IM0001.dcm')
+    """
+    import pydicom
+    from pydicom.dataset import FileMetaDataset
+    from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, generate_uid
+
+    if variant not in SERIES_VARIANTS:
+        raise InvalidParameterError(
+            f"variant must be one of {', '.join(SERIES_VARIANTS)}, got {variant!r}."
+        )
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    shape = tuple(int(v) for v in shape)
+    spacing = tuple(float(v) for v in spacing)
+    vol = ct_phantom(shape, seed=seed)
+    lay = _layout_to_lps(shape, spacing)  # layout index -> LPS
+    nz = shape[0]
+    rng = np.random.default_rng([seed, 11, SERIES_VARIANTS.index(variant)])
+    uid = lambda *parts: generate_uid(entropy_srcs=[str(seed), variant, *map(str, parts)])  # noqa: E731
+
+    # stored slices: (image (rows, cols), IOP, IPP, pixel spacing (row, col)) in LPS
+    slices = []
+    if variant in ("sagittal", "coronal"):
+        axis = 2 if variant == "sagittal" else 1
+        for s in range(shape[axis]):
+            img = vol[::-1, :, s] if axis == 2 else vol[::-1, s, :]
+            corner = [nz - 1, 0, s] if axis == 2 else [nz - 1, s, 0]
+            iop = [0, 1, 0, 0, 0, -1] if axis == 2 else [1, 0, 0, 0, 0, -1]
+            ps = (spacing[0], spacing[1] if axis == 2 else spacing[2])
+            slices.append((img, iop, (lay @ [*corner, 1])[:3], ps))
+    else:
+        rot = np.eye(3)
+        if variant == "oblique":
+            t = math.radians(15.0)
+            rot = np.array(
+                [[1, 0, 0], [0, math.cos(t), -math.sin(t)], [0, math.sin(t), math.cos(t)]]
+            )
+        for k in range(nz):
+            zpos = k * spacing[0] + (
+                0.4 * spacing[0] if variant == "uneven" and k >= nz // 2 else 0
+            )
+            ipp = lay[:3, 3] + rot @ [0.0, 0.0, zpos]
+            if variant == "tilted":
+                ipp = ipp + np.array([0.0, -zpos * math.tan(math.radians(12.0)), 0.0])
+            iop = np.concatenate([rot @ [1, 0, 0], rot @ [0, 1, 0]])
+            slices.append((vol[k], list(iop), ipp, spacing[1:]))
+    order = list(range(len(slices)))
+    expected, affine = vol.copy(), np.diag([-1.0, -1.0, 1.0, 1.0]) @ lay
+    if variant == "tilted":
+        affine[1, 0] = spacing[0] * math.tan(math.radians(12.0))
+    if variant == "oblique":
+        expected = affine = None
+    if variant == "missing_slice":
+        order.remove(nz // 2)
+        expected[nz // 2] = expected.min()
+    if variant == "mismatch":  # the odd file is dropped, then filled as a missing slice
+        expected[1] = expected.min()
+
+    def dataset(img, iop, ipp, ps, number, *, series_uid, slope=1.0, inter=-1024.0, echo=None):
+        ds = pydicom.Dataset()
+        ds.file_meta = FileMetaDataset()
+        ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+        ds.file_meta.MediaStorageSOPClassUID = CTImageStorage
+        ds.SOPClassUID = CTImageStorage
+        ds.SOPInstanceUID = uid(series_uid, number, echo)
+        ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+        ds.PatientName, ds.PatientID, ds.StudyDate = "Phantom^Generated", "GEN-0001", "20260101"
+        ds.StudyInstanceUID, ds.SeriesInstanceUID = uid("study"), series_uid
+        ds.Modality, ds.Manufacturer, ds.SeriesNumber = "CT", "m1vision synthetic", 2
+        ds.SeriesDescription = "Phantom abdomen 2.5 mm"
+        ds.ImageType = ["ORIGINAL", "PRIMARY", "AXIAL"]
+        ds.InstanceNumber = number
+        ds.ImagePositionPatient = [f"{v:.6f}" for v in ipp]
+        ds.ImageOrientationPatient = [f"{v:.8f}" for v in iop]
+        ds.PixelSpacing = [f"{v:.6f}" for v in ps]
+        ds.SliceThickness, ds.KVP = f"{spacing[0]:.6f}", "120"
+        ds.WindowCenter, ds.WindowWidth = "40", "400"
+        ds.RescaleSlope, ds.RescaleIntercept, ds.RescaleType = f"{slope:g}", f"{inter:g}", "HU"
+        mono1 = variant == "monochrome1"
+        raw = (img - inter) / slope
+        if mono1:  # stored so that K - lut(raw) gives img back, K = lut(0) + lut(65535)
+            raw = (2 * inter + 65535 - img - inter) / slope
+        ds.PhotometricInterpretation = "MONOCHROME1" if mono1 else "MONOCHROME2"
+        ds.SamplesPerPixel, ds.BitsAllocated, ds.BitsStored, ds.HighBit = 1, 16, 16, 15
+        ds.PixelRepresentation = 0 if mono1 else 1
+        ds.Rows, ds.Columns = img.shape
+        if echo is not None:
+            ds.EchoNumbers = echo
+        ds.PixelData = np.round(raw).astype("<u2" if mono1 else "<i2").tobytes()
+        return ds, np.round(raw) * slope + inter if not mono1 else None
+
+    files = []
+    series_uid = uid("series")
+    numbers = list(range(1, len(order) + 1))
+    if variant == "shuffled":
+        numbers = [int(v) for v in rng.permutation(numbers)]
+    if variant == "reversed":
+        numbers = numbers[::-1]
+    for pos, k in enumerate(order):
+        img, iop, ipp, ps = slices[k]
+        slope, inter = 1.0, -1024.0
+        if variant == "rescale":
+            slope, inter = float(rng.choice([0.5, 1.0, 2.0])), float(rng.choice([-1024.0, -2000.0]))
+        if variant == "mismatch" and k == 1:
+            ps = (ps[0] * 1.5, ps[1] * 1.5)
+        ds, got = dataset(
+            img, iop, ipp, ps, numbers[pos], series_uid=series_uid, slope=slope, inter=inter
+        )
+        if variant == "rescale" and expected is not None:
+            expected[k] = got
+        name = f"IM{numbers[pos]:04d}.dcm"
+        if variant == "shuffled":
+            name = "".join(rng.choice(list("0123456789ABCDEF"), 8))
+        files.append(folder / name)
+        ds.save_as(files[-1], enforce_file_format=True)
+        if variant == "duplicates" and k == 2:
+            ds2, _ = dataset(img + 5, iop, ipp, ps, 900, series_uid=series_uid, echo=2)
+            ds.EchoNumbers = 1
+            ds.save_as(files[-1], enforce_file_format=True)
+            files.append(folder / "IM0900.dcm")
+            ds2.save_as(files[-1], enforce_file_format=True)
+    if variant == "mixed":
+        other = write_ct_series(
+            folder / "second", variant="coronal", shape=(6, 32, 24), seed=seed + 1
+        )
+        for f in other.files:
+            ds = pydicom.dcmread(f)
+            ds.SeriesDescription, ds.SeriesNumber = "Phantom coronal reformat", 3
+            f.unlink()
+            files.append(folder / f"RF{int(ds.InstanceNumber):04d}")
+            ds.save_as(files[-1], enforce_file_format=True)
+        (folder / "second").rmdir()
+    return GeneratedSeries(folder, tuple(files), expected, affine, variant)

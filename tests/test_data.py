@@ -217,3 +217,26 @@ def test_generator_is_deterministic_and_matches_the_committed_pixels(tmp_path):
         # pixels (not bytes: another libpng may compress differently) match the committed files
         assert_array_equal(read_image(first / rel), read_image(data.samples_dir() / rel))
     assert (first.parent / "README.md").read_bytes() == (second.parent / "README.md").read_bytes()
+
+
+# --------------------------------------------------------------------------------------------
+# the generated CT series (issue 10)
+# --------------------------------------------------------------------------------------------
+
+
+def test_ct_series_is_generated_once_into_the_cache(tmp_path, monkeypatch):
+    from m1vision.data import ct_series, ct_series_dir
+    from m1vision.synthetic import ct_phantom
+
+    monkeypatch.setenv("M1VISION_CACHE", str(tmp_path))
+    folder = ct_series_dir()
+    assert folder.parent == tmp_path
+    assert len(list(folder.glob("IM*.dcm"))) == 64
+    assert [p.name for p in tmp_path.iterdir()] == [folder.name]  # no temporary folder left
+    stamp = (folder / "IM0001.dcm").stat().st_mtime_ns
+    assert ct_series_dir() == folder
+    assert (folder / "IM0001.dcm").stat().st_mtime_ns == stamp
+    vol = ct_series()
+    assert vol.shape == (64, 256, 256) and vol.spacing == (2.5, 0.8, 0.8)
+    assert vol.modality == "CT" and vol.window == (40.0, 400.0)
+    np.testing.assert_array_equal(vol.pixels, ct_phantom((64, 256, 256), seed=0))

@@ -32,6 +32,7 @@ def test_demo_writes_every_output_and_reproduces_its_own_record(tmp_path):
     assert len(list((out / "batch").glob("*.png"))) == 8
     assert len(list((out / "batch").glob("batch_report-*.json"))) == 1
     assert len(list((out / "inference").glob("*_gradcam.png"))) == 6
+    assert {p.name for p in (out / "volume").glob("*.nii.gz")} == {"ct.nii.gz", "ct_edges.nii.gz"}
     records = list((out / "experiments").glob("demo-*/record.json"))
     assert len(records) == 1
     assert "reproduced" in run.stdout.splitlines()

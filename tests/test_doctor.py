@@ -505,31 +505,14 @@ def test_home_is_masked_in_the_cli():
 # ----------------------------------------------------------------- TensorFlow
 
 
-def test_selftest_reference_against_scipy():
-    # the NumPy float64 reference the self-test compares with, against SciPy's correlate
-    from scipy import ndimage
-
-    x, kernel, bias1, dense, bias2 = doctor._selftest_data()
-    conv = np.zeros((*x.shape[:3], kernel.shape[3]))
-    for n in range(x.shape[0]):
-        for f in range(kernel.shape[3]):
-            conv[n, :, :, f] = ndimage.correlate(
-                x[n].astype(np.float64), kernel[:, :, :, f].astype(np.float64), mode="constant"
-            )[:, :, 1]  # the centre channel offset is the full-depth sum
-    h = np.maximum(conv + bias1, 0).reshape(2, -1)
-    expected = np.maximum(h @ dense.astype(np.float64) + bias2, 0)
-    got = doctor._selftest_numpy(x, kernel, bias1, dense, bias2)
-    np.testing.assert_allclose(got, expected, atol=1e-10)
-    assert 0.5 < np.abs(got).max() < 10  # outputs of magnitude ~1, as the tolerance assumes
-
-
 @pytest.mark.slow
 def test_tensorflow_selftest_cpu():
+    # the self-test itself is m1vision.numerics' (tests/test_numerics.py); this is its entry
     result = doctor.tensorflow_selftest("/CPU:0")
-    assert set(result) == {"ok", "max_abs_diff", "tolerance", "detail"}
+    assert {"ok", "max_abs_diff", "relative_error", "tolerance", "detail"} <= set(result)
     assert result["tolerance"] == doctor.SELFTEST_TOLERANCE == 1e-4
     assert result["ok"] is True
-    assert 0 <= result["max_abs_diff"] < result["tolerance"]
+    assert 0 <= result["relative_error"] < result["tolerance"]
     assert "NumPy float64" in result["detail"]
 
 

@@ -29,6 +29,7 @@ pytestmark = pytest.mark.slow
 tf = pytest.importorskip("tensorflow")
 keras = pytest.importorskip("keras")
 
+import m1vision.inference._device  # noqa: E402, F401
 from m1vision import inference  # noqa: E402
 from m1vision.inference import (  # noqa: E402
     DeviceChoice,
@@ -152,7 +153,7 @@ def test_select_device_auto_matches_what_tensorflow_sees():
         with pytest.raises(DeviceUnavailableError, match="no GPU is visible") as info:
             select_device("gpu")
         assert "tensorflow-metal==1.2.0" in str(info.value)
-    assert inference._GPU_STATUS is not None  # assessed once per process, then cached
+    assert inference._device._GPU_STATUS is not None  # assessed once per process, then cached
     assert select_device("auto") == choice
 
 
@@ -183,19 +184,19 @@ def _passing_selftest(device):
 )
 def test_a_gpu_failing_the_selftest_is_not_used(selftest, expected):
     # The GPU is simulated (this machine has none); the decision logic is the real one.
-    gpu, reason = inference._assess_gpu([("/GPU:0", "METAL")], selftest)
+    gpu, reason = inference._device._assess_gpu([("/GPU:0", "METAL")], selftest)
     assert gpu is None
     assert reason.startswith(expected)
-    assert inference._choose("auto", gpu, reason) == DeviceChoice("/CPU:0", "cpu", reason)
+    assert inference._device._choose("auto", gpu, reason) == DeviceChoice("/CPU:0", "cpu", reason)
     with pytest.raises(DeviceUnavailableError, match="failed the numerics self-test"):
-        inference._choose("gpu", gpu, reason)
+        inference._device._choose("gpu", gpu, reason)
 
 
 def test_a_gpu_passing_the_selftest_is_used():
-    gpu, reason = inference._assess_gpu([("/GPU:0", "METAL")], _passing_selftest)
+    gpu, reason = inference._device._assess_gpu([("/GPU:0", "METAL")], _passing_selftest)
     assert gpu == "/GPU:0"
     assert "passed the numerics self-test" in reason
-    assert inference._choose("auto", gpu, reason).kind == "gpu"
+    assert inference._device._choose("auto", gpu, reason).kind == "gpu"
 
 
 # ---------------------------------------------------------------------------------------------

@@ -153,3 +153,62 @@ def test_bad_arguments(case):
     call, error, message = BAD[case]
     with pytest.raises(error, match=message):
         call()
+
+
+# --------------------------------------------------------------------------------------------
+# generated CT series (issue 10)
+# --------------------------------------------------------------------------------------------
+
+
+def test_ct_phantom_is_deterministic_and_in_hounsfield_units():
+    from m1vision.synthetic import ct_phantom
+
+    a, b = ct_phantom((6, 40, 48), seed=2), ct_phantom((6, 40, 48), seed=2)
+    np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(a, ct_phantom((6, 40, 48), seed=3))
+    assert a.min() == -1000.0  # air
+    assert (a > 600).any() and (a < -700).any()  # bone, lung
+    assert (a == np.round(a)).all()
+
+
+@pytest.mark.parametrize("variant", ["regular", "shuffled", "mixed"], ids=str)
+def test_series_files_are_byte_identical_for_the_same_call(tmp_path, variant):
+    from m1vision.synthetic import write_ct_series
+
+    one = write_ct_series(tmp_path / "a", variant=variant, shape=(4, 24, 20))
+    two = write_ct_series(tmp_path / "b", variant=variant, shape=(4, 24, 20))
+    assert [f.name for f in one.files] == [f.name for f in two.files]
+    for f, g in zip(one.files, two.files, strict=True):
+        assert f.read_bytes() == g.read_bytes()
+
+
+def test_series_headers_are_real_ct_headers(tmp_path):
+    import pydicom
+
+    from m1vision.synthetic import write_ct_series
+
+    gen = write_ct_series(tmp_path, shape=(3, 24, 20), spacing=(3.0, 0.5, 0.6))
+    ds = pydicom.dcmread(gen.files[1])
+    assert ds.file_meta.MediaStorageSOPClassUID.name == "CT Image Storage"
+    assert (ds.Modality, ds.Rows, ds.Columns, ds.InstanceNumber) == ("CT", 24, 20, 2)
+    assert [float(v) for v in ds.PixelSpacing] == [0.5, 0.6]
+    assert float(ds.RescaleIntercept) == -1024.0
+    assert [float(v) for v in ds.ImageOrientationPatient] == [1, 0, 0, 0, 1, 0]
+    assert float(ds.ImagePositionPatient[2]) == pytest.approx(-100.0 + 3.0)
+    assert str(ds.PatientName) == "Phantom^Generated"  # made up, for the de-identification tests
+
+
+def test_shuffled_names_have_no_extension_and_no_order(tmp_path):
+    from m1vision.synthetic import write_ct_series
+
+    gen = write_ct_series(tmp_path, variant="shuffled", shape=(8, 16, 16))
+    names = [f.name for f in gen.files]
+    assert all("." not in n for n in names)
+    assert names != sorted(names)
+
+
+def test_unknown_series_variant_is_refused(tmp_path):
+    from m1vision.synthetic import write_ct_series
+
+    with pytest.raises(InvalidParameterError, match="variant must be one of regular"):
+        write_ct_series(tmp_path, variant="zigzag")

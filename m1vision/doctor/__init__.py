@@ -40,7 +40,9 @@ Where things are (a package; the public names above are all importable from
 ``_common``        statuses, known-good pins, the check record, home masking
 ``_rules``         pure rules: facts -> checks (platform, architectures, versions, BLAS, OpenCV)
 ``_probes``        the probes that collect facts, and :func:`get_env_info`
-``_selftest``      :func:`tensorflow_selftest`, the numerics self-test (also used by inference)
+``_selftest``      :func:`tensorflow_selftest`: TensorFlow's entry to :mod:`m1vision.numerics`
+``_backends``      Keras backends and their devices (TF + Metal, torch CUDA/MPS, JAX), each
+                   self-tested; the GPU path to use (issue 12)
 ``_locks``         lock drift: :func:`installed_versus_lock`, :func:`read_lock`
 ``_binarch``       compiled-file architectures (public as :mod:`m1vision.binarch`)
 ``_report``        :func:`print_env_info` and the command line
@@ -100,8 +102,6 @@ from m1vision.doctor._rules import (  # noqa: F401
 )
 from m1vision.doctor._selftest import (  # noqa: F401
     _resolve_device,
-    _selftest_data,
-    _selftest_numpy,
     tensorflow_selftest,
 )
 

@@ -290,6 +290,10 @@ def get_env_info(*, tensorflow: bool = True) -> dict:
     _run_probe(info, "opencv_build", _opencv_probe, facts)
     if tensorflow:
         _run_probe(info, "tensorflow", _tensorflow_probe, facts)
+    # Keras backends (TF, torch, JAX): versions always; devices + self-tests with tensorflow
+    from m1vision.doctor._backends import _backends_probe
+
+    _run_probe(info, "backends", lambda: _backends_probe(facts, devices=bool(tensorflow)))
     _run_probe(info, "lock_drift", _lock_probe)
     info["tensorflow_checked"] = bool(tensorflow)
     info["summary"] = {s: sum(c["status"] == s for c in info["checks"]) for s in STATUSES}

@@ -296,6 +296,27 @@ class Pipeline:
             kind = step.output_kind or kind
         return kind
 
+    def apply_volume(self, image, *, axis: int = 0, workers: int | None = None):
+        """Apply the pipeline to every slice of a (Z, H, W) volume; keep its geometry.
+
+        :func:`m1vision.volume.apply_volume` with this pipeline: slices along ``axis`` (0
+        axial, 1 coronal, 2 sagittal) in parallel threads, stacked back with the volume's
+        spacing and affine (``metadata["affine"]``), ready for
+        :func:`m1vision.io.write_nifti`.
+
+        Examples
+        --------
+        >>> from m1vision.pipeline import Canny, Pipeline, Window
+        >>> from m1vision.synthetic import ct_phantom
+        >>> edges = Pipeline([Window(center=40, width=400), Canny()]).apply_volume(
+        ...     ct_phantom((3, 32, 32)))
+        >>> edges.shape, edges.pixels.dtype.name
+        ((3, 32, 32), 'uint8')
+        """
+        from m1vision.volume import apply_volume
+
+        return apply_volume(self, image, axis=axis, workers=workers)
+
     def run(
         self,
         inputs,

@@ -13,6 +13,7 @@ import time
 from pathlib import Path, PurePath
 from typing import TYPE_CHECKING
 
+import m1vision.volume  # noqa: F401  (registers the volume input kinds: series, NIfTI, multi-frame)
 from m1vision.batch import BatchItem, BatchReport, Job, collect, get_input_kind
 from m1vision.errors import InvalidParameterError, PipelineConfigError
 

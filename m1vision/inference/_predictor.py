@@ -1,51 +1,12 @@
-"""TensorFlow inference: pick a device, load a model safely, predict batches of images fast.
-
-============================  ===============================================================
-name                          what it does
-============================  ===============================================================
-:func:`select_device`         the Metal/CUDA GPU if TensorFlow sees one *and* it passes the
-                              doctor's numerics self-test, else the CPU -- with the reason
-:func:`load_model`            a ``.keras`` file (safe mode) or a SavedModel folder
-:func:`model_input_spec`      ``((None, H, W, C), dtype)`` of a loaded model
-:class:`Predictor`            OpenCV preprocessing in threads, overlapped with one compiled
-                              TensorFlow function; ``.predict`` and resumable ``.predict_folder``
-:class:`Predictions`          probabilities ``(N, C)``, top-k ``(label, score)``, the inputs
-:func:`read_predictions`      the records of a ``.predict_folder`` JSON Lines file
-============================  ===============================================================
-
-TensorFlow is imported on first use inside these functions, never by ``import m1vision``
-(it takes seconds to import).
-
-Design choices
---------------
-* **SavedModel folders** load with ``tf.saved_model.load`` and are wrapped in a small
-  :class:`SavedModelClassifier` (a callable exposing ``input_shape``, ``input_dtype`` and
-  ``output_shape``), not ``keras.layers.TFSMLayer``: the layer hides the input spec and needs
-  the endpoint name, while the wrapper reads both from the ``serving_default`` signature that
-  Keras 3's ``model.export(dir)`` (and TF 2 ``tf.saved_model.save``) write.
-* **One compiled function**: :class:`Predictor` traces the model once in a ``tf.function`` with
-  the input signature ``TensorSpec([None, H, W, C])``. The batch dimension stays ``None``, so the
-  last, shorter batch and calls with any number of images reuse the same graph (no retracing and
-  no padding). XLA (``jit_compile``) is not used: on the CPU it was ~10x slower for MobileNetV2
-  here, and Metal does not support it.
-* **Overlap**: reading (:func:`m1vision.io.read_any`) and preprocessing run in a thread pool,
-  up to ``prefetch`` batches ahead of the batch TensorFlow is computing (OpenCV and TensorFlow
-  both release the GIL).
-* **Resumable folder runs** write JSON Lines: a header line, then one line per input, appended
-  per batch with ``flush`` + ``fsync``. A crash can leave at most a partial last line, which the
-  next run (and :func:`read_predictions`) drops; inputs already recorded as ``"ok"`` are skipped,
-  failed ones are tried again.
-"""
+"""Predictor: batched, overlapped prediction on any Keras 3 backend; its results and files."""
 
 from __future__ import annotations
 
 import collections
 import json
 import os
-import re
 import threading
 import time
-import zipfile
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path, PurePath
@@ -54,530 +15,19 @@ import cv2
 import numpy as np
 
 from m1vision._atomic import atomic_write_text
-from m1vision._checks import check_choice, check_image, check_int
-from m1vision.errors import (
-    InvalidImageError,
-    InvalidParameterError,
-    M1VisionError,
-    ModelLoadError,
-    OutputExistsError,
+from m1vision._checks import check_image, check_int
+from m1vision.errors import InvalidImageError, InvalidParameterError, OutputExistsError
+from m1vision.inference import _backend
+from m1vision.inference._device import DeviceChoice, select_device
+from m1vision.inference._models import (
+    SavedModelClassifier,
+    _output_spec,
+    load_model,
+    model_input_spec,
 )
-
-__all__ = [
-    "DeviceChoice",
-    "DeviceUnavailableError",
-    "PredictionReport",
-    "Predictions",
-    "Predictor",
-    "SavedModelClassifier",
-    "load_model",
-    "model_input_spec",
-    "read_predictions",
-    "select_device",
-]
 
 _FORMAT = "m1vision-predictions"
 _FORMAT_VERSION = 1
-
-
-def _tf():
-    """Import TensorFlow on first use (2-4 s), not at ``import m1vision``."""
-    import tensorflow as tf
-
-    return tf
-
-
-def _keras():
-    import keras
-
-    return keras
-
-
-# ---------------------------------------------------------------------------------------------
-# device choice
-# ---------------------------------------------------------------------------------------------
-
-
-class DeviceUnavailableError(M1VisionError, RuntimeError):
-    """``prefer="gpu"`` was asked for, but no GPU is usable; the message says why and the fix."""
-
-
-@dataclass(frozen=True)
-class DeviceChoice:
-    """The device inference runs on.
-
-    Attributes
-    ----------
-    name : str
-        A TensorFlow device name for ``tf.device``: ``"/GPU:0"`` or ``"/CPU:0"``.
-    kind : {"gpu", "cpu"}
-    reason : str
-        Why this device, in words (e.g. ``"no GPU is visible to TensorFlow"``).
-    """
-
-    name: str
-    kind: str
-    reason: str
-
-
-_GPU_FIX = (
-    "On an Apple Silicon Mac install tensorflow==2.18.1 with tensorflow-metal==1.2.0 "
-    "(`make install` does), on Linux with an NVIDIA GPU install m1vision[cuda]; "
-    "`python -m m1vision doctor` shows what TensorFlow sees. Or use device='auto' or 'cpu'."
-)
-
-_DEVICE_LOCK = threading.Lock()
-_GPU_STATUS: tuple[str | None, str] | None = None  # (usable GPU name or None, reason) per process
-
-
-def _assess_gpu(gpus: list[tuple[str, str]], selftest) -> tuple[str | None, str]:
-    """Return ``(device name, reason)`` of the first GPU that passes ``selftest``, else
-    ``(None, reason)``. ``gpus`` holds ``(tf device name, description)`` pairs."""
-    if not gpus:
-        return None, "no GPU is visible to TensorFlow"
-    failures = []
-    for name, description in gpus:
-        label = name.lstrip("/")
-        try:
-            result = selftest(name)
-        except Exception as exc:  # a crashing self-test disqualifies the GPU, with the reason
-            failures.append(f"{label} failed the numerics self-test: {type(exc).__name__}: {exc}")
-            continue
-        if result.get("ok"):
-            return name, (
-                f"{label} ({description}) passed the numerics self-test (max abs diff "
-                f"{result.get('max_abs_diff', float('nan')):.3g} <= tolerance "
-                f"{result.get('tolerance', float('nan')):.3g})"
-            )
-        failures.append(
-            f"{label} failed the numerics self-test: {result.get('detail') or 'no detail given'}"
-        )
-    return None, "; ".join(failures)
-
-
-def _gpu_status() -> tuple[str | None, str]:
-    global _GPU_STATUS
-    with _DEVICE_LOCK:
-        if _GPU_STATUS is None:
-            tf = _tf()
-            gpus = []
-            for i, device in enumerate(tf.config.list_physical_devices("GPU")):
-                try:
-                    details = tf.config.experimental.get_device_details(device)
-                except Exception:  # details are a nicety; the device is still usable
-                    details = {}
-                gpus.append((f"/GPU:{i}", str(details.get("device_name") or device.name)))
-            selftest = None
-            if gpus:
-                from m1vision.doctor import tensorflow_selftest as selftest
-            _GPU_STATUS = _assess_gpu(gpus, selftest)
-        return _GPU_STATUS
-
-
-def _choose(prefer: str, gpu: str | None, reason: str) -> DeviceChoice:
-    if prefer == "cpu":
-        return DeviceChoice("/CPU:0", "cpu", "the CPU was asked for (prefer='cpu')")
-    if gpu is not None:
-        return DeviceChoice(gpu, "gpu", reason)
-    if prefer == "gpu":
-        raise DeviceUnavailableError(f"prefer='gpu' but {reason}. {_GPU_FIX}")
-    return DeviceChoice("/CPU:0", "cpu", reason)
-
-
-def select_device(prefer: str = "auto") -> DeviceChoice:
-    """Choose the device to run inference on, once per process.
-
-    A GPU (Metal on Apple Silicon, CUDA on Linux) is chosen only if TensorFlow sees it *and*
-    it passes :func:`m1vision.doctor.tensorflow_selftest` (a GPU plugin that computes wrong
-    numbers is worse than a slow CPU). The self-test runs once per process; its outcome is
-    cached.
-
-    Parameters
-    ----------
-    prefer : {"auto", "gpu", "cpu"}
-        ``"auto"``: a usable GPU, else the CPU. ``"gpu"``: a usable GPU or an error.
-        ``"cpu"``: the CPU.
-
-    Returns
-    -------
-    DeviceChoice
-        ``name`` for ``tf.device``, ``kind`` ("gpu" or "cpu") and the ``reason`` in words.
-
-    Raises
-    ------
-    DeviceUnavailableError
-        ``prefer="gpu"`` with no usable GPU; the message says why and how to fix it.
-
-    Examples
-    --------
-    >>> from m1vision.inference import select_device
-    >>> choice = select_device("cpu")
-    >>> choice.name, choice.kind
-    ('/CPU:0', 'cpu')
-    """
-    check_choice(prefer, name="prefer", choices=("auto", "gpu", "cpu"))
-    if prefer == "cpu":
-        return _choose("cpu", None, "")
-    return _choose(prefer, *_gpu_status())
-
-
-# ---------------------------------------------------------------------------------------------
-# model loading
-# ---------------------------------------------------------------------------------------------
-
-
-class SavedModelClassifier:
-    """A SavedModel's serving signature as a callable model (see :func:`load_model`).
-
-    Attributes
-    ----------
-    path : str
-        The folder it was loaded from.
-    input_shape, output_shape : tuple
-        ``(None, H, W, C)`` and ``(None, classes)`` (``None`` where the signature leaves a
-        dimension open).
-    input_dtype : str
-        E.g. ``"float32"``.
-    output_kind : {"probabilities", "logits", None}
-        From the graph: the op computing the output (``Softmax``/``Sigmoid`` or a linear one);
-        ``None`` if it cannot be told.
-    """
-
-    def __init__(self, loaded, signature, path):
-        self._loaded = loaded  # keeps the variables alive
-        self._signature = signature
-        self.path = str(path)
-        _, kwargs = signature.structured_input_signature
-        if len(kwargs) != 1:
-            raise ModelLoadError(
-                f"SavedModel {self.path!r} has {len(kwargs)} inputs ({', '.join(kwargs)}); "
-                "only single-input image models are supported."
-            )
-        self.input_name, spec = next(iter(kwargs.items()))
-        outputs = signature.structured_outputs
-        if not isinstance(outputs, dict) or len(outputs) != 1:
-            raise ModelLoadError(
-                f"SavedModel {self.path!r} has {len(outputs)} outputs; only single-output "
-                "classifiers are supported."
-            )
-        self.output_name, out_spec = next(iter(outputs.items()))
-        self.input_shape = tuple(spec.shape.as_list()) if spec.shape.rank is not None else None
-        self.input_dtype = spec.dtype.name
-        self.output_shape = (
-            tuple(out_spec.shape.as_list()) if out_spec.shape.rank is not None else None
-        )
-        self.output_kind = _graph_output_kind(signature)
-
-    def __call__(self, x, training=False):
-        """Run the signature on a batch ``x`` and return the output tensor."""
-        return self._signature(**{self.input_name: x})[self.output_name]
-
-    def predict_on_batch(self, x) -> np.ndarray:
-        """Run one batch eagerly and return a NumPy array (as ``keras.Model.predict_on_batch``)."""
-        tf = _tf()
-        return self(tf.convert_to_tensor(x, dtype=self.input_dtype)).numpy()
-
-    def __repr__(self) -> str:
-        return (
-            f"SavedModelClassifier({Path(self.path).name!r}, input_shape={self.input_shape}, "
-            f"input_dtype={self.input_dtype!r}, output_shape={self.output_shape})"
-        )
-
-
-_PROBABILITY_OPS = {"Softmax", "Sigmoid"}
-_LINEAR_OPS = {"BiasAdd", "MatMul", "BatchMatMulV2", "Add", "AddV2", "Einsum"}
-_PASS_THROUGH_OPS = {"Identity", "IdentityN"}
-_CALL_OPS = {"StatefulPartitionedCall", "PartitionedCall"}
-
-
-def _graph_output_kind(signature) -> str | None:
-    """Follow the signature's output back through Identity and function calls to the op that
-    computes it: Softmax/Sigmoid -> "probabilities", a linear op -> "logits", else None."""
-    try:
-        graph_def = signature.graph.as_graph_def()
-        functions = {f.signature.name: f for f in graph_def.library.function}
-        nodes = {n.name: n for n in graph_def.node}
-        tensor = signature.outputs[0].name  # "Identity:0"
-        name, _, index = tensor.partition(":")
-        index = int(index or 0)
-        for _ in range(64):
-            node = nodes[name]
-            if node.op in _PROBABILITY_OPS:
-                return "probabilities"
-            if node.op in _LINEAR_OPS:
-                return "logits"
-            if node.op in _PASS_THROUGH_OPS:
-                ref = next(i for i in node.input if not i.startswith("^"))
-                name, _, idx = ref.partition(":")
-                index = int(idx.rsplit(":", 1)[-1]) if idx else 0
-                continue
-            if node.op in _CALL_OPS:
-                func = functions[node.attr["f"].func.name]
-                ret = func.ret[func.signature.output_arg[index].name]  # "Identity:output:0"
-                nodes = {n.name: n for n in func.node_def}
-                name = ret.split(":")[0]
-                index = int(ret.rsplit(":", 1)[-1]) if ret.count(":") == 2 else 0
-                continue
-            return None
-    except (KeyError, IndexError, StopIteration, ValueError, AttributeError):
-        return None
-    return None
-
-
-def _sniff(path: Path) -> str:
-    """Say in words what a file that is no model looks like."""
-    try:
-        with open(path, "rb") as fh:
-            head = fh.read(256)
-    except OSError as exc:
-        return f"cannot be read ({exc.strerror or exc})"
-    if not head:
-        return "is empty (0 bytes)"
-    if head.startswith(b"\x89PNG"):
-        return "is a PNG image"
-    if head.startswith(b"\xff\xd8\xff"):
-        return "is a JPEG image"
-    if head.startswith((b"II*\x00", b"MM\x00*")):
-        return "is a TIFF image"
-    if len(head) >= 132 and head[128:132] == b"DICM":
-        return "is a DICOM file"
-    if head.startswith(b"\x89HDF"):
-        return "is an HDF5 file (a Keras 2 .h5 model? load it in Keras and save it as .keras)"
-    try:
-        text = head.decode("utf-8")
-    except UnicodeDecodeError:
-        return f"starts with the bytes {head[:8]!r}"
-    first = text.strip().splitlines()[0][:40] if text.strip() else ""
-    return f"is a text file (starting {first!r})"
-
-
-def _load_keras_file(p: Path, *, safe_mode: bool, custom_objects):
-    if p.suffix.lower() != ".keras":
-        raise ModelLoadError(
-            f"{str(p)!r} is not a model path m1vision loads: expected a .keras file or a "
-            f"SavedModel folder, got a {p.suffix or 'suffix-less'} file that {_sniff(p)}. "
-            "Save Keras models with model.save('name.keras') or model.export('folder')."
-        )
-    if not zipfile.is_zipfile(p):
-        raise ModelLoadError(
-            f"{str(p)!r} is not a Keras model: a .keras file is a zip archive, but this file "
-            f"{_sniff(p)}. Save a model with model.save('name.keras')."
-        )
-    with zipfile.ZipFile(p) as archive:
-        if "config.json" not in archive.namelist():
-            raise ModelLoadError(
-                f"{str(p)!r} is a zip archive without config.json, not a Keras model. "
-                "Save a model with model.save('name.keras')."
-            )
-    keras = _keras()
-    try:
-        return keras.saving.load_model(
-            p, custom_objects=custom_objects, compile=False, safe_mode=safe_mode
-        )
-    except Exception as exc:
-        text = str(exc)
-        if "Lambda" in text and "safe_mode" in text:
-            raise ModelLoadError(
-                f"{str(p)!r} holds a Lambda layer with Python code, which safe mode refuses: "
-                "loading it would run code stored in the file. If you trust the file, load it "
-                "deliberately with load_model(path, safe_mode=False); better, replace the Lambda "
-                "with a custom layer class registered with "
-                "@keras.saving.register_keras_serializable()."
-            ) from exc
-        missing = re.search(r"Could not locate (?:class|function) '([^']+)'", text)
-        if missing:
-            name = missing.group(1)
-            raise ModelLoadError(
-                f"{str(p)!r} uses the custom class or function {name!r}, which is not "
-                f"registered, so safe loading cannot rebuild it. Import the code that defines "
-                f"it (decorated with @keras.saving.register_keras_serializable()) before "
-                f"loading, or pass load_model(path, custom_objects={{{name!r}: {name}}}). "
-                "Only do this for files you trust."
-            ) from exc
-        raise ModelLoadError(
-            f"cannot load {str(p)!r} as a Keras model: {type(exc).__name__}: {text.strip()}"
-        ) from exc
-
-
-def _load_saved_model(p: Path) -> SavedModelClassifier:
-    if not (p / "saved_model.pb").is_file() and not (p / "saved_model.pbtxt").is_file():
-        entries = sorted(e.name for e in p.iterdir())
-        found = (
-            "it is empty"
-            if not entries
-            else "it holds " + ", ".join(entries[:5]) + (", ..." if len(entries) > 5 else "")
-        )
-        raise ModelLoadError(
-            f"{str(p)!r} is a folder but no SavedModel: there is no saved_model.pb ({found}). "
-            "Export a Keras model with model.export('folder'), or pass a .keras file."
-        )
-    tf = _tf()
-    try:
-        loaded = tf.saved_model.load(str(p))
-    except Exception as exc:
-        raise ModelLoadError(
-            f"cannot load the SavedModel {str(p)!r}: {type(exc).__name__}: {str(exc).strip()}"
-        ) from exc
-    signatures = getattr(loaded, "signatures", {}) or {}
-    if "serving_default" in signatures:
-        signature = signatures["serving_default"]
-    elif len(signatures) == 1:
-        signature = next(iter(signatures.values()))
-    else:
-        listed = ", ".join(signatures) or "none"
-        raise ModelLoadError(
-            f"SavedModel {str(p)!r} has no 'serving_default' signature (signatures: {listed}). "
-            "Export the Keras model with model.export('folder'), which writes one."
-        )
-    return SavedModelClassifier(loaded, signature, p)
-
-
-def load_model(path, *, safe_mode: bool = True, custom_objects: dict | None = None):
-    """Load a Keras model file (``.keras``) or a SavedModel folder for inference.
-
-    Parameters
-    ----------
-    path : str or path-like
-        A ``.keras`` file (``model.save("m.keras")``), loaded with
-        ``keras.saving.load_model(..., safe_mode=safe_mode, compile=False)``; or a SavedModel
-        folder (``model.export("folder")``), loaded with ``tf.saved_model.load`` and returned
-        as a :class:`SavedModelClassifier`.
-    safe_mode : bool
-        Keep ``True`` (default): a ``.keras`` file with a ``Lambda`` layer (arbitrary Python
-        code) is refused. Pass ``False`` only for files you trust.
-    custom_objects : dict, optional
-        Custom layer classes or functions by name, for models that use unregistered ones.
-
-    Returns
-    -------
-    keras.Model or SavedModelClassifier
-
-    Raises
-    ------
-    ModelLoadError
-        The path is missing, is no model (an image, a text file, an empty folder...), or safe
-        mode refuses it; the message says what was found and how to fix it.
-
-    Examples
-    --------
-    >>> import tempfile, pathlib, keras
-    >>> from m1vision.inference import load_model
-    >>> inputs = keras.Input((8, 8, 1))
-    >>> x = keras.layers.GlobalAveragePooling2D()(inputs)
-    >>> model = keras.Model(inputs, keras.layers.Dense(2, activation="softmax")(x))
-    >>> path = pathlib.Path(tempfile.mkdtemp()) / "tiny.keras"
-    >>> model.save(path)
-    >>> load_model(path).input_shape
-    (None, 8, 8, 1)
-    """
-    if not isinstance(path, str | os.PathLike):
-        raise TypeError(
-            f"path must be a str or path-like naming a .keras file or a SavedModel folder, "
-            f"got {type(path).__name__}."
-        )
-    if not isinstance(safe_mode, bool):
-        raise TypeError(f"safe_mode must be True or False, got {safe_mode!r}.")
-    p = Path(path)
-    if not p.exists():
-        raise ModelLoadError(
-            f"model path {str(p)!r} does not exist; expected a .keras file or a SavedModel "
-            "folder. Check the path (relative paths start from the current folder "
-            f"{Path.cwd().name!r})."
-        )
-    if p.is_dir():
-        return _load_saved_model(p)
-    return _load_keras_file(p, safe_mode=safe_mode, custom_objects=custom_objects)
-
-
-def model_input_spec(model) -> tuple[tuple, str]:
-    """Return ``(shape, dtype)`` of a model's single input, e.g. ``((None, 96, 96, 3), "float32")``.
-
-    Works for Keras models and :class:`SavedModelClassifier`. ``None`` marks open dimensions
-    (always the batch).
-
-    Raises
-    ------
-    TypeError
-        ``model`` is no model (e.g. a path: load it with :func:`load_model` first).
-    InvalidParameterError
-        The model has no defined input (a subclassed model never called) or several inputs.
-
-    Examples
-    --------
-    >>> import keras
-    >>> from m1vision.inference import model_input_spec
-    >>> inputs = keras.Input((32, 32, 3))
-    >>> model = keras.Model(inputs, keras.layers.Flatten()(inputs))
-    >>> model_input_spec(model)
-    ((None, 32, 32, 3), 'float32')
-    """
-    if isinstance(model, SavedModelClassifier):
-        if model.input_shape is None:
-            raise InvalidParameterError(
-                f"SavedModel {model.path!r} does not define the rank of its input; "
-                "export it from a Keras model with a fixed input shape."
-            )
-        return model.input_shape, model.input_dtype
-    if isinstance(model, str | os.PathLike) or not callable(model):
-        raise TypeError(
-            f"model must be a Keras model or a loaded SavedModel, got {type(model).__name__}; "
-            "load a file with m1vision.inference.load_model(path) first."
-        )
-    try:
-        inputs = model.inputs
-    except (AttributeError, ValueError):
-        inputs = None
-    if not inputs:
-        raise InvalidParameterError(
-            f"model {getattr(model, 'name', type(model).__name__)!r} has no defined input "
-            "(a subclassed model never built); build it with a keras.Input(shape=(H, W, C)) "
-            "(a functional model) or call it once on a batch first."
-        )
-    if len(inputs) != 1:
-        raise InvalidParameterError(
-            f"model {model.name!r} has {len(inputs)} inputs; only single-input image models "
-            "are supported."
-        )
-    tensor = inputs[0]
-    dtype = tensor.dtype if isinstance(tensor.dtype, str) else tensor.dtype.name
-    return tuple(tensor.shape), dtype
-
-
-def _keras_output_kind(model) -> str | None:
-    """ "probabilities" if the last layer ends in softmax/sigmoid, "logits" if linear."""
-    keras = _keras()
-    layer = model
-    for _ in range(16):  # descend into nested models (e.g. a backbone as the last layer)
-        layers = getattr(layer, "layers", None)
-        if not layers:
-            break
-        layer = layers[-1]
-    if isinstance(layer, keras.layers.Softmax):
-        return "probabilities"
-    activation = getattr(layer, "activation", None)
-    name = getattr(activation, "__name__", None)
-    if name in ("softmax", "sigmoid"):
-        return "probabilities"
-    if name == "linear":
-        return "logits"
-    return None
-
-
-def _output_spec(model) -> tuple[tuple | None, str | None]:
-    if isinstance(model, SavedModelClassifier):
-        return model.output_shape, model.output_kind
-    outputs = getattr(model, "outputs", None) or []
-    if len(outputs) != 1:
-        raise InvalidParameterError(
-            f"model {model.name!r} has {len(outputs)} outputs; Predictor needs a classifier "
-            "with one output of shape (N, classes)."
-        )
-    return tuple(outputs[0].shape), _keras_output_kind(model)
-
-
-# ---------------------------------------------------------------------------------------------
-# prediction
-# ---------------------------------------------------------------------------------------------
 
 
 @dataclass
@@ -811,6 +261,12 @@ class Predictor:
             )
         self.from_logits = from_logits if from_logits is not None else _KIND.get(kind)
         if isinstance(device, DeviceChoice):
+            if device.backend != _backend.backend():
+                raise InvalidParameterError(
+                    f"device {device.name!r} belongs to the {device.backend} backend, but "
+                    f"Keras runs on {_backend.backend()}; pass device='auto', 'gpu' or 'cpu', "
+                    "or a DeviceChoice from select_device() in this process."
+                )
             self.device = device
         else:
             if not isinstance(device, str):
@@ -822,19 +278,19 @@ class Predictor:
         self._fn = self._compile()
 
     def _compile(self):
-        tf = _tf()
-        spec = tf.TensorSpec([None, *self.input_shape[1:]], tf.as_dtype(self.input_dtype))
-        model = self.model
-
-        def infer(x):
-            return model(x, training=False)
-
-        return tf.function(infer, input_signature=[spec], autograph=False)
+        return _backend.Compiled(self.model, self.input_shape, self.input_dtype, self.device.name)
 
     @property
-    def tracing_count(self) -> int:
-        """How many times the compiled function was traced (1 after the first batch)."""
-        return int(self._fn.experimental_get_tracing_count())
+    def backend(self) -> str:
+        """The Keras backend the model runs on: "tensorflow", "torch" or "jax"."""
+        return self.device.backend
+
+    @property
+    def tracing_count(self) -> int | None:
+        """How many times the inference function was traced (1 after the first batch on
+        TensorFlow, whatever the batch sizes; on JAX one per batch size seen); ``None`` on
+        torch, which runs eagerly under ``torch.no_grad()``."""
+        return self._fn.tracing_count
 
     def __repr__(self) -> str:
         name = getattr(self.model, "name", None) or repr(self.model)
@@ -973,9 +429,7 @@ class Predictor:
             pool.shutdown(wait=True)
 
     def _run(self, batch: np.ndarray) -> np.ndarray:
-        tf = _tf()
-        with tf.device(self.device.name):
-            out = self._fn(tf.convert_to_tensor(batch)).numpy()
+        out = self._fn(batch)
         if out.ndim != 2:
             raise InvalidParameterError(
                 f"the model returned shape {out.shape}; Predictor needs (batch, classes)."
@@ -1041,12 +495,84 @@ class Predictor:
         rows = []
         show = len(items) > 4 * self.batch_size if progress is None else bool(progress)
         with _progress(len(items), show, "predict") as bar:
-            for _, batch, _ in self._batches(items, record_errors=False):
+            if self._is_ready(images):  # model-ready tensors: batches are slices, no copies
+                batches = (
+                    images[i : i + self.batch_size] for i in range(0, len(images), self.batch_size)
+                )
+            else:
+                batches = (b for _, b, _ in self._batches(items, record_errors=False))
+            for batch in batches:
                 rows.append(self._run(batch))
                 bar.update(len(batch))
         probabilities = np.concatenate(rows, axis=0)
         inputs = [str(i) if isinstance(i, os.PathLike) else i for i in items]
         return Predictions(probabilities, self._top_k(probabilities), inputs, self.labels)
+
+    def _is_ready(self, images) -> bool:
+        """A 4-D array already of the model's input shape and dtype, with no preprocess:
+        what prepare() would return unchanged, image by image."""
+        if self.preprocess is not None or not isinstance(images, np.ndarray) or images.ndim != 4:
+            return False
+        expected = self.input_shape[1:]
+        return (
+            images.dtype == np.dtype(self.input_dtype)
+            and all(e is None or e == g for e, g in zip(expected, images.shape[1:], strict=True))
+            and bool(np.isfinite(images).all())
+        )
+
+    def predict_volume(self, image, *, axis: int = 0, progress: bool | None = None) -> Predictions:
+        """Run the 2-D model on every slice of a volume.
+
+        Slices are taken along ``axis`` of ``image.pixels`` (0: the axial slices of m1vision's
+        (Z, H, W) layout), prepared in threads (``preprocess``, resize, channels) and
+        predicted in batches overlapped with the preparation, exactly as :meth:`predict`
+        does for a list of 2-D images.
+
+        Parameters
+        ----------
+        image : MedicalImage
+            A volume: ``pixels`` of shape (Z, H, W) in modality units (e.g. from
+            :func:`m1vision.io.read_nifti`).
+        axis : {0, 1, 2}
+            The axis to slice along.
+        progress : bool, optional
+            As for :meth:`predict`.
+
+        Returns
+        -------
+        Predictions
+            One row per slice, in order; ``inputs`` holds the slice indices along ``axis``.
+
+        Raises
+        ------
+        InvalidImageError
+            ``image`` is no volume (a 2-D image: use :meth:`predict`).
+        InvalidParameterError
+            ``axis`` is not 0, 1 or 2.
+
+        Examples
+        --------
+        >>> import numpy as np, keras
+        >>> from m1vision.io import MedicalImage
+        >>> from m1vision.inference import Predictor
+        >>> inputs = keras.Input((8, 8, 1))
+        >>> x = keras.layers.GlobalAveragePooling2D()(inputs)
+        >>> model = keras.Model(inputs, keras.layers.Dense(2, activation="softmax")(x))
+        >>> volume = MedicalImage(np.zeros((5, 8, 8), np.float32), spacing=(2.0, 1.0, 1.0))
+        >>> result = Predictor(model, device="cpu").predict_volume(volume)
+        >>> result.probabilities.shape, result.inputs
+        ((5, 2), [0, 1, 2, 3, 4])
+        """
+        slices = _volume_slices(image, axis)
+        n = len(slices)
+        rows = []
+        show = n > 4 * self.batch_size if progress is None else bool(progress)
+        with _progress(n, show, "predict_volume") as bar:
+            for _, batch, _ in self._batches(slices, record_errors=False):
+                rows.append(self._run(batch))
+                bar.update(len(batch))
+        probabilities = np.concatenate(rows, axis=0)
+        return Predictions(probabilities, self._top_k(probabilities), list(range(n)), self.labels)
 
     # -- folders -------------------------------------------------------------------------------
 
@@ -1262,3 +788,23 @@ def read_predictions(path) -> list[dict]:
     for record in records:
         latest[record["key"]] = record
     return list(latest.values())
+
+
+def _volume_slices(image, axis) -> list[np.ndarray]:
+    """The 2-D slices of a MedicalImage volume along ``axis`` (views, not copies)."""
+    pixels = getattr(image, "pixels", None)
+    if not isinstance(pixels, np.ndarray):
+        raise TypeError(
+            f"image must be a MedicalImage volume (e.g. from m1vision.io.read_nifti), got "
+            f"{type(image).__name__}; wrap an array as MedicalImage(pixels, spacing=...)."
+        )
+    if pixels.ndim != 3:
+        raise InvalidImageError(
+            f"image must be a volume of shape (Z, H, W), got shape {pixels.shape}; for 2-D "
+            "images use Predictor.predict."
+        )
+    if isinstance(axis, bool) or axis not in (0, 1, 2):
+        raise InvalidParameterError(
+            f"axis must be 0, 1 or 2 (the axis of (Z, H, W) to slice along), got {axis!r}."
+        )
+    return list(np.moveaxis(pixels, axis, 0))

@@ -1,0 +1,116 @@
+"""MedicalImage and the file checks every reader shares (internal)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from m1vision.errors import ImageReadError
+
+
+@dataclass(frozen=True, eq=False)
+class MedicalImage:
+    """An image or volume with the facts needed to show and measure it.
+
+    Attributes
+    ----------
+    pixels : numpy.ndarray
+        DICOM (monochrome) and NIfTI: float32 in modality units (Hounsfield units for CT,
+        the file's DoseUnits (Gy or relative) for RT dose, scanner units for MR). Plain
+        images: the dtype as stored (uint8, uint16, float32), BGR if color. 2-D (H, W),
+        3-D color (H, W, C) or a volume (Z, H, W) with slices/frames first.
+    spacing : tuple of float or None
+        Millimetres per pixel in the axis order of ``pixels`` ((row, col) or (z, row, col));
+        ``None`` when the file does not say.
+    window : tuple of float or None
+        ``(center, width)`` of the file's default display window, in the units of ``pixels``.
+    modality : str or None
+        DICOM modality ("CT", "MR", "RTDOSE"...); ``None`` for NIfTI and plain images.
+    metadata : dict
+        Small JSON-safe facts (format, photometric interpretation, rescale, orientation...).
+        Never patient or study identifiers.
+    source : str
+        The path the image was read from ("" for images made in memory).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from m1vision.io import MedicalImage
+    >>> img = MedicalImage(np.zeros((4, 5), np.float32), spacing=(0.5, 0.5), window=(40.0, 400.0))
+    >>> img.shape, img.ndim, img.is_volume
+    ((4, 5), 2, False)
+    """
+
+    pixels: np.ndarray
+    spacing: tuple[float, ...] | None = None
+    window: tuple[float, float] | None = None
+    modality: str | None = None
+    metadata: dict = field(default_factory=dict)
+    source: str = ""
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        """The shape of ``pixels``."""
+        return tuple(self.pixels.shape)
+
+    @property
+    def ndim(self) -> int:
+        """The number of dimensions of ``pixels``."""
+        return int(self.pixels.ndim)
+
+    @property
+    def is_volume(self) -> bool:
+        """True for a monochrome (Z, H, W) volume (DICOM multi-frame, NIfTI)."""
+        return self.pixels.ndim == 3 and self.metadata.get("layout") == "volume"
+
+    def __repr__(self) -> str:
+        return (
+            f"MedicalImage(shape={self.shape}, dtype={self.pixels.dtype}, "
+            f"spacing={self.spacing}, window={self.window}, modality={self.modality!r}, "
+            f"source={Path(self.source).name!r})"
+        )
+
+
+def _check_file(path) -> Path:
+    """Return ``path`` as a Path after checking it is a readable, non-empty regular file."""
+    if not isinstance(path, str) and not hasattr(path, "__fspath__"):
+        raise TypeError(
+            f"path must be a str or pathlib.Path, got {type(path).__name__}; "
+            "to decode bytes in memory use cv2.imdecode."
+        )
+    p = Path(path)
+    if not p.exists():
+        hint = ""
+        if p.parent.is_dir():
+            near = sorted(q.name for q in p.parent.iterdir() if q.stem == p.stem)[:3]
+            if near:
+                hint = f" (the folder has {', '.join(near)})"
+        raise ImageReadError(p, f"no such file{hint}; check the path and the working folder.")
+    if p.is_dir():
+        raise ImageReadError(
+            p,
+            "it is a directory, not a file; pass a file, read a folder of DICOM slices with "
+            "m1vision.io.read_series (or read_any), or collect a folder's images with "
+            "m1vision.pipeline.collect_inputs.",
+        )
+    if not p.is_file():
+        raise ImageReadError(p, "it is not a regular file (a device, socket or pipe).")
+    try:
+        size = p.stat().st_size
+    except OSError as exc:  # pragma: no cover - races and odd filesystems
+        raise ImageReadError(p, f"cannot stat it: {exc}") from exc
+    if size == 0:
+        raise ImageReadError(p, "the file is empty (0 bytes); it was probably not fully written.")
+    return p
+
+
+def _read_bytes(p: Path, n: int | None = None) -> bytes:
+    try:
+        with open(p, "rb") as fh:
+            return fh.read() if n is None else fh.read(n)
+    except PermissionError as exc:
+        raise ImageReadError(p, "permission denied; check the file's read permission.") from exc
+    except OSError as exc:
+        raise ImageReadError(p, f"the file cannot be read: {exc.strerror or exc}") from exc

@@ -1,0 +1,133 @@
+"""Format sniffing by content (internal)."""
+
+from __future__ import annotations
+
+import gzip
+import struct
+import zlib
+from pathlib import Path
+
+from m1vision.errors import ImageReadError
+from m1vision.io._core import _check_file, _read_bytes
+
+#: Suffixes :func:`read_any` accepts when scanning folders (lower case). ``.nii.gz`` has two
+#: suffixes, so test names with :func:`has_image_extension`, not ``path.suffix in ...``.
+IMAGE_EXTENSIONS = frozenset(
+    {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".dcm", ".nii", ".nii.gz"}
+)
+
+
+def has_image_extension(path) -> bool:
+    """Return True if ``path``'s name ends with one of :data:`IMAGE_EXTENSIONS` (any case).
+
+    Examples
+    --------
+    >>> from m1vision.io import has_image_extension
+    >>> has_image_extension("brain.NII.GZ"), has_image_extension("scan.dcm")
+    (True, True)
+    >>> has_image_extension("notes.txt"), has_image_extension("archive.tar.gz")
+    (False, False)
+    """
+    name = Path(path).name.lower()
+    return any(name.endswith(ext) for ext in IMAGE_EXTENSIONS)
+
+
+def _looks_like_preambleless_dicom(head: bytes) -> bool:
+    """A DICOM data set written without the 128-byte preamble and 'DICM' (old ACR-NEMA style).
+
+    The first element is then a group 0x0002/0x0008 tag, little or big endian, followed by an
+    explicit two-letter VR or an implicit 4-byte length that fits in the file.
+    """
+    if len(head) < 8:
+        return False
+    for order in "<>":
+        group, elem = struct.unpack(order + "HH", head[:4])
+        if group not in (0x0002, 0x0008) or elem > 0x00FF:
+            continue
+        vr = head[4:6]
+        if vr.isalpha() and vr.isupper():
+            return True
+        (length,) = struct.unpack(order + "I", head[4:8])
+        if length < 1024:
+            return True
+    return False
+
+
+def _nifti_kind(head: bytes) -> str | None:
+    """'nifti1'/'nifti2' if ``head`` starts with a NIfTI header (either byte order), else None."""
+    if len(head) >= 348:
+        for order in "<>":
+            if struct.unpack(order + "i", head[:4])[0] == 348 and head[344:347] in (b"n+1", b"ni1"):
+                return "nifti1"
+    if len(head) >= 540:
+        for order in "<>":
+            if struct.unpack(order + "i", head[:4])[0] == 540 and head[4:7] in (b"n+2", b"ni2"):
+                return "nifti2"
+    return None
+
+
+def sniff_format(path) -> str:
+    """Return the format of the file at ``path`` from its content, not its name.
+
+    Returns one of ``"dicom"``, ``"nifti"``, ``"png"``, ``"jpeg"``, ``"tiff"``, ``"bmp"``.
+
+    Recognised by: ``DICM`` at byte 128 (or a preamble-less data set starting with a group
+    0x0002/0x0008 element), a NIfTI-1/2 header (``sizeof_hdr`` 348/540 and its magic, also
+    inside gzip), and the PNG, JPEG (``FF D8 FF``), TIFF (``II*\\0``/``MM\\0*``) and BMP
+    (``BM``) signatures.
+
+    Raises
+    ------
+    ImageReadError
+        If the file is missing, a directory, empty, or none of these formats.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib, numpy as np
+    >>> from m1vision.io import sniff_format, write_image
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> p = write_image(folder / "a.png", np.zeros((4, 4), np.uint8))
+    >>> sniff_format(p.rename(folder / "renamed.dcm"))
+    'png'
+    """
+    p = _check_file(path)
+    head = _read_bytes(p, 1024)
+    if len(head) >= 132 and head[128:132] == b"DICM":
+        return "dicom"
+    if head.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "png"
+    if head.startswith(b"\xff\xd8\xff"):
+        return "jpeg"
+    if head[:4] in (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+"):
+        return "tiff"
+    if head.startswith(b"BM") and len(head) >= 26:
+        return "bmp"
+    if _nifti_kind(head):
+        return "nifti"
+    if head.startswith(b"\x1f\x8b"):
+        try:
+            with gzip.open(p, "rb") as fh:
+                inner = fh.read(540)
+        except (OSError, EOFError, zlib.error) as exc:
+            raise ImageReadError(p, f"a gzip file that cannot be decompressed: {exc}") from exc
+        if _nifti_kind(inner):
+            return "nifti"
+        raise ImageReadError(
+            p, "a gzip file that does not hold a NIfTI image; only .nii.gz is read compressed."
+        )
+    if _looks_like_preambleless_dicom(head):
+        return "dicom"
+    kind = "text" if _is_text(head) else "binary data"
+    raise ImageReadError(
+        p,
+        f"not an image: the content ({kind}, starting {head[:8]!r}) is none of DICOM, NIfTI, "
+        "PNG, JPEG, TIFF or BMP, whatever the file's extension says.",
+    )
+
+
+def _is_text(head: bytes) -> bool:
+    try:
+        head.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
