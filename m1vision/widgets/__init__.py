@@ -10,6 +10,9 @@ cell (or ``IPython.display.display(explorer)``).
   thresholds linked (low <= high), an "Auto" button, three views, a preview of large images,
   the edge-pixel fraction and the time of the last update; export as a pipeline or as code.
 * :class:`WindowExplorer`: level/width with presets and the histogram with the window marked.
+* :class:`TriPlanarExplorer`: axial, coronal and sagittal planes of a volume at their
+  physical aspect, a linked crosshair (sliders or a click), orientation letters from the
+  affine, the value (HU), voxel and RAS position under the mouse, window and edge controls.
 * :class:`VolumeExplorer`: a slice slider and axis choice over a 3-D volume, with the edge
   controls of :class:`EdgeExplorer`.
 
@@ -18,7 +21,14 @@ area and kept in ``.last_error``; the explorer keeps the last good picture and k
 """
 
 from m1vision.widgets._edges import EdgeExplorer, explore_edges
+from m1vision.widgets._triplanar import TriPlanarExplorer
 from m1vision.widgets._volume import VolumeExplorer
 from m1vision.widgets._window import WindowExplorer
 
-__all__ = ["EdgeExplorer", "VolumeExplorer", "WindowExplorer", "explore_edges"]
+__all__ = [
+    "EdgeExplorer",
+    "TriPlanarExplorer",
+    "VolumeExplorer",
+    "WindowExplorer",
+    "explore_edges",
+]

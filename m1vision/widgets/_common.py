@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import html
 from collections.abc import Callable, Iterator
@@ -10,7 +11,7 @@ import numpy as np
 
 from m1vision.errors import InvalidParameterError
 from m1vision.preprocess import WINDOW_PRESETS
-from m1vision.render import ExplorerParams
+from m1vision.render import ExplorerParams, encode_png
 
 _CUSTOM = "custom"
 _FULL_RANGE = "full range"
@@ -179,3 +180,34 @@ class _WindowControls:
             self.preset.value = name
         finally:
             self._syncing = False
+
+
+def _static_bundle(widget, picture_png: bytes | None, text: str, **kwargs) -> dict:
+    """The widget's mime bundle plus a static PNG of the current view and a text line.
+
+    A front end with the widget manager shows the live widget; one without it (nbconvert
+    HTML, GitHub, VS Code without the widget renderer, a mismatched ipywidgets) shows the
+    PNG instead of a blank output or "Error displaying widget".
+    """
+    bundle = dict(widget._repr_mimebundle_(**kwargs) or {})
+    if picture_png:
+        bundle["image/png"] = base64.b64encode(picture_png).decode("ascii")
+    bundle["text/plain"] = text
+    return bundle
+
+
+def _side_by_side(pictures: list[np.ndarray], *, gap: int = 4) -> np.ndarray:
+    """BGR pictures next to each other, top-aligned on a black background."""
+    height = max(p.shape[0] for p in pictures)
+    width = sum(p.shape[1] for p in pictures) + gap * (len(pictures) - 1)
+    out = np.zeros((height, width, 3), np.uint8)
+    x = 0
+    for p in pictures:
+        bgr = p if p.ndim == 3 else np.repeat(p[:, :, None], 3, axis=2)
+        out[: p.shape[0], x : x + p.shape[1]] = bgr[:, :, :3]
+        x += p.shape[1] + gap
+    return out
+
+
+def _png_of(pictures: list[np.ndarray]) -> bytes:
+    return encode_png(_side_by_side(pictures))

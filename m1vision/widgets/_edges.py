@@ -17,6 +17,7 @@ from m1vision.widgets._common import (
     _Batch,
     _check_window,
     _error_html,
+    _static_bundle,
     _unwrap,
     _widgets,
     _WindowControls,
@@ -409,8 +410,19 @@ class EdgeExplorer:
             f"pipeline = Pipeline.from_json({pipe.to_json()!r})\n"
         )
 
+    def summary(self) -> str:
+        """One deterministic line describing the view (the text beside the picture)."""
+        p = self._read_params()
+        shape = self._cache.image.shape
+        win = f"window {p.center:g}/{p.width:g}, " if p.center is not None else ""
+        return (
+            f"EdgeExplorer: {shape[1]}x{shape[0]} image, {win}blur {p.ksize}/{p.sigma:g}, "
+            f"Canny {p.low:g}-{p.high:g}, view {p.view}, "
+            f"edge pixels {100.0 * self.edge_fraction:.2f} %"
+        )
+
     def _repr_mimebundle_(self, **kwargs):
-        return self.widget._repr_mimebundle_(**kwargs)
+        return _static_bundle(self.widget, bytes(self.image_widget.value), self.summary(), **kwargs)
 
 
 def explore_edges(image, **kwargs) -> EdgeExplorer:

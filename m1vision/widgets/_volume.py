@@ -6,7 +6,7 @@ import numpy as np
 
 from m1vision._checks import check_int
 from m1vision.errors import InvalidImageError, InvalidParameterError
-from m1vision.widgets._common import _unwrap, _widgets
+from m1vision.widgets._common import _static_bundle, _unwrap, _widgets
 from m1vision.widgets._edges import EdgeExplorer
 
 
@@ -117,4 +117,8 @@ class VolumeExplorer:
         self.edges.set_image(self.slice(self.axis_widget.value, change["new"]))
 
     def _repr_mimebundle_(self, **kwargs):
-        return self.widget._repr_mimebundle_(**kwargs)
+        text = (
+            f"VolumeExplorer: axis {self.axis_widget.value}, slice {self.slice_widget.value}; "
+            + self.edges.summary()
+        )
+        return _static_bundle(self.widget, bytes(self.edges.image_widget.value), text, **kwargs)

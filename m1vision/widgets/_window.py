@@ -12,6 +12,7 @@ from m1vision.widgets._common import (
     _Batch,
     _check_window,
     _error_html,
+    _static_bundle,
     _unwrap,
     _widgets,
     _WindowControls,
@@ -139,4 +140,6 @@ class WindowExplorer:
         return pl.Pipeline([pl.Window(**self.params)])
 
     def _repr_mimebundle_(self, **kwargs):
-        return self.widget._repr_mimebundle_(**kwargs)
+        center, width = self._controls.values()
+        text = f"WindowExplorer: window {center:g}/{width:g}"
+        return _static_bundle(self.widget, bytes(self.image_widget.value), text, **kwargs)
