@@ -195,7 +195,8 @@ class TriPlanarExplorer:
         self.readout = w.HTML()
         self.error_area = w.HTML(layout={"display": "none"})
         pictures = w.HBox(
-            [w.VBox([w.HTML(f"<b>{plane}</b>"), self.image_widgets[plane]]) for plane in PLANES]
+            [w.VBox([w.HTML(f"<b>{plane}</b>"), self.image_widgets[plane]]) for plane in PLANES],
+            layout={"flex_flow": "row wrap"},
         )
         controls = w.HBox(
             [
