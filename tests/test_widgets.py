@@ -60,6 +60,10 @@ CONTROL_MOVES = [
     ("center", -100.0),
     ("width", 900.0),
     ("preset", "lung"),
+    ("view", "curtain"),
+    ("curtain", 0.3),
+    ("zoom", 2.5),
+    ("pan_x", 0.2),
 ]
 
 

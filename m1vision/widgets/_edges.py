@@ -55,7 +55,9 @@ class EdgeExplorer:
     controls : dict
         The controls by name: ``"preset"``, ``"center"``, ``"width"`` (wide images only),
         ``"ksize"``, ``"sigma"``, ``"low"``, ``"high"``, ``"l2_gradient"``, ``"auto"``,
-        ``"view"``, ``"full_resolution"``. Their descriptions are the same names.
+        ``"view"`` (edges, overlay, side by side, curtain), ``"curtain"`` (its position),
+        ``"full_resolution"``, ``"zoom"``, ``"pan_x"``, ``"pan_y"`` (a zoomed region is
+        cut from the full-resolution image). Their descriptions are the same names.
     image_widget : ipywidgets.Image
         The picture, PNG bytes of ``render(image, self.params)``.
     edge_fraction : float
@@ -179,7 +181,12 @@ class EdgeExplorer:
             tooltip="thresholds from the median rule (m1vision.preprocess.auto_canny)",
         )
         view = w.ToggleButtons(
-            options=[("edges", "edges"), ("overlay", "overlay"), ("side by side", "side_by_side")],
+            options=[
+                ("edges", "edges"),
+                ("overlay", "overlay"),
+                ("side by side", "side_by_side"),
+                ("curtain", "curtain"),
+            ],
             value=params.view,
             description="view",
             style={"button_width": "100px", **style},
@@ -189,6 +196,21 @@ class EdgeExplorer:
             description="full_resolution",
             tooltip=f"work on the full image instead of a preview of <= {self._preview_size} px",
         )
+        zoom = w.FloatSlider(
+            value=params.zoom, min=1.0, max=max(32.0, params.zoom), step=0.5,
+            description="zoom", style=style,
+            tooltip="magnify a region cut from the full-resolution image",
+        )  # fmt: skip
+        pan_x = w.FloatSlider(
+            value=params.pan_x, min=0.0, max=1.0, step=0.01, description="pan_x", style=style
+        )
+        pan_y = w.FloatSlider(
+            value=params.pan_y, min=0.0, max=1.0, step=0.01, description="pan_y", style=style
+        )
+        curtain = w.FloatSlider(
+            value=params.curtain, min=0.0, max=1.0, step=0.01, description="curtain",
+            style=style, tooltip="the curtain view: image left of it, edges over it right",
+        )  # fmt: skip
         self._aperture = params.aperture
         self.controls.update(
             ksize=ksize,
@@ -199,10 +221,15 @@ class EdgeExplorer:
             auto=auto,
             view=view,
             full_resolution=full,
+            zoom=zoom,
+            pan_x=pan_x,
+            pan_y=pan_y,
+            curtain=curtain,
         )
         is_large = max(image.shape[:2]) > self._preview_size
         full.layout.display = None if is_large else "none"
-        boxes += [ksize, sigma, low, high, w.HBox([l2, auto]), view, full]
+        boxes += [ksize, sigma, low, high, w.HBox([l2, auto]), view, curtain, full]
+        boxes += [zoom, pan_x, pan_y]
 
         # A fixed display width: the picture does not jump while a slider is dragged.
         self.image_widget = w.Image(format="png", layout={"width": "384px", "max_width": "100%"})
@@ -237,7 +264,10 @@ class EdgeExplorer:
 
         c["low"].observe(on_low, names="value")
         c["high"].observe(on_high, names="value")
-        for name in ("ksize", "sigma", "l2_gradient", "view", "full_resolution"):
+        for name in (
+            "ksize", "sigma", "l2_gradient", "view", "full_resolution", "zoom", "pan_x",
+            "pan_y", "curtain",
+        ):  # fmt: skip
             c[name].observe(self._batch.request, names="value")
         c["auto"].on_click(lambda _button: self.auto())
 
@@ -258,6 +288,10 @@ class EdgeExplorer:
             view=c["view"].value,
             preview_size=self._preview_size,
             full_resolution=bool(c["full_resolution"].value),
+            zoom=float(c["zoom"].value),
+            pan_x=float(c["pan_x"].value),
+            pan_y=float(c["pan_y"].value),
+            curtain=float(c["curtain"].value),
         )
 
     def _update(self, *, force: bool = False) -> None:
