@@ -10,6 +10,8 @@ cell (or ``IPython.display.display(explorer)``).
   thresholds linked (low <= high), an "Auto" button, three views, a preview of large images,
   the edge-pixel fraction and the time of the last update; export as a pipeline or as code.
 * :class:`WindowExplorer`: level/width with presets and the histogram with the window marked.
+* :func:`explore` / :class:`FunctionExplorer`: any image -> image function (OpenCV,
+  scikit-image, your own, an m1vision step) on controls built from its signature.
 * :class:`TriPlanarExplorer`: axial, coronal and sagittal planes of a volume at their
   physical aspect, a linked crosshair (sliders or a click), orientation letters from the
   affine, the value (HU), voxel and RAS position under the mouse, window and edge controls.
@@ -21,14 +23,17 @@ area and kept in ``.last_error``; the explorer keeps the last good picture and k
 """
 
 from m1vision.widgets._edges import EdgeExplorer, explore_edges
+from m1vision.widgets._explore import FunctionExplorer, explore
 from m1vision.widgets._triplanar import TriPlanarExplorer
 from m1vision.widgets._volume import VolumeExplorer
 from m1vision.widgets._window import WindowExplorer
 
 __all__ = [
     "EdgeExplorer",
+    "FunctionExplorer",
     "TriPlanarExplorer",
     "VolumeExplorer",
     "WindowExplorer",
+    "explore",
     "explore_edges",
 ]
