@@ -24,6 +24,7 @@ area and kept in ``.last_error``; the explorer keeps the last good picture and k
 
 from m1vision.widgets._edges import EdgeExplorer, explore_edges
 from m1vision.widgets._explore import FunctionExplorer, explore
+from m1vision.widgets._replay import from_record
 from m1vision.widgets._triplanar import TriPlanarExplorer
 from m1vision.widgets._volume import VolumeExplorer
 from m1vision.widgets._window import WindowExplorer
@@ -36,4 +37,5 @@ __all__ = [
     "WindowExplorer",
     "explore",
     "explore_edges",
+    "from_record",
 ]

@@ -386,6 +386,19 @@ class EdgeExplorer:
         self._update()
 
     @property
+    def pipeline(self):
+        """The ``pipeline`` the explorer was built with (or None)."""
+        return self._pipeline
+
+    @classmethod
+    def from_record(cls, record_path, index: int = 0) -> EdgeExplorer:
+        """Restore the ``index``-th explorer view kept by ``experiment.record(explorers=...)``."""
+        from m1vision.widgets._replay import from_record
+        from m1vision.widgets._triplanar import _of_kind
+
+        return _of_kind(from_record(record_path, index), cls)
+
+    @property
     def cache(self) -> RenderCache:
         """The :class:`~m1vision.render.RenderCache` behind the picture (its ``counts``)."""
         return self._cache

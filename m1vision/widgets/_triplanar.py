@@ -112,6 +112,10 @@ class TriPlanarExplorer:
     def __init__(self, volume, *, window=None, index=None, max_size: int = 320, params=None):
         w = _widgets()
         medical = volume
+        #: the volume's modality ("CT"...) or None
+        self.modality = (
+            None if isinstance(volume, np.ndarray) else getattr(volume, "modality", None)
+        )
         pixels, window, is_ct = _unwrap(volume, window)
         self._cache = PlaneCache(medical)
         pixels = self._cache.pixels
@@ -383,6 +387,13 @@ class TriPlanarExplorer:
         self.error_area.value = _error_html(exc)
         self.error_area.layout.display = None
 
+    @classmethod
+    def from_record(cls, record_path, index: int = 0) -> TriPlanarExplorer:
+        """Restore the ``index``-th explorer view kept by ``experiment.record(explorers=...)``."""
+        from m1vision.widgets._replay import from_record
+
+        return _of_kind(from_record(record_path, index), cls)
+
     @property
     def cache(self) -> PlaneCache:
         """The :class:`~m1vision.planes.PlaneCache` behind the pictures (its ``counts``)."""
@@ -407,3 +418,15 @@ class TriPlanarExplorer:
 def _looks_ct(pixels: np.ndarray) -> bool:
     lo, hi = float(pixels.min()), float(pixels.max())
     return -1100.0 <= lo < -500.0 and hi <= 4000.0
+
+
+def _of_kind(explorer, cls):
+    if not isinstance(explorer, cls):
+        from m1vision.errors import RecordError
+
+        raise RecordError(
+            f"the view at that index is a {type(explorer).__name__}, not a {cls.__name__}; "
+            f"restore it with {type(explorer).__name__}.from_record or "
+            "m1vision.widgets.from_record."
+        )
+    return explorer
