@@ -78,7 +78,7 @@ def lab(tmp_path_factory):
     (root / "fixture").mkdir()
     for notebook in FIXTURE_NOTEBOOK.parent.glob("*.ipynb"):
         shutil.copy2(notebook, root / "fixture" / notebook.name)
-    for name in TRIPLANAR_COPIES:  # one kernel and one document per front end
+    for name in TRIPLANAR_COPIES.values():  # one kernel and one document per front end
         shutil.copy2(FIXTURE_NOTEBOOK.parent / "triplanar.ipynb", root / name)
     server = start_lab(root, scratch / "home")
     try:
