@@ -570,6 +570,7 @@ def test_triplanar_keys_and_clicks_in_the_browser(front_end, lab, page, tmp_path
                  what="the value under the cursor")  # fmt: skip
         assert shown_on_screen(axial).std() > 0
         cell = page.locator(".jp-Notebook .jp-Cell").filter(has=slider)
+        page.set_viewport_size({"width": 1760, "height": 1180})  # the three planes in view
         save_screenshot(page, cell, tmp_path, update=readme_screenshot)
 
 

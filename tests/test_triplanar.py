@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from m1vision.data import volume as sample_volume
-from m1vision.errors import InvalidParameterError
+from m1vision.errors import InvalidParameterError, OutputExistsError
 from m1vision.planes import PLANES, TriPlanarParams, plane_geometry, render_plane, voxel_to_display
 from m1vision.preprocess import WINDOW_PRESETS
 from m1vision.widgets import TriPlanarExplorer
@@ -189,3 +189,60 @@ def test_a_real_nifti_volume(tmp_path):
     assert tx.params["index"] == [12, 20, 16]
     assert_shows_its_params(tx, vol)
     assert tx.cache.letters["axial"]["left"] == "R"
+
+
+# -- export for reports ------------------------------------------------------------------------
+def test_export_png_writes_the_static_picture_and_refuses_to_overwrite(ct, tmp_path):
+    tx = TriPlanarExplorer(ct)
+    out = tx.export_png(tmp_path / "view.png")
+    bundle = tx._repr_mimebundle_()
+    assert out.read_bytes() == base64.b64decode(bundle["image/png"])
+    with pytest.raises(OutputExistsError):
+        tx.export_png(out)
+    tx.controls["axial"].value = 3
+    tx.export_png(out, overwrite=True)
+    assert out.read_bytes() == base64.b64decode(tx._repr_mimebundle_()["image/png"])
+
+
+def test_a_gif_sweep_has_one_frame_per_slice_close_to_the_pictures(ct, tmp_path):
+    from PIL import Image, ImageSequence
+
+    z = np.arange(ct.pixels.shape[0], dtype=np.float32)[:, None, None]
+    ct = _CT(ct.pixels + 5.0 * z, ct.spacing)  # every slice differs (Pillow merges repeats)
+    tx = TriPlanarExplorer(ct, window=(40.0, 400.0))
+    out = tx.export_sweep(tmp_path / "sweep.gif", plane="axial", fps=5)
+    with Image.open(out) as gif:
+        frames = [np.asarray(f.convert("RGB"))[:, :, ::-1] for f in ImageSequence.Iterator(gif)]
+        assert gif.info["duration"] == 200
+    assert len(frames) == ct.pixels.shape[0]
+    for k in (0, 7, 19):
+        expected = render_plane(ct, "axial", TriPlanarParams(**{
+            **tx.params, "index": (k, *tx.params["index"][1:])}))  # fmt: skip
+        assert np.abs(frames[k].astype(int) - expected).mean() < 2.0  # GIF palette only
+
+
+def test_an_mp4_sweep_of_the_sagittal_plane(ct, tmp_path):
+    tx = TriPlanarExplorer(ct)
+    out = tx.export_sweep(tmp_path / "sweep.mp4", plane="sagittal", step=2)
+    video = cv2.VideoCapture(str(out))
+    try:
+        count = 0
+        while video.read()[0]:
+            count += 1
+    finally:
+        video.release()
+    assert count == ct.pixels.shape[2] // 2
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "match"),
+    [({"path": "sweep.avi"}, InvalidParameterError, ".gif or .mp4"),
+     ({"path": "s.gif", "fps": 0}, InvalidParameterError, "fps must be > 0"),
+     ({"path": "s.gif", "plane": "oblique"}, InvalidParameterError, "plane")],
+    ids=["format", "fps", "plane"],
+)  # fmt: skip
+def test_sweep_arguments_are_checked(ct, tmp_path, kwargs, error, match):
+    kwargs = {**kwargs, "path": tmp_path / kwargs["path"]}
+    with pytest.raises(error, match=match):
+        TriPlanarExplorer(ct).export_sweep(**kwargs)
+    assert not list(tmp_path.iterdir())

@@ -385,6 +385,12 @@ class EdgeExplorer:
         self._last_params = None
         self._update()
 
+    def export_png(self, path, *, overwrite: bool = False):
+        """Write the current view as a PNG file (atomically); return its path."""
+        from m1vision.widgets._export import export_png
+
+        return export_png(self, path, overwrite=overwrite)
+
     @property
     def pipeline(self):
         """The ``pipeline`` the explorer was built with (or None)."""

@@ -323,6 +323,12 @@ class FunctionExplorer:
             )
         return pl.Pipeline([self._step(**self.params)])
 
+    def export_png(self, path, *, overwrite: bool = False):
+        """Write the current view as a PNG file (atomically); return its path."""
+        from m1vision.widgets._export import export_png
+
+        return export_png(self, path, overwrite=overwrite)
+
     def _repr_mimebundle_(self, **kwargs):
         args = ", ".join(f"{k}={v!r}" for k, v in self.params.items())
         text = f"FunctionExplorer: {self._name()}({args})"

@@ -387,6 +387,22 @@ class TriPlanarExplorer:
         self.error_area.value = _error_html(exc)
         self.error_area.layout.display = None
 
+    def export_png(self, path, *, overwrite: bool = False):
+        """Write the current view as a PNG file (atomically); return its path."""
+        from m1vision.widgets._export import export_png
+
+        return export_png(self, path, overwrite=overwrite)
+
+    def export_sweep(self, path, *, plane: str = "axial", fps: float = 10.0, step: int = 1,
+                     overwrite: bool = False):  # fmt: skip
+        """Write a sweep through ``plane``'s slices as an animated GIF or an MP4 (by suffix).
+
+        See :func:`m1vision.widgets._export.export_sweep`.
+        """
+        from m1vision.widgets._export import export_sweep
+
+        return export_sweep(self, path, plane=plane, fps=fps, step=step, overwrite=overwrite)
+
     @classmethod
     def from_record(cls, record_path, index: int = 0) -> TriPlanarExplorer:
         """Restore the ``index``-th explorer view kept by ``experiment.record(explorers=...)``."""
