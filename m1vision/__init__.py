@@ -19,6 +19,8 @@ from __future__ import annotations
 import importlib
 
 from m1vision.errors import (
+    BinaryFormatError,
+    DeviceUnavailableError,
     ImageReadError,
     ImageWriteError,
     InvalidImageError,
@@ -52,6 +54,8 @@ _SUBMODULES = (
 )
 
 __all__ = [
+    "BinaryFormatError",
+    "DeviceUnavailableError",
     "ImageReadError",
     "ImageWriteError",
     "InvalidImageError",

@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from m1vision._checks import check_choice, check_int
-from m1vision.errors import ImageReadError, InvalidParameterError
+from m1vision.errors import ImageReadError, InvalidParameterError, ModelLoadError
 from m1vision.io import MedicalImage, read_dicom, read_nifti
 
 __all__ = [
@@ -38,7 +38,9 @@ __all__ = [
     "batch_dir",
     "ct_slice",
     "ct_slice_512",
+    "data_root",
     "dose_volume",
+    "model_path",
     "mr_slice",
     "phantom",
     "sample_path",
@@ -264,11 +266,54 @@ SAMPLES: dict[str, SampleInfo] = dict(
 )
 
 
-def samples_dir() -> Path:
-    """The repository's ``data/samples`` folder (generated samples).
+def data_root() -> Path:
+    """The bundled data folder: ``models/`` (the demo model) and ``samples/``.
 
-    It lives in the source checkout, beside the ``m1vision`` package; set the environment
-    variable ``M1VISION_SAMPLES`` to use another folder (e.g. with a non-editable install).
+    Found with :mod:`importlib.resources` as the package data ``m1vision/_bundled`` (in a
+    source checkout a link to the repository's ``data/`` folder; ``pip install .`` copies
+    the files into the installed package). Set ``M1VISION_DATA`` to use another folder.
+
+    Examples
+    --------
+    >>> from m1vision.data import data_root
+    >>> (data_root() / "models" / "lesion_cnn.keras").is_file()
+    True
+    """
+    from m1vision._resources import data_root as root
+
+    return root()
+
+
+def model_path(name: str = "lesion_cnn.keras") -> Path:
+    """The path of a bundled model file: the demo model by default.
+
+    Raises
+    ------
+    ModelLoadError
+        No such bundled model; the message lists the bundled ones.
+
+    Examples
+    --------
+    >>> from m1vision.data import model_path
+    >>> model_path().name
+    'lesion_cnn.keras'
+    """
+    folder = data_root() / "models"
+    path = folder / name
+    if not path.is_file():
+        known = sorted(p.name for p in folder.glob("*.keras")) if folder.is_dir() else []
+        raise ModelLoadError(
+            f"no bundled model {name!r} in {str(folder)!r}; bundled: {known or 'none'}. "
+            "Pass the path of your own model instead."
+        )
+    return path
+
+
+def samples_dir() -> Path:
+    """The bundled ``samples`` folder (generated samples): ``data_root() / "samples"``.
+
+    In a source checkout it is the repository's ``data/samples``; set the environment
+    variable ``M1VISION_SAMPLES`` to use another folder.
 
     Examples
     --------
@@ -279,7 +324,7 @@ def samples_dir() -> Path:
     override = os.environ.get("M1VISION_SAMPLES")
     if override:
         return Path(override)
-    return Path(__file__).resolve().parents[1] / "data" / "samples"
+    return data_root() / "samples"
 
 
 def batch_dir() -> Path:

@@ -145,7 +145,9 @@ def step_inference(out: Path):
 
 
 def _demo_model_path() -> Path:
-    return Path(__file__).resolve().parent.parent / "data" / "models" / "lesion_cnn.keras"
+    from m1vision.data import model_path
+
+    return model_path()
 
 
 def run(out_dir="outputs") -> int:

@@ -17,16 +17,22 @@ class                   also a                  raised for
 ``PipelineConfigError`` ``ValueError``          a pipeline dict/JSON that cannot be rebuilt
 ``ModelLoadError``      ``ValueError``          a path that is no loadable model
 ``RecordError``         ``ValueError``          an experiment record that cannot be used
+``BinaryFormatError``   ``ValueError``          a file that is no readable Mach-O/ELF binary
+``DeviceUnavailableError`` ``RuntimeError``     a device was asked for that cannot be used
+``JobMismatchError``    ``FileExistsError``     an output folder holding another job's results
 ======================  ======================  ==============================================
 """
 
 from __future__ import annotations
 
 __all__ = [
+    "BinaryFormatError",
+    "DeviceUnavailableError",
     "ImageReadError",
     "ImageWriteError",
     "InvalidImageError",
     "InvalidParameterError",
+    "JobMismatchError",
     "M1VisionError",
     "ModelLoadError",
     "OutputExistsError",
@@ -85,3 +91,37 @@ class ModelLoadError(M1VisionError, ValueError):
 
 class RecordError(M1VisionError, ValueError):
     """An experiment record is unreadable, of an unknown schema, or inconsistent."""
+
+
+# --- issue 9: every error class in one place (moved here from binarch and inference) -------
+
+
+class BinaryFormatError(M1VisionError, ValueError):
+    """A file is not a Mach-O or ELF binary, or its headers are truncated or inconsistent.
+
+    Raised by :func:`m1vision.binarch.read_architectures` (also importable from there).
+    """
+
+    def __init__(self, path, reason: str):
+        self.path = str(path)
+        self.reason = reason
+        super().__init__(
+            f"{self.path!r} is not a readable Mach-O or ELF binary: {reason}. Pass a compiled "
+            "library (.so, .dylib) or executable."
+        )
+
+    def __reduce__(self):
+        return (type(self), (self.path, self.reason))
+
+
+class DeviceUnavailableError(M1VisionError, RuntimeError):
+    """``prefer="gpu"`` was asked for, but no GPU is usable; the message says why and the fix."""
+
+
+class JobMismatchError(OutputExistsError):
+    """An output folder holds the results of another job (another pipeline or model).
+
+    Raised by the batch engine (:mod:`m1vision.batch`) before anything is written; the
+    message says what differs and the fix (``overwrite=True``, or another folder). The
+    attributes ``manifest`` (its path) and ``differences`` (list of str) hold the same facts.
+    """

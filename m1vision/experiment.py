@@ -182,7 +182,11 @@ def environment() -> dict:
 
 
 def _git_commit() -> dict | None:
-    root = Path(__file__).resolve().parent.parent
+    from m1vision._resources import source_root
+
+    root = source_root()
+    if root is None:  # installed from a wheel: no checkout, no commit
+        return None
     try:
         commit = subprocess.run(
             ["git", "-C", str(root), "rev-parse", "HEAD"],

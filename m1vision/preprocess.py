@@ -23,8 +23,18 @@ from typing import NamedTuple
 import cv2
 import numpy as np
 
-from m1vision._checks import check_choice, check_image, check_int, check_number
-from m1vision.errors import InvalidParameterError
+from m1vision._checks import (
+    WINDOW_PRESETS,
+    check_auto_canny,
+    check_blur,
+    check_canny,
+    check_clahe,
+    check_image,
+    check_normalize,
+    check_resize,
+    check_to_uint8,
+    window_bounds,
+)
 
 __all__ = [
     "WINDOW_PRESETS",
@@ -41,14 +51,8 @@ __all__ = [
     "window",
 ]
 
-#: CT window presets as ``(center, width)`` in Hounsfield units.
-WINDOW_PRESETS: dict[str, tuple[float, float]] = {
-    "lung": (-600.0, 1500.0),
-    "mediastinum": (50.0, 350.0),
-    "soft_tissue": (40.0, 400.0),
-    "bone": (400.0, 1800.0),
-    "brain": (40.0, 80.0),
-}
+# WINDOW_PRESETS: CT window presets as ``(center, width)`` in Hounsfield units (defined with
+# the window's checker in m1vision._checks, re-exported here).
 
 _IMAGENET_MEAN_RGB = np.array([0.485, 0.456, 0.406], dtype=np.float32)
 _IMAGENET_STD_RGB = np.array([0.229, 0.224, 0.225], dtype=np.float32)
@@ -140,21 +144,16 @@ def to_uint8(
            [128, 255]], dtype=uint8)
     """
     image = check_image(image)
-    check_choice(mode, name="mode", choices=("range", "percentile", "dtype"))
+    opts = check_to_uint8(mode=mode, in_range=in_range, percentiles=percentiles)
     if image.dtype == np.uint8:
         return image
     if mode == "range":
         if in_range is None:
             lo, hi = _min_max(image)
         else:
-            lo, hi = _check_pair(in_range, name="in_range")
+            lo, hi = opts["in_range"]
     elif mode == "percentile":
-        p_lo, p_hi = _check_pair(percentiles, name="percentiles")
-        if not 0 <= p_lo < p_hi <= 100:
-            raise InvalidParameterError(
-                f"percentiles must satisfy 0 <= low < high <= 100, got {percentiles!r}."
-            )
-        lo, hi = (float(v) for v in np.percentile(image, [p_lo, p_hi]))
+        lo, hi = (float(v) for v in np.percentile(image, list(opts["percentiles"])))
     else:
         if image.dtype.kind == "f":
             lo, hi = 0.0, 1.0
@@ -162,18 +161,6 @@ def to_uint8(
             info = np.iinfo(image.dtype)
             lo, hi = float(info.min), float(info.max)
     return _linear_to_uint8(image, lo, hi)
-
-
-def _check_pair(pair, *, name: str) -> tuple[float, float]:
-    try:
-        lo, hi = pair
-    except (TypeError, ValueError):
-        raise InvalidParameterError(f"{name} must be a pair (low, high), got {pair!r}.") from None
-    lo = check_number(lo, name=f"{name}[0]")
-    hi = check_number(hi, name=f"{name}[1]")
-    if hi < lo:
-        raise InvalidParameterError(f"{name} must have low <= high, got {pair!r}.")
-    return lo, hi
 
 
 def _linear_to_uint8(image: np.ndarray, lo: float, hi: float) -> np.ndarray:
@@ -226,24 +213,8 @@ def window(
     array([[  0, 128, 255]], dtype=uint8)
     """
     image = check_image(image)
-    if preset is not None:
-        if center is not None or width is not None:
-            raise InvalidParameterError(
-                "give either preset or center and width, not both "
-                f"(got preset={preset!r}, center={center!r}, width={width!r})."
-            )
-        check_choice(preset, name="preset", choices=tuple(WINDOW_PRESETS))
-        center, width = WINDOW_PRESETS[preset]
-    elif center is None or width is None:
-        raise InvalidParameterError(
-            "window needs center and width (or a preset); got "
-            f"center={center!r}, width={width!r}. Presets: {', '.join(WINDOW_PRESETS)}."
-        )
-    center = check_number(center, name="center")
-    width = check_number(width, name="width")
-    if width <= 0:
-        raise InvalidParameterError(f"width must be > 0, got {width}.")
-    return _linear_to_uint8(image, center - width / 2.0, center + width / 2.0)
+    lo, hi = window_bounds(center=center, width=width, preset=preset)
+    return _linear_to_uint8(image, lo, hi)
 
 
 def gaussian_blur(image: np.ndarray, *, ksize: int = 5, sigma: float = 0.0) -> np.ndarray:
@@ -266,23 +237,12 @@ def gaussian_blur(image: np.ndarray, *, ksize: int = 5, sigma: float = 0.0) -> n
     1.0
     """
     image = check_image(image)
-    ksize = check_int(ksize, name="ksize", minimum=1, odd=True)
-    sigma = check_number(sigma, name="sigma", minimum=0.0)
+    opts = check_blur(ksize=ksize, sigma=sigma)
+    ksize, sigma = opts["ksize"], opts["sigma"]
     if image.dtype == np.int16:  # OpenCV's GaussianBlur has no 16-bit signed path
         out = cv2.GaussianBlur(image.astype(np.float32), (ksize, ksize), sigma)
         return np.clip(np.rint(out), -32768, 32767).astype(np.int16)
     return cv2.GaussianBlur(image, (ksize, ksize), sigma)
-
-
-def _check_thresholds(low, high) -> tuple[float, float]:
-    low = check_number(low, name="low", minimum=0.0)
-    high = check_number(high, name="high", minimum=0.0)
-    if low > high:
-        raise InvalidParameterError(
-            f"Canny thresholds must satisfy low <= high, got low={low:g} > high={high:g}; "
-            "swap them."
-        )
-    return low, high
 
 
 def canny(
@@ -316,11 +276,15 @@ def canny(
     >>> edges.dtype, int(edges.max()), bool(edges[7:9, 16].any())
     (dtype('uint8'), 255, True)
     """
-    low, high = _check_thresholds(low, high)
-    aperture = check_int(aperture, name="aperture")
-    check_choice(aperture, name="aperture", choices=(3, 5, 7))
+    opts = check_canny(low, high, aperture=aperture, l2_gradient=l2_gradient)
     gray = to_uint8(to_gray(image))
-    return cv2.Canny(gray, low, high, apertureSize=aperture, L2gradient=bool(l2_gradient))
+    return cv2.Canny(
+        gray,
+        opts["low"],
+        opts["high"],
+        apertureSize=opts["aperture"],
+        L2gradient=opts["l2_gradient"],
+    )
 
 
 class AutoCannyResult(NamedTuple):
@@ -360,9 +324,10 @@ def auto_canny(
     >>> (result.low, result.high)
     (134, 255)
     """
-    sigma = check_number(sigma, name="sigma", minimum=0.0)
-    if sigma >= 1.0:
-        raise InvalidParameterError(f"sigma must be < 1 (a fraction of the median), got {sigma}.")
+    opts = check_auto_canny(
+        sigma=sigma, ignore_background=ignore_background, aperture=aperture, l2_gradient=l2_gradient
+    )
+    sigma = opts["sigma"]
     gray = to_uint8(to_gray(image))
     values = gray
     if ignore_background:
@@ -397,16 +362,8 @@ def clahe(
     (dtype('uint8'), True)
     """
     image = check_image(image)
-    clip_limit = check_number(clip_limit, name="clip_limit", minimum=0.0)
-    try:
-        gx, gy = tile_grid
-    except (TypeError, ValueError):
-        raise InvalidParameterError(
-            f"tile_grid must be a pair (columns, rows), got {tile_grid!r}."
-        ) from None
-    gx = check_int(gx, name="tile_grid[0]", minimum=1)
-    gy = check_int(gy, name="tile_grid[1]", minimum=1)
-    op = cv2.createCLAHE(clipLimit=clip_limit, tileGridSize=(gx, gy))
+    opts = check_clahe(clip_limit=clip_limit, tile_grid=tile_grid)
+    op = cv2.createCLAHE(clipLimit=opts["clip_limit"], tileGridSize=opts["tile_grid"])
     if image.ndim == 3:
         bgr = to_uint8(to_bgr(image))
         lab = cv2.cvtColor(bgr, cv2.COLOR_BGR2LAB)
@@ -443,12 +400,14 @@ def resize(
     (32, 64)
     """
     image = check_image(image)
-    try:
-        height, width = size
-    except (TypeError, ValueError):
-        raise InvalidParameterError(f"size must be (height, width), got {size!r}.") from None
-    height = check_int(height, name="size[0] (height)", minimum=1)
-    width = check_int(width, name="size[1] (width)", minimum=1)
+    opts = check_resize(
+        size=size,
+        keep_aspect=keep_aspect,
+        letterbox=letterbox,
+        interpolation=interpolation,
+        pad_value=pad_value,
+    )
+    height, width = opts["size"]
     h, w = image.shape[:2]
     if keep_aspect:
         scale = min(height / h, width / w)
@@ -457,7 +416,6 @@ def resize(
         new_h, new_w = height, width
     if interpolation is None:
         interpolation = "area" if new_h * new_w < h * w else "linear"
-    check_choice(interpolation, name="interpolation", choices=tuple(_INTERPOLATIONS))
     src = image.astype(np.float32) if image.dtype == np.int16 else image
     out = cv2.resize(src, (new_w, new_h), interpolation=_INTERPOLATIONS[interpolation])
     if image.dtype == np.int16:
@@ -493,7 +451,7 @@ def normalize(image: np.ndarray, *, mode: str = "unit") -> np.ndarray:
     array([[-1.,  1.]], dtype=float32)
     """
     image = check_image(image)
-    check_choice(mode, name="mode", choices=("unit", "mobilenet", "imagenet"))
+    check_normalize(mode=mode)
     if mode == "unit":
         if image.dtype.kind == "f":
             lo, hi = float(image.min()), float(image.max())

@@ -29,9 +29,11 @@ def test_submodules_load_on_attribute_access():
         _ = m1vision.nope
 
 
+# Every module, the private parts of packages included (a package's __init__ re-exports
+# functions whose examples live in its private modules).
 MODULES = sorted(
     name
-    for _, name, _ in pkgutil.iter_modules(m1vision.__path__, "m1vision.")
+    for _, name, _ in pkgutil.walk_packages(m1vision.__path__, "m1vision.")
     if not name.endswith("__main__")
 )
 

@@ -9,7 +9,7 @@ import pytest
 from m1vision import preprocess as pp
 from m1vision.errors import InvalidImageError, InvalidParameterError
 
-DTYPES = [np.uint8, np.uint16, np.int16, np.float32]
+DTYPES = [np.uint8, np.uint16, np.int16, np.float32, np.float64]
 SHAPES = [(64, 64), (48, 80), (64, 64, 3)]
 
 
@@ -23,8 +23,8 @@ def make_image(dtype, shape, seed=0):
     base = np.clip(base, 0, 1)
     if len(shape) == 3:
         base = np.stack([base, base * 0.9, base * 0.8], axis=2)
-    if dtype == np.float32:
-        return (base * 1000 - 500).astype(np.float32)  # HU-like
+    if dtype in (np.float32, np.float64):
+        return (base * 1000 - 500).astype(dtype)  # HU-like
     if dtype == np.int16:
         return (base * 3000 - 1000).astype(np.int16)
     info = np.iinfo(dtype)
@@ -354,3 +354,64 @@ def test_single_channel_3d_is_gray():
     image = make_image(np.uint8, (16, 16))[:, :, None]
     assert pp.to_gray(image).shape == (16, 16)
     assert pp.to_bgr(image).shape == (16, 16, 3)
+
+
+# ---------------------------------------------------------------- one checker per operation
+# The function and its pipeline step call the same checker (m1vision._checks), so a bad
+# option gets the same error from both: same type, same message (the step adds its name).
+SAME_CHECK = {
+    "to_uint8-mode": (pp.to_uint8, "ToUint8", {"mode": "linear"}),
+    "to_uint8-reversed-range": (pp.to_uint8, "ToUint8", {"in_range": (10, 5)}),
+    "to_uint8-percentiles-unused": (pp.to_uint8, "ToUint8", {"percentiles": (50, 10)}),
+    "window-no-width": (pp.window, "Window", {"center": 40}),
+    "window-nan-width": (pp.window, "Window", {"center": 40, "width": float("nan")}),
+    "window-preset-and-center": (pp.window, "Window", {"preset": "lung", "center": 1}),
+    "blur-even": (pp.gaussian_blur, "GaussianBlur", {"ksize": 4}),
+    "blur-float-ksize": (pp.gaussian_blur, "GaussianBlur", {"ksize": 3.0}),
+    "canny-reversed": (pp.canny, "Canny", {"low": 100, "high": 50}),
+    "canny-aperture": (pp.canny, "Canny", {"aperture": 4}),
+    "canny-l2-not-bool": (pp.canny, "Canny", {"l2_gradient": "yes"}),
+    "auto_canny-sigma": (pp.auto_canny, "AutoCanny", {"sigma": 1.0}),
+    "auto_canny-aperture": (pp.auto_canny, "AutoCanny", {"aperture": 9}),
+    "auto_canny-l2-not-bool": (pp.auto_canny, "AutoCanny", {"l2_gradient": 1}),
+    "clahe-grid": (pp.clahe, "Clahe", {"tile_grid": (0, 8)}),
+    "clahe-scalar-grid": (pp.clahe, "Clahe", {"tile_grid": 8}),
+    "resize-interpolation": (pp.resize, "Resize", {"size": (8, 8), "interpolation": "bicubic"}),
+    "resize-size": (pp.resize, "Resize", {"size": (0, 8)}),
+    "resize-letterbox-not-bool": (pp.resize, "Resize", {"size": (8, 8), "letterbox": None}),
+    "normalize-mode": (pp.normalize, "Normalize", {"mode": "zscore"}),
+}
+
+
+@pytest.mark.parametrize(("function", "step_name", "kwargs"), SAME_CHECK.values(), ids=SAME_CHECK)
+def test_function_and_step_reject_a_bad_option_alike(function, step_name, kwargs):
+    from m1vision import pipeline
+
+    with pytest.raises((InvalidParameterError, TypeError)) as by_function:
+        function(np.zeros((8, 8), np.uint8), **kwargs)
+    with pytest.raises(type(by_function.value)) as by_step:
+        getattr(pipeline, step_name)(**kwargs)
+    assert str(by_step.value) == f"{step_name}: {by_function.value}"
+
+
+def test_auto_canny_aperture_and_l2_reach_opencv_from_the_function_and_the_step():
+    from m1vision.pipeline import AutoCanny
+
+    image = make_image(np.uint16, (64, 64))
+    result = pp.auto_canny(image, aperture=5, l2_gradient=True)
+    gray = pp.to_uint8(image)
+    expected = cv2.Canny(gray, result.low, result.high, apertureSize=5, L2gradient=True)
+    np.testing.assert_array_equal(result.edges, expected)
+    assert not np.array_equal(expected, cv2.Canny(gray, result.low, result.high))
+    np.testing.assert_array_equal(AutoCanny(aperture=5, l2_gradient=True)(image), expected)
+
+
+def test_resize_interpolations_are_one_list():
+    from m1vision._checks import INTERPOLATIONS
+
+    assert tuple(pp._INTERPOLATIONS) == INTERPOLATIONS
+    for name in INTERPOLATIONS:
+        assert pp.resize(make_image(np.uint8, (16, 16)), size=(8, 8), interpolation=name).shape == (
+            8,
+            8,
+        )

@@ -1,0 +1,117 @@
+"""The environment doctor: does the stack run natively on this machine, and correctly?
+
+    python -m m1vision doctor [--json] [--no-tensorflow] [--out FILE]
+
+:func:`get_env_info` runs a series of independent probes and returns a JSON-ready dict
+with a ``checks`` list (each ``{"name", "status", "value", "detail", "fix"}``, status one
+of ``ok``, ``warn``, ``fail``, ``unknown``) and the raw data each probe collected. A probe
+that raises does not stop the others: its check becomes ``unknown`` with the error (as in
+MONAI's ``print_config``). The checks:
+
+=========================  ===================================================================
+check                      what it looks at
+=========================  ===================================================================
+``os``                     the operating system (macOS 12+ for TensorFlow 2.18's arm64 wheels)
+``apple_silicon``          the hardware (``hw.optional.arm64``, true even under Rosetta)
+``python_architecture``    the Python process and its executable's slices (binarch)
+``rosetta``                ``sysctl.proc_translated``: is this process translated?
+``python_version``         3.11 or 3.12
+``numpy``, ``opencv``,     version, location, and the architectures of every compiled file of
+``tensorflow``,            the distribution (``.so``/``.dylib``); TensorFlow's version against
+``tensorflow_metal``,      the known-good pair (2.18.1 + tensorflow-metal 1.2.0)
+``keras``
+``numpy_blas``             BLAS/LAPACK from NumPy's own build config (Accelerate, OpenBLAS, MKL)
+``opencv_build``           OpenCV's CPU baseline and dispatched SIMD, parallel framework, threads
+``tensorflow_import``      (TensorFlow on) the import itself, devices
+``tensorflow_gpu``         (TensorFlow on) Metal plugin loaded and a GPU listed
+``tensorflow_selftest``    (TensorFlow on) conv + dense numerics on the CPU and every GPU
+``lock_drift``             installed versions against this platform's lock in ``locks/``
+=========================  ===================================================================
+
+The platform decision itself (native arm64, Rosetta, Intel Mac, Linux) comes from
+:mod:`m1vision._platform`, the same code set-up runs. The user's home folder is shown as
+``~`` in every path. TensorFlow, NumPy and OpenCV are imported inside the probes only, so
+``--no-tensorflow`` answers in about a second and a broken NumPy cannot stop the report.
+
+Where things are (a package; the public names above are all importable from
+``m1vision.doctor``):
+
+=================  ============================================================================
+``_common``        statuses, known-good pins, the check record, home masking
+``_rules``         pure rules: facts -> checks (platform, architectures, versions, BLAS, OpenCV)
+``_probes``        the probes that collect facts, and :func:`get_env_info`
+``_selftest``      :func:`tensorflow_selftest`, the numerics self-test (also used by inference)
+``_locks``         lock drift: :func:`installed_versus_lock`, :func:`read_lock`
+``_binarch``       compiled-file architectures (public as :mod:`m1vision.binarch`)
+``_report``        :func:`print_env_info` and the command line
+=================  ============================================================================
+"""
+
+from __future__ import annotations
+
+from m1vision.doctor._common import (  # noqa: F401
+    _OPENCV_DISTS,
+    KNOWN_GOOD_METAL,
+    KNOWN_GOOD_TF,
+    PACKAGES,
+    REINSTALL_FIX,
+    SELFTEST_TOLERANCE,
+    STATUSES,
+    TF_PIN_FIX,
+    _check,
+    _error_text,
+    _fallback_facts,
+    mask_home,
+)
+from m1vision.doctor._locks import (  # noqa: F401
+    _canonical,
+    _lock_probe,
+    _repo_locks,
+    installed_versus_lock,
+    read_lock,
+)
+from m1vision.doctor._probes import (  # noqa: F401
+    _blas_probe,
+    _installed,
+    _opencv_probe,
+    _package_probe,
+    _platform_probe,
+    _python_info,
+    _run_probe,
+    _tensorflow_probe,
+    get_env_info,
+)
+from m1vision.doctor._report import (  # noqa: F401
+    _MARK,
+    _short,
+    print_env_info,
+    run_cli,
+)
+from m1vision.doctor._rules import (  # noqa: F401
+    _on_apple_silicon,
+    architecture_check,
+    blas_check,
+    expected_architecture,
+    gpu_check,
+    opencv_build_check,
+    parse_opencv_build,
+    platform_checks,
+    version_check,
+)
+from m1vision.doctor._selftest import (  # noqa: F401
+    _resolve_device,
+    _selftest_data,
+    _selftest_numpy,
+    tensorflow_selftest,
+)
+
+__all__ = [
+    "SELFTEST_TOLERANCE",
+    "STATUSES",
+    "get_env_info",
+    "installed_versus_lock",
+    "mask_home",
+    "print_env_info",
+    "run_cli",
+    "tensorflow_selftest",
+]
