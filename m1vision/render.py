@@ -30,7 +30,15 @@ from typing import Any
 import cv2
 import numpy as np
 
-from m1vision._checks import check_choice, check_image, check_int, check_number
+from m1vision._checks import (
+    check_blur,
+    check_canny,
+    check_choice,
+    check_image,
+    check_int,
+    check_number,
+    check_window,
+)
 from m1vision.draw import overlay_edges
 from m1vision.errors import ImageWriteError, InvalidImageError, InvalidParameterError
 from m1vision.preprocess import canny, gaussian_blur, resize, to_bgr, to_uint8, window
@@ -143,29 +151,18 @@ class ExplorerParams:
                 "give both center and width for a window, or neither; got "
                 f"center={self.center!r}, width={self.width!r}."
             )
+        # the checkers of window, gaussian_blur and canny (and of their pipeline steps)
         if self.center is not None:
-            put("center", check_number(self.center, name="center"))
-            width = check_number(self.width, name="width")
-            if width <= 0:
-                raise InvalidParameterError(f"width must be > 0, got {width:g}.")
-            put("width", width)
-        put("ksize", check_int(self.ksize, name="ksize", minimum=1, odd=True))
-        put("sigma", check_number(self.sigma, name="sigma", minimum=0.0))
-        low = check_number(self.low, name="low", minimum=0.0)
-        high = check_number(self.high, name="high", minimum=0.0)
-        if low > high:
-            raise InvalidParameterError(
-                f"Canny thresholds must satisfy low <= high, got low={low:g} > high={high:g}; "
-                "swap them."
-            )
-        put("low", low)
-        put("high", high)
-        if not isinstance(self.l2_gradient, bool | np.bool_):
-            raise TypeError(f"l2_gradient must be a bool, got {self.l2_gradient!r}.")
-        put("l2_gradient", bool(self.l2_gradient))
-        aperture = check_int(self.aperture, name="aperture")
-        check_choice(aperture, name="aperture", choices=(3, 5, 7))
-        put("aperture", aperture)
+            checked = check_window(center=self.center, width=self.width)
+            put("center", checked["center"])
+            put("width", checked["width"])
+        for name, value in check_blur(ksize=self.ksize, sigma=self.sigma).items():
+            put(name, value)
+        canny_options = check_canny(
+            self.low, self.high, aperture=self.aperture, l2_gradient=self.l2_gradient
+        )
+        for name, value in canny_options.items():
+            put(name, value)
         check_choice(self.view, name="view", choices=VIEWS)
         put("preview_size", check_int(self.preview_size, name="preview_size", minimum=16))
         if not isinstance(self.full_resolution, bool | np.bool_):
@@ -600,8 +597,8 @@ def histogram_picture(
     if window is not None:
         if not isinstance(window, tuple | list) or len(window) != 2:
             raise InvalidParameterError(f"window must be (center, width), got {window!r}.")
-        center = check_number(window[0], name="window center")
-        wwidth = check_number(window[1], name="window width", minimum=0.0)
+        checked = check_window(center=window[0], width=window[1])
+        center, wwidth = checked["center"], checked["width"]
         x0 = max(0, min(width - 1, x_of(center - wwidth / 2)))
         x1 = max(0, min(width - 1, x_of(center + wwidth / 2)))
         out[:, x0 : x1 + 1] = (250, 225, 200)

@@ -212,7 +212,7 @@ def test_render_refuses_a_dict_for_params(hu):
         ({"low": float("nan")}, InvalidParameterError, "low must be finite"),
         ({"aperture": 4}, InvalidParameterError, "aperture must be one of"),
         ({"view": "both"}, InvalidParameterError, "view must be one of"),
-        ({"l2_gradient": "yes"}, TypeError, "l2_gradient must be a bool"),
+        ({"l2_gradient": "yes"}, TypeError, "l2_gradient must be True or False"),
         ({"preview_size": 8}, InvalidParameterError, "preview_size must be >= 16"),
         ({"full_resolution": 1}, TypeError, "full_resolution must be a bool"),
     ],
@@ -359,3 +359,34 @@ def test_the_curtain_view_wipes_from_the_image_to_the_overlay():
 def test_zoom_pan_and_curtain_are_checked(changes, match):
     with pytest.raises(InvalidParameterError, match=match):
         ExplorerParams(**changes)
+
+
+# -- one checker per operation: the explorer, the function and the step say the same ----------
+SAME_CHECKS = {
+    "even ksize": ({"ksize": 4}, "GaussianBlur", {"ksize": 4}, "gaussian_blur"),
+    "negative sigma": ({"sigma": -1.0}, "GaussianBlur", {"sigma": -1.0}, "gaussian_blur"),
+    "low above high": ({"low": 90, "high": 30}, "Canny", {"low": 90, "high": 30}, "canny"),
+    "zero width": ({"center": 40, "width": 0}, "Window", {"center": 40, "width": 0}, "window"),
+    "nan center": (
+        {"center": float("nan"), "width": 400},
+        "Window",
+        {"center": float("nan"), "width": 400},
+        "window",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(SAME_CHECKS), ids=list(SAME_CHECKS))
+def test_explorer_function_and_step_refuse_with_the_same_message(case):
+    from m1vision import pipeline, preprocess
+
+    explorer_kwargs, step_name, kwargs, function_name = SAME_CHECKS[case]
+    with pytest.raises(InvalidParameterError) as by_explorer:
+        ExplorerParams(**explorer_kwargs)
+    with pytest.raises(InvalidParameterError) as by_step:
+        getattr(pipeline, step_name)(**kwargs)
+    with pytest.raises(InvalidParameterError) as by_function:
+        getattr(preprocess, function_name)(np.zeros((8, 8), np.uint8), **kwargs)
+    message = str(by_explorer.value)
+    assert message in str(by_step.value)
+    assert message in str(by_function.value)

@@ -79,12 +79,12 @@ def test_side_by_side_titles():
         (
             lambda: viz.histogram(np.zeros((4, 4)), window=(float("nan"), 400)),
             InvalidParameterError,
-            "window center must be finite",
+            "center must be finite",
         ),
         (
             lambda: viz.histogram(np.zeros((4, 4)), window=(40, float("nan"))),
             InvalidParameterError,
-            "window width must be finite",
+            "width must be finite",
         ),
         (lambda: viz.figure_to_png("fig"), TypeError, "Figure"),
     ],
