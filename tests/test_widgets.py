@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import doctest
-import importlib
-import pkgutil
-
 import cv2
 import numpy as np
 import pydicom
@@ -13,7 +9,6 @@ import pytest
 from pydicom.data import get_testdata_file
 from pydicom.pixels import apply_modality_lut
 
-import m1vision.widgets
 from m1vision.errors import InvalidImageError, InvalidParameterError
 from m1vision.preprocess import WINDOW_PRESETS, auto_canny, gaussian_blur, window
 from m1vision.render import ExplorerParams, RenderCache, histogram_picture, preview, render
@@ -525,15 +520,3 @@ def test_volume_explorer_checks_its_input(volume):
 def test_cache_is_a_render_cache(explorer):
     assert isinstance(explorer.cache, RenderCache)
 
-
-# -- the package's private parts: their docstring examples run too ---------------------------
-_PARTS = sorted(
-    name for _, name, _ in pkgutil.iter_modules(m1vision.widgets.__path__, "m1vision.widgets.")
-)
-
-
-@pytest.mark.parametrize("module_name", _PARTS, ids=_PARTS)
-def test_docstring_examples_of_the_widget_parts_run(module_name):
-    module = importlib.import_module(module_name)
-    result = doctest.testmod(module, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
-    assert result.failed == 0, f"{result.failed} docstring example(s) failed in {module_name}"
