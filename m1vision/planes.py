@@ -417,8 +417,8 @@ class PlaneCache:
     >>> from m1vision.planes import PlaneCache, TriPlanarParams
     >>> cache = PlaneCache(np.zeros((4, 8, 8), np.float32))
     >>> p = TriPlanarParams(index=(2, 4, 4), center=0.0, width=1.0, max_size=32)
-    >>> cache.render("axial", p).shape
-    (32, 32, 3)
+    >>> cache.render("axial", p).shape  # gray without edges
+    (32, 32)
     """
 
     def __init__(self, volume):
@@ -434,7 +434,10 @@ class PlaneCache:
         return display_shape(self.pixels.shape, self.spacing, plane, max_size=params.max_size)
 
     def base(self, plane: str, params: TriPlanarParams) -> np.ndarray:
-        """The plane's picture without the crosshair: windowed, edges, physical aspect (BGR)."""
+        """The plane's picture without the crosshair: windowed, edges, physical aspect.
+
+        Gray ``uint8`` without edges, BGR with them (edges in green).
+        """
         s_axis = plane_geometry(plane)[0]
         p = params
         edge_key = (p.ksize, p.sigma, p.low, p.high) if p.edges else None
@@ -452,7 +455,7 @@ class PlaneCache:
         return picture
 
     def render(self, plane: str, params: TriPlanarParams) -> np.ndarray:
-        """The plane's picture as shown: :meth:`base` plus crosshair and letters (BGR uint8)."""
+        """The plane's picture as shown: :meth:`base` plus crosshair and letters (``uint8``)."""
         for axis, (i, n) in enumerate(zip(params.index, self.pixels.shape, strict=True)):
             if i >= n:
                 raise InvalidParameterError(
@@ -470,8 +473,9 @@ class PlaneCache:
 
 def _plane_picture(plane_pixels: np.ndarray, p: TriPlanarParams, hw) -> np.ndarray:
     windowed = window(plane_pixels, center=p.center, width=p.width)
-    picture = cv2.cvtColor(windowed, cv2.COLOR_GRAY2BGR)
+    picture = windowed  # gray: a third of the bytes to encode per event
     if p.edges:
+        picture = cv2.cvtColor(windowed, cv2.COLOR_GRAY2BGR)
         edges = canny(gaussian_blur(windowed, ksize=p.ksize, sigma=p.sigma), low=p.low, high=p.high)
         picture[edges > 0] = _GREEN
     height, width = hw
@@ -482,14 +486,29 @@ def _plane_picture(plane_pixels: np.ndarray, p: TriPlanarParams, hw) -> np.ndarr
     return cv2.resize(picture, (width, height), interpolation=interpolation)
 
 
+def _dashes(n: int) -> np.ndarray:
+    """White and black dashes of 4 pixels: visible on any gray."""
+    return np.where((np.arange(n) // 4) % 2 == 0, 255, 0).astype(np.uint8)
+
+
 def draw_crosshair(picture: np.ndarray, xy, letters: dict[str, str]) -> np.ndarray:
-    """A copy of ``picture`` with crosshair lines through ``xy`` and the four edge letters."""
+    """A copy of ``picture`` with crosshair lines through ``xy`` and the four edge letters.
+
+    On a BGR picture the lines and letters are amber; on a gray one the lines are white and
+    black dashes (4 pixels each, from the top and left edges) and the letters white with a
+    black outline, so the picture stays gray (and fast to encode).
+    """
     out = picture.copy()
     height, width = out.shape[:2]
     x = min(width - 1, max(0, int(xy[0])))
     y = min(height - 1, max(0, int(xy[1])))
-    out[y, :] = _CROSS
-    out[:, x] = _CROSS
+    gray = out.ndim == 2
+    if gray:
+        out[y, :] = _dashes(width)
+        out[:, x] = _dashes(height)
+    else:
+        out[y, :] = _CROSS
+        out[:, x] = _CROSS
     scale, thick = 0.5, 1
     for edge, letter in letters.items():
         (tw, th), _ = cv2.getTextSize(letter, cv2.FONT_HERSHEY_SIMPLEX, scale, thick)
@@ -499,12 +518,20 @@ def draw_crosshair(picture: np.ndarray, xy, letters: dict[str, str]) -> np.ndarr
             "left": (3, (height + th) // 2),
             "right": (width - tw - 3, (height + th) // 2),
         }[edge]
-        cv2.putText(out, letter, org, cv2.FONT_HERSHEY_SIMPLEX, scale, _LETTER, thick, cv2.LINE_AA)
+        if gray:
+            cv2.putText(
+                out, letter, org, cv2.FONT_HERSHEY_SIMPLEX, scale, 0, thick + 2, cv2.LINE_AA
+            )
+            cv2.putText(out, letter, org, cv2.FONT_HERSHEY_SIMPLEX, scale, 255, thick, cv2.LINE_AA)
+        else:
+            cv2.putText(
+                out, letter, org, cv2.FONT_HERSHEY_SIMPLEX, scale, _LETTER, thick, cv2.LINE_AA
+            )
     return out
 
 
 def render_plane(volume, plane: str, params: TriPlanarParams) -> np.ndarray:
-    """The picture the tri-planar explorer shows for ``plane`` (BGR ``uint8``).
+    """The picture the tri-planar explorer shows for ``plane`` (``uint8``: gray, BGR with edges).
 
     Examples
     --------
@@ -513,7 +540,7 @@ def render_plane(volume, plane: str, params: TriPlanarParams) -> np.ndarray:
     >>> vol = np.zeros((10, 20, 20), np.float32)
     >>> p = TriPlanarParams(index=(5, 10, 10), center=0, width=1, max_size=40)
     >>> render_plane(vol, "sagittal", p).shape  # 10 x 20 voxels of 1 mm
-    (20, 40, 3)
+    (20, 40)
     """
     _check_plane(plane)
     return PlaneCache(volume).render(plane, params)

@@ -114,7 +114,7 @@ def test_a_window_preset_applies_to_all_three_planes(ct):
 def test_edge_controls_apply_to_all_three_planes(ct):
     tx = TriPlanarExplorer(ct, window=(40.0, 400.0))
     green = (0, 255, 0)
-    assert all(not np.all(shown(tx.image_widgets[p]) == green, axis=2).any() for p in PLANES)
+    assert all(shown(tx.image_widgets[p]).ndim == 2 for p in PLANES)  # gray without edges
     tx.set_params(edges=True, low=20.0, high=60.0)
     assert tx.params["edges"] and (tx.params["low"], tx.params["high"]) == (20.0, 60.0)
     assert all(np.all(shown(tx.image_widgets[p]) == green, axis=2).any() for p in PLANES)
@@ -168,7 +168,7 @@ def test_the_mime_bundle_carries_a_static_picture_and_a_text_line(ct):
     x = 0
     for picture in pictures:  # the three planes, side by side, as the widgets show them
         h, w = picture.shape[:2]
-        assert np.array_equal(png[:h, x : x + w], picture)
+        assert np.array_equal(png[:h, x : x + w], cv2.cvtColor(picture, cv2.COLOR_GRAY2BGR))
         x += w + 4
     assert bundle["text/plain"] == (
         "TriPlanarExplorer: volume 20x48x40, crosshair (z 10, row 24, col 20), window -50/1900"
@@ -218,6 +218,7 @@ def test_a_gif_sweep_has_one_frame_per_slice_close_to_the_pictures(ct, tmp_path)
     for k in (0, 7, 19):
         expected = render_plane(ct, "axial", TriPlanarParams(**{
             **tx.params, "index": (k, *tx.params["index"][1:])}))  # fmt: skip
+        expected = cv2.cvtColor(expected, cv2.COLOR_GRAY2BGR)
         assert np.abs(frames[k].astype(int) - expected).mean() < 2.0  # GIF palette only
 
 

@@ -119,7 +119,9 @@ def export_sweep(
 def _write_gif(frames: list[np.ndarray], path: Path, fps: float) -> None:
     from PIL import Image
 
-    images = [Image.fromarray(cv2.cvtColor(f, cv2.COLOR_BGR2RGB)) for f in frames]
+    images = [
+        Image.fromarray(f if f.ndim == 2 else cv2.cvtColor(f, cv2.COLOR_BGR2RGB)) for f in frames
+    ]
     images[0].save(
         path,
         format="GIF",
@@ -144,6 +146,8 @@ def _write_mp4(frames: list[np.ndarray], path: Path, fps: float) -> None:
         )
     try:
         for frame in frames:
+            if frame.ndim == 2:
+                frame = cv2.cvtColor(frame, cv2.COLOR_GRAY2BGR)
             if (even_h, even_w) != frame.shape[:2]:
                 frame = cv2.copyMakeBorder(
                     frame, 0, even_h - height, 0, even_w - width, cv2.BORDER_CONSTANT
