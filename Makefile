@@ -130,7 +130,7 @@ lock: $(STAMP)
 
 # Re-take docs/explorer.png (README's screenshot) with the browser test.
 screenshot: $(STAMP) browser-deps
-	M1VISION_UPDATE_SCREENSHOT=1 $(PY) -m pytest tests/test_browser.py -k edge_explorer \
+	M1VISION_UPDATE_SCREENSHOT=1 $(PY) -m pytest tests/test_browser.py -k jupyterlab4 \
 	  -p no:cacheprovider -q
 
 check-mac-wheels: $(STAMP)

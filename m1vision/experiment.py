@@ -304,6 +304,7 @@ def record(
     out_dir="experiments",
     tolerance: float = DEFAULT_TOLERANCE,
     progress: bool = False,
+    explorers=None,
 ) -> Path:
     """Run ``pipeline`` (and ``predictor``) over ``inputs`` and write a record; return its path.
 
@@ -325,11 +326,17 @@ def record(
         Largest absolute difference in a probability that :func:`reproduce` accepts.
     progress : bool
         Show progress bars.
+    explorers : list of explorers, optional
+        :class:`~m1vision.widgets.EdgeExplorer` or
+        :class:`~m1vision.widgets.TriPlanarExplorer` views to keep: each one's full state,
+        the array it explores (``explorers/<i>.npy`` beside the record) and the SHA-256 of
+        every picture it shows. :func:`reproduce` re-renders them and compares exactly;
+        ``Explorer.from_record(path, i)`` restores the view.
 
     Raises
     ------
     RecordError
-        A predictor that cannot be recorded (see above), or a bad name.
+        A predictor or an explorer that cannot be recorded (see above), or a bad name.
 
     Examples
     --------
@@ -358,6 +365,7 @@ def record(
     if not (isinstance(tolerance, int | float) and 0 <= tolerance < 1):
         raise RecordError(f"tolerance must be a number in [0, 1), got {tolerance!r}.")
     predictor_config = _predictor_config(predictor) if predictor is not None else None
+    views = _explorer_views(explorers)
     set_seed(seed, tensorflow=True if predictor is not None else None)
 
     sources = [src for src, _ in collect_inputs(inputs)]
@@ -427,7 +435,74 @@ def record(
         "git": _git_commit(),
         "timings": timings,
     }
+    if views:
+        data["explorers"] = _write_explorer_views(views, folder)
     return atomic_write_json(folder / "record.json", data)
+
+
+# -- explorer views (issue 11) ------------------------------------------------------------------
+def _explorer_views(explorers) -> list:
+    """Each explorer's ``(state, array, picture hashes)``, taken before anything runs."""
+    if explorers is None:
+        return []
+    if not isinstance(explorers, list | tuple):
+        raise TypeError(f"explorers must be a list of explorers, got {type(explorers).__name__}.")
+    from m1vision.widgets._replay import explorer_state, shown_pictures
+
+    views = []
+    for explorer in explorers:
+        state, array = explorer_state(explorer)
+        views.append((state, array, [array_sha256(p) for p in shown_pictures(explorer)]))
+    return views
+
+
+def _write_explorer_views(views: list, folder: Path) -> list[dict]:
+    import io
+
+    from m1vision._atomic import atomic_write_bytes
+
+    entries = []
+    for i, (state, array, shown) in enumerate(views):
+        buffer = io.BytesIO()
+        np.save(buffer, np.ascontiguousarray(array), allow_pickle=False)
+        path = atomic_write_bytes(folder / "explorers" / f"{i}.npy", buffer.getvalue())
+        entries.append(
+            {
+                "state": state,
+                "array": _portable(path, folder),
+                "array_sha256": array_sha256(array),
+                "shown_sha256": shown,
+            }
+        )
+    return entries
+
+
+def _explorer_differences(data: dict, base: Path) -> tuple[list[Difference], int]:
+    """Re-render every recorded explorer view; a picture that differs is a Difference."""
+    entries = data.get("explorers") or []
+    if not entries:
+        return [], 0
+    from m1vision.widgets._replay import restore_explorer, shown_pictures
+
+    differences = []
+    for i, entry in enumerate(entries):
+        where = f"explorer {i} ({entry['state'].get('kind')})"
+        path = _resolve(entry["array"], base)
+        if not path.is_file():
+            differences.append(Difference("explorer-missing", where, f"{path} is missing"))
+            continue
+        array = np.load(path, allow_pickle=False)
+        if array_sha256(array) != entry["array_sha256"]:
+            differences.append(Difference("explorer-input", where, f"{path} has changed"))
+            continue
+        shown = [array_sha256(p) for p in shown_pictures(restore_explorer(entry["state"], array))]
+        if shown != entry["shown_sha256"]:
+            recorded = entry["shown_sha256"]
+            changed = [k for k, (a, b) in enumerate(zip(shown, recorded, strict=False)) if a != b]
+            differences.append(
+                Difference("explorer-differs", where, f"picture(s) {changed} render differently")
+            )
+    return differences, len(entries)
 
 
 def _mean_fraction(outputs: list[dict]) -> float:
@@ -682,6 +757,9 @@ def reproduce(record_path, *, device: str = "auto", progress: bool = False) -> R
                                 f"(tolerance {tolerance_note})",
                             )
                         )
+
+    explorer_differences, _views = _explorer_differences(data, base)
+    differences.extend(explorer_differences)
 
     now = environment()
     recorded_env = data.get("environment", {})

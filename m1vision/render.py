@@ -6,11 +6,12 @@ hold, so anything seen in a notebook can be reproduced (and tested) without a br
 
 The edge picture is made in stages, each a function of the one before::
 
-    source  (the image, downscaled to a preview unless full resolution; then ``pipeline``)
+    source  (the image, or its zoomed region at full resolution, downscaled to a preview
+             unless full resolution; then ``pipeline``)
     -> windowed (8-bit: ``window(center, width)`` or, without a window, ``to_uint8``)
     -> blurred  (``gaussian_blur(ksize, sigma)``)
     -> edges    (``canny(low, high, aperture, l2_gradient)``)
-    -> picture  (the view: edges, edges over the image, or both side by side)
+    -> picture  (the view: edges, edges over the image, both side by side, or a curtain)
 
 :class:`RenderCache` keeps the last result of every stage keyed by the parameters it depends
 on, so moving a Canny threshold recomputes only Canny and the picture, not the window or the
@@ -29,7 +30,15 @@ from typing import Any
 import cv2
 import numpy as np
 
-from m1vision._checks import check_choice, check_image, check_int, check_number
+from m1vision._checks import (
+    check_blur,
+    check_canny,
+    check_choice,
+    check_image,
+    check_int,
+    check_number,
+    check_window,
+)
 from m1vision.draw import overlay_edges
 from m1vision.errors import ImageWriteError, InvalidImageError, InvalidParameterError
 from m1vision.preprocess import canny, gaussian_blur, resize, to_bgr, to_uint8, window
@@ -38,16 +47,18 @@ __all__ = [
     "VIEWS",
     "ExplorerParams",
     "RenderCache",
+    "curtain",
     "edge_fraction",
     "encode_png",
     "histogram_picture",
     "is_wide",
     "preview",
     "render",
+    "zoom_region",
 ]
 
 #: The view modes of the edge explorer.
-VIEWS = ("edges", "overlay", "side_by_side")
+VIEWS = ("edges", "overlay", "side_by_side", "curtain")
 
 
 def is_wide(image: np.ndarray) -> bool:
@@ -86,13 +97,22 @@ class ExplorerParams:
         Exact L2 gradient magnitude in Canny.
     aperture : {3, 5, 7}
         Sobel aperture of Canny.
-    view : {"edges", "overlay", "side_by_side"}
+    view : {"edges", "overlay", "side_by_side", "curtain"}
         The picture: the edge map (gray), the edges in green over the windowed image (BGR),
-        or the windowed image and the edge map next to each other (BGR).
+        the windowed image and the edge map next to each other (BGR), or a curtain (wipe):
+        the windowed image left of the curtain, the overlay right of it (BGR).
     preview_size : int
         Longest side, in pixels, of the preview a larger image is shrunk to (>= 16).
     full_resolution : bool
         Work on the full image instead of the preview.
+    zoom : float
+        Magnification >= 1: the region ``1/zoom`` of the image's size, cut from the *full
+        resolution* image (so a zoomed 2048x2048 radiograph shows its real pixels), previewed
+        only if still larger than ``preview_size``.
+    pan_x, pan_y : float
+        Centre of the zoomed region as fractions (0-1) of the image's width and height.
+    curtain : float
+        Position (0-1 of the width) of the curtain in the ``"curtain"`` view.
 
     Examples
     --------
@@ -117,6 +137,10 @@ class ExplorerParams:
     view: str = "edges"
     preview_size: int = 512
     full_resolution: bool = False
+    zoom: float = 1.0
+    pan_x: float = 0.5
+    pan_y: float = 0.5
+    curtain: float = 0.5
 
     def __post_init__(self) -> None:
         def put(name, value):
@@ -127,34 +151,31 @@ class ExplorerParams:
                 "give both center and width for a window, or neither; got "
                 f"center={self.center!r}, width={self.width!r}."
             )
+        # the checkers of window, gaussian_blur and canny (and of their pipeline steps)
         if self.center is not None:
-            put("center", check_number(self.center, name="center"))
-            width = check_number(self.width, name="width")
-            if width <= 0:
-                raise InvalidParameterError(f"width must be > 0, got {width:g}.")
-            put("width", width)
-        put("ksize", check_int(self.ksize, name="ksize", minimum=1, odd=True))
-        put("sigma", check_number(self.sigma, name="sigma", minimum=0.0))
-        low = check_number(self.low, name="low", minimum=0.0)
-        high = check_number(self.high, name="high", minimum=0.0)
-        if low > high:
-            raise InvalidParameterError(
-                f"Canny thresholds must satisfy low <= high, got low={low:g} > high={high:g}; "
-                "swap them."
-            )
-        put("low", low)
-        put("high", high)
-        if not isinstance(self.l2_gradient, bool | np.bool_):
-            raise TypeError(f"l2_gradient must be a bool, got {self.l2_gradient!r}.")
-        put("l2_gradient", bool(self.l2_gradient))
-        aperture = check_int(self.aperture, name="aperture")
-        check_choice(aperture, name="aperture", choices=(3, 5, 7))
-        put("aperture", aperture)
+            checked = check_window(center=self.center, width=self.width)
+            put("center", checked["center"])
+            put("width", checked["width"])
+        for name, value in check_blur(ksize=self.ksize, sigma=self.sigma).items():
+            put(name, value)
+        canny_options = check_canny(
+            self.low, self.high, aperture=self.aperture, l2_gradient=self.l2_gradient
+        )
+        for name, value in canny_options.items():
+            put(name, value)
         check_choice(self.view, name="view", choices=VIEWS)
         put("preview_size", check_int(self.preview_size, name="preview_size", minimum=16))
         if not isinstance(self.full_resolution, bool | np.bool_):
             raise TypeError(f"full_resolution must be a bool, got {self.full_resolution!r}.")
         put("full_resolution", bool(self.full_resolution))
+        put("zoom", check_number(self.zoom, name="zoom", minimum=1.0))
+        for name in ("pan_x", "pan_y", "curtain"):
+            value = check_number(getattr(self, name), name=name, minimum=0.0)
+            if value > 1.0:
+                raise InvalidParameterError(
+                    f"{name} must be a fraction between 0 and 1, got {value:g}; 0.5 is the middle."
+                )
+            put(name, value)
 
     def replace(self, **changes: Any) -> ExplorerParams:
         """Return a copy with some fields changed (checked again)."""
@@ -260,12 +281,69 @@ def encode_png(array: np.ndarray, *, compression: int = 1, bilevel: bool | None 
     return buf.tobytes()
 
 
-def _compose(windowed: np.ndarray, edges: np.ndarray, view: str) -> np.ndarray:
-    if view == "edges":
-        return edges
-    if view == "overlay":
-        return overlay_edges(windowed, edges)
-    return np.hstack([to_bgr(windowed), to_bgr(edges)])
+def zoom_region(shape, *, zoom: float, pan_x: float = 0.5, pan_y: float = 0.5) -> tuple:
+    """The ``(row0, row1, col0, col1)`` region of an image of ``shape`` a zoom shows.
+
+    ``1/zoom`` of each side (at least one pixel), centred on ``(pan_x, pan_y)`` (fractions of
+    the width and height) and moved inside the image where the centre is too near an edge.
+
+    Examples
+    --------
+    >>> from m1vision.render import zoom_region
+    >>> zoom_region((2048, 2048), zoom=4.0, pan_x=0.5, pan_y=0.0)
+    (0, 512, 768, 1280)
+    """
+    zoom = check_number(zoom, name="zoom", minimum=1.0)
+    height, width = shape[:2]
+    rows, cols = max(1, round(height / zoom)), max(1, round(width / zoom))
+    row0 = min(height - rows, max(0, round(pan_y * height - rows / 2)))
+    col0 = min(width - cols, max(0, round(pan_x * width - cols / 2)))
+    return row0, row0 + rows, col0, col0 + cols
+
+
+def curtain(left: np.ndarray, right: np.ndarray, *, position: float = 0.5) -> np.ndarray:
+    """Wipe between two pictures of one size: ``left`` left of the curtain, ``right`` right.
+
+    A one-pixel yellow line marks the curtain (at column ``round(position * width)``, clipped
+    to the picture); both pictures are made BGR.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from m1vision.render import curtain
+    >>> out = curtain(np.zeros((2, 4), np.uint8), np.full((2, 4), 200, np.uint8), position=0.25)
+    >>> out[0, :, 0].tolist()  # left, the yellow line (B=0), right
+    [0, 0, 200, 200]
+    """
+    left, right = to_bgr(check_image(left, name="left")), to_bgr(check_image(right, name="right"))
+    if left.shape != right.shape:
+        raise InvalidImageError(
+            f"left and right must have one shape, got {left.shape} and {right.shape}."
+        )
+    position = check_number(position, name="position", minimum=0.0)
+    width = left.shape[1]
+    x = min(width - 1, round(position * width))
+    out = left.copy()
+    out[:, x:] = right[:, x:]
+    out[:, x] = (0, 255, 255)
+    return out
+
+
+def _compose(windowed: np.ndarray, edges: np.ndarray, p: ExplorerParams) -> np.ndarray:
+    if p.view == "edges":
+        picture = edges
+    elif p.view == "overlay":
+        picture = overlay_edges(windowed, edges)
+    elif p.view == "curtain":
+        picture = curtain(windowed, overlay_edges(windowed, edges), position=p.curtain)
+    else:
+        picture = np.hstack([to_bgr(windowed), to_bgr(edges)])
+    if p.zoom > 1.0 and max(edges.shape) < p.preview_size:
+        # a zoomed region smaller than the preview: show its real pixels as blocks
+        scale = p.preview_size // max(edges.shape)
+        if scale > 1:
+            picture = cv2.resize(picture, None, fx=scale, fy=scale, interpolation=cv2.INTER_NEAREST)
+    return picture
 
 
 class RenderCache:
@@ -329,7 +407,12 @@ class RenderCache:
     @staticmethod
     def _keys(params: ExplorerParams) -> dict[str, tuple]:
         p = params
-        source = (p.full_resolution, None if p.full_resolution else p.preview_size)
+        source = (
+            p.full_resolution,
+            None if p.full_resolution else p.preview_size,
+            p.zoom,
+            None if p.zoom == 1.0 else (p.pan_x, p.pan_y),
+        )
         windowed = (*source, p.center, p.width)
         blurred = (*windowed, p.ksize, p.sigma)
         edges = (*blurred, p.low, p.high, p.aperture, p.l2_gradient)
@@ -338,7 +421,7 @@ class RenderCache:
             "windowed": windowed,
             "blurred": blurred,
             "edges": edges,
-            "picture": (*edges, p.view),
+            "picture": (*edges, p.view, p.view == "curtain" and p.curtain),
         }
 
     def _check(self, params) -> ExplorerParams:
@@ -354,7 +437,12 @@ class RenderCache:
         p = self._check(params)
 
         def compute():
-            src = self.image if p.full_resolution else preview(self.image, max_size=p.preview_size)
+            src = self.image
+            if p.zoom > 1.0:  # cut from the full-resolution image
+                r0, r1, c0, c1 = zoom_region(src.shape, zoom=p.zoom, pan_x=p.pan_x, pan_y=p.pan_y)
+                src = src[r0:r1, c0:c1]
+            if not p.full_resolution:
+                src = preview(src, max_size=p.preview_size)
             if self.pipeline is not None:
                 src = check_image(self.pipeline(src), name="the pipeline's output")
             return src
@@ -403,7 +491,7 @@ class RenderCache:
         return self._stage(
             "picture",
             self._keys(p)["picture"],
-            lambda: _compose(self.windowed(p), self.edges(p), p.view),
+            lambda: _compose(self.windowed(p), self.edges(p), p),
         )
 
 
@@ -509,8 +597,8 @@ def histogram_picture(
     if window is not None:
         if not isinstance(window, tuple | list) or len(window) != 2:
             raise InvalidParameterError(f"window must be (center, width), got {window!r}.")
-        center = check_number(window[0], name="window center")
-        wwidth = check_number(window[1], name="window width", minimum=0.0)
+        checked = check_window(center=window[0], width=window[1])
+        center, wwidth = checked["center"], checked["width"]
         x0 = max(0, min(width - 1, x_of(center - wwidth / 2)))
         x1 = max(0, min(width - 1, x_of(center + wwidth / 2)))
         out[:, x0 : x1 + 1] = (250, 225, 200)

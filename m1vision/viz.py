@@ -21,7 +21,7 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from m1vision._checks import check_image, check_int
+from m1vision._checks import check_image, check_int, check_window
 from m1vision.draw import (  # re-exported: the array drawing functions, beside the figures
     draw_boxes,
     draw_contours,
@@ -206,9 +206,8 @@ def histogram(
     if window is not None:
         if not isinstance(window, tuple | list) or len(window) != 2:
             raise InvalidParameterError(f"window must be (center, width), got {window!r}.")
-        center, width = float(window[0]), float(window[1])
-        if not width > 0:
-            raise InvalidParameterError(f"window width must be > 0, got {width}.")
+        checked = check_window(center=window[0], width=window[1])  # window()'s own checker
+        center, width = checked["center"], checked["width"]
     lo, hi = float(image.min()), float(image.max())
     counts, edges = np.histogram(image, bins=bins, range=(lo, hi if hi > lo else lo + 1.0))
     fig = Figure(figsize=(6, 3), layout="constrained")

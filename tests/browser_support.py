@@ -108,6 +108,10 @@ class LabServer:
         """URL that opens ``notebook`` (relative to the root) in a reset workspace."""
         return f"{self.url}/lab/tree/{notebook}?reset&token={self.token}"
 
+    def notebook7_url(self, notebook: str) -> str:
+        """URL that opens ``notebook`` in Jupyter Notebook 7 (the same server)."""
+        return f"{self.url}/notebooks/{notebook}?token={self.token}"
+
     def log_tail(self, n_chars: int = 4000) -> str:
         text = self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
         return text[-n_chars:]

@@ -20,6 +20,7 @@ from m1vision.render import (
     histogram_picture,
     preview,
     render,
+    zoom_region,
 )
 
 
@@ -211,7 +212,7 @@ def test_render_refuses_a_dict_for_params(hu):
         ({"low": float("nan")}, InvalidParameterError, "low must be finite"),
         ({"aperture": 4}, InvalidParameterError, "aperture must be one of"),
         ({"view": "both"}, InvalidParameterError, "view must be one of"),
-        ({"l2_gradient": "yes"}, TypeError, "l2_gradient must be a bool"),
+        ({"l2_gradient": "yes"}, TypeError, "l2_gradient must be True or False"),
         ({"preview_size": 8}, InvalidParameterError, "preview_size must be >= 16"),
         ({"full_resolution": 1}, TypeError, "full_resolution must be a bool"),
     ],
@@ -294,3 +295,98 @@ def test_histogram_picture_marks_the_window():
 def test_histogram_picture_checks_size():
     with pytest.raises(InvalidParameterError, match="size must be"):
         histogram_picture(np.zeros((4, 4)), size=64)
+
+
+# -- zoom and pan from the full-resolution image; the curtain view (issue 11) ------------------
+@pytest.fixture(scope="module")
+def radiograph() -> np.ndarray:
+    from m1vision.data import phantom
+
+    return phantom(size=2048)
+
+
+def test_a_zoomed_region_is_cut_from_the_full_resolution_image(radiograph):
+    p = ExplorerParams(center=32768.0, width=65535.0, zoom=4.0, pan_x=0.3, pan_y=0.6)
+    cache = RenderCache(radiograph)
+    r0, r1, c0, c1 = zoom_region(radiograph.shape, zoom=4.0, pan_x=0.3, pan_y=0.6)
+    assert (r1 - r0, c1 - c0) == (512, 512)
+    assert np.array_equal(cache.source(p), radiograph[r0:r1, c0:c1])  # real pixels, no resampling
+    crop = render(radiograph[r0:r1, c0:c1], p.replace(zoom=1.0, full_resolution=True))
+    assert np.array_equal(cache.render(p), crop)
+
+
+def test_a_deep_zoom_shows_each_real_pixel_as_a_block(radiograph):
+    p = ExplorerParams(center=32768.0, width=65535.0, zoom=16.0, view="overlay")
+    r0, r1, c0, c1 = zoom_region(radiograph.shape, zoom=16.0)
+    picture = render(radiograph, p)
+    assert picture.shape[:2] == (512, 512)
+    crop = render(radiograph[r0:r1, c0:c1], p.replace(zoom=1.0, full_resolution=True))
+    assert np.array_equal(picture, np.repeat(np.repeat(crop, 4, axis=0), 4, axis=1))
+
+
+ZOOM_REGIONS = {
+    "centre": ((100, 200), 2.0, 0.5, 0.5, (25, 75, 50, 150)),
+    "top left corner": ((100, 200), 4.0, 0.0, 0.0, (0, 25, 0, 50)),
+    "bottom right corner": ((100, 200), 4.0, 1.0, 1.0, (75, 100, 150, 200)),
+    "huge zoom": ((100, 200), 1000.0, 0.5, 0.5, (50, 51, 100, 101)),
+}
+
+
+@pytest.mark.parametrize("case", list(ZOOM_REGIONS), ids=list(ZOOM_REGIONS))
+def test_zoom_region_stays_inside_the_image(case):
+    shape, zoom, pan_x, pan_y, expected = ZOOM_REGIONS[case]
+    assert zoom_region(shape, zoom=zoom, pan_x=pan_x, pan_y=pan_y) == expected
+
+
+def test_the_curtain_view_wipes_from_the_image_to_the_overlay():
+    hu = np.full((64, 64), -1000.0, np.float32)
+    hu[16:48, 16:48] = 40.0
+    p = ExplorerParams(center=40, width=400, view="curtain", curtain=0.25)
+    picture = render(hu, p)
+    windowed = render(hu, p.replace(view="side_by_side"))[:, :64]
+    overlay = render(hu, p.replace(view="overlay"))
+    assert np.array_equal(picture[:, :16], windowed[:, :16])
+    assert (picture[:, 16] == (0, 255, 255)).all()
+    assert np.array_equal(picture[:, 17:], overlay[:, 17:])
+
+
+@pytest.mark.parametrize(
+    ("changes", "match"),
+    [({"zoom": 0.5}, "zoom must be >= 1"), ({"pan_x": 1.5}, "pan_x must be a fraction"),
+     ({"curtain": -0.1}, "curtain must be >= 0"), ({"zoom": float("nan")}, "zoom must be finite")],
+    ids=["zoom<1", "pan>1", "curtain<0", "zoom nan"],
+)  # fmt: skip
+def test_zoom_pan_and_curtain_are_checked(changes, match):
+    with pytest.raises(InvalidParameterError, match=match):
+        ExplorerParams(**changes)
+
+
+# -- one checker per operation: the explorer, the function and the step say the same ----------
+SAME_CHECKS = {
+    "even ksize": ({"ksize": 4}, "GaussianBlur", {"ksize": 4}, "gaussian_blur"),
+    "negative sigma": ({"sigma": -1.0}, "GaussianBlur", {"sigma": -1.0}, "gaussian_blur"),
+    "low above high": ({"low": 90, "high": 30}, "Canny", {"low": 90, "high": 30}, "canny"),
+    "zero width": ({"center": 40, "width": 0}, "Window", {"center": 40, "width": 0}, "window"),
+    "nan center": (
+        {"center": float("nan"), "width": 400},
+        "Window",
+        {"center": float("nan"), "width": 400},
+        "window",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(SAME_CHECKS), ids=list(SAME_CHECKS))
+def test_explorer_function_and_step_refuse_with_the_same_message(case):
+    from m1vision import pipeline, preprocess
+
+    explorer_kwargs, step_name, kwargs, function_name = SAME_CHECKS[case]
+    with pytest.raises(InvalidParameterError) as by_explorer:
+        ExplorerParams(**explorer_kwargs)
+    with pytest.raises(InvalidParameterError) as by_step:
+        getattr(pipeline, step_name)(**kwargs)
+    with pytest.raises(InvalidParameterError) as by_function:
+        getattr(preprocess, function_name)(np.zeros((8, 8), np.uint8), **kwargs)
+    message = str(by_explorer.value)
+    assert message in str(by_step.value)
+    assert message in str(by_function.value)

@@ -76,9 +76,19 @@ def test_side_by_side_titles():
         (lambda: viz.show("img.png"), TypeError, "images must be"),
         (lambda: viz.show([np.zeros((2, 2, 2, 2))]), ValueError, r"images\[0\]"),
         (lambda: viz.histogram(np.zeros((4, 4)), window=(0, 0)), InvalidParameterError, "> 0"),
+        (
+            lambda: viz.histogram(np.zeros((4, 4)), window=(float("nan"), 400)),
+            InvalidParameterError,
+            "center must be finite",
+        ),
+        (
+            lambda: viz.histogram(np.zeros((4, 4)), window=(40, float("nan"))),
+            InvalidParameterError,
+            "width must be finite",
+        ),
         (lambda: viz.figure_to_png("fig"), TypeError, "Figure"),
     ],
-    ids=["empty", "titles", "cmap", "path", "4d", "window", "not_fig"],
+    ids=["empty", "titles", "cmap", "path", "4d", "window", "nan_center", "nan_width", "not_fig"],
 )
 def test_bad_input_is_refused_clearly(call, error, match):
     with pytest.raises(error, match=match):

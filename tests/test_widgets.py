@@ -55,6 +55,10 @@ CONTROL_MOVES = [
     ("center", -100.0),
     ("width", 900.0),
     ("preset", "lung"),
+    ("view", "curtain"),
+    ("curtain", 0.3),
+    ("zoom", 2.5),
+    ("pan_x", 0.2),
 ]
 
 
@@ -97,9 +101,11 @@ THRESHOLD_MOVES = {
 
 @pytest.mark.parametrize("moves", THRESHOLD_MOVES.values(), ids=THRESHOLD_MOVES.keys())
 def test_linked_thresholds_never_cross(explorer, hu, moves):
+    # every picture the widget received, with the settings at that moment
     seen = []
-    explorer.controls["low"].observe(lambda c: seen.append(c), names="value")
-    explorer.controls["high"].observe(lambda c: seen.append(c), names="value")
+    explorer.image_widget.observe(
+        lambda change: seen.append((bytes(change["new"]), dict(explorer.params))), names="value"
+    )
     for name, value in moves:
         other = "high" if name == "low" else "low"
         before_other = explorer.params[other]
@@ -110,8 +116,13 @@ def test_linked_thresholds_never_cross(explorer, hu, moves):
         crossed = value > before_other if name == "low" else value < before_other
         assert explorer.params[other] == (value if crossed else before_other)
         assert explorer.last_error is None
-    # every intermediate state the widgets went through was consistent too
+    # every intermediate picture the widget showed was the render of consistent settings
+    # (low <= high: ExplorerParams refuses anything else)
     assert seen
+    for png, params in seen:
+        picture = cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_UNCHANGED)
+        assert params["low"] <= params["high"]
+        assert np.array_equal(picture, render(hu, ExplorerParams(**params)))
     assert np.array_equal(
         shown(explorer.image_widget), render(hu, ExplorerParams(**explorer.params))
     )
@@ -508,3 +519,4 @@ def test_volume_explorer_checks_its_input(volume):
 
 def test_cache_is_a_render_cache(explorer):
     assert isinstance(explorer.cache, RenderCache)
+

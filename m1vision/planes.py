@@ -1,0 +1,546 @@
+"""The three planes of a volume as pictures, and the maps between picture, voxel and RAS mm.
+
+What :class:`m1vision.widgets.TriPlanarExplorer` shows, computed without any widget. A volume
+follows the package's layout: ``pixels`` (Z, H, W) with z inferior to superior, rows anterior
+to posterior, columns patient right to left, ``spacing`` (z, row, col) mm and
+``metadata["affine"]`` mapping ``(z, row, col, 1)`` to RAS+ mm.
+
+Each plane is shown the way radiologists read it, whatever the volume:
+
+* axial (a slice of constant z): rows down, columns across (anterior at the top, the
+  patient's right on the left for the usual layout);
+* coronal (constant row): z up (superior at the top), columns across;
+* sagittal (constant column): z up, rows across (anterior on the left).
+
+The letters at the picture's edges are *derived from the affine* (:func:`orientation_letters`),
+so they stay right for a volume stored in any other orientation; the picture has the plane's
+physical aspect (:func:`display_shape`, from ``spacing``). :func:`display_to_voxel` inverts the
+picture geometry exactly, so a mouse position in the picture gives the voxel under it,
+:func:`voxel_to_ras` its position in mm and the value is ``pixels[voxel]``.
+
+Examples
+--------
+>>> import numpy as np
+>>> from m1vision.planes import orientation_letters, default_affine
+>>> orientation_letters(default_affine((2.0, 0.5, 0.5)), "axial")
+{'top': 'A', 'bottom': 'P', 'left': 'R', 'right': 'L'}
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import cv2
+import numpy as np
+
+from m1vision._checks import check_choice, check_int, check_number
+from m1vision.errors import InvalidImageError, InvalidParameterError
+from m1vision.preprocess import canny, gaussian_blur, window
+
+__all__ = [
+    "PLANES",
+    "PlaneCache",
+    "TriPlanarParams",
+    "default_affine",
+    "display_shape",
+    "display_to_voxel",
+    "extract_plane",
+    "orientation_letters",
+    "plane_geometry",
+    "render_plane",
+    "value_at",
+    "volume_geometry",
+    "voxel_to_display",
+    "voxel_to_ras",
+]
+
+#: The planes, in the order the explorer shows them.
+PLANES = ("axial", "coronal", "sagittal")
+
+# plane -> (slice axis, vertical axis, vertical flipped, horizontal axis, horizontal flipped)
+_GEOMETRY = {
+    "axial": (0, 1, False, 2, False),
+    "coronal": (1, 0, True, 2, False),
+    "sagittal": (2, 0, True, 1, False),
+}
+_POSITIVE = "RAS"  # RAS+: +x right, +y anterior, +z superior
+_NEGATIVE = "LPI"
+
+
+def _check_plane(plane: str) -> str:
+    return check_choice(plane, name="plane", choices=PLANES)
+
+
+def plane_geometry(plane: str) -> tuple[int, int, bool, int, bool]:
+    """``(slice_axis, vertical_axis, vertical_flipped, horizontal_axis, horizontal_flipped)``.
+
+    Axes are those of the volume ``(z, row, col)``; "flipped" means the picture shows that
+    axis from its last index to its first (z upwards in coronal and sagittal pictures).
+
+    Examples
+    --------
+    >>> from m1vision.planes import plane_geometry
+    >>> plane_geometry("coronal")
+    (1, 0, True, 2, False)
+    """
+    return _GEOMETRY[_check_plane(plane)]
+
+
+def default_affine(spacing) -> np.ndarray:
+    """The affine of the package's layout for ``spacing`` (z, row, col), origin at voxel 0.
+
+    z goes superior (+S), rows posterior (-A), columns to the patient's left (-R).
+
+    Examples
+    --------
+    >>> from m1vision.planes import default_affine
+    >>> default_affine((3.0, 1.0, 0.5))[:3, :3].tolist()
+    [[0.0, 0.0, -0.5], [0.0, -1.0, 0.0], [3.0, 0.0, 0.0]]
+    """
+    sz, sr, sc = _check_spacing(spacing)
+    affine = np.zeros((4, 4))
+    affine[0, 2], affine[1, 1], affine[2, 0], affine[3, 3] = -sc, -sr, sz, 1.0
+    return affine
+
+
+def _check_spacing(spacing) -> tuple[float, float, float]:
+    if not isinstance(spacing, tuple | list | np.ndarray) or len(spacing) != 3:
+        raise InvalidParameterError(
+            f"spacing must be (z, row, col) in mm, got {spacing!r}; pass the volume's "
+            "MedicalImage.spacing, or (1.0, 1.0, 1.0) if it is unknown."
+        )
+    out = tuple(check_number(v, name=f"spacing[{i}]") for i, v in enumerate(spacing))
+    if min(out) <= 0:
+        raise InvalidParameterError(f"spacing must be > 0 mm on every axis, got {out}.")
+    return out
+
+
+def _check_affine(affine) -> np.ndarray:
+    a = np.asarray(affine, dtype=np.float64)
+    if a.shape not in ((4, 4), (3, 4)) or not np.isfinite(a).all():
+        raise InvalidParameterError(
+            f"affine must be a finite 4x4 (or 3x4) matrix mapping (z, row, col, 1) to RAS mm, "
+            f"got shape {a.shape}; pass the volume's metadata['affine']."
+        )
+    if abs(np.linalg.det(a[:3, :3])) < 1e-12:
+        raise InvalidParameterError("affine is singular (its 3x3 part has determinant 0).")
+    return a
+
+
+def volume_geometry(volume) -> tuple[np.ndarray, tuple[float, float, float], np.ndarray]:
+    """``(pixels, spacing, affine)`` of an ndarray or a MedicalImage volume, checked.
+
+    Spacing defaults to 1 mm and the affine to :func:`default_affine` of the spacing.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from m1vision.planes import volume_geometry
+    >>> pixels, spacing, affine = volume_geometry(np.zeros((2, 3, 4), np.float32))
+    >>> spacing, affine.shape
+    ((1.0, 1.0, 1.0), (4, 4))
+    """
+    spacing = None
+    affine = None
+    if not isinstance(volume, np.ndarray) and hasattr(volume, "pixels"):
+        spacing = getattr(volume, "spacing", None)
+        affine = (getattr(volume, "metadata", None) or {}).get("affine")
+        volume = volume.pixels
+    if not isinstance(volume, np.ndarray):
+        raise TypeError(
+            f"volume must be a numpy.ndarray or a MedicalImage, got {type(volume).__name__}."
+        )
+    if volume.ndim != 3 or min(volume.shape) < 1:
+        raise InvalidImageError(
+            f"volume must be a non-empty 3-D (Z, H, W) array, got shape {volume.shape}; "
+            "for one 2-D image use EdgeExplorer."
+        )
+    spacing = (1.0, 1.0, 1.0) if spacing is None else _check_spacing(spacing)
+    affine = default_affine(spacing) if affine is None else _check_affine(affine)
+    if affine.shape == (3, 4):
+        affine = np.vstack([affine, [0.0, 0.0, 0.0, 1.0]])
+    return volume, spacing, affine
+
+
+def _letter(direction: np.ndarray) -> str:
+    axis = int(np.argmax(np.abs(direction[:3])))
+    return (_POSITIVE if direction[axis] > 0 else _NEGATIVE)[axis]
+
+
+def orientation_letters(affine, plane: str) -> dict[str, str]:
+    """The anatomical letters (R/L, A/P, S/I) at the four edges of ``plane``'s picture.
+
+    Each edge gets the RAS direction the picture's axis points to there, taken from the
+    affine (the dominant component of the voxel axis' direction), so an oblique or flipped
+    volume gets the letters it really has.
+
+    Examples
+    --------
+    >>> from m1vision.planes import default_affine, orientation_letters
+    >>> orientation_letters(default_affine((1, 1, 1)), "sagittal")
+    {'top': 'S', 'bottom': 'I', 'left': 'A', 'right': 'P'}
+    """
+    a = _check_affine(affine)
+    _, v_axis, v_flip, h_axis, h_flip = plane_geometry(plane)
+    down = a[:3, v_axis] * (-1.0 if v_flip else 1.0)
+    right = a[:3, h_axis] * (-1.0 if h_flip else 1.0)
+    return {
+        "top": _letter(-down),
+        "bottom": _letter(down),
+        "left": _letter(-right),
+        "right": _letter(right),
+    }
+
+
+def extract_plane(pixels: np.ndarray, plane: str, index: int) -> np.ndarray:
+    """The 2-D plane ``index`` of ``pixels`` (Z, H, W), oriented as the picture shows it.
+
+    A contiguous copy (the volume is not modified).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from m1vision.planes import extract_plane
+    >>> vol = np.arange(24, dtype=np.float32).reshape(2, 3, 4)
+    >>> extract_plane(vol, "coronal", 0).tolist()  # z upwards: the last slice on top
+    [[12.0, 13.0, 14.0, 15.0], [0.0, 1.0, 2.0, 3.0]]
+    """
+    s_axis, v_axis, v_flip, h_axis, h_flip = plane_geometry(plane)
+    index = check_int(index, name="index", minimum=0)
+    if index >= pixels.shape[s_axis]:
+        raise InvalidParameterError(
+            f"index must be < {pixels.shape[s_axis]} for the {plane} plane, got {index}."
+        )
+    out = np.take(pixels, index, axis=s_axis)
+    if v_axis > h_axis:  # the remaining axes come in volume order
+        out = out.T
+    if v_flip:
+        out = out[::-1]
+    if h_flip:
+        out = out[:, ::-1]
+    return np.ascontiguousarray(out)
+
+
+def display_shape(shape, spacing, plane: str, *, max_size: int = 384) -> tuple[int, int]:
+    """``(height, width)`` of ``plane``'s picture at its physical aspect, longest side ``max_size``.
+
+    Examples
+    --------
+    >>> from m1vision.planes import display_shape
+    >>> display_shape((30, 100, 100), (5.0, 1.0, 1.0), "coronal", max_size=200)  # 150 x 100 mm
+    (200, 133)
+    """
+    _, v_axis, _, h_axis, _ = plane_geometry(plane)
+    spacing = _check_spacing(spacing)
+    max_size = check_int(max_size, name="max_size", minimum=8)
+    height_mm = shape[v_axis] * spacing[v_axis]
+    width_mm = shape[h_axis] * spacing[h_axis]
+    scale = max_size / max(height_mm, width_mm)
+    return max(1, round(height_mm * scale)), max(1, round(width_mm * scale))
+
+
+def display_to_voxel(plane: str, index: int, xy, display_hw, shape) -> tuple[int, int, int]:
+    """The voxel ``(z, row, col)`` under picture pixel ``xy = (x, y)`` of ``plane``'s picture.
+
+    ``display_hw`` is the picture's ``(height, width)``; positions outside are clipped to the
+    volume. The inverse of :func:`voxel_to_display` for voxel centres.
+
+    Examples
+    --------
+    >>> from m1vision.planes import display_to_voxel
+    >>> display_to_voxel("coronal", 7, (0, 0), (200, 100), (10, 20, 50))  # top left: last z
+    (9, 7, 0)
+    """
+    s_axis, v_axis, v_flip, h_axis, h_flip = plane_geometry(plane)
+    x, y = float(xy[0]), float(xy[1])
+    height, width = display_hw
+    voxel = [0, 0, 0]
+    voxel[s_axis] = int(index)
+    nv, nh = shape[v_axis], shape[h_axis]
+    v = min(nv - 1, max(0, int(np.floor(y * nv / height))))
+    h = min(nh - 1, max(0, int(np.floor(x * nh / width))))
+    voxel[v_axis] = nv - 1 - v if v_flip else v
+    voxel[h_axis] = nh - 1 - h if h_flip else h
+    return tuple(voxel)
+
+
+def voxel_to_display(plane: str, voxel, display_hw, shape) -> tuple[float, float]:
+    """The picture position ``(x, y)`` of the centre of ``voxel`` in ``plane``'s picture.
+
+    Examples
+    --------
+    >>> from m1vision.planes import voxel_to_display
+    >>> voxel_to_display("axial", (0, 0, 49), (100, 100), (10, 50, 50))
+    (99.0, 1.0)
+    """
+    _, v_axis, v_flip, h_axis, h_flip = plane_geometry(plane)
+    height, width = display_hw
+    nv, nh = shape[v_axis], shape[h_axis]
+    v = nv - 1 - voxel[v_axis] if v_flip else voxel[v_axis]
+    h = nh - 1 - voxel[h_axis] if h_flip else voxel[h_axis]
+    return (h + 0.5) * width / nh, (v + 0.5) * height / nv
+
+
+def voxel_to_ras(affine, voxel) -> tuple[float, float, float]:
+    """RAS+ position in mm of ``voxel`` ``(z, row, col)``.
+
+    Examples
+    --------
+    >>> from m1vision.planes import default_affine, voxel_to_ras
+    >>> voxel_to_ras(default_affine((2.0, 1.0, 1.0)), (3, 4, 5))
+    (-5.0, -4.0, 6.0)
+    """
+    a = _check_affine(affine)
+    point = a @ np.array([*map(float, voxel), 1.0])
+    return tuple(float(v) for v in point[:3])
+
+
+def value_at(pixels: np.ndarray, voxel) -> float:
+    """The value of ``pixels`` at ``voxel`` ``(z, row, col)`` (checked to be inside).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from m1vision.planes import value_at
+    >>> value_at(np.arange(8.0).reshape(2, 2, 2), (1, 0, 1))
+    5.0
+    """
+    voxel = tuple(check_int(int(v), name=f"voxel[{i}]", minimum=0) for i, v in enumerate(voxel))
+    if len(voxel) != 3 or any(v >= n for v, n in zip(voxel, pixels.shape, strict=True)):
+        raise InvalidParameterError(f"voxel {voxel} is outside the volume {pixels.shape}.")
+    return float(pixels[voxel])
+
+
+@dataclasses.dataclass(frozen=True)
+class TriPlanarParams:
+    """Everything that decides what the tri-planar explorer shows; checked when made.
+
+    Parameters
+    ----------
+    index : (z, row, col)
+        The crosshair voxel: the axial, coronal and sagittal planes through it are shown.
+    center, width : float
+        Display window in the volume's units (HU for CT), ``width > 0``.
+    edges : bool
+        Draw Canny edges (green) over each plane.
+    ksize, sigma, low, high : as :class:`m1vision.render.ExplorerParams`
+        Gaussian blur and Canny thresholds of the edges, on each plane's voxel grid.
+    crosshair : bool
+        Draw the crosshair lines and the orientation letters.
+    max_size : int
+        Longest side of each plane's picture, in pixels.
+
+    Examples
+    --------
+    >>> from m1vision.planes import TriPlanarParams
+    >>> TriPlanarParams(index=(1, 2, 3), center=40, width=400).replace(low=10).low
+    10.0
+    """
+
+    index: tuple[int, int, int] = (0, 0, 0)
+    center: float = 0.0
+    width: float = 1.0
+    edges: bool = False
+    ksize: int = 5
+    sigma: float = 0.0
+    low: float = 50.0
+    high: float = 150.0
+    crosshair: bool = True
+    max_size: int = 384
+
+    def __post_init__(self) -> None:
+        from m1vision.render import ExplorerParams
+
+        def put(name, value):
+            object.__setattr__(self, name, value)
+
+        if not isinstance(self.index, tuple | list) or len(self.index) != 3:
+            raise InvalidParameterError(f"index must be (z, row, col), got {self.index!r}.")
+        put("index", tuple(check_int(v, name=f"index[{i}]", minimum=0)
+                           for i, v in enumerate(self.index)))  # fmt: skip
+        # the window, blur and thresholds are checked by the edge explorer's own checker
+        p = ExplorerParams(
+            center=self.center,
+            width=self.width,
+            ksize=self.ksize,
+            sigma=self.sigma,
+            low=self.low,
+            high=self.high,
+        )
+        for name in ("center", "width", "ksize", "sigma", "low", "high"):
+            put(name, getattr(p, name))
+        for name in ("edges", "crosshair"):
+            if not isinstance(getattr(self, name), bool | np.bool_):
+                raise TypeError(f"{name} must be a bool, got {getattr(self, name)!r}.")
+            put(name, bool(getattr(self, name)))
+        put("max_size", check_int(self.max_size, name="max_size", minimum=16))
+
+    def replace(self, **changes: Any) -> TriPlanarParams:
+        """Return a copy with some fields changed (checked again)."""
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict:
+        """The parameters as a JSON-safe dict."""
+        out = dataclasses.asdict(self)
+        out["index"] = list(self.index)
+        return out
+
+
+_GREEN = (0, 255, 0)
+_CROSS = (0, 200, 255)  # BGR amber
+_LETTER = (80, 220, 255)
+
+
+class PlaneCache:
+    """The pictures of the three planes of one volume, each stage cached by what it uses.
+
+    ``base(plane, params)`` (windowed, edges, resized to the physical aspect) is kept per
+    plane, keyed by that plane's slice index, window and edge settings, so moving the axial
+    slider recomputes the axial base picture only; the other two get a new crosshair drawn
+    on their cached base.
+
+    Parameters
+    ----------
+    volume : ndarray or MedicalImage
+        ``(Z, H, W)`` volume (not modified); spacing and affine are taken from a
+        MedicalImage (see :func:`volume_geometry`).
+
+    Attributes
+    ----------
+    counts : collections.Counter
+        How often each plane's base picture was computed.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from m1vision.planes import PlaneCache, TriPlanarParams
+    >>> cache = PlaneCache(np.zeros((4, 8, 8), np.float32))
+    >>> p = TriPlanarParams(index=(2, 4, 4), center=0.0, width=1.0, max_size=32)
+    >>> cache.render("axial", p).shape  # gray without edges
+    (32, 32)
+    """
+
+    def __init__(self, volume):
+        from collections import Counter
+
+        self.pixels, self.spacing, self.affine = volume_geometry(volume)
+        self.counts: Counter = Counter()
+        self._memo: dict[str, tuple[tuple, np.ndarray]] = {}
+        self.letters = {plane: orientation_letters(self.affine, plane) for plane in PLANES}
+
+    def display_hw(self, plane: str, params: TriPlanarParams) -> tuple[int, int]:
+        """``(height, width)`` of ``plane``'s picture."""
+        return display_shape(self.pixels.shape, self.spacing, plane, max_size=params.max_size)
+
+    def base(self, plane: str, params: TriPlanarParams) -> np.ndarray:
+        """The plane's picture without the crosshair: windowed, edges, physical aspect.
+
+        Gray ``uint8`` without edges, BGR with them (edges in green).
+        """
+        s_axis = plane_geometry(plane)[0]
+        p = params
+        edge_key = (p.ksize, p.sigma, p.low, p.high) if p.edges else None
+        key = (p.index[s_axis], p.center, p.width, edge_key, p.max_size)
+        hit = self._memo.get(plane)
+        if hit is not None and hit[0] == key:
+            return hit[1]
+        picture = _plane_picture(
+            extract_plane(self.pixels, plane, p.index[s_axis]),
+            p,
+            self.display_hw(plane, p),
+        )
+        self.counts[plane] += 1
+        self._memo[plane] = (key, picture)
+        return picture
+
+    def render(self, plane: str, params: TriPlanarParams) -> np.ndarray:
+        """The plane's picture as shown: :meth:`base` plus crosshair and letters (``uint8``)."""
+        for axis, (i, n) in enumerate(zip(params.index, self.pixels.shape, strict=True)):
+            if i >= n:
+                raise InvalidParameterError(
+                    f"index[{axis}] must be < {n} (the volume is {self.pixels.shape}), got {i}."
+                )
+        picture = self.base(plane, params)
+        if not params.crosshair:
+            return picture.copy()
+        return draw_crosshair(
+            picture,
+            voxel_to_display(plane, params.index, picture.shape[:2], self.pixels.shape),
+            self.letters[plane],
+        )
+
+
+def _plane_picture(plane_pixels: np.ndarray, p: TriPlanarParams, hw) -> np.ndarray:
+    windowed = window(plane_pixels, center=p.center, width=p.width)
+    picture = windowed  # gray: a third of the bytes to encode per event
+    if p.edges:
+        picture = cv2.cvtColor(windowed, cv2.COLOR_GRAY2BGR)
+        edges = canny(gaussian_blur(windowed, ksize=p.ksize, sigma=p.sigma), low=p.low, high=p.high)
+        picture[edges > 0] = _GREEN
+    height, width = hw
+    if (height, width) == picture.shape[:2]:
+        return picture
+    upscale = height >= picture.shape[0] and width >= picture.shape[1]
+    interpolation = cv2.INTER_NEAREST if upscale else cv2.INTER_AREA
+    return cv2.resize(picture, (width, height), interpolation=interpolation)
+
+
+def _dashes(n: int) -> np.ndarray:
+    """White and black dashes of 4 pixels: visible on any gray."""
+    return np.where((np.arange(n) // 4) % 2 == 0, 255, 0).astype(np.uint8)
+
+
+def draw_crosshair(picture: np.ndarray, xy, letters: dict[str, str]) -> np.ndarray:
+    """A copy of ``picture`` with crosshair lines through ``xy`` and the four edge letters.
+
+    On a BGR picture the lines and letters are amber; on a gray one the lines are white and
+    black dashes (4 pixels each, from the top and left edges) and the letters white with a
+    black outline, so the picture stays gray (and fast to encode).
+    """
+    out = picture.copy()
+    height, width = out.shape[:2]
+    x = min(width - 1, max(0, int(xy[0])))
+    y = min(height - 1, max(0, int(xy[1])))
+    gray = out.ndim == 2
+    if gray:
+        out[y, :] = _dashes(width)
+        out[:, x] = _dashes(height)
+    else:
+        out[y, :] = _CROSS
+        out[:, x] = _CROSS
+    scale, thick = 0.5, 1
+    for edge, letter in letters.items():
+        (tw, th), _ = cv2.getTextSize(letter, cv2.FONT_HERSHEY_SIMPLEX, scale, thick)
+        org = {
+            "top": ((width - tw) // 2, th + 3),
+            "bottom": ((width - tw) // 2, height - 4),
+            "left": (3, (height + th) // 2),
+            "right": (width - tw - 3, (height + th) // 2),
+        }[edge]
+        if gray:
+            cv2.putText(
+                out, letter, org, cv2.FONT_HERSHEY_SIMPLEX, scale, 0, thick + 2, cv2.LINE_AA
+            )
+            cv2.putText(out, letter, org, cv2.FONT_HERSHEY_SIMPLEX, scale, 255, thick, cv2.LINE_AA)
+        else:
+            cv2.putText(
+                out, letter, org, cv2.FONT_HERSHEY_SIMPLEX, scale, _LETTER, thick, cv2.LINE_AA
+            )
+    return out
+
+
+def render_plane(volume, plane: str, params: TriPlanarParams) -> np.ndarray:
+    """The picture the tri-planar explorer shows for ``plane`` (``uint8``: gray, BGR with edges).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from m1vision.planes import TriPlanarParams, render_plane
+    >>> vol = np.zeros((10, 20, 20), np.float32)
+    >>> p = TriPlanarParams(index=(5, 10, 10), center=0, width=1, max_size=40)
+    >>> render_plane(vol, "sagittal", p).shape  # 10 x 20 voxels of 1 mm
+    (20, 40)
+    """
+    _check_plane(plane)
+    return PlaneCache(volume).render(plane, params)

@@ -1,0 +1,41 @@
+"""Interactive explorers for JupyterLab: edges, display windows, volumes (ipywidgets).
+
+Each explorer is a set of controls wired with observers to pure functions of
+:mod:`m1vision.render` (the compute knows no widget), and shows its picture in an
+``ipywidgets.Image`` fed PNG bytes, so an update costs one cached computation and one PNG
+encode, not a matplotlib redraw. Display an explorer by making it the last expression of a
+cell (or ``IPython.display.display(explorer)``).
+
+* :class:`EdgeExplorer` / :func:`explore_edges`: window -> Gaussian blur -> Canny, with the
+  thresholds linked (low <= high), an "Auto" button, three views, a preview of large images,
+  the edge-pixel fraction and the time of the last update; export as a pipeline or as code.
+* :class:`WindowExplorer`: level/width with presets and the histogram with the window marked.
+* :func:`explore` / :class:`FunctionExplorer`: any image -> image function (OpenCV,
+  scikit-image, your own, an m1vision step) on controls built from its signature.
+* :class:`TriPlanarExplorer`: axial, coronal and sagittal planes of a volume at their
+  physical aspect, a linked crosshair (sliders or a click), orientation letters from the
+  affine, the value (HU), voxel and RAS position under the mouse, window and edge controls.
+* :class:`VolumeExplorer`: a slice slider and axis choice over a 3-D volume, with the edge
+  controls of :class:`EdgeExplorer`.
+
+An error inside an update (a failing ``pipeline`` step, say) is shown in the explorer's error
+area and kept in ``.last_error``; the explorer keeps the last good picture and keeps working.
+"""
+
+from m1vision.widgets._edges import EdgeExplorer, explore_edges
+from m1vision.widgets._explore import FunctionExplorer, explore
+from m1vision.widgets._replay import from_record
+from m1vision.widgets._triplanar import TriPlanarExplorer
+from m1vision.widgets._volume import VolumeExplorer
+from m1vision.widgets._window import WindowExplorer
+
+__all__ = [
+    "EdgeExplorer",
+    "FunctionExplorer",
+    "TriPlanarExplorer",
+    "VolumeExplorer",
+    "WindowExplorer",
+    "explore",
+    "explore_edges",
+    "from_record",
+]

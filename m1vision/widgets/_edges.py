@@ -1,0 +1,491 @@
+"""The edge explorer: window -> Gaussian blur -> Canny on sliders (internal part)."""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Callable
+
+import numpy as np
+
+from m1vision._checks import check_image, check_int
+from m1vision.errors import InvalidImageError, InvalidParameterError
+from m1vision.preprocess import auto_canny
+from m1vision.render import ExplorerParams, RenderCache, edge_fraction, encode_png, is_wide
+from m1vision.widgets._common import (
+    _DESCRIPTION_STYLE,
+    _Batch,
+    _check_window,
+    _error_html,
+    _static_bundle,
+    _unwrap,
+    _widgets,
+    _WindowControls,
+)
+
+
+class EdgeExplorer:
+    """Explore Canny edges: window, Gaussian blur and thresholds on sliders, live.
+
+    Parameters
+    ----------
+    image : ndarray or MedicalImage
+        A 2-D gray or BGR image (any supported dtype), or an object with ``.pixels`` (and
+        ``.window``) such as :class:`m1vision.io.MedicalImage`. Not modified.
+    pipeline : callable, optional
+        Pre-processing applied to the source (the preview, or the full image at full
+        resolution) before the window, e.g. ``Pipeline([Clahe()])``. With an
+        :class:`m1vision.pipeline.Pipeline`, :meth:`to_pipeline` includes its steps.
+    window : (center, width), optional
+        Initial display window; default the image's ``.window`` or its full value range.
+        Window controls exist only for images wider than 8 bits.
+    preview_size : int
+        Larger images are shown downscaled to this longest side until "full resolution" is on.
+    value_range : (low, high), optional
+        Range of the window sliders; default the image's min and max (a volume passes its
+        own).
+    params : ExplorerParams or dict, optional
+        Initial settings (window, blur, thresholds, view...), e.g. another explorer's
+        ``.params``; ``window`` wins over ``params``' window.
+
+    Attributes
+    ----------
+    widget : ipywidgets.Widget
+        The whole explorer (what a notebook displays).
+    controls : dict
+        The controls by name: ``"preset"``, ``"center"``, ``"width"`` (wide images only),
+        ``"ksize"``, ``"sigma"``, ``"low"``, ``"high"``, ``"l2_gradient"``, ``"auto"``,
+        ``"view"`` (edges, overlay, side by side, curtain), ``"curtain"`` (its position),
+        ``"full_resolution"``, ``"zoom"``, ``"pan_x"``, ``"pan_y"`` (a zoomed region is
+        cut from the full-resolution image). Their descriptions are the same names.
+    image_widget : ipywidgets.Image
+        The picture, PNG bytes of ``render(image, self.params)``.
+    edge_fraction : float
+        Fraction of edge pixels in the last picture; ``last_ms``: milliseconds of the last
+        update (compute + PNG encode); ``last_error``: the exception of the last update, or
+        None.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from m1vision.widgets import EdgeExplorer
+    >>> img = np.zeros((64, 64), np.uint8); img[16:48, 16:48] = 200
+    >>> ex = EdgeExplorer(img)
+    >>> ex.controls["high"].value = 120
+    >>> ex.params["high"], ex.edge_fraction * 64 * 64  # the square's outline: 4 * 32 - 4 pixels
+    (120.0, 124.0)
+    """
+
+    def __init__(
+        self,
+        image,
+        *,
+        pipeline: Callable[[np.ndarray], np.ndarray] | None = None,
+        window: tuple[float, float] | None = None,
+        preview_size: int = 512,
+        value_range: tuple[float, float] | None = None,
+        params: ExplorerParams | dict | None = None,
+    ):
+        w = _widgets()
+        image, window, is_ct = _unwrap(image, window)
+        image = check_image(image)
+        if image.ndim == 3 and image.dtype != np.uint8:
+            raise InvalidImageError(
+                f"image is a color image of dtype {image.dtype}; the explorer windows gray "
+                "images only. Pass m1vision.preprocess.to_gray(image) or an 8-bit BGR image."
+            )
+        if isinstance(params, dict):
+            params = ExplorerParams(**params)
+        elif params is None:
+            params = ExplorerParams(preview_size=preview_size)
+        elif not isinstance(params, ExplorerParams):
+            raise TypeError(
+                f"params must be an ExplorerParams or a dict, got {type(params).__name__}."
+            )
+        if window is None and params.center is not None:
+            window = (params.center, params.width)
+        window = _check_window(window)
+        self._pipeline = pipeline
+        self._cache = RenderCache(image, pipeline=pipeline)
+        # What the window applies to is the pipeline's output (a CLAHE step makes it 8-bit).
+        source = image
+        if pipeline is not None:
+            with contextlib.suppress(Exception):  # the first update shows the error
+                source = self._cache.source(params.replace(center=None, width=None))
+        self._wide = is_wide(source)
+        self._preview_size = check_int(params.preview_size, name="preview_size", minimum=16)
+        self._last_params: ExplorerParams | None = None
+        self._linking = True
+        self.edge_fraction: float = float("nan")
+        self.last_ms: float = float("nan")
+        self.last_error: BaseException | None = None
+        self._batch = _Batch(self._update)
+
+        self.controls: dict[str, object] = {}
+        boxes = []
+        self._window_controls = None
+        if self._wide:
+            if value_range is None:
+                value_range = (float(source.min()), float(source.max()))
+            self._window_controls = _WindowControls(value_range, window, is_ct=is_ct)
+            self.controls.update(
+                preset=self._window_controls.preset,
+                center=self._window_controls.center,
+                width=self._window_controls.width,
+            )
+            boxes.append(self._window_controls.box)
+        elif window is not None:
+            raise InvalidParameterError(
+                f"window={window!r} was given but the image is 8-bit ({source.dtype}); a "
+                "window applies to images wider than 8 bits (CT in HU, 16-bit). Leave it out."
+            )
+        style = _DESCRIPTION_STYLE
+        ksize = w.IntSlider(
+            value=params.ksize,
+            min=1,
+            max=max(31, params.ksize),
+            step=2,
+            description="ksize",
+            style=style,
+        )
+        sigma = w.FloatSlider(
+            value=params.sigma,
+            min=0.0,
+            max=max(10.0, params.sigma),
+            step=0.1,
+            description="sigma",
+            style=style,
+        )
+        top = max(255.0, params.high)
+        low = w.FloatSlider(
+            value=params.low,
+            min=0.0,
+            max=top,
+            step=1.0,
+            description="low",
+            readout_format=".0f",
+            style=style,
+        )
+        high = w.FloatSlider(
+            value=params.high,
+            min=0.0,
+            max=top,
+            step=1.0,
+            description="high",
+            readout_format=".0f",
+            style=style,
+        )
+        l2 = w.Checkbox(value=params.l2_gradient, description="l2_gradient", indent=False)
+        auto = w.Button(
+            description="Auto",
+            tooltip="thresholds from the median rule (m1vision.preprocess.auto_canny)",
+        )
+        view = w.ToggleButtons(
+            options=[
+                ("edges", "edges"),
+                ("overlay", "overlay"),
+                ("side by side", "side_by_side"),
+                ("curtain", "curtain"),
+            ],
+            value=params.view,
+            description="view",
+            style={"button_width": "100px", **style},
+        )
+        full = w.ToggleButton(
+            value=params.full_resolution,
+            description="full_resolution",
+            tooltip=f"work on the full image instead of a preview of <= {self._preview_size} px",
+        )
+        zoom = w.FloatSlider(
+            value=params.zoom, min=1.0, max=max(32.0, params.zoom), step=0.5,
+            description="zoom", style=style,
+            tooltip="magnify a region cut from the full-resolution image",
+        )  # fmt: skip
+        pan_x = w.FloatSlider(
+            value=params.pan_x, min=0.0, max=1.0, step=0.01, description="pan_x", style=style
+        )
+        pan_y = w.FloatSlider(
+            value=params.pan_y, min=0.0, max=1.0, step=0.01, description="pan_y", style=style
+        )
+        curtain = w.FloatSlider(
+            value=params.curtain, min=0.0, max=1.0, step=0.01, description="curtain",
+            style=style, tooltip="the curtain view: image left of it, edges over it right",
+        )  # fmt: skip
+        self._aperture = params.aperture
+        self.controls.update(
+            ksize=ksize,
+            sigma=sigma,
+            low=low,
+            high=high,
+            l2_gradient=l2,
+            auto=auto,
+            view=view,
+            full_resolution=full,
+            zoom=zoom,
+            pan_x=pan_x,
+            pan_y=pan_y,
+            curtain=curtain,
+        )
+        is_large = max(image.shape[:2]) > self._preview_size
+        full.layout.display = None if is_large else "none"
+        boxes += [ksize, sigma, low, high, w.HBox([l2, auto]), view, curtain, full]
+        boxes += [zoom, pan_x, pan_y]
+
+        # A fixed display width: the picture does not jump while a slider is dragged.
+        self.image_widget = w.Image(format="png", layout={"width": "384px", "max_width": "100%"})
+        self.readout = w.HTML()
+        self.error_area = w.HTML(layout={"display": "none"})
+        self.widget = w.HBox(
+            [
+                w.VBox(boxes, layout={"min_width": "340px"}),
+                w.VBox([self.image_widget, self.readout, self.error_area]),
+            ]
+        )
+        self._wire()
+        self._update()
+
+    # -- wiring ---------------------------------------------------------------------------
+    def _wire(self) -> None:
+        c = self.controls
+        if self._window_controls is not None:
+            self._window_controls.wire(self._batch)
+
+        def on_low(change):
+            if self._linking and change["new"] > c["high"].value:
+                with self._batch.hold():
+                    c["high"].value = change["new"]
+            self._batch.request()
+
+        def on_high(change):
+            if self._linking and change["new"] < c["low"].value:
+                with self._batch.hold():
+                    c["low"].value = change["new"]
+            self._batch.request()
+
+        c["low"].observe(on_low, names="value")
+        c["high"].observe(on_high, names="value")
+        for name in (
+            "ksize", "sigma", "l2_gradient", "view", "full_resolution", "zoom", "pan_x",
+            "pan_y", "curtain",
+        ):  # fmt: skip
+            c[name].observe(self._batch.request, names="value")
+        c["auto"].on_click(lambda _button: self.auto())
+
+    def _read_params(self) -> ExplorerParams:
+        c = self.controls
+        center = width = None
+        if self._window_controls is not None:
+            center, width = self._window_controls.values()
+        return ExplorerParams(
+            center=center,
+            width=width,
+            ksize=int(c["ksize"].value),
+            sigma=float(c["sigma"].value),
+            low=float(c["low"].value),
+            high=float(c["high"].value),
+            l2_gradient=bool(c["l2_gradient"].value),
+            aperture=self._aperture,
+            view=c["view"].value,
+            preview_size=self._preview_size,
+            full_resolution=bool(c["full_resolution"].value),
+            zoom=float(c["zoom"].value),
+            pan_x=float(c["pan_x"].value),
+            pan_y=float(c["pan_y"].value),
+            curtain=float(c["curtain"].value),
+        )
+
+    def _update(self, *, force: bool = False) -> None:
+        start = time.perf_counter()
+        try:
+            params = self._read_params()
+            if params == self._last_params and not force and self.last_error is None:
+                return
+            picture = self._cache.render(params)
+            fraction = edge_fraction(self._cache.edges(params))
+            png = encode_png(picture, bilevel=params.view == "edges")
+        except Exception as exc:  # shown in the widget; the explorer keeps working
+            self.last_error = exc
+            self.error_area.value = _error_html(exc)
+            self.error_area.layout.display = None
+            return
+        self.image_widget.value = png
+        self._last_params = params
+        self.edge_fraction = fraction
+        self.last_ms = (time.perf_counter() - start) * 1000.0
+        self.last_error = None
+        self.error_area.value = ""
+        self.error_area.layout.display = "none"
+        shape = self._cache.source(params).shape
+        self.readout.value = (
+            f"edge pixels: <b>{100.0 * fraction:.2f} %</b> &middot; "
+            f"{shape[1]}&times;{shape[0]} px &middot; {self.last_ms:.1f} ms"
+        )
+
+    # -- public ---------------------------------------------------------------------------
+    @property
+    def params(self) -> dict:
+        """The current settings as a JSON-safe dict (the fields of :class:`ExplorerParams`)."""
+        return self._read_params().to_dict()
+
+    def render_params(self) -> ExplorerParams:
+        """The current settings as :class:`ExplorerParams` (``render(image, them)`` is shown)."""
+        return self._read_params()
+
+    def set_params(self, **changes) -> None:
+        """Set several controls at once (one update), e.g. ``set_params(low=20, high=60)``.
+
+        Names are those of :attr:`controls` plus ``"window"`` (a ``(center, width)`` pair).
+        Thresholds are set as given (both together may move low and high past each other).
+        """
+        unknown = set(changes) - (set(self.controls) - {"auto"}) - {"window"}
+        if unknown:
+            raise InvalidParameterError(
+                f"unknown control(s) {sorted(unknown)}; known: "
+                f"{[*sorted(set(self.controls) - {'auto'}), 'window']}."
+            )
+        if "window" in changes:
+            if self._window_controls is None:
+                raise InvalidParameterError("this image is 8-bit: it has no window controls.")
+            changes["center"], changes["width"] = _check_window(changes.pop("window"))
+        if "low" in changes and "high" in changes:
+            ExplorerParams(low=changes["low"], high=changes["high"])  # checks low <= high
+        with self._batch.hold():
+            self._linking = False
+            try:
+                for name, value in changes.items():
+                    self.controls[name].value = value
+            finally:
+                self._linking = True
+
+    def auto(self) -> tuple[int, int]:
+        """Set the thresholds by the median rule (what the "Auto" button does); return them.
+
+        The thresholds are those of :func:`m1vision.preprocess.auto_canny` on the blurred
+        picture Canny sees in the current settings (preview or full resolution).
+        """
+        try:
+            result = auto_canny(self._cache.blurred(self._read_params()))
+        except Exception as exc:
+            self.last_error = exc
+            self.error_area.value = _error_html(exc)
+            self.error_area.layout.display = None
+            raise
+        self.set_params(low=float(result.low), high=float(result.high))
+        return result.low, result.high
+
+    def set_image(self, image) -> None:
+        """Show another image (a new slice) with the same settings."""
+        image = check_image(image)
+        if is_wide(image) != self._wide:
+            raise InvalidImageError(
+                f"the new image is {image.dtype} but the explorer was built for "
+                f"{'wide' if self._wide else '8-bit'} images; make a new explorer."
+            )
+        self._cache = RenderCache(image, pipeline=self._pipeline)
+        self._last_params = None
+        self._update()
+
+    def export_png(self, path, *, overwrite: bool = False):
+        """Write the current view as a PNG file (atomically); return its path."""
+        from m1vision.widgets._export import export_png
+
+        return export_png(self, path, overwrite=overwrite)
+
+    @property
+    def pipeline(self):
+        """The ``pipeline`` the explorer was built with (or None)."""
+        return self._pipeline
+
+    @classmethod
+    def from_record(cls, record_path, index: int = 0) -> EdgeExplorer:
+        """Restore the ``index``-th explorer view kept by ``experiment.record(explorers=...)``."""
+        from m1vision.widgets._replay import from_record
+        from m1vision.widgets._triplanar import _of_kind
+
+        return _of_kind(from_record(record_path, index), cls)
+
+    @property
+    def cache(self) -> RenderCache:
+        """The :class:`~m1vision.render.RenderCache` behind the picture (its ``counts``)."""
+        return self._cache
+
+    def to_pipeline(self):
+        """The current settings as an :class:`m1vision.pipeline.Pipeline`.
+
+        ``Window(center, width) -> GaussianBlur(ksize, sigma) -> Canny(low, high, aperture,
+        l2_gradient)`` (an 8-bit image has no Window step; a wide image without a window gets
+        ``ToUint8()``), preceded by the steps of the explorer's ``pipeline`` if it is a
+        Pipeline. On the full-resolution image its output equals
+        ``render(image, params with view="edges" and full_resolution=True)`` exactly.
+        """
+        from m1vision import pipeline as pl
+
+        p = self._read_params()
+        steps = []
+        if self._pipeline is not None:
+            if not isinstance(self._pipeline, pl.Pipeline):
+                raise InvalidParameterError(
+                    "the explorer's pipeline is a plain callable, which a Pipeline cannot hold; "
+                    "build the explorer with an m1vision.pipeline.Pipeline to export it."
+                )
+            steps.extend(self._pipeline.steps)
+        if p.center is not None:
+            steps.append(pl.Window(center=p.center, width=p.width))
+        elif self._wide:
+            steps.append(pl.ToUint8())
+        steps.append(pl.GaussianBlur(ksize=p.ksize, sigma=p.sigma))
+        steps.append(
+            pl.Canny(low=p.low, high=p.high, aperture=p.aperture, l2_gradient=p.l2_gradient)
+        )
+        return pl.Pipeline(steps)
+
+    def code(self) -> str:
+        """Python code ("copy as code") that rebuilds :meth:`to_pipeline`'s pipeline."""
+        from m1vision import pipeline as pl
+
+        pipe = self.to_pipeline()
+        names = [type(s).__name__ for s in pipe.steps]
+        if all(getattr(pl, n, None) is type(s) for n, s in zip(names, pipe.steps, strict=True)):
+            lines = []
+            for name, step in zip(names, pipe.steps, strict=True):
+                # every parameter spelled out (defaults may change), None ones left out
+                args = ", ".join(f"{k}={v!r}" for k, v in step.params().items() if v is not None)
+                lines.append(f"    {name}({args}),")
+            imports = ", ".join(sorted({*names, "Pipeline"}))
+            return (
+                f"from m1vision.pipeline import {imports}\n\n"
+                "pipeline = Pipeline(\n    [\n"
+                + "\n".join("    " + line for line in lines)
+                + "\n    ]\n)\n"
+            )
+        return (
+            "from m1vision.pipeline import Pipeline\n\n"
+            f"pipeline = Pipeline.from_json({pipe.to_json()!r})\n"
+        )
+
+    def summary(self) -> str:
+        """One deterministic line describing the view (the text beside the picture)."""
+        p = self._read_params()
+        shape = self._cache.image.shape
+        win = f"window {p.center:g}/{p.width:g}, " if p.center is not None else ""
+        return (
+            f"EdgeExplorer: {shape[1]}x{shape[0]} image, {win}blur {p.ksize}/{p.sigma:g}, "
+            f"Canny {p.low:g}-{p.high:g}, view {p.view}, "
+            f"edge pixels {100.0 * self.edge_fraction:.2f} %"
+        )
+
+    def _repr_mimebundle_(self, **kwargs):
+        return _static_bundle(self.widget, bytes(self.image_widget.value), self.summary(), **kwargs)
+
+
+def explore_edges(image, **kwargs) -> EdgeExplorer:
+    """Make an :class:`EdgeExplorer` for ``image`` (display it by ending a cell with it).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from m1vision.widgets import explore_edges
+    >>> explore_edges(np.zeros((32, 32), np.uint16)).params["center"]
+    0.5
+    """
+    return EdgeExplorer(image, **kwargs)

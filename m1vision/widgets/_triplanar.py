@@ -1,0 +1,448 @@
+"""The tri-planar volume explorer: axial, coronal and sagittal planes, linked (internal part)."""
+
+from __future__ import annotations
+
+import html
+import time
+
+import numpy as np
+
+from m1vision.errors import InvalidParameterError
+from m1vision.planes import (
+    PLANES,
+    PlaneCache,
+    TriPlanarParams,
+    display_to_voxel,
+    plane_geometry,
+    value_at,
+    voxel_to_ras,
+)
+from m1vision.render import encode_png
+from m1vision.widgets._common import (
+    _DESCRIPTION_STYLE,
+    _Batch,
+    _check_window,
+    _error_html,
+    _png_of,
+    _static_bundle,
+    _unwrap,
+    _widgets,
+    _WindowControls,
+)
+
+# the slider of each plane moves the crosshair along that plane's slice axis
+_SLIDER_AXIS = {plane: plane_geometry(plane)[0] for plane in PLANES}
+
+
+def cursor_text(pixels: np.ndarray, affine, voxel, *, unit: str = "") -> str:
+    """One line: the value at ``voxel``, the voxel index and its RAS position in mm.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from m1vision.planes import default_affine
+    >>> from m1vision.widgets._triplanar import cursor_text
+    >>> vol = np.full((4, 4, 4), -1000.0, np.float32)
+    >>> cursor_text(vol, default_affine((2.0, 1.0, 1.0)), (1, 2, 3), unit="HU")
+    '-1000 HU at voxel (z 1, row 2, col 3) = RAS (-3.0, -2.0, 2.0) mm'
+    """
+    value = value_at(pixels, voxel)
+    x, y, z = voxel_to_ras(affine, voxel)
+    unit = f" {unit}" if unit else ""
+    return (
+        f"{value:.6g}{unit} at voxel (z {voxel[0]}, row {voxel[1]}, col {voxel[2]}) = "
+        f"RAS ({x:.1f}, {y:.1f}, {z:.1f}) mm"
+    )
+
+
+class TriPlanarExplorer:
+    """Axial, coronal and sagittal planes of a volume side by side, with a linked crosshair.
+
+    Each plane is shown at its physical aspect (from ``spacing``) with the orientation
+    letters of the volume's affine at its edges (see :mod:`m1vision.planes`). Three sliders
+    move the crosshair; a click in any plane moves it to the voxel clicked (the other two
+    planes follow); moving the mouse over a plane shows the value (HU for CT), the voxel
+    index and the RAS position in mm below the pictures. Window presets and sliders, and the
+    edge controls (Canny over each plane), apply to all three.
+
+    Parameters
+    ----------
+    volume : ndarray or MedicalImage
+        ``(Z, H, W)`` volume in the package's layout; a MedicalImage brings ``spacing``,
+        ``metadata["affine"]``, ``window`` and ``modality``. Not modified.
+    window : (center, width), optional
+        Initial window; default the volume's ``.window`` or its full value range.
+    index : (z, row, col), optional
+        Initial crosshair; default the middle voxel.
+    max_size : int
+        Longest side of each plane's picture in pixels.
+    params : TriPlanarParams or dict, optional
+        A whole state to restore (e.g. another explorer's :attr:`params`); wins over
+        ``window`` and ``index``.
+
+    Attributes
+    ----------
+    controls : dict
+        ``"axial"``, ``"coronal"``, ``"sagittal"`` (slice sliders), ``"preset"``,
+        ``"center"``, ``"width"``, ``"edges"``, ``"ksize"``, ``"sigma"``, ``"low"``,
+        ``"high"``, ``"crosshair"``.
+    image_widgets : dict
+        ``ipywidgets.Image`` of each plane, PNG of :meth:`picture` (plane).
+    events : dict
+        ``ipyevents.Event`` of each plane's picture (mouse move and click), or empty if
+        ipyevents is missing.
+    cursor : ipywidgets.HTML
+        The value-under-cursor line; ``cursor_voxel`` is the voxel it describes.
+    last_ms, last_error
+        Milliseconds of the last update (render + PNG encode), the last update's error.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from m1vision.widgets import TriPlanarExplorer
+    >>> vol = np.zeros((10, 32, 32), np.float32); vol[:, 8:24, 8:24] = 100.0
+    >>> tx = TriPlanarExplorer(vol, max_size=64)
+    >>> tx.params["index"], tx.params["center"]
+    ([5, 16, 16], 50.0)
+    >>> tx.handle_event("axial", {"type": "click", "dataX": 10, "dataY": 20})
+    >>> tx.params["index"]
+    [5, 10, 5]
+    """
+
+    def __init__(self, volume, *, window=None, index=None, max_size: int = 320, params=None):
+        w = _widgets()
+        medical = volume
+        #: the volume's modality ("CT"...) or None
+        self.modality = (
+            None if isinstance(volume, np.ndarray) else getattr(volume, "modality", None)
+        )
+        pixels, window, is_ct = _unwrap(volume, window)
+        self._cache = PlaneCache(medical)
+        pixels = self._cache.pixels
+        self._unit = "HU" if is_ct or (is_ct is None and _looks_ct(pixels)) else ""
+        if isinstance(params, dict):
+            params = TriPlanarParams(**{**params, "index": tuple(params["index"])})
+        if params is not None and not isinstance(params, TriPlanarParams):
+            raise TypeError(
+                f"params must be a TriPlanarParams or a dict, got {type(params).__name__}."
+            )
+        value_range = (float(pixels.min()), float(pixels.max()))
+        if params is None:
+            window = _check_window(window)
+            if window is None:
+                hi = value_range[1] if value_range[1] > value_range[0] else value_range[0] + 1
+                window = ((value_range[0] + hi) / 2.0, hi - value_range[0])
+            if index is None:
+                index = tuple(n // 2 for n in pixels.shape)
+            params = TriPlanarParams(
+                index=tuple(index), center=window[0], width=window[1], max_size=max_size
+            )
+        self._check_index(params.index)
+        self._max_size = params.max_size
+        self.last_ms = float("nan")
+        self.last_error: BaseException | None = None
+        self.cursor_voxel: tuple[int, int, int] | None = None
+        self._pngs: dict[str, bytes] = {}
+        self._batch = _Batch(self._update)
+
+        style = _DESCRIPTION_STYLE
+        self._window_controls = _WindowControls(
+            value_range, (params.center, params.width), is_ct=is_ct
+        )
+        sliders = {
+            plane: w.IntSlider(
+                value=params.index[_SLIDER_AXIS[plane]],
+                min=0,
+                max=pixels.shape[_SLIDER_AXIS[plane]] - 1,
+                description=plane,
+                continuous_update=True,
+                style=style,
+            )
+            for plane in PLANES
+        }
+        edges = w.Checkbox(value=params.edges, description="edges", indent=False)
+        crosshair = w.Checkbox(value=params.crosshair, description="crosshair", indent=False)
+        ksize = w.IntSlider(
+            value=params.ksize, min=1, max=max(31, params.ksize), step=2, description="ksize",
+            style=style,
+        )  # fmt: skip
+        sigma = w.FloatSlider(
+            value=params.sigma, min=0.0, max=max(10.0, params.sigma), step=0.1,
+            description="sigma", style=style,
+        )  # fmt: skip
+        top = max(255.0, params.high)
+        low = w.FloatSlider(
+            value=params.low, min=0.0, max=top, step=1.0, description="low",
+            readout_format=".0f", style=style,
+        )  # fmt: skip
+        high = w.FloatSlider(
+            value=params.high, min=0.0, max=top, step=1.0, description="high",
+            readout_format=".0f", style=style,
+        )  # fmt: skip
+        self.controls = {
+            **sliders,
+            "preset": self._window_controls.preset,
+            "center": self._window_controls.center,
+            "width": self._window_controls.width,
+            "edges": edges,
+            "ksize": ksize,
+            "sigma": sigma,
+            "low": low,
+            "high": high,
+            "crosshair": crosshair,
+        }
+        self.image_widgets = {
+            plane: w.Image(format="png", layout={"margin": "0 4px 0 0"}) for plane in PLANES
+        }
+        self.events = self._make_events()
+        self.cursor = w.HTML(value="&nbsp;")
+        self.readout = w.HTML()
+        self.error_area = w.HTML(layout={"display": "none"})
+        pictures = w.HBox(
+            [w.VBox([w.HTML(f"<b>{plane}</b>"), self.image_widgets[plane]]) for plane in PLANES],
+            layout={"flex_flow": "row wrap"},
+        )
+        controls = w.HBox(
+            [
+                w.VBox([*sliders.values(), self._window_controls.box]),
+                w.VBox([w.HBox([edges, crosshair]), ksize, sigma, low, high]),
+            ]
+        )
+        self.widget = w.VBox([pictures, self.cursor, self.readout, self.error_area, controls])
+        self._wire()
+        self._update()
+
+    # -- checks ---------------------------------------------------------------------------
+    def _check_index(self, index) -> None:
+        shape = self._cache.pixels.shape
+        for axis, (i, n) in enumerate(zip(index, shape, strict=True)):
+            if i >= n:
+                raise InvalidParameterError(
+                    f"index[{axis}] must be < {n} (the volume is {shape}), got {i}; the "
+                    "crosshair is a voxel (z, row, col) of the volume."
+                )
+
+    # -- wiring ---------------------------------------------------------------------------
+    def _make_events(self) -> dict:
+        try:
+            from ipyevents import Event
+        except ImportError:  # pragma: no cover - a dependency; the pictures still work
+            return {}
+        events = {}
+        for plane in PLANES:
+            event = Event(
+                source=self.image_widgets[plane],
+                watched_events=["mousemove", "click"],
+                throttle_or_debounce="throttle",
+                wait=40,
+            )
+            event.on_dom_event(lambda e, plane=plane: self.handle_event(plane, e))
+            events[plane] = event
+        return events
+
+    def _wire(self) -> None:
+        c = self.controls
+        self._window_controls.wire(self._batch)
+
+        def on_low(change):
+            if change["new"] > c["high"].value:
+                with self._batch.hold():
+                    c["high"].value = change["new"]
+            self._batch.request()
+
+        def on_high(change):
+            if change["new"] < c["low"].value:
+                with self._batch.hold():
+                    c["low"].value = change["new"]
+            self._batch.request()
+
+        c["low"].observe(on_low, names="value")
+        c["high"].observe(on_high, names="value")
+        for name in (*PLANES, "edges", "ksize", "sigma", "crosshair"):
+            c[name].observe(self._batch.request, names="value")
+
+    def handle_event(self, plane: str, event: dict) -> None:
+        """React to a mouse event on ``plane``'s picture (what ipyevents sends).
+
+        ``event`` has ``"type"`` (``"mousemove"`` or ``"click"``) and ``"dataX"``,
+        ``"dataY"``: the position in the picture's pixels. A move shows the value under the
+        cursor; a click also moves the crosshair there.
+        """
+        if plane not in PLANES:
+            raise InvalidParameterError(f"plane must be one of {PLANES}, got {plane!r}.")
+        try:
+            params = self._read_params()
+            hw = self._cache.display_hw(plane, params)
+            s_axis = _SLIDER_AXIS[plane]
+            voxel = display_to_voxel(
+                plane,
+                params.index[s_axis],
+                (event["dataX"], event["dataY"]),
+                hw,
+                self._cache.pixels.shape,
+            )
+            self.cursor_voxel = voxel
+            self.cursor.value = html.escape(
+                cursor_text(self._cache.pixels, self._cache.affine, voxel, unit=self._unit)
+            )
+        except Exception as exc:  # shown in the widget; the explorer keeps working
+            self._show_error(exc)
+            return
+        if event.get("type") == "click":
+            self.set_params(index=voxel)
+
+    # -- state ----------------------------------------------------------------------------
+    def _read_params(self) -> TriPlanarParams:
+        c = self.controls
+        center, width = self._window_controls.values()
+        index = [0, 0, 0]
+        for plane in PLANES:
+            index[_SLIDER_AXIS[plane]] = int(c[plane].value)
+        return TriPlanarParams(
+            index=tuple(index),
+            center=center,
+            width=width,
+            edges=bool(c["edges"].value),
+            ksize=int(c["ksize"].value),
+            sigma=float(c["sigma"].value),
+            low=float(c["low"].value),
+            high=float(c["high"].value),
+            crosshair=bool(c["crosshair"].value),
+            max_size=self._max_size,
+        )
+
+    @property
+    def params(self) -> dict:
+        """The whole state as a JSON-safe dict (the fields of :class:`TriPlanarParams`)."""
+        return self._read_params().to_dict()
+
+    def render_params(self) -> TriPlanarParams:
+        """The current state as :class:`~m1vision.planes.TriPlanarParams`."""
+        return self._read_params()
+
+    def set_params(self, **changes) -> None:
+        """Set several parts of the state at once (one update).
+
+        Names are the fields of :class:`~m1vision.planes.TriPlanarParams` but ``max_size``:
+        ``index`` (z, row, col), ``center``, ``width``, ``edges``, ``ksize``, ``sigma``,
+        ``low``, ``high``, ``crosshair``. The result is checked before anything moves.
+        """
+        allowed = set(TriPlanarParams.__dataclass_fields__) - {"max_size"}
+        unknown = set(changes) - allowed
+        if unknown:
+            raise InvalidParameterError(
+                f"unknown setting(s) {sorted(unknown)}; known: {sorted(allowed)}."
+            )
+        new = self._read_params().replace(
+            **{k: tuple(v) if k == "index" else v for k, v in changes.items()}
+        )
+        self._check_index(new.index)
+        c = self.controls
+        with self._batch.hold():
+            for plane in PLANES:
+                c[plane].value = new.index[_SLIDER_AXIS[plane]]
+            if "center" in changes or "width" in changes:
+                c["center"].value, c["width"].value = new.center, new.width
+            for name in ("edges", "ksize", "sigma", "high", "low", "crosshair"):
+                if name in changes:
+                    c[name].value = getattr(new, name)
+
+    # -- pictures -------------------------------------------------------------------------
+    def picture(self, plane: str) -> np.ndarray:
+        """``plane``'s picture as shown (BGR ``uint8``)."""
+        return self._cache.render(plane, self._read_params())
+
+    def pictures(self) -> dict[str, np.ndarray]:
+        """The three pictures as shown, by plane."""
+        params = self._read_params()
+        return {plane: self._cache.render(plane, params) for plane in PLANES}
+
+    def _update(self) -> None:
+        start = time.perf_counter()
+        try:
+            params = self._read_params()
+            pngs = {
+                plane: encode_png(self._cache.render(plane, params), bilevel=False)
+                for plane in PLANES
+            }
+        except Exception as exc:  # shown in the widget; the explorer keeps working
+            self._show_error(exc)
+            return
+        for plane, png in pngs.items():
+            if self._pngs.get(plane) != png:
+                self.image_widgets[plane].value = png
+        self._pngs = pngs
+        self.last_ms = (time.perf_counter() - start) * 1000.0
+        self.last_error = None
+        self.error_area.value = ""
+        self.error_area.layout.display = "none"
+        z, r, c = params.index
+        self.readout.value = (
+            f"crosshair (z {z}, row {r}, col {c}) &middot; window {params.center:.6g} / "
+            f"{params.width:.6g} &middot; {self.last_ms:.1f} ms"
+        )
+
+    def _show_error(self, exc: BaseException) -> None:
+        self.last_error = exc
+        self.error_area.value = _error_html(exc)
+        self.error_area.layout.display = None
+
+    def export_png(self, path, *, overwrite: bool = False):
+        """Write the current view as a PNG file (atomically); return its path."""
+        from m1vision.widgets._export import export_png
+
+        return export_png(self, path, overwrite=overwrite)
+
+    def export_sweep(self, path, *, plane: str = "axial", fps: float = 10.0, step: int = 1,
+                     overwrite: bool = False):  # fmt: skip
+        """Write a sweep through ``plane``'s slices as an animated GIF or an MP4 (by suffix).
+
+        See :func:`m1vision.widgets._export.export_sweep`.
+        """
+        from m1vision.widgets._export import export_sweep
+
+        return export_sweep(self, path, plane=plane, fps=fps, step=step, overwrite=overwrite)
+
+    @classmethod
+    def from_record(cls, record_path, index: int = 0) -> TriPlanarExplorer:
+        """Restore the ``index``-th explorer view kept by ``experiment.record(explorers=...)``."""
+        from m1vision.widgets._replay import from_record
+
+        return _of_kind(from_record(record_path, index), cls)
+
+    @property
+    def cache(self) -> PlaneCache:
+        """The :class:`~m1vision.planes.PlaneCache` behind the pictures (its ``counts``)."""
+        return self._cache
+
+    def summary(self) -> str:
+        """One deterministic line describing the view (the text beside the picture)."""
+        p = self._read_params()
+        z, r, c = p.index
+        shape = "x".join(str(n) for n in self._cache.pixels.shape)
+        edges = f", Canny {p.low:g}-{p.high:g}" if p.edges else ""
+        return (
+            f"TriPlanarExplorer: volume {shape}, crosshair (z {z}, row {r}, col {c}), "
+            f"window {p.center:g}/{p.width:g}{edges}"
+        )
+
+    def _repr_mimebundle_(self, **kwargs):
+        static = _png_of([self.picture(plane) for plane in PLANES])
+        return _static_bundle(self.widget, static, self.summary(), **kwargs)
+
+
+def _looks_ct(pixels: np.ndarray) -> bool:
+    lo, hi = float(pixels.min()), float(pixels.max())
+    return -1100.0 <= lo < -500.0 and hi <= 4000.0
+
+
+def _of_kind(explorer, cls):
+    if not isinstance(explorer, cls):
+        from m1vision.errors import RecordError
+
+        raise RecordError(
+            f"the view at that index is a {type(explorer).__name__}, not a {cls.__name__}; "
+            f"restore it with {type(explorer).__name__}.from_record or "
+            "m1vision.widgets.from_record."
+        )
+    return explorer

@@ -1,0 +1,216 @@
+"""m1vision.planes: planes, physical aspect, orientation letters, picture <-> voxel <-> RAS."""
+
+from __future__ import annotations
+
+import itertools
+
+import nibabel as nib
+import numpy as np
+import pytest
+
+from m1vision.data import volume as sample_volume
+from m1vision.errors import InvalidImageError, InvalidParameterError
+from m1vision.planes import (
+    PLANES,
+    PlaneCache,
+    TriPlanarParams,
+    default_affine,
+    display_shape,
+    display_to_voxel,
+    extract_plane,
+    orientation_letters,
+    plane_geometry,
+    render_plane,
+    value_at,
+    volume_geometry,
+    voxel_to_display,
+    voxel_to_ras,
+)
+from m1vision.preprocess import canny, gaussian_blur, window
+
+OPPOSITE = dict(zip("RASLPI", "LPIRAS", strict=True))
+
+
+def _affines():
+    """Axis permutations and flips of a spacing (1.5, 0.7, 0.9) grid, with an origin."""
+    out = {}
+    for perm in itertools.permutations(range(3)):
+        for signs in itertools.product((1, -1), repeat=3):
+            a = np.zeros((4, 4))
+            for voxel_axis, (ras_axis, sign) in enumerate(zip(perm, signs, strict=True)):
+                a[ras_axis, voxel_axis] = sign * (1.5, 0.7, 0.9)[voxel_axis]
+            a[:3, 3] = (10.0, -20.0, 30.0)
+            a[3, 3] = 1.0
+            out["".join(nib.aff2axcodes(a))] = a
+    return out
+
+
+AFFINES = _affines()
+
+
+@pytest.mark.parametrize("plane", PLANES)
+@pytest.mark.parametrize("codes", list(AFFINES), ids=list(AFFINES))
+def test_letters_agree_with_nibabel_for_any_orientation(codes, plane):
+    letters = orientation_letters(AFFINES[codes], plane)
+    _, v_axis, v_flip, h_axis, h_flip = plane_geometry(plane)
+    # nibabel names the direction each voxel axis increases to
+    down = OPPOSITE[codes[v_axis]] if v_flip else codes[v_axis]
+    right = OPPOSITE[codes[h_axis]] if h_flip else codes[h_axis]
+    assert letters == {
+        "top": OPPOSITE[down],
+        "bottom": down,
+        "left": OPPOSITE[right],
+        "right": right,
+    }
+
+
+def test_the_package_layout_reads_as_radiologists_expect():
+    affine = np.asarray(sample_volume().metadata["affine"])  # a real NIfTI through read_nifti
+    assert orientation_letters(affine, "axial") == {
+        "top": "A", "bottom": "P", "left": "R", "right": "L"
+    }  # fmt: skip
+    assert orientation_letters(affine, "coronal") == {
+        "top": "S", "bottom": "I", "left": "R", "right": "L"
+    }  # fmt: skip
+    assert orientation_letters(affine, "sagittal") == {
+        "top": "S", "bottom": "I", "left": "A", "right": "P"
+    }  # fmt: skip
+    assert np.allclose(default_affine((2.0, 2.0, 2.0))[:3, :3], affine[:3, :3])
+
+
+@pytest.mark.parametrize("codes", ["SPL", "IAR", "LPS"], ids=["SPL", "IAR", "LPS"])
+def test_voxel_to_ras_equals_nibabel_apply_affine(codes):
+    affine = AFFINES[codes]
+    for voxel in [(0, 0, 0), (3, 7, 11), (9, 1, 4)]:
+        assert np.allclose(voxel_to_ras(affine, voxel), nib.affines.apply_affine(affine, voxel))
+
+
+@pytest.fixture(scope="module")
+def numbered() -> np.ndarray:
+    """Every voxel a different value: a picture pixel names its voxel."""
+    return np.arange(5 * 6 * 7, dtype=np.float32).reshape(5, 6, 7)
+
+
+@pytest.mark.parametrize("plane", PLANES)
+def test_each_picture_pixel_is_the_voxel_display_to_voxel_names(numbered, plane):
+    s_axis = plane_geometry(plane)[0]
+    for index in range(numbered.shape[s_axis]):
+        shown = extract_plane(numbered, plane, index)
+        for y, x in np.ndindex(*shown.shape):
+            voxel = display_to_voxel(plane, index, (x + 0.5, y + 0.5), shown.shape, numbered.shape)
+            assert voxel[s_axis] == index
+            assert shown[y, x] == value_at(numbered, voxel)
+
+
+@pytest.mark.parametrize("plane", PLANES)
+@pytest.mark.parametrize("hw", [(50, 70), (13, 200)], ids=["50x70", "13x200"])
+def test_voxel_to_display_and_back_is_the_identity(numbered, plane, hw):
+    for voxel in np.ndindex(*numbered.shape):
+        xy = voxel_to_display(plane, voxel, hw, numbered.shape)
+        s_axis = plane_geometry(plane)[0]
+        assert display_to_voxel(plane, voxel[s_axis], xy, hw, numbered.shape) == voxel
+
+
+@pytest.mark.parametrize("plane", PLANES)
+def test_pictures_have_the_physical_aspect(plane):
+    shape, spacing = (30, 200, 160), (4.0, 0.6, 0.8)
+    height, width = display_shape(shape, spacing, plane, max_size=300)
+    _, v_axis, _, h_axis, _ = plane_geometry(plane)
+    mm = (shape[v_axis] * spacing[v_axis], shape[h_axis] * spacing[h_axis])
+    assert max(height, width) == 300
+    assert abs(height / width - mm[0] / mm[1]) < 2.0 / min(height, width)
+
+
+def test_an_object_without_pixels_is_refused():
+    vol = nib.Nifti1Image(np.zeros((30, 64, 48), np.float32), np.eye(4))  # read it first
+    with pytest.raises(TypeError, match="MedicalImage"):
+        volume_geometry(vol)
+
+
+class _Volume:  # a MedicalImage-like input without io
+    def __init__(self, pixels, spacing, affine=None):
+        self.pixels, self.spacing = pixels, spacing
+        self.metadata = {} if affine is None else {"affine": affine}
+
+
+@pytest.mark.parametrize("plane", PLANES)
+def test_render_is_window_edges_then_physical_aspect(plane):
+    rng = np.random.default_rng(0)
+    pixels = rng.normal(0, 300, (12, 40, 40)).astype(np.float32)
+    params = TriPlanarParams(
+        index=(6, 20, 20), center=0.0, width=800.0, edges=True, low=40, high=90,
+        crosshair=False, max_size=40,
+    )  # fmt: skip
+    picture = render_plane(_Volume(pixels, (1.0, 1.0, 1.0)), plane, params)
+    s_axis = plane_geometry(plane)[0]
+    native = extract_plane(pixels, plane, params.index[s_axis])
+    windowed = window(native, center=0.0, width=800.0)
+    edges = canny(gaussian_blur(windowed, ksize=5), low=40, high=90)
+    assert picture.shape[:2] == display_shape(pixels.shape, (1, 1, 1), plane, max_size=40)
+    if picture.shape[:2] == native.shape:  # no resize: exact
+        expected = np.repeat(windowed[:, :, None], 3, axis=2)
+        expected[edges > 0] = (0, 255, 0)
+        assert np.array_equal(picture, expected)
+    else:
+        assert np.count_nonzero(np.all(picture == (0, 255, 0), axis=2)) > 0
+
+
+def test_cache_recomputes_only_the_plane_whose_slice_moved():
+    cache = PlaneCache(np.zeros((10, 20, 30), np.float32))
+    p = TriPlanarParams(index=(5, 10, 15), center=0.0, width=1.0, max_size=32)
+    for plane in PLANES:
+        cache.render(plane, p)
+    moved = p.replace(index=(6, 10, 15))
+    for plane in PLANES:
+        cache.render(plane, moved)
+    assert dict(cache.counts) == {"axial": 2, "coronal": 1, "sagittal": 1}
+
+
+@pytest.mark.parametrize("edges", [False, True], ids=["gray", "edges"])
+def test_crosshair_passes_through_the_crosshair_voxel(edges):
+    cache = PlaneCache(np.zeros((10, 20, 30), np.float32))
+    p = TriPlanarParams(index=(2, 5, 25), center=0.0, width=1.0, max_size=240, edges=edges)
+    for plane in PLANES:
+        picture = cache.render(plane, p)
+        assert picture.ndim == (3 if edges else 2)
+        x, y = voxel_to_display(plane, p.index, picture.shape[:2], (10, 20, 30))
+        row, col = picture[int(y), 1:3], picture[1:3, int(x)]  # away from the letters
+        if edges:  # amber lines
+            assert (row == (0, 200, 255)).all() and (col == (0, 200, 255)).all()
+        else:  # white then black dashes of 4 pixels from the edges
+            assert row.tolist() == [255, 255] and col.tolist() == [255, 255]
+            assert picture[int(y), 5] == 0 and picture[5, int(x)] == 0
+
+
+BAD = {
+    "2-D": (lambda: volume_geometry(np.zeros((4, 4), np.float32)), InvalidImageError, "3-D"),
+    "bad spacing": (
+        lambda: volume_geometry(_Volume(np.zeros((2, 2, 2)), (1.0, 0.0, 1.0))),
+        InvalidParameterError,
+        "spacing",
+    ),
+    "singular affine": (
+        lambda: volume_geometry(_Volume(np.zeros((2, 2, 2)), (1, 1, 1), np.zeros((4, 4)))),
+        InvalidParameterError,
+        "affine",
+    ),
+    "index past the end": (
+        lambda: extract_plane(np.zeros((2, 3, 4)), "sagittal", 4),
+        InvalidParameterError,
+        "index must be < 4",
+    ),
+    "unknown plane": (lambda: plane_geometry("oblique"), InvalidParameterError, "plane"),
+    "nan window": (
+        lambda: TriPlanarParams(center=float("nan"), width=1.0),
+        InvalidParameterError,
+        "finite",
+    ),
+    "low > high": (lambda: TriPlanarParams(low=100, high=10), InvalidParameterError, "low"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD), ids=list(BAD))
+def test_bad_input_is_refused_with_a_named_error(case):
+    call, error, match = BAD[case]
+    with pytest.raises(error, match=match):
+        call()
