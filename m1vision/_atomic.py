@@ -16,7 +16,14 @@ from pathlib import Path
 
 from m1vision.errors import OutputExistsError
 
-__all__ = ["atomic_path", "atomic_write_bytes", "atomic_write_json", "atomic_write_text"]
+__all__ = [
+    "atomic_path",
+    "atomic_write_bytes",
+    "atomic_write_json",
+    "atomic_write_text",
+    "check_versioned",
+    "versioned",
+]
 
 
 def _read_umask() -> int:
@@ -106,3 +113,56 @@ def atomic_write_json(path, obj, *, overwrite: bool = False) -> Path:
     """Write ``obj`` as indented, key-sorted JSON (with a final newline) atomically."""
     text = json.dumps(obj, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
     return atomic_write_text(path, text, overwrite=overwrite)
+
+
+# ---------------------------------------------------------------------------------------------
+# The one versioned header: every JSON file m1vision writes starts with "schema" and "version".
+# ---------------------------------------------------------------------------------------------
+
+
+def versioned(schema: str, version: int, body=None) -> dict:
+    """A JSON object with the ``schema`` + ``version`` header, then ``body``'s keys.
+
+    Examples
+    --------
+    >>> from m1vision._atomic import versioned
+    >>> versioned("m1vision.example", 1, {"items": []})
+    {'schema': 'm1vision.example', 'version': 1, 'items': []}
+    """
+    body = dict(body or {})
+    clash = {"schema", "version"} & set(body)
+    if clash:
+        raise ValueError(f"the body must not hold the header key(s) {sorted(clash)}.")
+    return {"schema": schema, "version": int(version), **body}
+
+
+def check_versioned(data, *, schema: str, versions, source: str, error: type[Exception]) -> dict:
+    """Check ``data`` has the header ``schema`` and one of ``versions``; return it.
+
+    Raises ``error`` (an m1vision error class taking one message) naming ``source``, what was
+    found and the fix (a newer m1vision for a newer version).
+
+    Examples
+    --------
+    >>> from m1vision._atomic import check_versioned
+    >>> from m1vision.errors import RecordError
+    >>> check_versioned({"schema": "m1vision.x", "version": 1}, schema="m1vision.x",
+    ...                 versions=(1,), source="x.json", error=RecordError)["version"]
+    1
+    """
+    versions = tuple(versions)
+    if not isinstance(data, dict) or data.get("schema") != schema:
+        got = data.get("schema") if isinstance(data, dict) else type(data).__name__
+        raise error(
+            f"{source}: schema is {got!r}, expected {schema!r}; it is not a file of this kind "
+            "(or it is damaged)."
+        )
+    version = data.get("version")
+    if version not in versions:
+        newer = isinstance(version, int) and version > max(versions)
+        fix = " Upgrade m1vision to read it." if newer else ""
+        raise error(
+            f"{source}: unsupported {schema} version {version!r}; this m1vision reads "
+            f"version {', '.join(map(str, versions))}.{fix}"
+        )
+    return data

@@ -19,6 +19,7 @@ class                   also a                  raised for
 ``RecordError``         ``ValueError``          an experiment record that cannot be used
 ``BinaryFormatError``   ``ValueError``          a file that is no readable Mach-O/ELF binary
 ``DeviceUnavailableError`` ``RuntimeError``     a device was asked for that cannot be used
+``JobMismatchError``    ``FileExistsError``     an output folder holding another job's results
 ======================  ======================  ==============================================
 """
 
@@ -31,6 +32,7 @@ __all__ = [
     "ImageWriteError",
     "InvalidImageError",
     "InvalidParameterError",
+    "JobMismatchError",
     "M1VisionError",
     "ModelLoadError",
     "OutputExistsError",
@@ -114,3 +116,12 @@ class BinaryFormatError(M1VisionError, ValueError):
 
 class DeviceUnavailableError(M1VisionError, RuntimeError):
     """``prefer="gpu"`` was asked for, but no GPU is usable; the message says why and the fix."""
+
+
+class JobMismatchError(OutputExistsError):
+    """An output folder holds the results of another job (another pipeline or model).
+
+    Raised by the batch engine (:mod:`m1vision.batch`) before anything is written; the
+    message says what differs and the fix (``overwrite=True``, or another folder). The
+    attributes ``manifest`` (its path) and ``differences`` (list of str) hold the same facts.
+    """

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -58,3 +59,36 @@ def test_written_files_get_the_usual_permissions(tmp_path):
     plain = tmp_path / "plain.bin"
     plain.write_bytes(b"x")  # what open() gives
     assert path.stat().st_mode & 0o777 == plain.stat().st_mode & 0o777
+
+
+# ---------------------------------------------------------------- the one versioned header
+
+
+def test_versioned_puts_the_header_first_and_refuses_a_clash():
+    from m1vision._atomic import versioned
+
+    data = versioned("m1vision.thing", 2, {"items": [1]})
+    assert list(data) == ["schema", "version", "items"]
+    with pytest.raises(ValueError, match="header key"):
+        versioned("m1vision.thing", 2, {"version": 3})
+
+
+@pytest.mark.parametrize(
+    ("data", "fragment"),
+    [
+        ({"schema": "m1vision.other", "version": 1}, "expected 'm1vision.thing'"),
+        ([1, 2], "schema is 'list'"),
+        ({"schema": "m1vision.thing", "version": 3}, "Upgrade m1vision"),
+        ({"schema": "m1vision.thing", "version": 0}, "reads version 1, 2."),
+    ],
+    ids=["other-schema", "not-a-dict", "newer", "older"],
+)
+def test_check_versioned_names_the_file_and_the_fix(data, fragment):
+    from m1vision._atomic import check_versioned
+    from m1vision.errors import RecordError
+
+    with pytest.raises(RecordError, match=re.escape(fragment)) as info:
+        check_versioned(
+            data, schema="m1vision.thing", versions=(1, 2), source="x.json", error=RecordError
+        )
+    assert str(info.value).startswith("x.json: ")

@@ -19,6 +19,7 @@ import pytest
 
 from m1vision import pipeline as pl
 from m1vision import preprocess
+from m1vision.batch import MANIFEST_NAME
 from m1vision.errors import (
     ImageReadError,
     InvalidImageError,
@@ -615,12 +616,14 @@ def test_batch_over_a_folder_with_corrupt_files(batch_in, tmp_path):
         assert Path(item.input).name in item.error
     assert {Path(i.input).relative_to(batch_in).as_posix() for i in report.ok} == set(GOOD)
 
-    # exactly the outputs of the good files and the report: no partial or temporary file
+    # exactly the outputs of the good files, the manifest and the report: nothing partial
     assert report.path.parent == out
     assert re.fullmatch(r"batch_report-\d{8}T\d{6}\.json", report.path.name)
     assert _files(out) == sorted(
-        ["a.png", "ct.png", "sub/b.png", "sub/deeper/c.png", report.path.name]
+        ["a.png", "ct.png", "sub/b.png", "sub/deeper/c.png", report.path.name, MANIFEST_NAME]
     )
+    assert [item.key for item in report.items] == rel  # the input key: relative, extension kept
+    assert {item.reason for item in report.items} == {"new"}
     for item in report.ok:
         assert item.status == "ok" and item.error is None and item.seconds > 0
         np.testing.assert_array_equal(
@@ -629,7 +632,8 @@ def test_batch_over_a_folder_with_corrupt_files(batch_in, tmp_path):
 
     on_disk = json.loads(report.path.read_text())
     assert on_disk == report.to_dict()
-    assert on_disk["pipeline"] == EDGES.to_dict()
+    assert on_disk["schema"] == "m1vision.batch_report" and on_disk["version"] == 2
+    assert on_disk["job"]["config"]["pipeline"] == EDGES.to_dict() == report.pipeline
     assert on_disk["counts"] == {"ok": 4, "skipped": 0, "failed": 3}
     assert "failed" in str(report) and "zero.png" in str(report)
 
@@ -645,6 +649,7 @@ def test_rerun_skips_and_overwrite_rewrites(batch_in, tmp_path):
     second = EDGES.run(batch_in, out, progress=False)
     assert second.counts == {"ok": 0, "skipped": 4, "failed": 3}
     assert all(item.seconds == 0 for item in second.skipped)
+    assert second.reasons == {"unchanged": 4, "failed before": 3}
     np.testing.assert_array_equal(read_image(out / "a.png"), tampered)  # really not recomputed
     assert second.path != first.path
     assert first.path.read_text() == first_text  # an earlier report is never replaced
@@ -715,7 +720,7 @@ def test_a_failing_step_fails_its_file_with_the_step_named(tmp_path):
     for item in report.items:
         assert item.error.startswith("PipelineStepError: pipeline step 1 ('canny'")
         assert "dtype uint" in item.error
-    assert _files(tmp_path / "out") == [report.path.name]
+    assert _files(tmp_path / "out") == sorted([report.path.name, MANIFEST_NAME])
 
 
 REJECTED_UP_FRONT = {

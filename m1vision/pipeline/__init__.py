@@ -73,7 +73,8 @@ A package; every public name is importable from ``m1vision.pipeline``:
 ============  =================================================================================
 ``_steps``    :class:`Step`, the registry (:func:`register_step`), the built-in steps
 ``_core``     :class:`Pipeline`: order, JSON round trip, :meth:`Pipeline.run`
-``_run``      the batch run: :func:`collect_inputs`, :class:`BatchReport`, the task per chunk
+``_run``      the engine's job for a run (:mod:`m1vision.batch` has the flow, resume and the
+              report), and :func:`collect_inputs`
 ============  =================================================================================
 
 Each step's parameters are checked by the same checker as its function in
@@ -131,5 +132,6 @@ __all__ = [
 
 # The public classes and functions show (and pickle) under their public path.
 for _name in __all__:
-    globals()[_name].__module__ = __name__
+    if globals()[_name].__module__.startswith(__name__ + "."):  # not the engine's classes
+        globals()[_name].__module__ = __name__
 del _name

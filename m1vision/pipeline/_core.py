@@ -4,39 +4,28 @@ from __future__ import annotations
 
 import json
 import os
-import time
-import uuid
 from collections.abc import Iterable, Iterator, Mapping
-from concurrent.futures import Executor, Future, ThreadPoolExecutor, as_completed
+from concurrent.futures import Executor
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import cv2
 import numpy as np
 
-from m1vision._checks import check_int
+from m1vision._atomic import versioned
+from m1vision.batch._inputs import as_path_list
 from m1vision.errors import (
     InvalidParameterError,
     PipelineConfigError,
     PipelineStepError,
 )
-from m1vision.pipeline._run import (
-    BatchItem,
-    BatchReport,
-    _as_path_list,
-    _executor_name,
-    _run_files,
-    _write_report,
-    collect_inputs,
-)
 from m1vision.pipeline._steps import _REGISTRY, Step, get_step
+
+if TYPE_CHECKING:
+    from m1vision.batch import BatchReport
 
 #: The ``schema`` and ``version`` written by :meth:`Pipeline.to_dict`.
 SCHEMA = "m1vision.pipeline"
-
-
 SCHEMA_VERSION = 1
-
 
 #: Output suffixes :meth:`Pipeline.run` can write (see :func:`m1vision.io.write_image`).
 WRITE_SUFFIXES = (".png", ".tif", ".tiff", ".jpg", ".jpeg", ".bmp")
@@ -157,11 +146,8 @@ class Pipeline:
         >>> Pipeline([GaussianBlur(ksize=3)]).to_dict()
         {'schema': 'm1vision.pipeline', 'version': 1, 'steps': [{'name': 'gaussian_blur', 'params': {'ksize': 3, 'sigma': 0.0}}]}
         """  # noqa: E501
-        return {
-            "schema": SCHEMA,
-            "version": SCHEMA_VERSION,
-            "steps": [{"name": step.name, "params": step.params()} for step in self._steps],
-        }
+        steps = [{"name": step.name, "params": step.params()} for step in self._steps]
+        return versioned(SCHEMA, SCHEMA_VERSION, {"steps": steps})
 
     def to_json(self) -> str:
         """The pipeline as JSON text, one step per line; equal pipelines give identical text.
@@ -323,6 +309,9 @@ class Pipeline:
     ) -> BatchReport:
         """Apply the pipeline to every input image and write the results into ``out_dir``.
 
+        The run goes through the batch engine (:mod:`m1vision.batch`): resume is decided by
+        the manifest ``m1vision-manifest.json`` that it keeps in ``out_dir``.
+
         Parameters
         ----------
         inputs : path or list of paths
@@ -339,18 +328,25 @@ class Pipeline:
             would go to the same output (``a.png`` and ``a.tif``; compared ignoring case, as
             macOS does) are an error before anything runs. Must not be an input folder.
         executor : concurrent.futures.Executor, optional
-            Where the work runs. Default: a thread pool of ``os.cpu_count()`` threads (OpenCV
-            releases the GIL). Any executor works: a ``ProcessPoolExecutor``, or a Dask
+            Where the work runs. Default (:func:`m1vision.batch.default_executor`): one worker
+            per core, in processes for batches of at least 4 inputs per worker on 3 or more
+            cores (each image then has a GIL of its own: it scales to 16 cores), else threads
+            (OpenCV releases the GIL). Any executor works: a ``ProcessPoolExecutor``, or a Dask
             cluster's ``client.get_executor()`` (e.g. ``Client("tcp://scheduler:8786")`` for a
             remote scheduler). Each task is a module-level function given the pipeline as its
             dict, so it pickles; the workers must see the same files at the same (absolute)
             paths as this process, i.e. a shared filesystem, and have m1vision (and any module
-            defining custom steps) installed.
+            defining custom steps) installed. The report's ``executor`` says which ran.
         progress : bool
             Show a ``tqdm.auto`` progress bar (a widget in Jupyter, text in a terminal).
         overwrite : bool
-            Recompute and replace outputs that exist. Without it, an existing output is
-            skipped (status ``"skipped"``), so re-running an interrupted batch finishes it.
+            Recompute every input and replace its output, even in a folder holding another
+            pipeline's results. Without it, an output is reused only when the manifest says
+            this same pipeline (and suffix) made it from the same input (status
+            ``"skipped"``, reason ``"unchanged"``); a changed input is recomputed (reason
+            ``"input changed"``), an interrupted run resumes, and a folder holding another
+            job's results raises :class:`~m1vision.errors.JobMismatchError` before anything
+            is written.
         suffix : str
             Appended to each output's name; it must end in an extension
             :func:`m1vision.io.write_image` writes (.png, .tif/.tiff, .jpg/.jpeg, .bmp),
@@ -358,16 +354,22 @@ class Pipeline:
             (:class:`Normalize`) needs ``.tif``/``.tiff``.
         chunksize : int, optional
             Files per task. Default: enough to give each worker about four tasks, at most 16
-            files each (per-task overhead and the GIL cost ~15% throughput at 1 file per task
-            on 2 cores); a few tens amortise a remote cluster's overhead on small images.
+            files each; a few tens amortise a remote cluster's overhead on small images.
 
         Returns
         -------
         BatchReport
-            One item per input file (input, output, status "ok"/"skipped"/"failed", seconds,
-            error as "TypeName: message"), also written atomically as JSON into ``out_dir``
-            as ``batch_report-<UTC time>.json`` (never replacing an earlier report; see
-            :attr:`BatchReport.path`).
+            One :class:`~m1vision.batch.BatchItem` per input (key, input, output, status
+            "ok"/"skipped"/"failed", reason, seconds, error as "TypeName: message"), also
+            written atomically as JSON into ``out_dir`` as ``batch_report-<UTC time>.json``
+            (never replacing an earlier report; see :attr:`BatchReport.path`).
+
+        Raises
+        ------
+        JobMismatchError
+            ``out_dir`` holds another job's results (see ``overwrite``); nothing is written.
+        OutputExistsError
+            Outputs this run would write exist but no manifest says who made them.
 
         Notes
         -----
@@ -379,8 +381,9 @@ class Pipeline:
         (left so: the executor already parallelises over files), so that the files in
         parallel do not oversubscribe the cores.
 
-        Interrupting the run (Ctrl-C, or the notebook's stop button) cancels the files not yet
-        started; the outputs finished so far stay, and the next run skips them.
+        Interrupting the run (Ctrl-C, the notebook's stop button, a killed process) keeps
+        the outputs finished so far; the next run reuses those the manifest records and
+        recomputes the rest.
 
         Examples
         --------
@@ -397,107 +400,25 @@ class Pipeline:
         {'ok': 3, 'skipped': 0, 'failed': 0}
         >>> sorted(q.name for q in (folder / "out").glob("*.png"))
         ['img0.png', 'img1.png', 'img2.png']
-        >>> p.run(folder / "in", folder / "out", progress=False).counts["skipped"]
-        3
+        >>> again = p.run(folder / "in", folder / "out", progress=False)
+        >>> again.counts["skipped"], again.items[0].reason
+        (3, 'unchanged')
         """
-        jobs, out_dir = self._plan(inputs, out_dir, suffix=suffix)
-        if chunksize is not None:
-            chunksize = check_int(chunksize, name="chunksize", minimum=1)
-        if executor is not None and not isinstance(executor, Executor):
-            raise TypeError(
-                "executor must be a concurrent.futures.Executor (a ThreadPoolExecutor, a "
-                "ProcessPoolExecutor, or a Dask client.get_executor()), got "
-                f"{type(executor).__name__}."
-            )
-        from tqdm.auto import tqdm
+        from m1vision import batch
 
-        started = time.gmtime()
-        t0 = time.perf_counter()
-        results: list[dict | None] = [None] * len(jobs)
-        todo = []
-        for i, (_src, dst) in enumerate(jobs):
-            if not overwrite and dst.exists():
-                results[i] = {"status": "skipped", "seconds": 0.0, "error": None}
-            else:
-                todo.append(i)
-
-        own = executor is None
-        if own:
-            executor = ThreadPoolExecutor(
-                max_workers=max(1, min(os.cpu_count() or 1, len(todo))),
-                thread_name_prefix="m1vision-run",
-            )
-        executor_name = _executor_name(executor, own)
-        if chunksize is None:
-            workers = getattr(executor, "_max_workers", None) or os.cpu_count() or 1
-            chunksize = max(1, min(16, len(todo) // (4 * workers)))
-        pipeline_dict = self.to_dict()
-        token = uuid.uuid4().hex  # unique task arguments: Dask must not reuse cached results
-        opencv_threads = cv2.getNumThreads()
-        cv2.setNumThreads(1)
-        futures: dict[Future, list[int]] = {}
-        bar = tqdm(
-            total=len(jobs),
-            disable=not progress,
-            desc="Pipeline.run",
-            unit="img",
-            initial=len(jobs) - len(todo),
+        job, out_dir = self._plan(inputs, out_dir, suffix=suffix)
+        return batch.run(
+            job,
+            inputs,
+            out_dir,
+            executor=executor,
+            overwrite=overwrite,
+            progress_bar=progress,
+            chunksize=chunksize,
         )
-        n_failed = 0
-        try:
-            for start in range(0, len(todo), chunksize):
-                chunk = todo[start : start + chunksize]
-                work = [(str(jobs[i][0]), str(jobs[i][1])) for i in chunk]
-                fut = executor.submit(
-                    _run_files, pipeline_dict, work, overwrite, os.getpid(), token
-                )
-                futures[fut] = chunk
-            for fut in as_completed(futures):
-                chunk = futures[fut]
-                try:
-                    records = fut.result()
-                except Exception as exc:  # the executor failed (a worker died, pickling...)
-                    error = f"{type(exc).__name__}: {exc}"
-                    records = [{"status": "failed", "seconds": 0.0, "error": error}] * len(chunk)
-                for i, record in zip(chunk, records, strict=True):
-                    results[i] = record
-                    n_failed += record["status"] == "failed"
-                bar.update(len(chunk))
-                if n_failed:
-                    bar.set_postfix(failed=n_failed, refresh=False)
-        except BaseException:
-            for fut in futures:
-                fut.cancel()
-            raise
-        finally:
-            bar.close()
-            cv2.setNumThreads(opencv_threads)
-            if own:
-                executor.shutdown(wait=True, cancel_futures=True)
 
-        items = [
-            BatchItem(
-                input=str(src),
-                output=str(dst),
-                status=record["status"],
-                seconds=float(record["seconds"]),
-                error=record["error"],
-            )
-            for (src, dst), record in zip(jobs, results, strict=True)
-        ]
-        report = BatchReport(
-            items=items,
-            seconds=time.perf_counter() - t0,
-            pipeline=pipeline_dict,
-            out_dir=str(out_dir),
-            started=time.strftime("%Y-%m-%dT%H:%M:%SZ", started),
-            executor=executor_name,
-        )
-        report.path = _write_report(report, out_dir, started)
-        return report
-
-    def _plan(self, inputs, out_dir, *, suffix: str) -> tuple[list[tuple[Path, Path]], Path]:
-        """Check the run's arguments and list (absolute input, absolute output) pairs."""
+    def _plan(self, inputs, out_dir, *, suffix: str):
+        """Check the run's arguments; return the engine's job and the absolute out_dir."""
         if not isinstance(suffix, str) or not suffix.lower().endswith(WRITE_SUFFIXES):
             raise InvalidParameterError(
                 f"suffix must end in an extension write_image writes "
@@ -517,26 +438,15 @@ class Pipeline:
         out_dir = Path(out_dir).absolute()
         if out_dir.exists() and not out_dir.is_dir():
             raise InvalidParameterError(f"out_dir {str(out_dir)!r} exists and is not a folder.")
-        for item in _as_path_list(inputs):
+        for item in as_path_list(inputs):
             if Path(item).is_dir() and Path(item).resolve() == out_dir.resolve():
                 raise InvalidParameterError(
                     f"out_dir is the input folder {str(out_dir)!r}: outputs would mix with the "
                     "inputs (and be read as inputs next time); choose another out_dir."
                 )
-        pairs = collect_inputs(inputs, exclude=out_dir)
-        jobs = []
-        sources = set()
-        for src, rel in pairs:
-            src = src.absolute()
-            sources.add(src)
-            jobs.append((src, out_dir.joinpath(*rel.parent.parts, rel.name + suffix)))
-        for src, dst in jobs:
-            if dst in sources:
-                raise InvalidParameterError(
-                    f"the output for {str(src)!r} would be {str(dst)!r}, which is an input; "
-                    "choose another out_dir or suffix."
-                )
-        return jobs, out_dir
+        from m1vision.pipeline._run import PipelineJob
+
+        return PipelineJob(self, suffix), out_dir
 
     def _last_converting_step(self) -> str:
         for step in reversed(self._steps):

@@ -1,0 +1,146 @@
+"""The batch engine: every batch job of m1vision goes through one flow.
+
+    collect inputs -> plan outputs -> decide what is done -> execute on an executor -> report
+
+:meth:`m1vision.pipeline.Pipeline.run` is a :class:`Job` run by :func:`run`; prediction and
+volume runs are other jobs of the same engine. Where things are:
+
+==============  ===============================================================================
+``_inputs``     collecting: :class:`Input` (the input key), :class:`InputKind` and its registry
+``_resume``     **where resume is decided**: the manifest, input fingerprints, :func:`decide`
+``_engine``     the flow: :class:`Job`, :func:`run`, the default executor, :func:`progress`
+``_report``     **where the batch report is made and written**: :class:`BatchItem`,
+                :class:`BatchReport`
+==============  ===============================================================================
+
+The input key
+-------------
+An input is named by one key everywhere (reports, manifests, prediction files): its path
+relative to the folder given, with its extension and ``/`` separators (``"sub/a.nii.gz"``);
+a file named directly is keyed by its name, a folder that is one input by its folder name.
+
+Resume that is never stale
+--------------------------
+Beside the outputs the engine keeps a manifest, ``m1vision-manifest.json`` (written
+atomically: before the first output, then at least every second and at the end)::
+
+    {"schema": "m1vision.batch_manifest", "version": 1,
+     "job": {"schema": "m1vision.pipeline_run", "sha256": "...", "config": {...}},
+     "updated": "2026-01-01T00:00:00Z",
+     "items": {"sub/a.png": {"input": {"size": 1234, "mtime_ns": 1700000000000000000,
+                                       "sha256": "..."},
+                             "output": "sub/a.png", "status": "ok", "error": null,
+                             "result": {}}}}
+
+An output is reused (status ``"skipped"``, reason ``"unchanged"``) only when the manifest
+says the **same job** (its fingerprint: :meth:`Job.fingerprint`) made it from the **same
+input** (size + mtime as the fast check; the content's SHA-256 when they disagree). The
+policy, and why:
+
+* another job (another pipeline, other parameters, another model) into a folder holding a
+  job's results: :class:`~m1vision.errors.JobMismatchError` **before anything is written**,
+  naming what differs; the fix is ``overwrite=True`` (recompute all, a new manifest) or
+  another folder. Recomputing silently would replace results the user may want to keep;
+  skipping would hand back the other job's results.
+* a changed input, same job: recomputed, reason ``"input changed"`` (the old output is
+  this job's and stale: nothing to keep).
+* an output the manifest does not record (a run killed before its manifest was saved):
+  recomputed, reason ``"interrupted"``; a recorded output that is gone: ``"output missing"``;
+  an input that failed last time: ``"failed before"``.
+* outputs exist but no manifest (an older m1vision, files of the user):
+  :class:`~m1vision.errors.OutputExistsError` before anything is written.
+
+The fingerprint hook
+--------------------
+:meth:`Job.config` returns what defines the results (JSON-safe); :meth:`Job.fingerprint`
+hashes it with the job's schema. A prediction job puts the model file's
+:func:`file_sha256` and its preprocessing (a pipeline's dict) into its config; override
+:meth:`Job.fingerprint` for anything else.
+
+Input kinds (the hook for volumes)
+----------------------------------
+How an input is recognised, read, named and written is an :class:`InputKind`, registered
+with :func:`register_input_kind` (tried in registration order, before the built-in
+``"image"`` kind: one file read with :func:`m1vision.io.read_any`, written with
+:func:`m1vision.io.write_image`). A DICOM series folder or a NIfTI file that should be one
+input with one ``.nii.gz`` output is a kind with ``folder=True`` (for the series) or a file
+``matches``, a ``read`` returning the volume, ``apply`` (the job's function over the
+volume, e.g. slice by slice), ``output_suffix=".nii.gz"`` and a ``write``::
+
+    register_input_kind(InputKind(
+        name="dicom_series", folder=True,
+        matches=lambda folder: looks_like_a_series(folder),
+        read=read_series, apply=lambda f, vol, src: apply_per_slice(f, vol),
+        output_stem=lambda key: key, output_suffix=".nii.gz", write=write_nifti_result,
+    ))
+
+Workers find a kind by name: register it in a module that worker processes import too.
+
+Items and reports
+-----------------
+A :class:`BatchReport` holds one :class:`BatchItem` per input (key, input, output, status,
+reason, seconds, error). A job whose items carry more subclasses :class:`BatchItem` with
+extra fields (a prediction item adds ``top_k`` and ``probabilities``), sets
+:attr:`Job.item_type`, and returns those fields from its worker; the engine keeps them in
+the manifest, so a skipped item comes back with them. Every file the engine writes starts
+with the one ``schema`` + ``version`` header (:func:`m1vision._atomic.versioned`).
+"""
+
+from __future__ import annotations
+
+from m1vision.batch._engine import (
+    PROCESS_MIN_ITEMS_PER_WORKER,
+    PROCESS_MIN_WORKERS,
+    Job,
+    default_executor,
+    executor_name,
+    plan,
+    progress,
+    run,
+)
+from m1vision.batch._inputs import (
+    IMAGE_KIND,
+    Input,
+    InputKind,
+    collect,
+    get_input_kind,
+    input_kinds,
+    register_input_kind,
+)
+from m1vision.batch._report import BatchItem, BatchReport
+from m1vision.batch._resume import (
+    MANIFEST_NAME,
+    REASONS,
+    Decision,
+    Manifest,
+    decide,
+    file_sha256,
+    input_fingerprint,
+)
+
+__all__ = [
+    "IMAGE_KIND",
+    "MANIFEST_NAME",
+    "PROCESS_MIN_ITEMS_PER_WORKER",
+    "PROCESS_MIN_WORKERS",
+    "REASONS",
+    "BatchItem",
+    "BatchReport",
+    "Decision",
+    "Input",
+    "InputKind",
+    "Job",
+    "Manifest",
+    "collect",
+    "decide",
+    "default_executor",
+    "executor_name",
+    "file_sha256",
+    "get_input_kind",
+    "input_fingerprint",
+    "input_kinds",
+    "plan",
+    "progress",
+    "register_input_kind",
+    "run",
+]

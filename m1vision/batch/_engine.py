@@ -1,0 +1,421 @@
+"""The batch engine (internal): collect -> plan -> decide -> execute -> report.
+
+:func:`run` is the one flow every batch job goes through; :class:`Job` is what a kind of
+batch (a pipeline run, a prediction run, a volume run) defines.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import multiprocessing
+import os
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from concurrent.futures import (
+    Executor,
+    Future,
+    ProcessPoolExecutor,
+    ThreadPoolExecutor,
+    as_completed,
+)
+from pathlib import Path
+from typing import Any, ClassVar
+
+from m1vision._checks import check_int
+from m1vision.batch._inputs import Input, collect
+from m1vision.batch._report import BatchItem, BatchReport, write_report
+from m1vision.batch._resume import (
+    MANIFEST_NAME,
+    Manifest,
+    canonical_sha256,
+    decide,
+    input_fingerprint,
+    relative_output,
+)
+from m1vision.errors import InvalidParameterError
+
+#: The default executor runs processes (rather than threads) from this many workers on, for
+#: batches of at least PROCESS_MIN_ITEMS_PER_WORKER inputs per worker. See
+#: :func:`default_executor`.
+PROCESS_MIN_WORKERS = 3
+PROCESS_MIN_ITEMS_PER_WORKER = 4
+
+# How often (seconds) the manifest is saved while a run goes on (and once at its end).
+_SAVE_EVERY = 1.0
+
+
+class _NoBar:
+    def update(self, n=1):
+        pass
+
+    def set_postfix(self, *args, **kwargs):
+        pass
+
+    def close(self):
+        pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
+def progress(total: int, *, show: bool = True, desc: str = "", initial: int = 0, unit="img"):
+    """The one progress bar of m1vision: ``tqdm.auto`` (a widget in Jupyter), or a no-op.
+
+    Use it as a context manager or call ``close()``; ``update(n)`` counts ``n`` done.
+
+    Examples
+    --------
+    >>> from m1vision.batch import progress
+    >>> with progress(3, show=False) as bar:
+    ...     bar.update(3)
+    """
+    if not show:
+        return _NoBar()
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc=desc, unit=unit, initial=initial)
+
+
+class Job:
+    """What a batch does with each input; subclass it and pass it to :func:`run`.
+
+    Override :meth:`config` (what defines the results), :meth:`output_path` (where an
+    input's result goes) and :meth:`worker` (the function that processes a chunk of inputs
+    on an executor). Optionally :meth:`fingerprint` (e.g. add a model file's hash),
+    :meth:`default_executor` and :meth:`finish`.
+
+    Attributes
+    ----------
+    schema : str
+        The job's kind, e.g. ``"m1vision.pipeline_run"``; part of its fingerprint.
+    item_type : type
+        The report's item class: :class:`BatchItem` or a subclass with more fields.
+    name : str
+        The progress bar's label.
+    """
+
+    schema: ClassVar[str] = "m1vision.job"
+    item_type: ClassVar[type[BatchItem]] = BatchItem
+    name: ClassVar[str] = "batch"
+
+    def config(self) -> dict:  # pragma: no cover - abstract
+        """What defines the results, JSON-safe (a pipeline's dict, a model's hash...)."""
+        raise NotImplementedError
+
+    def fingerprint(self) -> dict:
+        """The job's identity in manifests: ``{"schema", "sha256", "config"}``.
+
+        ``sha256`` is over the canonical JSON of schema and :meth:`config`: equal configs,
+        equal jobs. Override :meth:`config` to add what else makes results differ (the
+        model file's :func:`file_sha256` and its preprocessing, for a prediction job).
+        """
+        config = self.config()
+        return {
+            "schema": self.schema,
+            "sha256": canonical_sha256({"schema": self.schema, "config": config}),
+            "config": config,
+        }
+
+    def output_path(self, inp: Input, out_dir: Path) -> Path | None:  # pragma: no cover
+        """The absolute output path of ``inp`` (None: the job writes no file per input)."""
+        raise NotImplementedError
+
+    def worker(self) -> tuple[Callable[[Any, list[tuple]], list[dict]], Any]:  # pragma: no cover
+        """``(function, payload)``: ``function(payload, tasks)`` runs on the executor.
+
+        ``tasks`` is a list of ``(key, input path, kind name, output path or None)``; it
+        returns one dict per task: ``{"status": "ok" | "failed", "seconds": float,
+        "error": str | None, **extra}`` (``extra``: the item type's additional fields,
+        JSON-safe; they are kept in the manifest). It must not raise for one bad input. For
+        a process pool or a cluster, ``function`` is module-level and ``payload`` pickles.
+        """
+        raise NotImplementedError
+
+    def processes_ok(self) -> bool:
+        """Can the default executor run this job in worker processes?"""
+        return True
+
+    def default_executor(self, n_todo: int) -> tuple[Executor, str]:
+        """The executor used when none is given, and its description for the report."""
+        return default_executor(n_todo, processes=self.processes_ok())
+
+    def finish(self, report: BatchReport) -> None:
+        """Called after the run, before the report is written (e.g. an aggregate file)."""
+
+
+def _fork_context():
+    if sys.platform.startswith("linux"):
+        # Fork: workers start in milliseconds with what this process imported (a spawned
+        # worker imports NumPy and OpenCV first, ~0.3 s). macOS and Windows spawn.
+        return multiprocessing.get_context("fork")
+    return multiprocessing.get_context("spawn")
+
+
+def default_executor(n_todo: int, *, processes: bool = True) -> tuple[Executor, str]:
+    """The default executor: ``os.cpu_count()`` workers (at most one per input).
+
+    Processes when ``processes`` and there are at least :data:`PROCESS_MIN_WORKERS` workers
+    and :data:`PROCESS_MIN_ITEMS_PER_WORKER` inputs each: each image then runs with a GIL of
+    its own (per image a thread holds the GIL for about a millisecond of Python, which caps
+    threads at 8-10x on 16 cores). Else threads (OpenCV releases the GIL; no start-up cost).
+    """
+    cores = os.cpu_count() or 1
+    workers = max(1, min(cores, n_todo))
+    if (
+        processes
+        and workers >= PROCESS_MIN_WORKERS
+        and n_todo >= (PROCESS_MIN_ITEMS_PER_WORKER * workers)
+    ):
+        ctx = _fork_context()
+        pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx)
+        return pool, f"ProcessPoolExecutor(max_workers={workers}, {ctx.get_start_method()})"
+    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="m1vision-batch")
+    return pool, f"ThreadPoolExecutor(max_workers={workers})"
+
+
+def executor_name(executor: Executor) -> str:
+    """A description of an executor for reports: its type and workers (or scheduler)."""
+    workers = getattr(executor, "_max_workers", None)
+    name = type(executor).__name__
+    detail = f"max_workers={workers}" if workers else ""
+    client = getattr(executor, "_client", None)
+    if client is not None:
+        with contextlib.suppress(Exception):
+            detail = f"scheduler={client.scheduler.address}"
+    return f"{name}({detail})"
+
+
+def _work(function, payload, tasks: list[tuple], caller_pid: int, token: str) -> list[dict]:
+    """Run on the executor: fingerprint each input, then the job's function; never raises.
+
+    Module-level, so it pickles to any executor. ``token`` only makes the task's arguments
+    unique (Dask caches pure tasks by their arguments).
+    """
+    del token
+    if os.getpid() != caller_pid and "cv2" in sys.modules:
+        sys.modules["cv2"].setNumThreads(1)  # a worker process: files already run in parallel
+    prints = []
+    for _key, src, _kind, _out in tasks:
+        try:
+            prints.append(input_fingerprint(src))
+        except OSError:
+            prints.append(None)
+    try:
+        results = function(payload, tasks)
+    except Exception as exc:  # e.g. a custom step not importable on this worker
+        error = f"{type(exc).__name__}: {exc}"
+        results = [{"status": "failed", "seconds": 0.0, "error": error} for _ in tasks]
+    for result, fp in zip(results, prints, strict=True):
+        result["_input"] = fp
+    return results
+
+
+def _chunksize(n_todo: int, executor: Executor) -> int:
+    workers = getattr(executor, "_max_workers", None) or os.cpu_count() or 1
+    return max(1, min(16, n_todo // (4 * workers)))
+
+
+def plan(job: Job, inputs: list[Input], out_dir: Path) -> list[tuple[Input, Path | None]]:
+    """Each input with its output path; two inputs writing one output is an error.
+
+    Outputs are compared ignoring case, as macOS' file system does.
+    """
+    planned = [(inp, job.output_path(inp, out_dir)) for inp in inputs]
+    sources = {inp.path for inp in inputs}
+    seen: dict[str, Input] = {}
+    for inp, out in planned:
+        if out is None:
+            continue
+        if out in sources:
+            raise InvalidParameterError(
+                f"the output for {str(inp.path)!r} would be {str(out)!r}, which is an input; "
+                "choose another out_dir or suffix."
+            )
+        folded = str(out).casefold()
+        if folded in seen:
+            raise InvalidParameterError(
+                f"{str(seen[folded].path)!r} and {str(inp.path)!r} would both be written to "
+                f"the output {str(out)!r} (names are compared ignoring case, as on macOS); "
+                "rename one, or run them into different out_dirs."
+            )
+        seen[folded] = inp
+    return planned
+
+
+def run(
+    job: Job,
+    inputs,
+    out_dir,
+    *,
+    executor: Executor | None = None,
+    overwrite: bool = False,
+    progress_bar: bool = True,
+    chunksize: int | None = None,
+    manifest_path=None,
+    collected: list[Input] | None = None,
+) -> BatchReport:
+    """Run ``job`` over ``inputs`` into ``out_dir``: the one flow of every batch.
+
+    1. **collect** the inputs (:func:`collect`; or pass ``collected``),
+    2. **plan** each input's output (:meth:`Job.output_path`; collisions are errors),
+    3. **decide** what is done from the manifest (:func:`m1vision.batch.decide`): reuse only
+       outputs of the same job from the same input; another job's folder is refused before
+       anything is written (:class:`~m1vision.errors.JobMismatchError`),
+    4. **execute** the rest in chunks on ``executor`` (default :meth:`Job.default_executor`),
+       recording each result in the manifest (saved atomically, at least every second),
+    5. **report**: a :class:`BatchReport` (also written as ``batch_report-<UTC>.json``).
+
+    Parameters
+    ----------
+    job : Job
+    inputs : path or list of paths
+    out_dir : path
+        Where outputs, the manifest (:data:`MANIFEST_NAME`) and the report go.
+    executor : concurrent.futures.Executor, optional
+        Thread pool, process pool, Dask ``client.get_executor()``...; left running.
+    overwrite : bool
+        Recompute every input (and start a new manifest), even over another job's results.
+    progress_bar : bool
+        Show :func:`progress`.
+    chunksize : int, optional
+        Inputs per task (default: about four tasks per worker, at most 16 inputs each).
+    manifest_path : path, optional
+        Default ``out_dir / MANIFEST_NAME``.
+    collected : list of Input, optional
+        Inputs collected already (then ``inputs`` is not scanned again).
+    """
+    if chunksize is not None:
+        chunksize = check_int(chunksize, name="chunksize", minimum=1)
+    if executor is not None and not isinstance(executor, Executor):
+        raise TypeError(
+            "executor must be a concurrent.futures.Executor (a ThreadPoolExecutor, a "
+            "ProcessPoolExecutor, or a Dask client.get_executor()), got "
+            f"{type(executor).__name__}."
+        )
+    out_dir = Path(out_dir).absolute()
+    items = collected if collected is not None else collect(inputs, exclude=out_dir)
+    planned = plan(job, items, out_dir)
+    fingerprint = job.fingerprint()
+    manifest_path = Path(manifest_path) if manifest_path else out_dir / MANIFEST_NAME
+    old = Manifest.load(manifest_path)
+    decisions = decide(planned, old, fingerprint, overwrite=overwrite)
+
+    # From here on files are written. The manifest first names this job (no items when
+    # starting anew), so every output in the folder was made by the job it names.
+    started = time.gmtime()
+    t0 = time.perf_counter()
+    same_job = old is not None and old.job.get("sha256") == fingerprint["sha256"]
+    manifest = Manifest(manifest_path, fingerprint, old.items if same_job and not overwrite else {})
+    out_dir.mkdir(parents=True, exist_ok=True)
+    manifest.save()
+
+    todo = [i for i, d in enumerate(decisions) if d.todo]
+    results: list[dict | None] = [None] * len(decisions)
+    own = executor is None
+    if own and todo:
+        executor, executor_desc = job.default_executor(len(todo))
+        executor_desc += " (default)"
+    elif own:
+        executor_desc = "none (nothing to do)"
+    else:
+        executor_desc = executor_name(executor)
+    if todo and chunksize is None:
+        chunksize = _chunksize(len(todo), executor)
+    function, payload = job.worker()
+    token = uuid.uuid4().hex
+    cv2 = sys.modules.get("cv2")
+    cv_threads = cv2.getNumThreads() if cv2 is not None else None
+    if cv2 is not None:
+        cv2.setNumThreads(1)  # the executor runs files in parallel: no oversubscription
+    bar = progress(
+        len(decisions), show=progress_bar, desc=job.name, initial=len(decisions) - len(todo)
+    )
+    futures: dict[Future, list[int]] = {}
+    n_failed = 0
+    last_save = time.monotonic()
+    try:
+        for start in range(0, len(todo), chunksize or 1):
+            chunk = todo[start : start + chunksize]
+            tasks = [
+                (
+                    decisions[i].input.key,
+                    str(decisions[i].input.path),
+                    decisions[i].input.kind,
+                    None if decisions[i].output is None else str(decisions[i].output),
+                )
+                for i in chunk
+            ]
+            futures[executor.submit(_work, function, payload, tasks, os.getpid(), token)] = chunk
+        for fut in as_completed(futures):
+            chunk = futures[fut]
+            try:
+                records = fut.result()
+            except Exception as exc:  # the executor failed (a worker died, pickling...)
+                error = f"{type(exc).__name__}: {exc}"
+                records = [
+                    {"status": "failed", "seconds": 0.0, "error": error, "_input": None}
+                    for _ in chunk
+                ]
+            for i, record in zip(chunk, records, strict=True):
+                results[i] = record
+                n_failed += record["status"] == "failed"
+                fp = record.pop("_input", None)
+                if fp is not None:
+                    d = decisions[i]
+                    manifest.record(
+                        d.input.key,
+                        fingerprint=fp,
+                        output=relative_output(d.output, manifest_path.parent),
+                        result=record,
+                    )
+            bar.update(len(chunk))
+            if n_failed:
+                bar.set_postfix(failed=n_failed, refresh=False)
+            if time.monotonic() - last_save > _SAVE_EVERY:
+                manifest.save()
+                last_save = time.monotonic()
+    except BaseException:
+        for fut in futures:
+            fut.cancel()
+        raise
+    finally:
+        bar.close()
+        with contextlib.suppress(Exception):
+            manifest.save()  # what finished is kept, also when interrupted
+        if cv2 is not None:
+            cv2.setNumThreads(cv_threads)
+        if own and todo:
+            executor.shutdown(wait=True, cancel_futures=True)
+
+    report_items = []
+    fields = set(job.item_type.__dataclass_fields__)
+    for d, record in zip(decisions, results, strict=True):
+        base = {
+            "key": d.input.key,
+            "input": str(d.input.path),
+            "output": None if d.output is None else str(d.output),
+            "reason": d.reason,
+        }
+        if record is None:  # skipped: the recorded extra fields come back
+            extra = {k: v for k, v in (d.result or {}).items() if k in fields}
+            report_items.append(job.item_type(**base, status="skipped", **extra))
+        else:
+            extra = {k: v for k, v in record.items() if k in fields and k not in base}
+            report_items.append(job.item_type(**base, **extra))
+    report = BatchReport(
+        items=report_items,
+        seconds=time.perf_counter() - t0,
+        job=fingerprint,
+        out_dir=str(out_dir),
+        started=time.strftime("%Y-%m-%dT%H:%M:%SZ", started),
+        executor=executor_desc,
+        manifest=manifest_path,
+    )
+    job.finish(report)
+    report.path = write_report(report, out_dir, started)
+    return report

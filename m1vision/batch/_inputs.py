@@ -1,0 +1,324 @@
+"""Collecting a batch's inputs (internal): the input key, the input kinds and their registry.
+
+Where a file or a folder becomes an :class:`Input`, and where an input kind says how it is
+recognised, read, named at the output and written.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from m1vision.errors import ImageReadError, InvalidParameterError
+
+
+@dataclass(frozen=True)
+class Input:
+    """One input of a batch.
+
+    Attributes
+    ----------
+    key : str
+        The input key, the one name of an input in reports and manifests: its path relative
+        to the folder given, with its extension and ``/`` separators (``"sub/a.nii.gz"``); for
+        a file named directly, its name (``"IM0001"``); for a folder that is one input (a
+        DICOM series), the folder's relative path (its name when named directly).
+    path : pathlib.Path
+        The absolute path of the file or folder.
+    kind : str
+        The name of the :class:`InputKind` that recognised it.
+    """
+
+    key: str
+    path: Path
+    kind: str
+
+
+def _image_stem(key: str) -> str:
+    from m1vision.io import IMAGE_EXTENSIONS
+
+    lower = key.lower()
+    for ext in sorted(IMAGE_EXTENSIONS, key=len, reverse=True):  # ".nii.gz" before ".nii"
+        name = PurePosixPath(key).name
+        if lower.endswith(ext) and len(name) > len(ext):
+            return key[: -len(ext)]
+    return key
+
+
+def _is_image_file(path: Path) -> bool:
+    from m1vision.io import has_image_extension
+
+    return has_image_extension(path)
+
+
+def _read_image(path: Path):
+    from m1vision.io import read_any
+
+    return read_any(path)
+
+
+def _write_image(path: Path, result, source) -> None:
+    from m1vision.io import write_image
+
+    del source
+    # OpenCV's fast PNG settings and no fsync: outputs stay atomic (never half-written; a
+    # re-run recomputes anything a power cut loses, as the manifest has no record of it).
+    write_image(path, result, overwrite=True, png_compression=None, fsync=False)
+
+
+def _apply_2d(function, image, src: str):
+    """Apply ``function`` to the 2-D image of a MedicalImage (a volume of one slice too)."""
+    from m1vision.errors import InvalidImageError
+
+    pixels = image.pixels
+    if image.is_volume:
+        if pixels.shape[0] != 1:
+            raise InvalidImageError(
+                f"{src!r} is a 3-D volume of {pixels.shape[0]} slices (shape {pixels.shape}); "
+                "Pipeline.run writes one 2-D image per input. Process its slices with "
+                "`vol = m1vision.io.read_any(path).pixels; [pipeline(vol[k]) for k in "
+                "range(len(vol))]`, or save the slices you need as files first."
+            )
+        pixels = pixels[0]
+    return function(pixels)
+
+
+@dataclass(frozen=True)
+class InputKind:
+    """How one kind of input is recognised, read, named at the output and written.
+
+    Register one with :func:`register_input_kind`. Folder kinds (``folder=True``: a DICOM
+    series folder that is one input) are asked about every folder met while scanning, before
+    it is entered; file kinds about every file. The first kind that matches wins, in
+    registration order; the built-in ``"image"`` kind comes last.
+
+    Attributes
+    ----------
+    name : str
+        The registered name (written into task arguments: workers look the kind up by name,
+        so register it in a module that workers import too).
+    matches : callable(pathlib.Path) -> bool
+        Does this kind take this file (or, for a folder kind, this folder)? Must be cheap
+        (names, a few header bytes).
+    read : callable(pathlib.Path) -> object
+        Read the input (a :class:`m1vision.io.MedicalImage` for images and volumes).
+    output_stem : callable(str) -> str
+        The output's relative path without suffix, from the input key
+        (``"sub/a.png"`` -> ``"sub/a"``).
+    apply : callable(function, data, str) -> result
+        Apply a job's function (a pipeline over 2-D images) to what ``read`` returned; the
+        third argument is the input's path, for messages. The image kind applies it to the
+        2-D image (a volume of one slice is that slice; a larger volume is an error).
+    write : callable(pathlib.Path, result, source) -> None
+        Write a job's result for this input to the output path, atomically (``source`` is
+        what ``read`` returned, for its geometry). Replaces any file there: the engine has
+        decided already that it may.
+    output_suffix : str, optional
+        A suffix this kind always writes (``".nii.gz"`` for a volume), instead of the job's.
+    folder : bool
+        A folder kind.
+    """
+
+    name: str
+    matches: Callable[[Path], bool]
+    read: Callable[[Path], Any]
+    output_stem: Callable[[str], str] = _image_stem
+    apply: Callable[[Callable, Any, str], Any] = _apply_2d
+    write: Callable[[Path, Any, Any], None] = _write_image
+    output_suffix: str | None = None
+    folder: bool = False
+
+
+IMAGE_KIND = InputKind(name="image", matches=_is_image_file, read=_read_image)
+
+_KINDS: dict[str, InputKind] = {}
+
+
+def register_input_kind(kind: InputKind) -> InputKind:
+    """Register an :class:`InputKind`; it is tried before the built-in ``"image"`` kind.
+
+    Registering a kind of the same name again replaces it (a module reloaded in a notebook).
+
+    Examples
+    --------
+    >>> from pathlib import Path
+    >>> from m1vision.batch import InputKind, get_input_kind, register_input_kind
+    >>> kind = register_input_kind(InputKind(
+    ...     name="doc_raw", matches=lambda p: p.suffix == ".raw", read=lambda p: p.read_bytes()))
+    >>> get_input_kind("doc_raw") is kind
+    True
+    """
+    if not isinstance(kind, InputKind):
+        raise TypeError(f"kind must be an m1vision.batch.InputKind, got {type(kind).__name__}.")
+    if kind.name == IMAGE_KIND.name:
+        raise InvalidParameterError(
+            f"the input kind name {kind.name!r} is the built-in one; choose another name."
+        )
+    _KINDS[kind.name] = kind
+    return kind
+
+
+def input_kinds() -> list[InputKind]:
+    """The registered kinds in the order they are tried (the built-in ``"image"`` last)."""
+    return [*_KINDS.values(), IMAGE_KIND]
+
+
+def get_input_kind(name: str) -> InputKind:
+    """The kind registered as ``name``.
+
+    Raises
+    ------
+    InvalidParameterError
+        An unknown name (the message lists the known ones).
+    """
+    for kind in input_kinds():
+        if kind.name == name:
+            return kind
+    known = ", ".join(k.name for k in input_kinds())
+    raise InvalidParameterError(
+        f"unknown input kind {name!r}; known: {known}. A worker process must import the module "
+        "that registers it."
+    )
+
+
+def as_path_list(inputs) -> list:
+    """``inputs`` (a path or a list of paths) as a list, or a ``TypeError``."""
+    if isinstance(inputs, str | os.PathLike):
+        return [inputs]
+    if isinstance(inputs, bytes | Mapping) or not isinstance(inputs, Iterable):
+        raise TypeError(
+            "inputs must be a path (str or pathlib.Path) of a file or folder, or a list of "
+            f"them, got {type(inputs).__name__}."
+        )
+    items = list(inputs)
+    for i, item in enumerate(items):
+        if not isinstance(item, str | os.PathLike):
+            raise TypeError(
+                f"inputs[{i}] must be a path (str or pathlib.Path), got {type(item).__name__}."
+            )
+    return items
+
+
+def _folder_kind(path: Path, kinds) -> InputKind | None:
+    for kind in kinds:
+        if kind.folder and kind.matches(path):
+            return kind
+    return None
+
+
+def _file_kind(path: Path, kinds, *, named: bool) -> InputKind | None:
+    for kind in kinds:
+        if not kind.folder and kind.matches(path):
+            return kind
+    return IMAGE_KIND if named else None  # a file named directly may have any name
+
+
+def collect(inputs, *, exclude=None) -> list[Input]:
+    """List the inputs of files and folders, each with its key and kind.
+
+    Parameters
+    ----------
+    inputs : path or list of paths
+        Files (any name: DICOM files often have no extension) and folders. A folder that a
+        folder kind claims is one input; any other folder is scanned recursively, in sorted
+        order, for files a kind takes (the built-in kind: the names ending in one of
+        :data:`m1vision.io.IMAGE_EXTENSIONS`, any case). Hidden files and folders (names
+        starting with ".") are left out; symbolic links to folders are not followed.
+    exclude : path, optional
+        A folder left out of scans (a run's output folder).
+
+    Returns
+    -------
+    list of Input
+        In the order given; each folder's inputs sorted by relative path.
+
+    Raises
+    ------
+    ImageReadError
+        An input does not exist.
+    InvalidParameterError
+        Nothing found (the message lists the extensions looked for), or two inputs with the
+        same key.
+    TypeError
+        ``inputs`` is not a path or a list of paths.
+
+    Examples
+    --------
+    >>> import pathlib, tempfile
+    >>> from m1vision.batch import collect
+    >>> root = pathlib.Path(tempfile.mkdtemp())
+    >>> for name in ["b.png", "a.dcm", "sub/c.nii.gz", "notes.txt", ".hidden.png"]:
+    ...     (root / name).parent.mkdir(exist_ok=True); _ = (root / name).write_bytes(b"x")
+    >>> [(i.key, i.kind) for i in collect(root)]
+    [('a.dcm', 'image'), ('b.png', 'image'), ('sub/c.nii.gz', 'image')]
+    """
+    from m1vision.io import IMAGE_EXTENSIONS
+
+    kinds = input_kinds()
+    exclude = Path(exclude).resolve() if exclude is not None else None
+    items = as_path_list(inputs)
+    found: list[Input] = []
+    for item in items:
+        path = Path(item).absolute()
+        if path.is_dir():
+            kind = _folder_kind(path, kinds)
+            if kind is not None:
+                found.append(Input(key=path.name, path=path, kind=kind.name))
+            else:
+                found += _scan(path, kinds, exclude)
+        elif path.is_file():
+            kind = _file_kind(path, kinds, named=True)
+            found.append(Input(key=path.name, path=path, kind=kind.name))
+        elif path.exists():
+            raise ImageReadError(path, "it is neither a regular file nor a folder.")
+        else:
+            raise ImageReadError(path, "no such file or folder; check the path.")
+    if not found:
+        raise InvalidParameterError(
+            f"no image files in {', '.join(repr(str(i)) for i in items) or 'an empty list'}; "
+            f"folders are scanned for {', '.join(sorted(IMAGE_EXTENSIONS))} (a DICOM file "
+            "without an extension must be named directly)."
+        )
+    seen: dict[str, Path] = {}
+    for inp in found:
+        if inp.key in seen:
+            raise InvalidParameterError(
+                f"{str(seen[inp.key])!r} and {str(inp.path)!r} have the same input key "
+                f"{inp.key!r} (the path relative to the folder given); give them in one "
+                "folder, or run them into different out_dirs."
+            )
+        seen[inp.key] = inp.path
+    return found
+
+
+def _scan(folder: Path, kinds, exclude: Path | None) -> list[Input]:
+    found = []
+    for dirpath, dirnames, filenames in os.walk(folder):
+        here = Path(dirpath)
+        rel_dir = here.relative_to(folder)
+        keep = []
+        for d in sorted(dirnames):
+            sub = here / d
+            if d.startswith(".") or (exclude is not None and sub.resolve() == exclude):
+                continue
+            kind = _folder_kind(sub, kinds)
+            if kind is not None:  # one input: not entered
+                rel = (rel_dir / d).as_posix()
+                found.append(((rel_dir / d).parts, Input(key=rel, path=sub, kind=kind.name)))
+            else:
+                keep.append(d)
+        dirnames[:] = keep
+        for name in filenames:
+            if name.startswith("."):
+                continue
+            kind = _file_kind(here / name, kinds, named=False)
+            if kind is not None:
+                rel = rel_dir / name
+                found.append(
+                    (rel.parts, Input(key=rel.as_posix(), path=here / name, kind=kind.name))
+                )
+    found.sort(key=lambda t: t[0])
+    return [inp for _, inp in found]

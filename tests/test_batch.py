@@ -1,0 +1,414 @@
+"""m1vision.batch: one engine, resume that is never stale, input kinds, the report.
+
+The stale cases of issue 9 are here, each with real files: another pipeline into the same
+folder, a changed input, a run killed mid-way (a real subprocess, SIGKILL), and a job whose
+fingerprint changes (what a retrained model is to a prediction job).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from m1vision import batch
+from m1vision.batch import MANIFEST_NAME, BatchItem, InputKind, Job
+from m1vision.errors import JobMismatchError, OutputExistsError
+from m1vision.io import read_any, read_image, write_image
+from m1vision.pipeline import Canny, GaussianBlur, Pipeline, ToUint8
+
+TESTS = Path(__file__).parent
+A = Pipeline([ToUint8(), GaussianBlur(ksize=3), Canny(low=30, high=90)])
+B = Pipeline([ToUint8(), GaussianBlur(ksize=3), Canny(low=50, high=90)])
+
+
+def _image(seed: int, shape=(48, 40)) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    img = np.zeros(shape, np.uint16)
+    y, x = rng.integers(4, 20, size=2)
+    img[y : y + 20, x : x + 16] = 3000 + 100 * seed
+    return img + rng.integers(0, 50, size=shape, dtype=np.uint16)
+
+
+@pytest.fixture
+def folder(tmp_path) -> Path:
+    root = tmp_path / "in"
+    for k in range(5):
+        write_image(root / ("sub" if k % 2 else ".") / f"img{k}.png", _image(k))
+    return root
+
+
+def _snapshot(folder: Path) -> dict[str, tuple[int, bytes]]:
+    return {
+        p.relative_to(folder).as_posix(): (p.stat().st_mtime_ns, p.read_bytes())
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
+
+
+def _check_outputs(report, pipeline):
+    for item in report.items:
+        assert item.status in ("ok", "skipped")
+        np.testing.assert_array_equal(
+            read_image(item.output), pipeline(read_any(item.input).pixels)
+        )
+
+
+# ----------------------------------------------------------------- stale case 1: another job
+
+
+def test_another_pipeline_into_the_same_folder_stops_before_writing(folder, tmp_path):
+    out = tmp_path / "out"
+    A.run(folder, out, progress=False)
+    before = _snapshot(out)
+    with pytest.raises(JobMismatchError) as info:
+        B.run(folder, out, progress=False)
+    message = str(info.value)
+    assert "pipeline.steps[2].params.low: 50.0 here, 30.0 there" in message
+    assert "overwrite=True" in message and "another output folder" in message
+    assert "Nothing was written" in message
+    assert info.value.manifest == out / MANIFEST_NAME
+    assert isinstance(info.value, OutputExistsError)  # also a FileExistsError
+    assert _snapshot(out) == before  # not a byte, not an mtime changed
+
+    again = B.run(folder, out, progress=False, overwrite=True)
+    assert again.counts == {"ok": 5, "skipped": 0, "failed": 0}
+    assert again.reasons == {"overwrite": 5}
+    _check_outputs(again, B)
+    # and now the folder is B's: B resumes, A is refused
+    assert B.run(folder, out, progress=False).reasons == {"unchanged": 5}
+    with pytest.raises(JobMismatchError):
+        A.run(folder, out, progress=False)
+
+
+def test_another_suffix_is_another_job(folder, tmp_path):
+    A.run(folder, tmp_path / "out", progress=False)
+    with pytest.raises(JobMismatchError, match=r'suffix: "_e\.png" here, "\.png" there'):
+        A.run(folder, tmp_path / "out", progress=False, suffix="_e.png")
+
+
+def test_outputs_without_a_manifest_are_not_taken_over(folder, tmp_path):
+    out = tmp_path / "out"
+    write_image(out / "img0.png", np.zeros((4, 4), np.uint8))  # e.g. an older m1vision's
+    before = _snapshot(out)
+    with pytest.raises(OutputExistsError, match=r"no m1vision-manifest\.json says"):
+        A.run(folder, out, progress=False)
+    assert _snapshot(out) == before
+    assert A.run(folder, out, progress=False, overwrite=True).counts["ok"] == 5
+
+
+@pytest.mark.parametrize(
+    ("content", "fragment"),
+    [
+        ("{not json", "cannot be read as a manifest"),
+        ('{"schema": "m1vision.other", "version": 1}', "expected 'm1vision.batch_manifest'"),
+        ('{"schema": "m1vision.batch_manifest", "version": 99}', "Upgrade m1vision"),
+    ],
+    ids=["not-json", "other-schema", "newer-version"],
+)
+def test_a_damaged_or_foreign_manifest_stops_the_run(folder, tmp_path, content, fragment):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / MANIFEST_NAME).write_text(content)
+    with pytest.raises(OutputExistsError, match=fragment):
+        A.run(folder, out, progress=False)
+    assert sorted(p.name for p in out.iterdir()) == [MANIFEST_NAME]
+
+
+# ----------------------------------------------------------------- stale case 2: changed input
+
+
+def test_a_changed_input_is_recomputed_and_says_why(folder, tmp_path):
+    out = tmp_path / "out"
+    A.run(folder, out, progress=False)
+    write_image(folder / "img0.png", _image(42), overwrite=True)  # new content
+    report = A.run(folder, out, progress=False)
+    by_key = {item.key: item for item in report.items}
+    assert by_key["img0.png"].status == "ok"
+    assert by_key["img0.png"].reason == "input changed"
+    assert report.reasons == {"input changed": 1, "unchanged": 4}
+    _check_outputs(report, A)  # img0's output is the new input's
+
+
+def test_same_content_with_a_new_mtime_is_reused_after_a_content_check(folder, tmp_path):
+    out = tmp_path / "out"
+    A.run(folder, out, progress=False)
+    st = (folder / "img0.png").stat()
+    os.utime(folder / "img0.png", ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))  # a touch
+    report = A.run(folder, out, progress=False)
+    assert report.reasons == {"unchanged": 5}
+    manifest = json.loads((out / MANIFEST_NAME).read_text())
+    assert manifest["items"]["img0.png"]["input"]["mtime_ns"] == st.st_mtime_ns + 10**9
+
+
+def test_a_deleted_output_and_a_failed_input_are_recomputed(folder, tmp_path):
+    out = tmp_path / "out"
+    (folder / "broken.png").write_bytes(b"not a png")
+    first = A.run(folder, out, progress=False)
+    assert first.counts == {"ok": 5, "skipped": 0, "failed": 1}
+    (out / "sub" / "img1.png").unlink()
+    write_image(folder / "broken.png", _image(7), overwrite=True)  # repaired
+    second = A.run(folder, out, progress=False)
+    reasons = {item.key: (item.status, item.reason) for item in second.items}
+    assert reasons["sub/img1.png"] == ("ok", "output missing")
+    assert reasons["broken.png"] == ("ok", "failed before")
+    _check_outputs(second, A)
+
+
+# ----------------------------------------------------------------- stale case 3: killed run
+
+CHILD = """
+import sys
+from concurrent.futures import ThreadPoolExecutor
+sys.path.insert(0, {tests!r})
+from batch_support import slow_pipeline
+with ThreadPoolExecutor(max_workers=1) as pool:
+    slow_pipeline(0.15).run({src!r}, {out!r}, executor=pool, chunksize=1, progress=False)
+print("finished")
+"""
+
+
+@pytest.mark.slow
+def test_a_killed_run_resumes_with_what_its_manifest_recorded(tmp_path):
+    sys.path.insert(0, str(TESTS))
+    try:
+        from batch_support import slow_pipeline
+    finally:
+        sys.path.remove(str(TESTS))
+    src, out = tmp_path / "in", tmp_path / "out"
+    n = 40
+    for k in range(n):
+        write_image(src / f"img{k:02d}.png", _image(k))
+    code = CHILD.format(tests=str(TESTS), src=str(src), out=str(out))
+    child = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    recorded = {}
+    deadline = time.monotonic() + 60
+    try:
+        while time.monotonic() < deadline:  # until the manifest holds a few finished files
+            try:
+                recorded = json.loads((out / MANIFEST_NAME).read_text())["items"]
+            except (OSError, ValueError):
+                recorded = {}
+            if len(recorded) >= 3:
+                break
+            time.sleep(0.05)
+        child.send_signal(signal.SIGKILL)
+    finally:
+        child.wait(timeout=60)
+    assert child.returncode == -signal.SIGKILL and "finished" not in child.stdout.read()
+    assert 3 <= len(recorded) < n
+
+    # the manifest on disk is whole (atomic), names the job and what was done
+    manifest = json.loads((out / MANIFEST_NAME).read_text())
+    assert manifest["schema"] == "m1vision.batch_manifest" and manifest["version"] == 1
+    done = set(manifest["items"])
+    assert not list(out.glob("batch_report-*.json"))  # killed before its report
+    assert not list(out.rglob(".*"))  # no temporary file left either
+
+    pipeline = slow_pipeline(0.0 + 0.15)  # the same job: same parameters, same fingerprint
+    report = pipeline.run(src, out, executor=ThreadPoolExecutor(2), progress=False)
+    assert report.counts["failed"] == 0 and len(report) == n
+    assert {item.key for item in report.skipped} == done
+    assert all(item.reason == "unchanged" for item in report.skipped)
+    assert {item.reason for item in report.ok} <= {"new", "interrupted"}
+    assert len(report.ok) == n - len(done)
+    fast = Pipeline(list(pipeline)[1:])
+    for item in report.items:
+        np.testing.assert_array_equal(read_image(item.output), fast(read_any(item.input).pixels))
+
+
+# ----------------------------------------------------------------- a job's fingerprint hook
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class MeanItem(BatchItem):
+    """What a prediction item is to BatchItem: more fields, nothing else."""
+
+    mean: float | None = None
+
+
+def _means(payload, tasks):
+    scale = payload["scale"]
+    out = []
+    for _key, src, _kind, dst in tasks:
+        assert dst is None
+        out.append(
+            {
+                "status": "ok",
+                "seconds": 0.001,
+                "error": None,
+                "mean": scale * float(read_any(src).pixels.mean()),
+            }
+        )
+    return out
+
+
+class MeanJob(Job):
+    """A record-only job (like predictions): no file per input, results in the manifest."""
+
+    schema = "test.mean"
+    item_type = MeanItem
+    name = "means"
+
+    def __init__(self, model_bytes: bytes):
+        self.model_bytes = model_bytes  # stands for a model file: its hash is the identity
+
+    def config(self):
+        import hashlib
+
+        return {"model_sha256": hashlib.sha256(self.model_bytes).hexdigest(), "scale": 2.0}
+
+    def output_path(self, inp, out_dir):
+        return None
+
+    def worker(self):
+        return _means, {"scale": 2.0}
+
+    def processes_ok(self):
+        return False
+
+
+def test_a_job_whose_fingerprint_changes_is_refused_and_items_keep_their_extra_fields(
+    folder, tmp_path
+):
+    out = tmp_path / "means"
+    first = batch.run(MeanJob(b"weights v1"), folder, out, progress_bar=False)
+    assert first.counts == {"ok": 5, "skipped": 0, "failed": 0}
+    expected = {i.key: 2.0 * float(read_any(i.input).pixels.mean()) for i in first.items}
+    assert {i.key: i.mean for i in first.items} == pytest.approx(expected)
+    assert all(type(i) is MeanItem and i.output is None for i in first.items)
+
+    again = batch.run(MeanJob(b"weights v1"), folder, out, progress_bar=False)
+    assert again.reasons == {"unchanged": 5}
+    assert {i.key: i.mean for i in again.items} == pytest.approx(expected)  # from the manifest
+
+    before = _snapshot(out)
+    with pytest.raises(JobMismatchError, match="model_sha256") as info:
+        batch.run(MeanJob(b"weights v2, retrained"), folder, out, progress_bar=False)
+    assert info.value.differences[0].startswith("model_sha256: ")
+    assert _snapshot(out) == before
+    new = batch.run(MeanJob(b"weights v2"), folder, out, progress_bar=False, overwrite=True)
+    assert new.reasons == {"overwrite": 5}
+
+
+# ----------------------------------------------------------------- input kinds (the hook)
+
+
+def _is_stack(folder: Path) -> bool:
+    return (folder / "STACK").is_file()
+
+
+def _read_stack(folder: Path):
+    return np.stack([read_image(p) for p in sorted(folder.glob("*.png"))])
+
+
+def _apply_per_slice(function, stack, src):
+    return np.stack([function(s) for s in stack])
+
+
+def _write_max(path: Path, result, source):
+    write_image(path, result.max(axis=0), overwrite=True)
+
+
+STACK = InputKind(
+    name="test_stack",
+    folder=True,
+    matches=_is_stack,
+    read=_read_stack,
+    apply=_apply_per_slice,
+    output_stem=lambda key: key,
+    output_suffix="_max.png",
+    write=_write_max,
+)
+
+
+def test_a_folder_kind_makes_a_folder_one_input_with_one_output(tmp_path, monkeypatch):
+    monkeypatch.setitem(batch._inputs._KINDS, STACK.name, STACK)
+    src = tmp_path / "in"
+    for k in range(3):
+        write_image(src / "series1" / f"{k}.png", _image(k))
+    (src / "series1" / "STACK").write_text("")
+    write_image(src / "plain.png", _image(9))
+    inputs = batch.collect(src)
+    assert [(i.key, i.kind) for i in inputs] == [("plain.png", "image"), ("series1", "test_stack")]
+
+    report = A.run(src, tmp_path / "out", progress=False, executor=ThreadPoolExecutor(2))
+    assert report.counts == {"ok": 2, "skipped": 0, "failed": 0}
+    out = tmp_path / "out" / "series1_max.png"
+    expected = np.stack([A(s) for s in _read_stack(src / "series1")]).max(axis=0)
+    np.testing.assert_array_equal(read_image(out), expected)
+
+    write_image(src / "series1" / "1.png", _image(11), overwrite=True)  # one file of the series
+    again = A.run(src, tmp_path / "out", progress=False, executor=ThreadPoolExecutor(2))
+    assert {i.key: i.reason for i in again.items} == {
+        "plain.png": "unchanged",
+        "series1": "input changed",
+    }
+
+
+# ----------------------------------------------------------------- executors and the report
+
+
+def test_the_report_says_which_executor_ran(folder, tmp_path):
+    report = A.run(folder, tmp_path / "a", progress=False)
+    assert report.executor.endswith("(default)")
+    assert report.executor.split("(")[0] in ("ThreadPoolExecutor", "ProcessPoolExecutor")
+    assert "executor: " in str(report)
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        given = A.run(folder, tmp_path / "b", progress=False, executor=pool)
+    assert given.executor == "ThreadPoolExecutor(max_workers=3)"
+
+
+@pytest.mark.parametrize(
+    ("cores", "n_todo", "expected"),
+    [
+        (16, 960, "ProcessPoolExecutor(max_workers=16"),
+        (4, 16, "ProcessPoolExecutor(max_workers=4"),
+        (4, 15, "ThreadPoolExecutor(max_workers=4)"),
+        (2, 960, "ThreadPoolExecutor(max_workers=2)"),
+        (16, 3, "ThreadPoolExecutor(max_workers=3)"),
+    ],
+    ids=["16-cores", "4-cores-enough", "4-cores-too-few", "2-cores", "few-inputs"],
+)
+def test_the_default_executor_picks_processes_when_they_win(monkeypatch, cores, n_todo, expected):
+    monkeypatch.setattr(os, "cpu_count", lambda: cores)
+    executor, name = batch.default_executor(n_todo)
+    try:
+        assert name.startswith(expected)
+        kind = ProcessPoolExecutor if "Process" in expected else ThreadPoolExecutor
+        assert isinstance(executor, kind)
+        assert executor._max_workers == min(cores, n_todo)
+    finally:
+        executor.shutdown()
+    _, name = batch.default_executor(n_todo, processes=False)
+    assert name.startswith("ThreadPoolExecutor")
+
+
+@pytest.mark.slow
+def test_processes_and_threads_give_the_same_outputs(folder, tmp_path, monkeypatch):
+    monkeypatch.setattr(batch._engine, "PROCESS_MIN_WORKERS", 2)
+    monkeypatch.setattr(batch._engine, "PROCESS_MIN_ITEMS_PER_WORKER", 1)
+    procs = A.run(folder, tmp_path / "p", progress=False)
+    assert procs.executor.startswith("ProcessPoolExecutor(")
+    threads = A.run(folder, tmp_path / "t", progress=False, executor=ThreadPoolExecutor(2))
+    for a, b in zip(procs.items, threads.items, strict=True):
+        assert a.key == b.key and a.status == b.status == "ok"
+        np.testing.assert_array_equal(read_image(a.output), read_image(b.output))
+
+
+def test_the_progress_helper_counts(capsys):
+    with batch.progress(4, desc="things", initial=1) as bar:
+        bar.update(3)
+    assert "things" in capsys.readouterr().err
+    with batch.progress(4, show=False) as bar:
+        bar.update(4)
+    assert capsys.readouterr().err == ""
