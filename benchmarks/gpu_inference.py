@@ -26,15 +26,15 @@ import argparse
 import json
 import os
 import platform
-import statistics
 import sys
 import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+for _path in (ROOT, HERE):
+    if str(_path) not in sys.path:
+        sys.path.insert(0, str(_path))
 
 LESION = ROOT / "data" / "models" / "lesion_cnn.keras"
 
@@ -77,15 +77,11 @@ def make_ref(out: Path, n: int = 64) -> None:
 
 
 def _medians(methods: dict, repeats: int) -> dict:
-    for fn in methods.values():  # warm-up: cuDNN autotuning, allocator, page cache
-        fn()
-    times = {name: [] for name in methods}
-    for _ in range(repeats):
-        for name, fn in methods.items():
-            start = time.perf_counter()
-            fn()
-            times[name].append(time.perf_counter() - start)
-    return {name: statistics.median(t) for name, t in times.items()}
+    """The CPU benchmark's timing (a warm-up each: cuDNN autotuning, allocator, page cache;
+    then the methods take turns; medians)."""
+    from bench_inference import _interleaved_medians
+
+    return _interleaved_medians(methods, repeats)
 
 
 def _write_pngs(folder: Path, n: int, size: int, workers: int) -> list[Path]:
