@@ -26,15 +26,15 @@ import argparse
 import json
 import os
 import platform
-import statistics
 import sys
 import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+for _path in (ROOT, HERE):
+    if str(_path) not in sys.path:
+        sys.path.insert(0, str(_path))
 
 LESION = ROOT / "data" / "models" / "lesion_cnn.keras"
 
@@ -77,15 +77,11 @@ def make_ref(out: Path, n: int = 64) -> None:
 
 
 def _medians(methods: dict, repeats: int) -> dict:
-    for fn in methods.values():  # warm-up: cuDNN autotuning, allocator, page cache
-        fn()
-    times = {name: [] for name in methods}
-    for _ in range(repeats):
-        for name, fn in methods.items():
-            start = time.perf_counter()
-            fn()
-            times[name].append(time.perf_counter() - start)
-    return {name: statistics.median(t) for name, t in times.items()}
+    """The CPU benchmark's timing (a warm-up each: cuDNN autotuning, allocator, page cache;
+    then the methods take turns; medians)."""
+    from bench_inference import _interleaved_medians
+
+    return _interleaved_medians(methods, repeats)
 
 
 def _write_pngs(folder: Path, n: int, size: int, workers: int) -> list[Path]:
@@ -277,6 +273,88 @@ def speed(out: dict, *, quick: bool, workers: int, device: str) -> None:
     out["grad_cam_lesion_ms"] = round(1000 * (time.perf_counter() - start) / k, 2)
 
 
+def markdown(result: dict) -> str:
+    """The README rows of a result file (Markdown), the machine named."""
+    m = result["machine"]
+    lines = [
+        (
+            f"Machine: {m['gpu']}, {m['cpu_count']} CPU cores, {m['platform']}, Python "
+            f"{m['python']}, torch {m['torch']}, Keras {m['keras']} "
+            f"(backend {m['keras_backend']}), "
+            f"NumPy {m['numpy']}. Run: {result['run']}. Not Metal: nothing here was run on a Mac."
+        ),
+        "",
+        "| MobileNetV2 224x224, 1024 16-bit 512x512 PNG files | batch | img/s | ratio | target |",
+        "|---|---|---|---|---|",
+    ]
+    for r in result["mobilenetv2"]["rows"]:
+        tag = f"{r['batch_size']}" + (
+            f", OpenCV {r['opencv_threads']} thread(s), {r['workers']} workers"
+            if r.get("opencv_threads") == 1
+            else ""
+        )
+        if "eager_ips" in r:
+            lines.append(
+                f"| seed-style eager loop (per image: read, preprocess, model) | 1 | "
+                f"{r['eager_ips']} | 1 | |"
+            )
+            lines.append(
+                f"| Predictor.predict(files) / eager loop | {tag} | {r['predictor_ips']} | "
+                f"{r['predictor_vs_eager']}x | >= 20x |"
+            )
+        lines += [
+            (
+                f"| Predictor inference call alone / predict_on_batch, ready arrays | {tag} | "
+                f"{r['infer_ips']} / {r['pob_ips']} | "
+                f"{r['infer_ips'] / r['pob_ips']:.2f}x | >= 0.9x |"
+            ),
+            (
+                f"| Predictor.predict(ready arrays) / predict_on_batch | {tag} | "
+                f"{r['predictor_ready_ips']} | {r['predictor_ready_vs_pob']}x | >= 0.9x |"
+            ),
+            (
+                f"| Predictor.predict(files): overlapped / slower stage alone | {tag} | "
+                f"{r['predictor_ips']} (prep {r['prep_ips']}, infer {r['infer_ips']}) | "
+                f"{r['overlap_vs_slower_stage']}x | <= 1.1x |"
+            ),
+        ]
+    lines += [
+        "",
+        (
+            "| the shipped lesion_cnn.keras on the H100 vs TensorFlow 2.18.1 on a CPU | TF32 on "
+            "(torch's default) | TF32 off |"
+        ),
+        "|---|---|---|",
+    ]
+    acc = result["lesion_vs_tensorflow_cpu"]
+    for key, label in [
+        ("max_abs_diff_probabilities", "max abs difference of probabilities"),
+        ("max_rel_diff_probabilities", "max relative difference (on max(p, 1e-3))"),
+        ("max_abs_diff_grad_cam", "max abs difference of Grad-CAM (0-1)"),
+    ]:
+        lines.append(f"| {label} | {acc['tf32_on'][key]:.2g} | {acc['tf32_off'][key]:.2g} |")
+    lines.append(
+        f"| same class | {acc['tf32_on']['classes_agree']} of {acc['tf32_on']['cases']} | "
+        f"{acc['tf32_off']['classes_agree']} of {acc['tf32_off']['cases']} |"
+    )
+    st = result["selftest"]
+    lines.append(
+        f"| numerics self-test, relative error on logits (GPU tolerance "
+        f"{st['tf32_on']['tolerance']:g}) | {st['tf32_on']['relative_error']:.2g} | "
+        f"{st['tf32_off']['relative_error']:.2g} |"
+    )
+    lines += [
+        "",
+        (
+            f"Grad-CAM per image on the GPU: {result['grad_cam_lesion_ms']} ms "
+            "(lesion_cnn 128x128), "
+            f"{result['grad_cam_mobilenetv2_ms']} ms (MobileNetV2 224x224). select_device('auto'): "
+            f"{st['select_device_auto']['reason']}."
+        ),
+    ]
+    return "\n".join(lines) + "\n"
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--make-ref", type=Path, help="write TensorFlow CPU references here")
@@ -285,9 +363,13 @@ def main(argv=None) -> int:
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--workers", type=int, default=8)
     parser.add_argument("--device", default="gpu", help="gpu (default) or cpu, to try it out")
+    parser.add_argument("--markdown", type=Path, help="print the Markdown rows of a result file")
     args = parser.parse_args(argv)
     if args.make_ref:
         make_ref(args.make_ref)
+        return 0
+    if args.markdown:
+        print(markdown(json.loads(args.markdown.read_text("utf-8"))), end="")
         return 0
     import keras
     import numpy as np

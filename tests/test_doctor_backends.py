@@ -6,6 +6,9 @@ this machine (the CPU of every installed backend).
 
 from __future__ import annotations
 
+import os
+import sys
+
 import pytest
 
 from m1vision.doctor import _backends
@@ -60,20 +63,18 @@ def test_versions_only_without_devices():
     assert raw["installed"]["tensorflow"] is not None  # the default install has TensorFlow
 
 
-def test_a_backend_failing_to_import_is_reported_alone(monkeypatch):
-    real = _backends._probe_backend
-
-    def broken_torch(name):
-        if name == "torch":
-            raise ImportError("libtorch_cpu.so: cannot open shared object file")
-        return real(name)
-
-    monkeypatch.setattr(_backends, "_probe_backend", broken_torch)
+def test_a_backend_failing_to_import_is_reported_alone(monkeypatch, tmp_path):
+    # a torch that cannot be imported, for real, in the child process that probes it
+    (tmp_path / "torch.py").write_text(
+        "raise ImportError('libtorch_cpu.so: cannot open shared object file')\n"
+    )
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(tmp_path), *sys.path]))
     monkeypatch.setattr(
         _backends, "installed_backends", lambda: {"tensorflow": None, "torch": "2.9", "jax": None}
     )
-    checks, _ = _backends._backends_probe(LINUX)
+    checks, raw = _backends._backends_probe(LINUX)
     assert "import failed" in checks[0]["detail"] and "libtorch_cpu" in checks[0]["detail"]
+    assert "error" in raw["devices"]["torch"]
     assert checks[1]["name"] == "gpu_path"  # the recommendation still comes
 
 

@@ -497,12 +497,15 @@ GOOD_KEYS = sorted(
 def test_predict_folder_records_a_corrupt_file_and_predicts_the_rest(
     mobilenet_predictor, folder_with_corrupt, tmp_path
 ):
-    out = tmp_path / "predictions.jsonl"
+    out = tmp_path / "out"
     report = mobilenet_predictor.predict_folder(folder_with_corrupt, out, progress=False)
-    assert sorted(report.ok) == GOOD_KEYS
-    assert [key for key, _ in report.failed] == ["corrupt.png"]
-    assert "ImageReadError" in report.failed[0][1]
-    assert report.skipped == []
+    status = {item.key: item.status for item in report.items}
+    assert sorted(k for k, s in status.items() if s == "ok") == GOOD_KEYS
+    assert [k for k, s in status.items() if s == "failed"] == ["corrupt.png"]
+    failed = next(i for i in report.items if i.key == "corrupt.png")
+    assert "ImageReadError" in failed.error
+    assert failed.top_k is None and failed.probabilities is None
+    assert report.job["schema"] == "m1vision.prediction_run"
     records = {r["key"]: r for r in read_predictions(out)}
     assert sorted(records) == sorted([*GOOD_KEYS, "corrupt.png"])
     assert records["corrupt.png"]["status"] == "failed"
@@ -510,61 +513,87 @@ def test_predict_folder_records_a_corrupt_file_and_predicts_the_rest(
     written = np.array([records[k]["probabilities"] for k in GOOD_KEYS], np.float32)
     np.testing.assert_allclose(written, direct.probabilities, rtol=1e-5, atol=1e-7)
     assert records["exact.png"]["top_k"][0][0] in LABELS
-    assert json.loads(out.read_text().splitlines()[0])["labels"] == LABELS
+    header = json.loads((out / "predictions.jsonl").read_text().splitlines()[0])
+    assert header["labels"] == LABELS and header["job"] == report.job["sha256"]
 
 
 def test_predict_folder_resumes_skipping_done_inputs(
     mobilenet_predictor, folder_with_corrupt, tmp_path
 ):
-    out = tmp_path / "predictions.jsonl"
-    mobilenet_predictor.predict_folder(folder_with_corrupt, out, progress=False)
-    lines_before = out.read_text().splitlines()
-    with open(out, "a") as fh:  # an interrupted run left half a line
-        fh.write('{"key": "half')
+    out = tmp_path / "out"
+    first = mobilenet_predictor.predict_folder(folder_with_corrupt, out, progress=False)
     (folder_with_corrupt / "new.png").write_bytes(
         cv2.imencode(".png", np.full((50, 50), 9, np.uint8))[1].tobytes()
     )
     again = mobilenet_predictor.predict_folder(folder_with_corrupt, out, progress=False)
-    assert sorted(again.skipped) == GOOD_KEYS
-    assert again.ok == ["new.png"]
-    assert [key for key, _ in again.failed] == ["corrupt.png"]  # failed ones are tried again
-    lines_after = out.read_text().splitlines()
-    assert lines_after[: len(lines_before)] == lines_before  # appended, nothing rewritten
-    assert len(lines_after) == len(lines_before) + 2
-    assert all(json.loads(line) for line in lines_after)  # the half line is gone
+    status = {item.key: (item.status, item.reason) for item in again.items}
+    assert sorted(k for k, (s, _) in status.items() if s == "skipped") == GOOD_KEYS
+    assert status["new.png"] == ("ok", "new")
+    assert status["corrupt.png"] == ("failed", "failed before")  # failed ones are tried again
+    before = {i.key: i.probabilities for i in first.items if i.status == "ok"}
+    for item in again.items:  # skipped items come back with their results
+        if item.status == "skipped":
+            assert item.probabilities == before[item.key]
+    assert len(read_predictions(out)) == len(GOOD_KEYS) + 2
 
 
-def test_predict_folder_overwrite_starts_a_new_file(
+def test_predict_folder_overwrite_predicts_everything_again(
     mobilenet_predictor, folder_with_corrupt, tmp_path
 ):
-    out = tmp_path / "predictions.jsonl"
+    out = tmp_path / "out"
     mobilenet_predictor.predict_folder(folder_with_corrupt, out, progress=False)
     report = mobilenet_predictor.predict_folder(
         folder_with_corrupt, out, overwrite=True, progress=False
     )
-    assert report.skipped == []
-    assert len(report.ok) == len(GOOD_KEYS)
-    assert len(out.read_text().splitlines()) == 1 + len(GOOD_KEYS) + 1
+    assert [i.status for i in report.items].count("ok") == len(GOOD_KEYS)
+    assert all(i.status != "skipped" for i in report.items)
 
 
-def test_predict_folder_refuses_a_file_of_another_model(
-    mobilenet, mobilenet_predictor, folder_with_corrupt, tmp_path
+def test_a_retrained_model_does_not_append_to_the_older_models_predictions(
+    folder_with_corrupt, tmp_path
 ):
-    out = tmp_path / "predictions.jsonl"
-    mobilenet_predictor.predict_folder(folder_with_corrupt / "exact.png", out, progress=False)
-    other = Predictor(mobilenet, device="cpu", labels=["a", "b", "c", "d"])
-    with pytest.raises(OutputExistsError, match="another model or labels"):
-        other.predict_folder(folder_with_corrupt, out, progress=False)
+    """The issue's case: same file name, shapes and labels, other weights."""
+    from m1vision.errors import JobMismatchError
+
+    def train(seed):
+        keras.utils.set_random_seed(seed)
+        inputs = keras.Input((32, 32, 1))
+        x = keras.layers.Conv2D(4, 3, activation="relu")(inputs)
+        x = keras.layers.GlobalAveragePooling2D()(x)
+        model = keras.Model(inputs, keras.layers.Dense(2, activation="softmax")(x))
+        model.save(tmp_path / "model.keras")  # the retrained model replaces the file
+        return Predictor(tmp_path / "model.keras", labels=["a", "b"], device="cpu")
+
+    out = tmp_path / "out"
+    old = train(1).predict_folder(folder_with_corrupt, out, progress=False)
+    old_records = (out / "predictions.jsonl").read_text()
+    with pytest.raises(JobMismatchError, match="model"):
+        train(2).predict_folder(folder_with_corrupt, out, progress=False)
+    assert (out / "predictions.jsonl").read_text() == old_records  # nothing written
+    new = train(2).predict_folder(folder_with_corrupt, out, overwrite=True, progress=False)
+    assert new.job["sha256"] != old.job["sha256"]
+    assert all(i.status != "skipped" for i in new.items)
 
 
-def test_predict_folder_never_overwrites_a_foreign_file(
-    mobilenet_predictor, image_folder, tmp_path
+def test_predict_folder_fingerprint_holds_the_preprocessing(
+    mobilenet, folder_with_corrupt, tmp_path
 ):
+    from m1vision.errors import JobMismatchError
+    from m1vision.pipeline import Normalize, Pipeline
+
+    out = tmp_path / "out"
+    first = Predictor(mobilenet, device="cpu", preprocess=Pipeline([Normalize(mode="unit")]))
+    first.predict_folder(folder_with_corrupt / "exact.png", out, progress=False)
+    other = Predictor(mobilenet, device="cpu", preprocess=Pipeline([Normalize(mode="mobilenet")]))
+    with pytest.raises(JobMismatchError):
+        other.predict_folder(folder_with_corrupt / "exact.png", out, progress=False)
+
+
+def test_predict_folder_wants_a_folder_not_a_file(mobilenet_predictor, image_folder, tmp_path):
     out = tmp_path / "notes.jsonl"
-    out.write_text('{"mine": true}\n')
-    with pytest.raises(OutputExistsError, match="no m1vision predictions file"):
+    with pytest.raises(OutputExistsError, match="out_dir must be a folder"):
         mobilenet_predictor.predict_folder(image_folder, out, progress=False)
-    assert out.read_text() == '{"mine": true}\n'
+    assert not out.exists()
 
 
 @pytest.mark.parametrize(

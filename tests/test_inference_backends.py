@@ -202,7 +202,7 @@ def test_grad_cam_matches_its_closed_form(tiny):
     # maps A (H, W, K) -> mean over pixels -> dense W (K, C): d logit_c / d A = W[:, c] / (H W),
     # so the heat is relu(A @ W[:, c]) scaled to a maximum of 1.
     image = np.random.default_rng(5).uniform(0, 1, (12, 12)).astype(np.float32)
-    maps = keras.Model(tiny.inputs, tiny.get_layer("maps").output).predict_on_batch(
+    maps = keras.Model(tiny.inputs[0], tiny.get_layer("maps").output).predict_on_batch(
         image[None, :, :, None]
     )[0]
     kernel = keras.ops.convert_to_numpy(tiny.get_layer("head").kernel)

@@ -15,6 +15,9 @@ from __future__ import annotations
 
 import contextlib
 import importlib.metadata
+import json
+import subprocess
+import sys
 
 from m1vision.doctor._common import _check, _error_text
 from m1vision.doctor._rules import _on_apple_silicon
@@ -163,6 +166,23 @@ def _probe_backend(name: str) -> dict:
     return results
 
 
+def _probe_apart(name: str) -> dict:
+    """:func:`_probe_backend` in a child process: torch and JAX start thread pools that make
+    this process's later forks unsafe, and a crash in their import must not end the doctor."""
+    code = (
+        "import json, sys; from m1vision.doctor._backends import _probe_backend; "
+        f"print('M1VISION-PROBE ' + json.dumps(_probe_backend({name!r})))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=300, check=False
+    )
+    for line in done.stdout.splitlines():
+        if line.startswith("M1VISION-PROBE "):
+            return json.loads(line.removeprefix("M1VISION-PROBE "))
+    tail = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["no output"]
+    raise RuntimeError(f"the {name} probe exited with {done.returncode}: {tail[0]}")
+
+
 def _backends_probe(facts: dict, *, devices: bool = True) -> tuple[list[dict], dict]:
     """The ``keras_backends`` and ``gpu_path`` checks; ``devices=False`` only reads versions."""
     versions = installed_backends()
@@ -179,7 +199,7 @@ def _backends_probe(facts: dict, *, devices: bool = True) -> tuple[list[dict], d
             parts.append(f"{name} {versions[name]}")
             continue
         try:
-            results = _probe_backend(name)
+            results = _probe_backend(name) if name == "tensorflow" else _probe_apart(name)
         except Exception as exc:  # a backend that fails to import is reported, not fatal
             raw["devices"][name] = {"error": _error_text(exc)}
             parts.append(f"{name} {versions[name]}: import failed ({_error_text(exc)})")

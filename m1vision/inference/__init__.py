@@ -13,7 +13,8 @@ name                          what it does
                               (TensorFlow, JAX) or no-grad (torch) inference call;
                               ``.predict``, ``.predict_volume`` and resumable ``.predict_folder``
 :class:`Predictions`          probabilities ``(N, C)``, top-k ``(label, score)``, the inputs
-:func:`read_predictions`      the records of a ``.predict_folder`` JSON Lines file
+:class:`PredictionItem`       a batch-report item of ``.predict_folder``: + top-k, probabilities
+:func:`read_predictions`      the records of a ``.predict_folder`` run (its predictions.jsonl)
 ============================  ===============================================================
 
 The backend is Keras': ``KERAS_BACKEND=tensorflow`` (the default), ``torch`` or ``jax``, set
@@ -39,10 +40,10 @@ Design choices
 * **Overlap**: reading (:func:`m1vision.io.read_any`) and preprocessing run in a thread pool,
   up to ``prefetch`` batches ahead of the batch the backend is computing (OpenCV and the
   backends release the GIL).
-* **Resumable folder runs** write JSON Lines: a header line, then one line per input, appended
-  per batch with ``flush`` + ``fsync``. A crash can leave at most a partial last line, which the
-  next run (and :func:`read_predictions`) drops; inputs already recorded as ``"ok"`` are skipped,
-  failed ones are tried again.
+* **Folder runs** go through the one batch engine (:mod:`m1vision.batch`): one report shape
+  (a :class:`PredictionItem` only adds top-k and probabilities), one input key, one manifest;
+  the job's fingerprint is the model file's hash plus the preprocessing, so a resumed run never
+  appends a retrained model's predictions to an older model's.
 """
 
 from m1vision.inference._device import (
@@ -50,18 +51,14 @@ from m1vision.inference._device import (
     DeviceUnavailableError,
     select_device,
 )
+from m1vision.inference._folder import PredictionItem, read_predictions
 from m1vision.inference._models import SavedModelClassifier, load_model, model_input_spec
-from m1vision.inference._predictor import (
-    PredictionReport,
-    Predictions,
-    Predictor,
-    read_predictions,
-)
+from m1vision.inference._predictor import Predictions, Predictor
 
 __all__ = [
     "DeviceChoice",
     "DeviceUnavailableError",
-    "PredictionReport",
+    "PredictionItem",
     "Predictions",
     "Predictor",
     "SavedModelClassifier",
@@ -70,4 +67,3 @@ __all__ = [
     "read_predictions",
     "select_device",
 ]
-

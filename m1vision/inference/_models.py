@@ -464,4 +464,3 @@ def _output_spec(model) -> tuple[tuple | None, str | None]:
             "with one output of shape (N, classes)."
         )
     return tuple(outputs[0].shape), _keras_output_kind(model)
-

@@ -3,20 +3,17 @@
 from __future__ import annotations
 
 import collections
-import json
 import os
 import threading
-import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path, PurePath
 
 import cv2
 import numpy as np
 
-from m1vision._atomic import atomic_write_text
 from m1vision._checks import check_image, check_int
-from m1vision.errors import InvalidImageError, InvalidParameterError, OutputExistsError
+from m1vision.errors import InvalidImageError, InvalidParameterError
 from m1vision.inference import _backend
 from m1vision.inference._device import DeviceChoice, select_device
 from m1vision.inference._models import (
@@ -25,9 +22,6 @@ from m1vision.inference._models import (
     load_model,
     model_input_spec,
 )
-
-_FORMAT = "m1vision-predictions"
-_FORMAT_VERSION = 1
 
 
 @dataclass
@@ -89,47 +83,6 @@ def _label(item) -> str:
         return described
     shape = getattr(item, "shape", None)
     return f"an array of shape {shape}" if shape is not None else type(item).__name__
-
-
-@dataclass
-class PredictionReport:
-    """What :meth:`Predictor.predict_folder` returns (this run only).
-
-    Attributes
-    ----------
-    path : pathlib.Path
-        The JSON Lines file (read it with :func:`read_predictions`).
-    ok, skipped : list of str
-        Keys (input paths relative to the folder given) predicted now / recorded before.
-    failed : list of (str, str)
-        Key and error of the inputs that could not be read or preprocessed.
-    seconds : float
-    device : str
-    """
-
-    path: Path
-    ok: list = field(default_factory=list)
-    failed: list = field(default_factory=list)
-    skipped: list = field(default_factory=list)
-    seconds: float = 0.0
-    device: str = ""
-
-    def to_dict(self) -> dict:
-        """A JSON-safe summary."""
-        return {
-            "path": str(self.path),
-            "ok": list(self.ok),
-            "failed": [{"key": k, "error": e} for k, e in self.failed],
-            "skipped": list(self.skipped),
-            "seconds": round(self.seconds, 3),
-            "device": self.device,
-        }
-
-    def __repr__(self) -> str:
-        return (
-            f"PredictionReport({self.path.name!r}: {len(self.ok)} ok, {len(self.failed)} "
-            f"failed, {len(self.skipped)} skipped, {self.seconds:.1f} s on {self.device})"
-        )
 
 
 def _softmax(logits: np.ndarray) -> np.ndarray:
@@ -576,44 +529,41 @@ class Predictor:
 
     # -- folders -------------------------------------------------------------------------------
 
-    def _header(self) -> dict:
-        return {
-            "format": _FORMAT,
-            "version": _FORMAT_VERSION,
-            "model": str(getattr(self.model, "name", None) or getattr(self.model, "path", "")),
-            "input_shape": list(self.input_shape),
-            "num_classes": self.num_classes,
-            "labels": self.labels,
-        }
-
     def predict_folder(
-        self, inputs, out_path, *, overwrite: bool = False, progress: bool = True
-    ) -> PredictionReport:
-        """Predict every image file under ``inputs`` into a resumable JSON Lines file.
+        self, inputs, out_dir, *, overwrite: bool = False, progress: bool = True, executor=None
+    ):
+        """Predict every image file under ``inputs`` on the batch engine, resumably.
+
+        The run is a job of :mod:`m1vision.batch` (one report shape, one input key, one
+        manifest): chunks of ``batch_size`` inputs are read and prepared on a thread pool in
+        this process, overlapped with the model's work on the previous chunk. Its
+        fingerprint holds the model file's SHA-256 and the preprocessing, so resuming never
+        mixes results of two models: see :mod:`m1vision.inference._folder`.
 
         Parameters
         ----------
         inputs : path or list of paths
-            Image files and/or folders (scanned recursively for the suffixes of
-            :data:`m1vision.io.IMAGE_EXTENSIONS`).
-        out_path : path
-            The JSON Lines file (``.jsonl``): a header line, then per input
-            ``{"key", "input", "status": "ok", "top_k", "probabilities"}`` or
-            ``{"key", "input", "status": "failed", "error"}``. ``key`` is the input's path
-            relative to the folder given.
+            Image files and/or folders (scanned recursively).
+        out_dir : path
+            A folder for ``predictions.jsonl`` (a header line, then per input ``{"key",
+            "input", "status", "top_k", "probabilities", "error"}``), the engine's manifest
+            ``m1vision-manifest.json`` and its ``batch_report-<UTC>.json``.
         overwrite : bool
-            ``False`` (default): an existing file written for the same input shape, number of
-            classes and labels (its header line says) is resumed: inputs recorded ``"ok"`` are
-            skipped, the others predicted and appended. Any other existing file raises
-            :class:`~m1vision.errors.OutputExistsError` and is left as it is. ``True``: start
-            a new file (atomically replacing the old one).
+            ``False`` (default): a folder of the same job is resumed (inputs done and
+            unchanged are skipped, failed or changed ones predicted again); a folder of
+            another job (another model file, even with the same shapes and labels, or other
+            preprocessing) raises :class:`~m1vision.errors.JobMismatchError` before anything
+            is written. ``True``: predict everything anew.
         progress : bool
             Show a progress bar.
+        executor : concurrent.futures.Executor, optional
+            Default: a thread pool of ``1 + prefetch`` threads in this process.
 
         Returns
         -------
-        PredictionReport
-            This run's ``ok``, ``failed`` and ``skipped`` keys. A file that cannot be read or
+        m1vision.batch.BatchReport
+            One :class:`PredictionItem` per input key (``status`` ok / skipped / failed,
+            ``reason``, ``top_k``, ``probabilities``); a file that cannot be read or
             preprocessed is recorded as failed and the run goes on.
 
         Examples
@@ -622,88 +572,27 @@ class Predictor:
         >>> from m1vision.inference import Predictor, read_predictions
         >>> from m1vision.io import write_image
         >>> folder = pathlib.Path(tempfile.mkdtemp())
-        >>> _ = write_image(folder / "a.png", np.zeros((8, 8), np.uint8))
-        >>> _ = (folder / "b.png").write_bytes(b"not a png")
+        >>> _ = write_image(folder / "in" / "a.png", np.zeros((8, 8), np.uint8))
+        >>> _ = (folder / "in" / "b.png").write_bytes(b"not a png")
         >>> inputs = keras.Input((8, 8, 1))
         >>> x = keras.layers.GlobalAveragePooling2D()(inputs)
         >>> model = keras.Model(inputs, keras.layers.Dense(2, activation="softmax")(x))
         >>> predictor = Predictor(model, device="cpu")
-        >>> report = predictor.predict_folder(folder, folder / "out.jsonl", progress=False)
-        >>> report.ok, [key for key, _ in report.failed]
-        (['a.png'], ['b.png'])
-        >>> predictor.predict_folder(folder, folder / "out.jsonl", progress=False).skipped
-        ['a.png']
+        >>> report = predictor.predict_folder(folder / "in", folder / "out", progress=False)
+        >>> [(i.key, i.status) for i in report.items]
+        [('a.png', 'ok'), ('b.png', 'failed')]
+        >>> again = predictor.predict_folder(folder / "in", folder / "out", progress=False)
+        >>> [(i.key, i.status) for i in again.items]
+        [('a.png', 'skipped'), ('b.png', 'failed')]
         """
-        start = time.perf_counter()
-        out = Path(out_path)
-        sources = _collect(inputs)
-        header = self._header()
-        done: set[str] = set()
-        if out.exists() and not overwrite:
-            existing_header, records = _read_jsonl(out, repair=True)
-            if not _same_model(existing_header, header):
-                raise OutputExistsError(
-                    f"{str(out)!r} holds predictions of another model or labels "
-                    f"(model {existing_header.get('model')!r}, "
-                    f"{existing_header.get('num_classes')} classes, labels "
-                    f"{existing_header.get('labels')}); pass overwrite=True to start a new "
-                    "file, or choose another out_path."
-                )
-            done = {r["key"] for r in records if r.get("status") == "ok"}
-        else:
-            atomic_write_text(out, json.dumps(header) + "\n", overwrite=overwrite)
-        report = PredictionReport(path=out, device=self.device.name)
-        todo = []
-        for source, key in sources:
-            if key in done:
-                report.skipped.append(key)
-            else:
-                todo.append((source, key))
-        items = [source for source, _ in todo]
-        with (
-            open(out, "a", encoding="utf-8") as fh,
-            _progress(len(items), progress, out.name) as bar,
-        ):
-            for indices, batch, failures in self._batches(items, record_errors=True):
-                lines = []
-                if batch is not None:
-                    probabilities = self._run(batch)
-                    for i, row, top in zip(
-                        indices, probabilities, self._top_k(probabilities), strict=True
-                    ):
-                        source, key = todo[i]
-                        lines.append(
-                            {
-                                "key": key,
-                                "input": str(source),
-                                "status": "ok",
-                                "top_k": [[label, score] for label, score in top],
-                                "probabilities": [float(v) for v in row],
-                            }
-                        )
-                        report.ok.append(key)
-                for i, exc in failures:
-                    source, key = todo[i]
-                    error = f"{type(exc).__name__}: {exc}"
-                    lines.append(
-                        {"key": key, "input": str(source), "status": "failed", "error": error}
-                    )
-                    report.failed.append((key, error))
-                lines.sort(key=lambda r: r["key"])
-                fh.write("".join(json.dumps(r) + "\n" for r in lines))
-                fh.flush()
-                os.fsync(fh.fileno())
-                bar.update(len(indices) + len(failures))
-        report.seconds = time.perf_counter() - start
-        return report
+        from m1vision.inference._folder import predict_folder
+
+        return predict_folder(
+            self, inputs, out_dir, overwrite=overwrite, progress=progress, executor=executor
+        )
 
 
 _KIND = {"probabilities": False, "logits": True, None: None}
-
-
-def _same_model(old: dict, new: dict) -> bool:
-    keys = ("format", "input_shape", "num_classes", "labels")
-    return all(old.get(k) == new.get(k) for k in keys)
 
 
 class _NoBar:
@@ -737,57 +626,6 @@ def _collect(inputs) -> list[tuple[Path, str]]:
         extension = source.name[len(rel.name) :] if source.name.startswith(rel.name) else ""
         pairs.append((source, rel.as_posix() + extension))
     return pairs
-
-
-def _read_jsonl(path: Path, *, repair: bool) -> tuple[dict, list[dict]]:
-    data = path.read_bytes()
-    end = data.rfind(b"\n") + 1
-    if end < len(data) and repair:  # a partial last line from an interrupted run
-        with open(path, "r+b") as fh:
-            fh.truncate(end)
-            fh.flush()
-            os.fsync(fh.fileno())
-    lines = data[:end].decode("utf-8").splitlines()
-    records = []
-    for number, line in enumerate(lines, 1):
-        try:
-            records.append(json.loads(line))
-        except json.JSONDecodeError:
-            raise OutputExistsError(
-                f"{str(path)!r} line {number} is not valid JSON: the file is damaged or no "
-                "m1vision predictions file; pass overwrite=True to start a new one, or "
-                "choose another out_path."
-            ) from None
-    if not records or records[0].get("format") != _FORMAT:
-        raise OutputExistsError(
-            f"{str(path)!r} exists and is no m1vision predictions file (no header line); "
-            "pass overwrite=True to replace it, or choose another out_path."
-        )
-    return records[0], records[1:]
-
-
-def read_predictions(path) -> list[dict]:
-    """Return the records of a :meth:`Predictor.predict_folder` file, the latest per key.
-
-    A partial last line (an interrupted run) is ignored; the file is not changed.
-
-    Examples
-    --------
-    >>> import tempfile, pathlib, json
-    >>> from m1vision.inference import read_predictions
-    >>> p = pathlib.Path(tempfile.mkdtemp()) / "p.jsonl"
-    >>> header = {"format": "m1vision-predictions", "version": 1}
-    >>> rows = [{"key": "a.png", "status": "failed", "error": "x"},
-    ...         {"key": "a.png", "status": "ok", "top_k": [[0, 1.0]]}]
-    >>> _ = p.write_text("".join(json.dumps(r) + "\\n" for r in [header, *rows]) + '{"key')
-    >>> [r["status"] for r in read_predictions(p)]
-    ['ok']
-    """
-    _, records = _read_jsonl(Path(path), repair=False)
-    latest = {}
-    for record in records:
-        latest[record["key"]] = record
-    return list(latest.values())
 
 
 def _volume_slices(image, axis) -> list[np.ndarray]:
