@@ -3,7 +3,10 @@
     KERAS_BACKEND=torch python benchmarks/gpu_inference.py --ref DIR --out DIR [--quick]
 
 Run on the accelerator machine (an NVIDIA H100; CI never runs it, `make bench` does not
-either: it needs a GPU and torch). ``--ref`` holds what TensorFlow computed on the CPU here
+either: it needs a GPU and torch). Its result, committed as
+``benchmarks/results/gpu_inference_h100.json``, is a section of ``make bench``'s results
+(``benchmarks/bench_inference_gpu.py`` reads it, with its machine and date).
+``--ref`` holds what TensorFlow computed on the CPU here
 for the shipped model (``python benchmarks/gpu_inference.py --make-ref DIR`` with TensorFlow
 installed): the inputs, the probabilities and Grad-CAM heatmaps. Measured:
 

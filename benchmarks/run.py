@@ -8,7 +8,13 @@ Each ``benchmarks/bench_*.py`` defines ``run(*, quick: bool = False) -> dict`` r
      "columns": [str, ...],             # table header
      "rows": [[value, ...], ...],       # table body (numbers or text)
      "targets": [{"name": str, "value": float, "target": str, "met": bool}, ...],
-     "notes": str}                      # optional: how it was measured
+     "notes": str,                      # optional: how it was measured
+     "machine": str, "date": str}       # optional: where and when, if not here and now
+
+Every section in ``results.json`` carries its ``machine`` and ``date``: a benchmark measured in
+this run gets this machine and this run's date; one measured elsewhere (the GPU figures of the
+accelerator machine, the browser test's latencies) reads its stored file and says where and when
+it was measured; a table with a ``machine`` column names the machine in each row.
 
 Ratios are measured within one run on one machine, never against stored numbers. ``--quick``
 uses small sizes (used by the tests to check every benchmark still runs, not for figures).
@@ -81,6 +87,33 @@ def machine() -> dict:
     return info
 
 
+def describe(info: dict) -> str:
+    """One line naming a machine from :func:`machine`'s dict."""
+    return (
+        f"{info['platform']}, {info['cpu_count']} cores, Python {info['python']}"
+        + (f", NumPy {info['numpy']}, OpenCV {info['opencv']}" if "numpy" in info else "")
+    )
+
+
+def stamp(section: dict, info: dict, date: str) -> dict:
+    """Give ``section`` its ``machine`` and ``date`` where it does not name them itself."""
+    if "machine" not in section:
+        if "machine" in section.get("columns", []):  # rows from several machines
+            each = [d for d in section.get("details", []) if isinstance(d, dict)]
+            dated = bool(each) and all("machine" in d and "date" in d for d in each)
+            section["machine"] = "named in each row" + (
+                " (" + "; ".join(f"{d['machine']}: {d['date']}" for d in each) + ")"
+                if dated
+                else ""
+            )
+            if dated:  # the latest of its machines' runs
+                section.setdefault("date", max(d["date"] for d in each))
+        else:
+            section["machine"] = describe(info)
+    section.setdefault("date", date)
+    return section
+
+
 def _cell(value) -> str:
     if isinstance(value, float):
         return f"{value:.3g}" if abs(value) < 1000 else f"{value:.0f}"
@@ -88,15 +121,14 @@ def _cell(value) -> str:
 
 
 def to_markdown(results: dict) -> str:
-    m = results["machine"]
     lines = [
         "# Benchmarks",
         "",
-        f"Machine: {m['platform']}, {m['cpu_count']} cores, Python {m['python']}"
-        + (f", NumPy {m['numpy']}, OpenCV {m['opencv']}" if "numpy" in m else "")
-        + f". Run: {results['date']}{' (quick sizes)' if results['quick'] else ''}."
+        f"This run: {describe(results['machine'])}, {results['date']}"
+        f"{' (quick sizes)' if results['quick'] else ''}."
         + (
-            f" Re-run on {results['merged']['date']}: {', '.join(results['merged']['sections'])}."
+            f" Re-run on {results['merged']['date']}: "
+            f"{', '.join(results['merged']['sections'])}."
             if results.get("merged")
             else ""
         ),
@@ -104,6 +136,8 @@ def to_markdown(results: dict) -> str:
     ]
     for section in results["sections"]:
         lines += [f"## {section['title']}", ""]
+        if section.get("machine"):
+            lines += [f"Machine: {section['machine']}. Measured: {section.get('date', '?')}.", ""]
         if section.get("error"):
             lines += [f"Failed: `{section['error']}`", ""]
             continue
@@ -157,6 +191,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"   FAILED: {section['error']}", flush=True)
         section["name"] = name
         section["seconds"] = round(time.perf_counter() - start, 2)
+        stamp(section, results["machine"], results["date"])
         results["sections"].append(section)
         print(to_markdown({**results, "sections": [section]}).split("\n", 4)[-1], flush=True)
     suffix = "-quick" if args.quick else ""
@@ -165,15 +200,18 @@ def main(argv: list[str] | None = None) -> int:
         import json
 
         stored = json.loads(stored_path.read_text(encoding="utf-8"))
+        rerun_before = set(stored.get("merged", {}).get("sections", []))
+        for s in stored["sections"]:  # files written before sections carried their own
+            date = stored["merged"]["date"] if s["name"] in rerun_before else stored["date"]
+            stamp(s, stored["machine"], date)
         fresh = {s["name"]: s for s in results["sections"]}
         merged = [fresh.pop(s["name"], s) for s in stored["sections"]]
         results["sections"] = merged + list(fresh.values())
         results["machine"], results["date"] = stored["machine"], stored["date"]
         rerun = {p.stem.removeprefix("bench_") for p in discover(args.only)}
-        before = set(stored.get("merged", {}).get("sections", []))
         results["merged"] = {
             "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-            "sections": sorted(rerun | before),
+            "sections": sorted(rerun | rerun_before),
         }
     atomic_write_json(args.out / f"results{suffix}.json", results, overwrite=True)
     atomic_write_text(args.out / f"results{suffix}.md", to_markdown(results), overwrite=True)

@@ -40,3 +40,43 @@ def test_benchmark_runs_at_quick_sizes(path):
         assert {"name", "value", "target", "met"} <= set(target)
         assert isinstance(target["met"], bool)
         assert isinstance(target["value"], numbers.Real)
+
+
+def _run_py():
+    return load(Path(__file__).resolve().parent.parent / "benchmarks" / "run.py")
+
+
+def test_sections_measured_elsewhere_keep_their_machine_and_date(tmp_path):
+    import json
+
+    run = _run_py()
+    assert run.main(["--only", "inference_gpu", "--out", str(tmp_path)]) == 0
+    results = json.loads((tmp_path / "results.json").read_text())
+    stored = json.loads(load(BENCHMARKS[0].parent / "bench_inference_gpu.py").RESULTS.read_text())
+    (section,) = results["sections"]
+    assert section["date"] == stored["run"]
+    assert stored["machine"]["gpu"] in section["machine"]
+    assert stored["machine"]["gpu"] not in results["machine"]["platform"]
+    text = (tmp_path / "results.md").read_text()
+    assert f"Machine: {section['machine']}. Measured: {stored['run']}." in text
+
+
+def test_merge_keeps_other_sections_and_names_where_they_ran(tmp_path):
+    import json
+
+    run = _run_py()
+    old_machine = {"platform": "Elsewhere-1.0", "cpu_count": 7, "python": "3.11.0"}
+    stored = {
+        "date": "2020-01-02 03:04 UTC",
+        "quick": False,
+        "machine": old_machine,
+        "sections": [{"name": "old", "title": "Old", "columns": ["a"], "rows": [[1]]}],
+    }
+    (tmp_path / "results.json").write_text(json.dumps(stored))
+    assert run.main(["--only", "inference_gpu", "--merge", "--out", str(tmp_path)]) == 0
+    results = json.loads((tmp_path / "results.json").read_text())
+    sections = {s["name"]: s for s in results["sections"]}
+    assert list(sections) == ["old", "inference_gpu"]
+    assert sections["old"]["machine"] == "Elsewhere-1.0, 7 cores, Python 3.11.0"
+    assert sections["old"]["date"] == "2020-01-02 03:04 UTC"
+    assert results["merged"]["sections"] == ["inference_gpu"]

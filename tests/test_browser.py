@@ -177,8 +177,9 @@ def run_menu_command(page, menu: str, command: str) -> None:
     page.locator(f'.lm-Menu-item[data-command="{command}"]').click()
 
 
-def open_notebook(page, lab, notebook: str) -> None:
-    page.goto(lab.lab_url(notebook), wait_until="domcontentloaded")
+def open_notebook(page, lab, notebook: str, *, url: str | None = None) -> None:
+    """Open ``notebook`` (in JupyterLab, or at ``url``: Notebook 7) once its kernel is idle."""
+    page.goto(url or lab.lab_url(notebook), wait_until="domcontentloaded")
     page.locator(".jp-NotebookPanel .jp-Notebook").wait_for(state="visible")
     wait_for(
         lambda: kernel_state(lab, notebook) == "idle",
@@ -435,19 +436,6 @@ FRONT_ENDS = {
 _LATENCY: dict[str, dict] = {}
 
 
-def open_in(page, lab, url: str, notebook: str) -> None:
-    page.goto(url, wait_until="domcontentloaded")
-    page.locator(".jp-NotebookPanel .jp-Notebook").wait_for(state="visible")
-    wait_for(
-        lambda: kernel_state(lab, notebook) == "idle",
-        timeout_s=WAIT_S,
-        what=f"the kernel of {notebook} to start (REST /api/sessions)",
-    )
-    open_tab = page.locator(".jp-SideBar.jp-mod-left .lm-TabBar-tab.lm-mod-current")
-    if open_tab.count():
-        open_tab.click()
-
-
 def plane_picture(page, plane: str):
     """The <img> under the bold plane title ("axial"...) of the tri-planar explorer."""
     box = page.locator(".widget-vbox").filter(
@@ -529,7 +517,7 @@ def test_triplanar_keys_and_clicks_in_the_browser(front_end, lab, page, tmp_path
     url_of, readme_screenshot = FRONT_ENDS[front_end]
     notebook = TRIPLANAR_COPIES[front_end]
     with diagnostics(page, lab, tmp_path):
-        open_in(page, lab, url_of(lab, notebook), notebook)
+        open_notebook(page, lab, notebook, url=url_of(lab, notebook))
         run_all_cells(page, lab, notebook, clear=False)
         errors = saved_cell_errors(page, lab, notebook)
         assert not errors, f"{notebook} raised in {front_end}: " + "; ".join(errors)
@@ -601,7 +589,7 @@ def test_without_the_widget_front_end_the_static_picture_shows(lab, browser, tmp
     page.on("console", lambda msg: page.console_lines.append(f"[{msg.type}] {msg.text}"))
     try:
         with diagnostics(page, lab, tmp_path):
-            open_in(page, lab, lab.lab_url(notebook), notebook)
+            open_notebook(page, lab, notebook)
             run_all_cells(page, lab, notebook, clear=False)
             assert blocked, "the widget manager was not requested: the test blocks nothing"
             img = page.locator(".jp-OutputArea-output img")

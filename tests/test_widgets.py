@@ -9,6 +9,7 @@ import pytest
 from pydicom.data import get_testdata_file
 from pydicom.pixels import apply_modality_lut
 
+import m1vision.pipeline as pl
 from m1vision.errors import InvalidImageError, InvalidParameterError
 from m1vision.preprocess import WINDOW_PRESETS, auto_canny, gaussian_blur, window
 from m1vision.render import ExplorerParams, RenderCache, histogram_picture, preview, render
@@ -347,10 +348,6 @@ def test_non_ct_medical_image_gets_no_ct_presets():
 
 
 # -- to_pipeline / code --------------------------------------------------------------------
-def _pipeline_module():
-    return pytest.importorskip("m1vision.pipeline", reason="m1vision.pipeline not written yet")
-
-
 @pytest.mark.parametrize(
     "settings",
     [
@@ -361,7 +358,6 @@ def _pipeline_module():
     ids=["soft_tissue", "lung_blurred", "bone_l2"],
 )
 def test_to_pipeline_equals_the_full_resolution_render(hu, settings):
-    _pipeline_module()
     ex = EdgeExplorer(hu)
     ex.set_params(view="overlay", **settings)
     out = ex.to_pipeline()(hu)
@@ -370,7 +366,6 @@ def test_to_pipeline_equals_the_full_resolution_render(hu, settings):
 
 
 def test_to_pipeline_of_a_large_image_uses_the_full_resolution():
-    _pipeline_module()
     image = np.zeros((1024, 600), np.uint16)
     image[100:900, 100:500] = 3000
     ex = EdgeExplorer(image, window=(1500.0, 3000.0))
@@ -388,7 +383,6 @@ def test_to_pipeline_of_a_large_image_uses_the_full_resolution():
 
 
 def test_to_pipeline_of_an_8bit_image_has_no_window_step():
-    pl = _pipeline_module()
     img = np.zeros((64, 64), np.uint8)
     img[16:48, 16:48] = 200
     pipe = EdgeExplorer(img).to_pipeline()
@@ -397,7 +391,6 @@ def test_to_pipeline_of_an_8bit_image_has_no_window_step():
 
 
 def test_code_rebuilds_the_pipeline(explorer):
-    _pipeline_module()
     explorer.set_params(ksize=7, sigma=1.5, low=33.0, high=99.0, l2_gradient=True)
     namespace: dict = {}
     exec(explorer.code(), namespace)
@@ -405,7 +398,6 @@ def test_code_rebuilds_the_pipeline(explorer):
 
 
 def test_to_pipeline_includes_the_explorers_pipeline(hu):
-    pl = _pipeline_module()
     pre = pl.Pipeline([pl.Window(center=40.0, width=400.0), pl.Clahe(clip_limit=3.0)])
     ex = EdgeExplorer(hu, pipeline=pre)
     # the pipeline made the image 8-bit: nothing left to window
@@ -421,7 +413,6 @@ def test_to_pipeline_includes_the_explorers_pipeline(hu):
 
 
 def test_to_pipeline_refuses_a_plain_function_pipeline(hu):
-    _pipeline_module()
     ex = EdgeExplorer(hu, pipeline=lambda image: image)
     with pytest.raises(InvalidParameterError, match="plain callable"):
         ex.to_pipeline()
@@ -460,7 +451,6 @@ def test_window_explorer_16bit_has_no_ct_presets():
 
 
 def test_window_explorer_to_pipeline(hu):
-    _pipeline_module()
     wx = WindowExplorer(hu, window=(-600.0, 1500.0))
     assert np.array_equal(wx.to_pipeline()(hu), window(hu, center=-600, width=1500))
 

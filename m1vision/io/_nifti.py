@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import gzip
-import zlib
 from pathlib import Path
 
 import numpy as np
 
 from m1vision.errors import ImageReadError
 from m1vision.io._core import MedicalImage, _check_file, _read_bytes
-from m1vision.io._sniff import _nifti_kind
+from m1vision.io._sniff import _gunzip_head, _nifti_kind
 
 
 #: index (k, r, c) of the output -> index (i, j, k) of the canonical RAS array, per shape.
@@ -72,11 +71,7 @@ def read_nifti(path, *, frame: int | None = None) -> MedicalImage:
     p = _check_file(path)
     head = _read_bytes(p, 540)
     if head.startswith(b"\x1f\x8b"):
-        try:
-            with gzip.open(p, "rb") as fh:
-                head = fh.read(540)
-        except (OSError, EOFError, zlib.error) as exc:
-            raise ImageReadError(p, f"a gzip file that cannot be decompressed: {exc}") from exc
+        head = _gunzip_head(p, 540)
     kind = _nifti_kind(head)
     if kind is None:
         raise ImageReadError(

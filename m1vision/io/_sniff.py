@@ -66,6 +66,15 @@ def _nifti_kind(head: bytes) -> str | None:
     return None
 
 
+def _gunzip_head(p: Path, n: int) -> bytes:
+    """The first ``n`` decompressed bytes of the gzip file ``p`` (ImageReadError if broken)."""
+    try:
+        with gzip.open(p, "rb") as fh:
+            return fh.read(n)
+    except (OSError, EOFError, zlib.error) as exc:
+        raise ImageReadError(p, f"a gzip file that cannot be decompressed: {exc}") from exc
+
+
 def sniff_format(path) -> str:
     """Return the format of the file at ``path`` from its content, not its name.
 
@@ -105,11 +114,7 @@ def sniff_format(path) -> str:
     if _nifti_kind(head):
         return "nifti"
     if head.startswith(b"\x1f\x8b"):
-        try:
-            with gzip.open(p, "rb") as fh:
-                inner = fh.read(540)
-        except (OSError, EOFError, zlib.error) as exc:
-            raise ImageReadError(p, f"a gzip file that cannot be decompressed: {exc}") from exc
+        inner = _gunzip_head(p, 540)
         if _nifti_kind(inner):
             return "nifti"
         raise ImageReadError(

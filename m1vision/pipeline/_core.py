@@ -340,9 +340,13 @@ class Pipeline:
             sorted order, for the suffixes in :data:`m1vision.io.IMAGE_EXTENSIONS`, including
             ``.nii.gz`` and ``.dcm``; a file named directly may have any name). Each file is
             read with :func:`m1vision.io.read_any` and its ``pixels`` go through the pipeline.
-            A 3-D volume (multi-frame DICOM, NIfTI) fails that file with a clear error (one
-            input, one output image: run the pipeline on ``volume[k]`` yourself to process
-            slices); a volume of one slice is taken as that slice.
+            Volumes are one input each, through the input kinds :mod:`m1vision.volume`
+            registers: a DICOM series folder (found by content, extensionless files too; it is
+            not entered), a 3-D NIfTI file and a monochrome multi-frame DICOM file are run
+            slice by slice (:func:`m1vision.volume.apply_volume`) and written as one
+            ``.nii.gz`` with the scan's affine (:func:`m1vision.io.write_nifti`; ``suffix``
+            does not apply to them). A volume of one slice is taken as that slice; any other
+            3-D input fails its own item with an error that says how to convert it.
         out_dir : path
             Output folder: input ``folder/sub/a.dcm`` goes to ``out_dir/sub/a`` + ``suffix``;
             a file named directly to ``out_dir/<its name>`` + ``suffix``. Two inputs that

@@ -59,6 +59,20 @@ def _error_html(exc: BaseException) -> str:
     )
 
 
+def _show_error(explorer, exc: BaseException) -> None:
+    """Show ``exc`` in ``explorer.error_area`` and keep it as ``last_error``."""
+    explorer.last_error = exc
+    explorer.error_area.value = _error_html(exc)
+    explorer.error_area.layout.display = None
+
+
+def _clear_error(explorer) -> None:
+    """Hide ``explorer``'s error area after a successful update."""
+    explorer.last_error = None
+    explorer.error_area.value = ""
+    explorer.error_area.layout.display = "none"
+
+
 class _Batch:
     """Collapse several control changes into one update (and never re-enter an update)."""
 

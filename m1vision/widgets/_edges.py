@@ -16,7 +16,8 @@ from m1vision.widgets._common import (
     _DESCRIPTION_STYLE,
     _Batch,
     _check_window,
-    _error_html,
+    _clear_error,
+    _show_error,
     _static_bundle,
     _unwrap,
     _widgets,
@@ -304,17 +305,13 @@ class EdgeExplorer:
             fraction = edge_fraction(self._cache.edges(params))
             png = encode_png(picture, bilevel=params.view == "edges")
         except Exception as exc:  # shown in the widget; the explorer keeps working
-            self.last_error = exc
-            self.error_area.value = _error_html(exc)
-            self.error_area.layout.display = None
+            _show_error(self, exc)
             return
         self.image_widget.value = png
         self._last_params = params
         self.edge_fraction = fraction
         self.last_ms = (time.perf_counter() - start) * 1000.0
-        self.last_error = None
-        self.error_area.value = ""
-        self.error_area.layout.display = "none"
+        _clear_error(self)
         shape = self._cache.source(params).shape
         self.readout.value = (
             f"edge pixels: <b>{100.0 * fraction:.2f} %</b> &middot; "
@@ -366,9 +363,7 @@ class EdgeExplorer:
         try:
             result = auto_canny(self._cache.blurred(self._read_params()))
         except Exception as exc:
-            self.last_error = exc
-            self.error_area.value = _error_html(exc)
-            self.error_area.layout.display = None
+            _show_error(self, exc)
             raise
         self.set_params(low=float(result.low), high=float(result.high))
         return result.low, result.high

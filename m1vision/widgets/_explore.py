@@ -17,7 +17,8 @@ from m1vision.render import encode_png, preview
 from m1vision.widgets._common import (
     _DESCRIPTION_STYLE,
     _Batch,
-    _error_html,
+    _clear_error,
+    _show_error,
     _static_bundle,
     _unwrap,
     _widgets,
@@ -274,15 +275,11 @@ class FunctionExplorer:
             else:
                 self._pngs.move_to_end(key)
         except Exception as exc:  # shown in the widget; the explorer keeps working
-            self.last_error = exc
-            self.error_area.value = _error_html(exc)
-            self.error_area.layout.display = None
+            _show_error(self, exc)
             return
         self.image_widget.value = png
         self.last_ms = (time.perf_counter() - start) * 1000.0
-        self.last_error = None
-        self.error_area.value = ""
-        self.error_area.layout.display = "none"
+        _clear_error(self)
         self.readout.value = f"{self._name()} &middot; {self.last_ms:.1f} ms"
 
     def code(self) -> str:

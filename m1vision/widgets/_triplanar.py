@@ -22,8 +22,9 @@ from m1vision.widgets._common import (
     _DESCRIPTION_STYLE,
     _Batch,
     _check_window,
-    _error_html,
+    _clear_error,
     _png_of,
+    _show_error,
     _static_bundle,
     _unwrap,
     _widgets,
@@ -286,7 +287,7 @@ class TriPlanarExplorer:
                 cursor_text(self._cache.pixels, self._cache.affine, voxel, unit=self._unit)
             )
         except Exception as exc:  # shown in the widget; the explorer keeps working
-            self._show_error(exc)
+            _show_error(self, exc)
             return
         if event.get("type") == "click":
             self.set_params(index=voxel)
@@ -366,26 +367,19 @@ class TriPlanarExplorer:
                 for plane in PLANES
             }
         except Exception as exc:  # shown in the widget; the explorer keeps working
-            self._show_error(exc)
+            _show_error(self, exc)
             return
         for plane, png in pngs.items():
             if self._pngs.get(plane) != png:
                 self.image_widgets[plane].value = png
         self._pngs = pngs
         self.last_ms = (time.perf_counter() - start) * 1000.0
-        self.last_error = None
-        self.error_area.value = ""
-        self.error_area.layout.display = "none"
+        _clear_error(self)
         z, r, c = params.index
         self.readout.value = (
             f"crosshair (z {z}, row {r}, col {c}) &middot; window {params.center:.6g} / "
             f"{params.width:.6g} &middot; {self.last_ms:.1f} ms"
         )
-
-    def _show_error(self, exc: BaseException) -> None:
-        self.last_error = exc
-        self.error_area.value = _error_html(exc)
-        self.error_area.layout.display = None
 
     def export_png(self, path, *, overwrite: bool = False):
         """Write the current view as a PNG file (atomically); return its path."""

@@ -11,7 +11,8 @@ from m1vision.render import encode_png, histogram_picture, is_wide, preview
 from m1vision.widgets._common import (
     _Batch,
     _check_window,
-    _error_html,
+    _clear_error,
+    _show_error,
     _static_bundle,
     _unwrap,
     _widgets,
@@ -119,15 +120,12 @@ class WindowExplorer:
             above = 1.0 - np.searchsorted(self._sorted, center + width / 2.0, side="right") / n
             image_png, hist_png = encode_png(picture), encode_png(hist)
         except Exception as exc:  # shown in the widget; the explorer keeps working
-            self.last_error = exc
-            self.error_area.value = _error_html(exc)
-            self.error_area.layout.display = None
+            _show_error(self, exc)
             return
         self.image_widget.value = image_png
         self.histogram_widget.value = hist_png
         self.clipped = (float(below), float(above))
-        self.last_error = None
-        self.error_area.layout.display = "none"
+        _clear_error(self)
         self.readout.value = (
             f"window {center - width / 2:.6g} to {center + width / 2:.6g} &middot; "
             f"below: {100 * below:.1f} % &middot; above: {100 * above:.1f} %"

@@ -1,0 +1,122 @@
+"""Inference on a GPU (Keras' torch backend on an NVIDIA H100): the stored figures, reported.
+
+``make bench`` cannot measure this here (no GPU, no torch): ``benchmarks/gpu_inference.py``
+measures it on the accelerator machine and its result file is committed as
+``benchmarks/results/gpu_inference_h100.json``. This benchmark reads that file and reports it
+as a section of the main results, with the machine and date it was measured on (it measures
+nothing itself). Re-measure with ``KERAS_BACKEND=torch python benchmarks/gpu_inference.py
+--ref REF --out OUT`` on the accelerator machine and copy ``OUT/gpu_inference.json`` over the
+stored file.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+RESULTS = Path(__file__).resolve().parent / "results" / "gpu_inference_h100.json"
+TITLE = "Inference on a GPU: Keras' torch backend, MobileNetV2 224x224 on 512x512 PNGs"
+COLUMNS = ["measurement", "batch", "img/s", "ratio", "target"]
+
+
+def _target(name: str, value: float, op: str, bound: float) -> dict:
+    met = value >= bound if op == ">=" else value <= bound
+    return {"name": name, "value": value, "target": f"{op} {bound:g}", "met": bool(met)}
+
+
+def section(result: dict) -> dict:
+    """The ``make bench`` section of a ``gpu_inference.py`` result (a dict)."""
+    m = result["machine"]
+    rows, targets = [], []
+    for r in result["mobilenetv2"]["rows"]:
+        tag = f"{r['batch_size']}" + (
+            f", OpenCV 1 thread, {r['workers']} workers" if r.get("opencv_threads") == 1 else ""
+        )
+        checks = []
+        if "eager_ips" in r:
+            rows.append(
+                [
+                    "seed-style eager loop (read, preprocess, model per image)",
+                    "1",
+                    r["eager_ips"],
+                    1.0,
+                    "",
+                ]
+            )
+            checks.append(
+                (
+                    "Predictor.predict(files) / eager loop",
+                    r["predictor_ips"],
+                    r["predictor_vs_eager"],
+                    ">=",
+                    20.0,
+                )
+            )
+        checks += [
+            (
+                "Predictor inference call / predict_on_batch (ready arrays)",
+                r["infer_ips"],
+                round(r["infer_ips"] / r["pob_ips"], 3),
+                ">=",
+                0.9,
+            ),
+            (
+                "Predictor.predict(ready arrays) / predict_on_batch",
+                r["predictor_ready_ips"],
+                r["predictor_ready_vs_pob"],
+                ">=",
+                0.9,
+            ),
+            (
+                "Predictor.predict(files): overlapped / slower stage alone",
+                r["predictor_ips"],
+                r["overlap_vs_slower_stage"],
+                "<=",
+                1.1,
+            ),
+        ]
+        for name, ips, ratio, op, bound in checks:
+            rows.append([name, tag, ips, ratio, f"{op} {bound:g}"])
+            targets.append(_target(f"{name}, batch {tag}", ratio, op, bound))
+    acc, st = result["lesion_vs_tensorflow_cpu"], result["selftest"]
+    on, off = acc["tf32_on"], acc["tf32_off"]
+    notes = (
+        f"Not Metal: nothing here ran on a Mac. {m['gpu']}, torch {m['torch']}, Keras "
+        f"{m['keras']} (backend {m['keras_backend']}), NumPy {m['numpy']}, Python {m['python']}; "
+        "medians after a warm-up, methods taking turns (benchmarks/gpu_inference.py). The shipped "
+        f"lesion_cnn.keras on the GPU vs TensorFlow {result['reference']['tensorflow']} on a CPU, "
+        f"TF32 on (torch's default) / off: max abs difference of probabilities "
+        f"{on['max_abs_diff_probabilities']:.2g} / {off['max_abs_diff_probabilities']:.2g}, of "
+        f"Grad-CAM {on['max_abs_diff_grad_cam']:.2g} / {off['max_abs_diff_grad_cam']:.2g}, same "
+        f"class {on['classes_agree']} / {off['classes_agree']} of {on['cases']}; numerics "
+        f"self-test relative error {st['tf32_on']['relative_error']:.2g} / "
+        f"{st['tf32_off']['relative_error']:.2g} (GPU tolerance {st['tf32_on']['tolerance']:g}). "
+        f"Grad-CAM per image: {result['grad_cam_lesion_ms']} ms (lesion_cnn 128x128), "
+        f"{result['grad_cam_mobilenetv2_ms']} ms (MobileNetV2). select_device('auto'): "
+        f"{st['select_device_auto']['reason']}. Figures from the stored file, not re-measured."
+    )
+    return {
+        "title": TITLE,
+        "columns": COLUMNS,
+        "rows": rows,
+        "targets": targets,
+        "notes": notes,
+        "machine": (
+            f"accelerator machine: {m['gpu']}, {m['cpu_count']} CPU cores, {m['platform']}"
+        ),
+        "date": result["run"],
+    }
+
+
+def run(*, quick: bool = False) -> dict:
+    """The stored GPU figures as a section (``quick`` changes nothing: nothing is measured)."""
+    if not RESULTS.is_file():
+        raise FileNotFoundError(
+            f"{RESULTS} is missing: measure it on the accelerator machine with "
+            "benchmarks/gpu_inference.py (see its docstring)."
+        )
+    return section(json.loads(RESULTS.read_text(encoding="utf-8")))
+
+
+if __name__ == "__main__":
+    print(json.dumps(run(), indent=1))
