@@ -106,7 +106,9 @@ lab: $(STAMP)
 notebooks: $(STAMP)
 	$(PY) tools/run_notebooks.py --timeout $(NB_TIMEOUT) notebooks/*.ipynb
 
-bench: $(STAMP)
+bench: $(STAMP) browser-deps
+	M1VISION_RECORD_LATENCY=1 $(PY) -m pytest tests/test_browser.py -k triplanar_keys \
+	  -p no:cacheprovider -q
 	$(PY) benchmarks/run.py --out benchmarks/results --readme README.md
 
 lock: $(STAMP)

@@ -1,11 +1,12 @@
 """Browser latency of the tri-planar explorer: key press on a slider -> new picture in the page.
 
 Measured by the browser test (``tests/test_browser.py``, JupyterLab 4 and Jupyter Notebook 7 in
-headless Chromium, kernel on the same machine), which writes
-``benchmarks/results/browser_latency.json``; this benchmark reports that file (it does not
-start a browser itself: the browser test owns the server and the page). Each sample: the next
-slice number typed into the axial slider's readout, from Enter to the new 512x512 axial
-picture decoded in the page; 20 moves per front end.
+headless Chromium, kernel on the same machine), which ``make bench`` runs first with
+``M1VISION_RECORD_LATENCY=1`` so that it writes ``benchmarks/results/browser_latency.json``;
+this benchmark reports that file (it does not start a browser itself: the browser test owns
+the server and the page). Each sample: the next slice number typed into the axial slider's
+readout, from Enter to the new 512x512 axial picture decoded in the page; 20 moves per front
+end.
 Target: p95 <= 150 ms on CI's 2-core machine.
 """
 
@@ -35,7 +36,8 @@ def run(*, quick: bool = False) -> dict:
     results = json.loads(RESULTS.read_text(encoding="utf-8"))
     if results.get("schema") != "m1vision.browser_latency" or results.get("version") != 1:
         raise ValueError(
-            f"{RESULTS} is not a version-1 m1vision.browser_latency file; re-run the browser test."
+            f"{RESULTS} is not a version-1 m1vision.browser_latency file; run `make bench` "
+            "(it re-runs the browser test with M1VISION_RECORD_LATENCY=1)."
         )
     machine = results["machine"]
     where = f"{machine['platform']}, {machine['cpu_count']} cores"
