@@ -197,21 +197,41 @@ def speed(out: dict, *, quick: bool, workers: int, device: str) -> None:
         import cv2
 
         default_cv = cv2.getNumThreads()
+        # (batch, OpenCV threads, thread workers, executor): threads as before the process
+        # executor, then worker processes writing into shared-memory batch buffers (their
+        # workers: the cores less one, the Predictor's default)
         configs = (
-            [(16, 0, workers)] if quick else [(32, 0, workers), (128, 0, workers), (128, 1, 12)]
+            [(16, 0, workers, "threads"), (16, 0, None, "processes")]
+            if quick
+            else [
+                (32, 0, workers, "threads"),
+                (128, 0, workers, "threads"),
+                (32, 0, None, "processes"),
+                (128, 0, None, "processes"),
+            ]
         )
-        for batch_size, cv_threads, workers in configs:
+        for batch_size, cv_threads, workers, executor in configs:
             cv2.setNumThreads(cv_threads or default_cv)
             predictor = Predictor(
-                model, preprocess=preprocess, batch_size=batch_size, device=device, workers=workers
+                model,
+                preprocess=preprocess,
+                batch_size=batch_size,
+                device=device,
+                workers=workers,
+                executor=executor,
             )
             bare = Predictor(model, batch_size=batch_size, device=predictor.device)
 
-            def prepare_all(predictor=predictor, workers=workers):
-                with ThreadPoolExecutor(workers) as pool:
+            def prepare_threads(predictor=predictor):
+                with ThreadPoolExecutor(predictor.workers) as pool:
                     return list(pool.map(predictor.prepare, paths))
 
-            ready = np.stack(prepare_all())
+            def prepare_processes(predictor=predictor):
+                # the stage alone on the same workers and buffers predict() uses
+                for _ in predictor._shared_batches().batches(paths, str):
+                    pass
+
+            ready = np.stack(prepare_threads())
             batches = [ready[i : i + batch_size] for i in range(0, n, batch_size)]
             subset = paths[:eager_n]
 
@@ -221,7 +241,7 @@ def speed(out: dict, *, quick: bool, workers: int, device: str) -> None:
                     keras.ops.convert_to_numpy(model(x[None], training=False))
 
             methods = {
-                "prep_s": prepare_all,
+                "prep_s": prepare_threads if executor == "threads" else prepare_processes,
                 "infer_s": lambda predictor=predictor, batches=batches: [
                     predictor._run(b) for b in batches
                 ],
@@ -231,15 +251,30 @@ def speed(out: dict, *, quick: bool, workers: int, device: str) -> None:
                 ),
                 "predictor_s": lambda predictor=predictor: predictor.predict(paths, progress=False),
             }
-            if (batch_size, cv_threads) == (16 if quick else 32, 0):
+            if (batch_size, cv_threads, executor) == (16 if quick else 32, 0, "threads"):
                 methods["eager_subset_s"] = eager_loop
             t = _medians(methods, repeats)
+            ran = predictor.predict(paths[: 2 * batch_size], progress=False).executor
+            threads_result = Predictor(
+                model,
+                preprocess=preprocess,
+                batch_size=batch_size,
+                device=predictor.device,
+                executor="threads",
+            ).predict(paths[: 2 * batch_size], progress=False)
+            same = np.array_equal(
+                predictor.predict(paths[: 2 * batch_size], progress=False).probabilities,
+                threads_result.probabilities,
+            )
+            predictor.close()
             row = {
                 "batch_size": batch_size,
                 "n": n,
                 "device": predictor.device.name,
-                "workers": workers,
+                "executor": ran,
+                "workers": predictor.workers if executor == "threads" else ran,
                 "opencv_threads": cv2.getNumThreads(),
+                "same_probabilities_as_threads": bool(same),
             }
             row.update({k: round(v, 4) for k, v in t.items()})
             for k in ("prep_s", "infer_s", "pob_s", "predictor_ready_s", "predictor_s"):
@@ -296,6 +331,8 @@ def markdown(result: dict) -> str:
             if r.get("opencv_threads") == 1
             else ""
         )
+        if r.get("executor"):
+            tag += f", {r['executor'].split(';')[0]}"
         if "eager_ips" in r:
             lines.append(
                 f"| seed-style eager loop (per image: read, preprocess, model) | 1 | "

@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 
 from m1vision import batch
-from m1vision.batch import MANIFEST_NAME, BatchItem, InputKind, Job
+from m1vision.batch import MANIFEST_NAME, BatchItem, InputKind, Job, file_sha256
 from m1vision.errors import JobMismatchError, OutputExistsError
 from m1vision.io import read_any, read_image, write_image
 from m1vision.pipeline import Canny, GaussianBlur, Pipeline, Step, ToUint8, register_step
@@ -139,15 +139,39 @@ def test_a_changed_input_is_recomputed_and_says_why(folder, tmp_path):
     _check_outputs(report, A)  # img0's output is the new input's
 
 
-def test_same_content_with_a_new_mtime_is_reused_after_a_content_check(folder, tmp_path):
+def test_runs_record_size_and_mtime_without_hashing_inputs(folder, tmp_path):
+    out = tmp_path / "out"
+    A.run(folder, out, progress=False)
+    recorded = json.loads((out / MANIFEST_NAME).read_text())["items"]["img0.png"]["input"]
+    st = (folder / "img0.png").stat()
+    assert recorded == {"size": st.st_size, "mtime_ns": st.st_mtime_ns}
+
+
+def test_a_touched_input_without_a_recorded_hash_is_recomputed(folder, tmp_path):
     out = tmp_path / "out"
     A.run(folder, out, progress=False)
     st = (folder / "img0.png").stat()
     os.utime(folder / "img0.png", ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))  # a touch
     report = A.run(folder, out, progress=False)
-    assert report.reasons == {"unchanged": 5}
+    assert report.reasons == {"unchanged": 4, "input changed": 1}
     manifest = json.loads((out / MANIFEST_NAME).read_text())
     assert manifest["items"]["img0.png"]["input"]["mtime_ns"] == st.st_mtime_ns + 10**9
+
+
+def test_an_older_manifest_hash_decides_for_a_touched_input(folder, tmp_path):
+    out = tmp_path / "out"
+    A.run(folder, out, progress=False)
+    path = out / MANIFEST_NAME
+    manifest = json.loads(path.read_text())
+    for key, entry in manifest["items"].items():  # as m1vision 0.x wrote it: with sha256
+        entry["input"]["sha256"] = file_sha256(folder / key)
+    path.write_text(json.dumps(manifest))
+    st = (folder / "img0.png").stat()
+    os.utime(folder / "img0.png", ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))  # a touch
+    assert A.run(folder, out, progress=False).reasons == {"unchanged": 5}
+    write_image(folder / "sub" / "img1.png", _image(9), overwrite=True)  # same size? content
+    again = A.run(folder, out, progress=False)
+    assert again.reasons["input changed"] == 1
 
 
 def test_a_deleted_output_and_a_failed_input_are_recomputed(folder, tmp_path):

@@ -27,15 +27,16 @@ atomically: before the first output, then at least every second and at the end):
     {"schema": "m1vision.batch_manifest", "version": 1,
      "job": {"schema": "m1vision.pipeline_run", "sha256": "...", "config": {...}},
      "updated": "2026-01-01T00:00:00Z",
-     "items": {"sub/a.png": {"input": {"size": 1234, "mtime_ns": 1700000000000000000,
-                                       "sha256": "..."},
+     "items": {"sub/a.png": {"input": {"size": 1234, "mtime_ns": 1700000000000000000},
                              "output": "sub/a.png", "status": "ok", "error": null,
                              "result": {}}}}
 
 An output is reused (status ``"skipped"``, reason ``"unchanged"``) only when the manifest
 says the **same job** (its fingerprint: :meth:`Job.fingerprint`) made it from the **same
-input** (size + mtime as the fast check; the content's SHA-256 when they disagree). The
-policy, and why:
+input** (same size and mtime; a run records only these, a stat per input rather than a
+second read and hash of every file, so a touched input is recomputed; a manifest of an
+older m1vision that holds the content's SHA-256 lets the content decide). The policy, and
+why:
 
 * another job (another pipeline, other parameters, another model) into a folder holding a
   job's results: :class:`~m1vision.errors.JobMismatchError` **before anything is written**,

@@ -129,7 +129,7 @@ class Manifest:
         {"schema": "m1vision.batch_manifest", "version": 1,
          "job": {"schema": ..., "sha256": ..., "config": {...}},   # Job.fingerprint()
          "updated": "2026-01-01T00:00:00Z",
-         "items": {"<input key>": {"input": {"size", "mtime_ns", "sha256"},
+         "items": {"<input key>": {"input": {"size", "mtime_ns"},  # + "sha256" (older)
                                    "output": "<path relative to the manifest's folder>" | null,
                                    "status": "ok" | "failed", "error": str | null,
                                    "result": {...}}}}                # the job's extra fields
@@ -216,7 +216,11 @@ def _same_input(entry: dict, path: Path) -> bool:
         return True
     if recorded.get("size") != now["size"]:
         return False
-    # same size, another mtime (a copy, a touch, a checkout): the content decides
+    # same size, another mtime (a copy, a touch, a checkout): the content decides where the
+    # manifest holds a hash (older manifests); runs record size and mtime only (no second
+    # read of every input), so the input is recomputed: never stale, at the cost of a redo
+    if not recorded.get("sha256"):
+        return False
     same = recorded.get("sha256") == input_sha256(path)
     if same:
         recorded["mtime_ns"] = now["mtime_ns"]  # the fast check holds next time
@@ -296,6 +300,9 @@ def relative_output(output: Path | None, folder: Path) -> str | None:
     """An output's path as the manifest keeps it (relative to the manifest's folder)."""
     if output is None:
         return None
+    text, base = str(output), str(folder)
+    if text.startswith(base + os.sep) and ".." not in text:  # the usual case, no relpath
+        return Path(text[len(base) + 1 :]).as_posix()
     try:
         return Path(os.path.relpath(output, folder)).as_posix()
     except ValueError:  # another drive (Windows)

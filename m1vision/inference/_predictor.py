@@ -44,6 +44,9 @@ class Predictions:
     top_k: list
     inputs: list
     labels: list | None = None
+    #: Where the inputs were prepared: "threads (N workers)", "processes (N workers, ...)"
+    #: (see ``Predictor(executor=...)``), with why threads ran when processes could not.
+    executor: str | None = None
 
     def __len__(self) -> int:
         return len(self.inputs)
@@ -122,6 +125,20 @@ class Predictor:
     prefetch : int
         Batches prepared while one is being computed (default 2); 0 prepares and computes
         in turn, without overlap.
+    executor : {"auto", "threads", "processes"}
+        Where :meth:`predict` prepares images. ``"threads"``: ``workers`` threads of this
+        process. ``"processes"``: worker processes (default ``workers``: the cores less
+        one) that write each prepared image straight into a ring of ``prefetch + 1``
+        shared-memory batch buffers, so no pixel array is pickled and the model's Python
+        dispatch in this process does not compete with preparation for the GIL (on an H100
+        it lost the overlap: 1.21x the slower stage with threads); ``preprocess`` must
+        pickle (a Pipeline or a module-level function; a lambda does not) and the model's
+        input size must be fixed. The workers and buffers are kept for the next call and
+        released by :meth:`close` (also on garbage collection, at exit, and at once on any
+        error or interrupt). ``"auto"`` (default): processes for file inputs on a GPU
+        with 8 or more cores and at least two batches, when ``preprocess`` pickles and the
+        input size is fixed; otherwise threads. ``Predictions.executor`` says which ran,
+        and why threads when auto could not use processes.
 
     Notes
     -----
@@ -159,6 +176,7 @@ class Predictor:
         from_logits: bool | None = None,
         workers: int | None = None,
         prefetch: int = 2,
+        executor: str = "auto",
     ):
         #: The file or folder the model was loaded from (None for a model object): what an
         #: experiment record hashes and reloads.
@@ -190,9 +208,20 @@ class Predictor:
         self.batch_size = check_int(batch_size, name="batch_size", minimum=1)
         self.top_k = check_int(top_k, name="top_k", minimum=1)
         self.prefetch = check_int(prefetch, name="prefetch", minimum=0)
+        if executor not in ("auto", "threads", "processes"):
+            raise InvalidParameterError(
+                f"executor must be 'auto', 'threads' or 'processes', got {executor!r}; "
+                "'auto' picks worker processes on a GPU for files, threads otherwise."
+            )
+        self.executor = executor
+        self._workers_given = workers is not None
         if workers is None:
             workers = max(1, min(4, os.cpu_count() or 1))
         self.workers = check_int(workers, name="workers", minimum=1)
+        #: Which executor the last :meth:`predict` prepared on (see ``executor``).
+        self.last_executor: str | None = None
+        self._shared = None
+        self._cached_preparer = None
         if from_logits is not None and not isinstance(from_logits, bool):
             raise TypeError(f"from_logits must be True, False or None, got {from_logits!r}.")
         self.input_shape = shape
@@ -230,6 +259,31 @@ class Predictor:
         self._lock = threading.Lock()
         self._fn = self._compile()
 
+    @property
+    def _preparer(self) -> _Preparer:
+        cached = self._cached_preparer
+        if cached is None or cached.preprocess is not self.preprocess:
+            cached = self._cached_preparer = _Preparer(
+                self.preprocess, self.input_shape, self.input_dtype
+            )
+        return cached
+
+    def close(self) -> None:
+        """Stop the worker processes and free the shared-memory buffers that
+        ``executor="processes"`` keeps between calls (nothing to do otherwise; idempotent).
+        A later :meth:`predict` starts them again. Also done on garbage collection and at
+        exit; ``with Predictor(...) as p:`` closes on leaving the block."""
+        shared, self._shared = self._shared, None
+        if shared is not None:
+            shared.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+        return False
+
     def _compile(self):
         return _backend.Compiled(self.model, self.input_shape, self.input_dtype, self.device.name)
 
@@ -255,35 +309,7 @@ class Predictor:
     # -- per image -----------------------------------------------------------------------------
 
     def _load(self, item) -> np.ndarray:
-        if isinstance(item, str | os.PathLike):
-            from m1vision.io import read_any
-
-            image = read_any(item)
-            if image.is_volume:
-                raise InvalidImageError(
-                    f"{str(item)!r} is a volume of shape {image.shape}; Predictor classifies "
-                    "2-D images. Pass its slices: list(read_any(path).pixels)."
-                )
-            return image.pixels
-        pixels = getattr(item, "pixels", None)
-        if isinstance(pixels, np.ndarray):  # a MedicalImage
-            if getattr(item, "is_volume", False):
-                raise InvalidImageError(
-                    f"the MedicalImage {_describe(item) or ''!r} is a volume of shape "
-                    f"{pixels.shape}; pass its slices: list(image.pixels)."
-                )
-            return pixels
-        if isinstance(item, np.ndarray):
-            if item.ndim == 3 and item.shape[2] not in (1, 3, 4):
-                raise InvalidImageError(
-                    f"an input of shape {item.shape} looks like a (Z, H, W) volume; Predictor "
-                    "classifies 2-D images: pass its slices (list(volume))."
-                )
-            return item
-        raise TypeError(
-            f"each input must be a path, a numpy.ndarray or a MedicalImage, got "
-            f"{type(item).__name__}."
-        )
+        return _load_item(item)
 
     def prepare(self, item) -> np.ndarray:
         """Read (if a path), preprocess, resize and adapt one input to the model's
@@ -299,42 +325,7 @@ class Predictor:
         >>> Predictor(model, device="cpu").prepare(np.zeros((16, 16), np.uint8)).shape
         (8, 8, 3)
         """
-        image = self._load(item)
-        if self.preprocess is not None:
-            image = self.preprocess(image)
-            if not isinstance(image, np.ndarray):
-                raise TypeError(
-                    f"preprocess must return a numpy.ndarray, got {type(image).__name__}."
-                )
-        if image.ndim == 3 and image.shape[2] not in (1, 3, 4):
-            raise InvalidImageError(
-                f"input of shape {image.shape} looks like a (Z, H, W) volume; Predictor "
-                "classifies 2-D images: pass its slices (list(volume))."
-            )
-        image = check_image(image, name="input image")
-        _, height, width, channels = self.input_shape
-        if height is not None and width is not None and image.shape[:2] != (height, width):
-            from m1vision.preprocess import resize
-
-            image = resize(image, size=(height, width), keep_aspect=False)
-        if image.ndim == 3 and image.shape[2] == 4 and channels != 4:
-            image = image[:, :, :3]
-        if channels == 3 and image.ndim == 2:
-            if image.dtype in (np.uint8, np.uint16, np.float32):
-                image = cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)  # ~8x faster than np.repeat
-            else:
-                image = np.repeat(image[:, :, None], 3, axis=2)
-        elif channels == 1 and image.ndim == 3:
-            from m1vision.preprocess import to_gray
-
-            image = to_gray(image)
-        if image.ndim == 2:
-            image = image[:, :, None]
-        if channels is not None and image.shape[2] != channels:
-            raise InvalidImageError(
-                f"input has {image.shape[2]} channels but the model expects {channels}."
-            )
-        return np.ascontiguousarray(image, dtype=self.input_dtype)
+        return self._preparer(item)
 
     # -- batches -------------------------------------------------------------------------------
 
@@ -452,14 +443,115 @@ class Predictor:
                 batches = (
                     images[i : i + self.batch_size] for i in range(0, len(images), self.batch_size)
                 )
+                executor = "none (model-ready arrays)"
             else:
-                batches = (b for _, b, _ in self._batches(items, record_errors=False))
-            for batch in batches:
-                rows.append(self._run(batch))
-                bar.update(len(batch))
+                batches, executor = self._prepared_batches(items)
+            self.last_executor = executor
+            try:
+                for batch in batches:
+                    rows.append(self._run(batch))
+                    bar.update(len(batch))
+            finally:
+                close = getattr(batches, "close", None)
+                if close is not None:
+                    close()  # an error or interrupt: the generator releases its workers
         probabilities = np.concatenate(rows, axis=0)
         inputs = [str(i) if isinstance(i, os.PathLike) else i for i in items]
-        return Predictions(probabilities, self._top_k(probabilities), inputs, self.labels)
+        return Predictions(
+            probabilities, self._top_k(probabilities), inputs, self.labels, executor=executor
+        )
+
+    def _prepared_batches(self, items: list):
+        """The batches of ``items`` prepared on the executor chosen (see ``executor``), and
+        its description."""
+        why = self._processes_refused(items)
+        if why is None:
+            shared = self._shared_batches()
+            desc = (
+                f"processes ({shared.workers} workers, {shared.method}, "
+                f"{len(shared.names)} shared-memory batch buffers)"
+            )
+            return shared.batches(items, _label), desc
+        desc = f"threads ({self.workers} workers)"
+        if why:
+            desc += f"; processes not used: {why}"
+        return (b for _, b, _ in self._batches(items, record_errors=False)), desc
+
+    def _processes_refused(self, items: list) -> str | None:
+        """``None`` if this call prepares in processes, else why not ("" when threads were
+        asked for or are the plain choice). ``executor="processes"`` raises instead."""
+        from m1vision.inference import _procprep
+
+        if self.executor == "threads":
+            return ""
+        forced = self.executor == "processes"
+        if not forced:
+            if self.device.kind != "gpu":
+                return ""  # on a CPU the model uses the cores itself; threads do
+            from m1vision.batch import available_cores
+
+            cores = available_cores()
+            if cores < 8:
+                return f"{cores} cores (auto uses processes from 8)"
+            if len(items) < 2 * self.batch_size or not all(
+                isinstance(i, str | os.PathLike) for i in items
+            ):
+                return ""
+        why = None
+        if any(v is None for v in self.input_shape[1:]):
+            why = f"the model's input size is open ({self.input_shape[1:]})"
+        elif (bad := _procprep.picklable(self._preparer)) is not None:
+            why = (
+                f"preprocess cannot be sent to a worker process ({bad}); use a "
+                "m1vision.pipeline.Pipeline or a module-level function"
+            )
+        elif not _procprep.shm_room(self._ring_bytes()):
+            why = f"/dev/shm has no room for {self._ring_bytes() / 2**20:.0f} MiB of batch buffers"
+        if forced and why:
+            raise InvalidParameterError(
+                f"executor='processes' cannot be used: {why}. Pass executor='threads' (or "
+                "'auto', which falls back to threads and says why in Predictions.executor)."
+            )
+        return why
+
+    def _ring_bytes(self) -> int:
+        _, h, w, c = self.input_shape
+        slots = self.prefetch + 1
+        return (
+            slots
+            * self.batch_size
+            * (h or 0)
+            * (w or 0)
+            * (c or 0)
+            * np.dtype(self.input_dtype).itemsize
+        )
+
+    def _shared_batches(self):
+        from m1vision.batch import available_cores
+        from m1vision.inference._procprep import SharedBatches
+
+        workers = self.workers if self._workers_given else max(1, available_cores() - 1)
+        shape = (self.batch_size, *self.input_shape[1:])
+        shared = self._shared
+        if (
+            shared is None
+            or not shared.alive
+            or shared.batch_shape != shape
+            or shared.workers != workers
+            or len(shared.names) != self.prefetch + 1
+            or shared.prepare_key != (id(self.preprocess),)
+        ):
+            self.close()
+            shared = SharedBatches(
+                self._preparer,
+                batch_shape=shape,
+                dtype=self.input_dtype,
+                slots=self.prefetch + 1,
+                workers=workers,
+            )
+            shared.prepare_key = (id(self.preprocess),)
+            self._shared = shared
+        return shared
 
     def _is_ready(self, images) -> bool:
         """A 4-D array already of the model's input shape and dtype, with no preprocess:
@@ -590,6 +682,85 @@ class Predictor:
         return predict_folder(
             self, inputs, out_dir, overwrite=overwrite, progress=progress, executor=executor
         )
+
+
+def _load_item(item) -> np.ndarray:
+    if isinstance(item, str | os.PathLike):
+        from m1vision.io import read_any
+
+        image = read_any(item)
+        if image.is_volume:
+            raise InvalidImageError(
+                f"{str(item)!r} is a volume of shape {image.shape}; Predictor classifies "
+                "2-D images. Pass its slices: list(read_any(path).pixels)."
+            )
+        return image.pixels
+    pixels = getattr(item, "pixels", None)
+    if isinstance(pixels, np.ndarray):  # a MedicalImage
+        if getattr(item, "is_volume", False):
+            raise InvalidImageError(
+                f"the MedicalImage {_describe(item) or ''!r} is a volume of shape "
+                f"{pixels.shape}; pass its slices: list(image.pixels)."
+            )
+        return pixels
+    if isinstance(item, np.ndarray):
+        if item.ndim == 3 and item.shape[2] not in (1, 3, 4):
+            raise InvalidImageError(
+                f"an input of shape {item.shape} looks like a (Z, H, W) volume; Predictor "
+                "classifies 2-D images: pass its slices (list(volume))."
+            )
+        return item
+    raise TypeError(
+        f"each input must be a path, a numpy.ndarray or a MedicalImage, got {type(item).__name__}."
+    )
+
+
+class _Preparer:
+    """What :meth:`Predictor.prepare` does, without the model: picklable when ``preprocess``
+    is, so worker processes can run it (:mod:`m1vision.inference._procprep`)."""
+
+    def __init__(self, preprocess, input_shape, input_dtype):
+        self.preprocess = preprocess
+        self.input_shape = input_shape
+        self.input_dtype = input_dtype
+
+    def __call__(self, item) -> np.ndarray:
+        image = _load_item(item)
+        if self.preprocess is not None:
+            image = self.preprocess(image)
+            if not isinstance(image, np.ndarray):
+                raise TypeError(
+                    f"preprocess must return a numpy.ndarray, got {type(image).__name__}."
+                )
+        if image.ndim == 3 and image.shape[2] not in (1, 3, 4):
+            raise InvalidImageError(
+                f"input of shape {image.shape} looks like a (Z, H, W) volume; Predictor "
+                "classifies 2-D images: pass its slices (list(volume))."
+            )
+        image = check_image(image, name="input image")
+        _, height, width, channels = self.input_shape
+        if height is not None and width is not None and image.shape[:2] != (height, width):
+            from m1vision.preprocess import resize
+
+            image = resize(image, size=(height, width), keep_aspect=False)
+        if image.ndim == 3 and image.shape[2] == 4 and channels != 4:
+            image = image[:, :, :3]
+        if channels == 3 and image.ndim == 2:
+            if image.dtype in (np.uint8, np.uint16, np.float32):
+                image = cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)  # ~8x faster than np.repeat
+            else:
+                image = np.repeat(image[:, :, None], 3, axis=2)
+        elif channels == 1 and image.ndim == 3:
+            from m1vision.preprocess import to_gray
+
+            image = to_gray(image)
+        if image.ndim == 2:
+            image = image[:, :, None]
+        if channels is not None and image.shape[2] != channels:
+            raise InvalidImageError(
+                f"input has {image.shape[2]} channels but the model expects {channels}."
+            )
+        return np.ascontiguousarray(image, dtype=self.input_dtype)
 
 
 _KIND = {"probabilities": False, "logits": True, None: None}

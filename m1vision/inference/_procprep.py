@@ -1,0 +1,226 @@
+"""Preparation in worker processes, straight into shared-memory batch buffers (internal).
+
+On a GPU the model's Python-side dispatch runs in this process; preparing images in threads
+beside it (PNG decoding, ``preprocess``, resize) competes with it for the GIL, and the overlap
+is lost (measured on an H100: 1.21x the slower stage alone with threads). Here worker
+processes prepare the images and write each one into a ring of a few shared-memory batch
+buffers (:mod:`multiprocessing.shared_memory`): no pixel array is pickled; this process
+wraps a buffer as a NumPy array and hands it to the model, then gives the slot back.
+
+The ring and the workers live as long as the :class:`~m1vision.inference.Predictor` that
+made them (starting 15 workers costs more than preparing a batch); they are released by
+``Predictor.close()``, when the Predictor is garbage collected, at exit, and at once on any
+error or interrupt during a run (a running task then finishes before the buffers are
+unlinked, so nothing writes into freed memory and no shared memory is left behind).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import multiprocessing
+import os
+import pickle
+import sys
+import weakref
+from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import shared_memory
+
+import numpy as np
+
+_WORKER: dict = {}  # in a worker process: what _init gave it
+
+
+def start_method() -> str:
+    """``fork`` on Linux (workers start in milliseconds), ``spawn`` elsewhere (macOS)."""
+    return "fork" if sys.platform.startswith("linux") else "spawn"
+
+
+def picklable(obj) -> str | None:
+    """``None`` if ``obj`` pickles (a worker process can receive it), else why not."""
+    try:
+        pickle.dumps(obj)
+    except Exception as exc:  # lambdas, closures, local classes, open handles...
+        return f"{type(exc).__name__}: {exc}"
+    return None
+
+
+def shm_room(nbytes: int) -> bool:
+    """Whether /dev/shm (Linux) has room for ``nbytes`` (a full tmpfs would kill a worker
+    with SIGBUS on its first write, not raise)."""
+    if not sys.platform.startswith("linux"):
+        return True
+    try:
+        st = os.statvfs("/dev/shm")
+    except OSError:
+        return False
+    return st.f_bavail * st.f_frsize > 2 * nbytes
+
+
+def _attach(name: str) -> shared_memory.SharedMemory:
+    if sys.version_info >= (3, 13):
+        return shared_memory.SharedMemory(name=name, track=False)
+    return shared_memory.SharedMemory(name=name)
+
+
+def _init(prepare, names, batch_shape, dtype) -> None:
+    """A worker's start: one OpenCV thread (the workers run in parallel), the ring attached."""
+    import cv2
+
+    cv2.setNumThreads(1)
+    shms = [_attach(name) for name in names]
+    _WORKER.update(
+        prepare=prepare,
+        shms=shms,  # kept: the views below borrow their memory
+        views=[np.ndarray(batch_shape, dtype=dtype, buffer=s.buf) for s in shms],
+    )
+
+
+def _fill(slot: int, start: int, items: list) -> list[tuple[int, BaseException]]:
+    """Prepare ``items`` into rows ``start...`` of buffer ``slot``; return the failures."""
+    out = _WORKER["views"][slot]
+    prepare = _WORKER["prepare"]
+    failures = []
+    for row, item in enumerate(items, start):
+        try:
+            image = prepare(item)
+            if image.shape != out.shape[1:]:
+                from m1vision.errors import InvalidImageError
+
+                raise InvalidImageError(
+                    f"a prepared input has shape {image.shape}, the model's input is "
+                    f"{out.shape[1:]}."
+                )
+            out[row] = image
+        except Exception as exc:
+            if picklable(exc) is not None:
+                exc = RuntimeError(f"{type(exc).__name__}: {exc}")
+            failures.append((row, exc))
+    return failures
+
+
+def _release(pool: ProcessPoolExecutor, shms: list) -> None:
+    """Stop the workers (a running task ends first), then close and unlink the buffers."""
+    try:
+        pool.shutdown(wait=True, cancel_futures=True)
+    finally:
+        for shm in shms:
+            with contextlib.suppress(BufferError):  # a view still borrows it: freed with it
+                shm.close()
+            with contextlib.suppress(FileNotFoundError):
+                shm.unlink()
+
+
+class SharedBatches:
+    """Worker processes and a ring of ``slots`` shared-memory batch buffers.
+
+    Parameters
+    ----------
+    prepare : callable
+        Picklable ``item -> ndarray`` of ``batch_shape[1:]`` and ``dtype``.
+    batch_shape : tuple
+        ``(batch_size, H, W, C)``.
+    dtype : numpy dtype
+    slots : int
+        Buffers in the ring: one being computed while the others are filled.
+    workers : int
+        Worker processes.
+    """
+
+    def __init__(self, prepare, *, batch_shape, dtype, slots: int, workers: int):
+        self.batch_shape = tuple(batch_shape)
+        self.dtype = np.dtype(dtype)
+        self.workers = workers
+        self.method = start_method()
+        nbytes = max(1, math.prod(self.batch_shape) * self.dtype.itemsize)
+        self._shms: list = []
+        try:
+            for _ in range(slots):
+                self._shms.append(shared_memory.SharedMemory(create=True, size=nbytes))
+            self._views = [
+                np.ndarray(self.batch_shape, dtype=self.dtype, buffer=s.buf) for s in self._shms
+            ]
+            self._pool = ProcessPoolExecutor(
+                max_workers=workers,
+                mp_context=multiprocessing.get_context(self.method),
+                initializer=_init,
+                initargs=(prepare, [s.name for s in self._shms], self.batch_shape, self.dtype),
+            )
+            # Forked while OpenCV's thread pool runs, a worker can deadlock in its first
+            # OpenCV call: the pool is stopped (one thread) while the workers start (all
+            # of them at the first task with fork), then restored.
+            import cv2
+
+            cv_threads = cv2.getNumThreads()
+            cv2.setNumThreads(1)
+            try:
+                self._pool.submit(int).result()
+            finally:
+                cv2.setNumThreads(cv_threads)
+        except BaseException:
+            for shm in self._shms:
+                shm.close()
+                shm.unlink()
+            raise
+        self.prepare_key = None  # what the owner built it for
+        self._finalizer = weakref.finalize(self, _release, self._pool, self._shms)
+
+    @property
+    def names(self) -> list[str]:
+        """The shared-memory blocks' names (``/dev/shm/<name>`` on Linux)."""
+        return [s.name for s in self._shms]
+
+    @property
+    def alive(self) -> bool:
+        return self._finalizer.alive and not getattr(self._pool, "_broken", False)
+
+    def close(self) -> None:
+        """Stop the workers and unlink the buffers (idempotent)."""
+        self._views = []
+        self._finalizer()
+
+    def batches(self, items: list, describe):
+        """Yield each batch of ``items`` as a view of its buffer, in order, prepared up to
+        ``slots - 1`` batches ahead; a view is valid until the next one is asked for.
+
+        The first failing input of a batch raises its error, with a note naming it
+        (``describe(item)``); any error or interrupt closes the workers and buffers.
+        """
+        bs = self.batch_shape[0]
+        n = len(items)
+        n_batches = -(-n // bs)
+        ring = len(self._views)
+        chunk = max(1, -(-bs // self.workers))  # a batch spread over all workers
+        pending: dict[int, list] = {}
+
+        def submit(b: int) -> None:
+            start, count = b * bs, min(bs, n - b * bs)
+            rows = range(0, count, chunk)
+            pending[b] = [
+                self._pool.submit(
+                    _fill, b % ring, r, items[start + r : start + min(r + chunk, count)]
+                )
+                for r in rows
+            ]
+
+        try:
+            for b in range(min(ring, n_batches)):
+                submit(b)
+            for b in range(n_batches):
+                failures = []
+                for future in pending.pop(b):
+                    failures.extend(future.result())
+                if failures:
+                    row, exc = min(failures, key=lambda f: f[0])
+                    i = b * bs + row
+                    exc.add_note(f"while preparing input {i}: {describe(items[i])}")
+                    raise exc
+                yield self._views[b % ring][: min(bs, n - b * bs)]
+                if b + ring < n_batches:  # the slot just computed is free again
+                    submit(b + ring)
+        except BaseException:
+            for futures in pending.values():
+                for future in futures:
+                    future.cancel()
+            self.close()
+            raise
