@@ -81,10 +81,13 @@ def _apply_2d(function, image, src: str):
     if image.is_volume:
         if pixels.shape[0] != 1:
             raise InvalidImageError(
-                f"{src!r} is a 3-D volume of {pixels.shape[0]} slices (shape {pixels.shape}); "
-                "Pipeline.run writes one 2-D image per input. Process its slices with "
-                "`vol = m1vision.io.read_any(path).pixels; [pipeline(vol[k]) for k in "
-                "range(len(vol))]`, or save the slices you need as files first."
+                f"{src!r} is a 3-D volume of {pixels.shape[0]} slices (shape {pixels.shape}) "
+                "that no volume input kind took. Pipeline.run writes one .nii.gz per DICOM "
+                "series folder, 3-D NIfTI file or monochrome multi-frame DICOM file, and one "
+                "2-D image per other input. Process its slices in memory with "
+                "`m1vision.volume.apply_volume(pipeline, m1vision.io.read_any(path))`, or, for "
+                "a monochrome volume, write it as NIfTI first (`m1vision.io.write_nifti("
+                "'scan.nii.gz', m1vision.io.read_any(path))`) and run Pipeline.run on that file."
             )
         pixels = pixels[0]
     return function(pixels)
