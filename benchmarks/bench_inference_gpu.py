@@ -32,6 +32,8 @@ def section(result: dict) -> dict:
         tag = f"{r['batch_size']}" + (
             f", OpenCV 1 thread, {r['workers']} workers" if r.get("opencv_threads") == 1 else ""
         )
+        if "executor" in r:  # runs since the process path: preprocessing in threads or processes
+            tag += f", {r['executor'].split(' (')[0]} preprocessing"
         checks = []
         if "eager_ips" in r:
             rows.append(
