@@ -8,9 +8,11 @@ hard link, which fails atomically if the target appeared meanwhile (no check-the
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import os
 import tempfile
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -72,19 +74,29 @@ def atomic_path(path, *, overwrite: bool = False) -> Iterator[Path]:
     os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; give what open() would give
     try:
         yield tmp
-        if overwrite:
-            os.replace(tmp, path)
-        else:
-            try:
-                os.link(tmp, path)
-            except FileExistsError:
-                raise _exists_error(path) from None
-            except OSError:  # a filesystem without hard links
-                if path.exists():
-                    raise _exists_error(path) from None
-                os.replace(tmp, path)
+        _publish(tmp, path, overwrite)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def _publish(tmp: Path, path: Path, overwrite: bool) -> None:
+    """Give the finished temporary file ``tmp`` the name ``path`` (a link or a rename)."""
+    if overwrite:
+        os.replace(tmp, path)
+        return
+    try:
+        os.link(tmp, path)
+    except FileExistsError:
+        raise _exists_error(path) from None
+    except OSError:  # a filesystem without hard links
+        if path.exists():
+            raise _exists_error(path) from None
+        os.replace(tmp, path)
+
+
+# Temporary names unique per process, thread and call (no random names, no retries).
+_TEMP_COUNTER = itertools.count()
+_CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
 
 
 def atomic_write_bytes(path, data: bytes, *, overwrite: bool = False, fsync: bool = True) -> Path:
@@ -96,11 +108,32 @@ def atomic_write_bytes(path, data: bytes, *, overwrite: bool = False, fsync: boo
     that can be recomputed use that, as an fsync per file costs milliseconds.
     """
     path = Path(path)
-    with atomic_path(path, overwrite=overwrite) as tmp, open(tmp, "wb") as fh:
-        fh.write(data)
-        if fsync:
-            fh.flush()
-            os.fsync(fh.fileno())
+    if not overwrite and path.exists():
+        raise _exists_error(path)
+    tmp = path.with_name(
+        f".{path.stem}.{os.getpid()}-{threading.get_ident()}-{next(_TEMP_COUNTER)}{path.suffix}"
+    )
+    # Few system calls per file (batch runs write thousands; on some filesystems each costs
+    # tens of microseconds): create the temporary file directly, with the mode open() gives
+    # (0o666 less the umask), make the folder only when it is missing, no separate chmod.
+    try:
+        fd = os.open(tmp, _CREATE, 0o666)
+    except FileNotFoundError:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(tmp, _CREATE, 0o666)
+    published = False
+    try:
+        with open(fd, "wb", closefd=True) as fh:
+            fh.write(data)
+            if fsync:
+                fh.flush()
+                os.fsync(fh.fileno())
+        _publish(tmp, path, overwrite)
+        published = True
+    finally:
+        if not published or not overwrite:  # after a link the temporary name goes
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
     return path
 
 

@@ -61,6 +61,38 @@ def test_written_files_get_the_usual_permissions(tmp_path):
     assert path.stat().st_mode & 0o777 == plain.stat().st_mode & 0o777
 
 
+@pytest.mark.parametrize("overwrite", [False, True], ids=["new", "overwrite"])
+def test_write_bytes_leaves_only_the_target(tmp_path, overwrite):
+    target = tmp_path / "out.png"
+    if overwrite:
+        target.write_bytes(b"old")
+    atomic_write_bytes(target, b"new", overwrite=overwrite)
+    assert target.read_bytes() == b"new"
+    assert [p.name for p in tmp_path.iterdir()] == ["out.png"]
+
+
+def test_write_bytes_failing_midway_leaves_nothing(tmp_path):
+    class Unwritable:  # the buffer protocol is missing: the write fails after the create
+        pass
+
+    with pytest.raises(TypeError):
+        atomic_write_bytes(tmp_path / "sub" / "out.bin", Unwritable())
+    assert [p.name for p in (tmp_path / "sub").iterdir()] == []
+
+
+def test_threads_writing_one_folder_get_distinct_temporaries(tmp_path):
+    from concurrent.futures import ThreadPoolExecutor
+
+    def write(i):
+        return atomic_write_bytes(tmp_path / f"{i % 8}.bin", bytes([i % 256]) * 1000,
+                                  overwrite=True)  # fmt: skip
+
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(write, range(400)))
+    assert sorted(p.name for p in tmp_path.iterdir()) == [f"{i}.bin" for i in range(8)]
+    assert all(len(set((tmp_path / f"{i}.bin").read_bytes())) == 1 for i in range(8))
+
+
 # ---------------------------------------------------------------- the one versioned header
 
 

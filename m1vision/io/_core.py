@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import errno
+import os
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from m1vision.errors import ImageReadError
+
+# What pathlib's exists() takes for "no such file" (a missing file, a broken link...).
+_MISSING_ERRNOS = (errno.ENOENT, errno.ENOTDIR, errno.EBADF, errno.ELOOP)
 
 
 @dataclass(frozen=True, eq=False)
@@ -81,26 +87,29 @@ def _check_file(path) -> Path:
             "to decode bytes in memory use cv2.imdecode."
         )
     p = Path(path)
-    if not p.exists():
+    try:  # one stat for every check (batch runs read thousands of files)
+        st = os.stat(p)
+    except OSError as exc:
+        if exc.errno not in _MISSING_ERRNOS:  # pragma: no cover - races and odd filesystems
+            raise ImageReadError(p, f"cannot stat it: {exc}") from exc
         hint = ""
         if p.parent.is_dir():
             near = sorted(q.name for q in p.parent.iterdir() if q.stem == p.stem)[:3]
             if near:
                 hint = f" (the folder has {', '.join(near)})"
-        raise ImageReadError(p, f"no such file{hint}; check the path and the working folder.")
-    if p.is_dir():
+        raise ImageReadError(
+            p, f"no such file{hint}; check the path and the working folder."
+        ) from None
+    if stat.S_ISDIR(st.st_mode):
         raise ImageReadError(
             p,
             "it is a directory, not a file; pass a file, read a folder of DICOM slices with "
             "m1vision.io.read_series (or read_any), or collect a folder's images with "
             "m1vision.pipeline.collect_inputs.",
         )
-    if not p.is_file():
+    if not stat.S_ISREG(st.st_mode):
         raise ImageReadError(p, "it is not a regular file (a device, socket or pipe).")
-    try:
-        size = p.stat().st_size
-    except OSError as exc:  # pragma: no cover - races and odd filesystems
-        raise ImageReadError(p, f"cannot stat it: {exc}") from exc
+    size = st.st_size
     if size == 0:
         raise ImageReadError(p, "the file is empty (0 bytes); it was probably not fully written.")
     return p
