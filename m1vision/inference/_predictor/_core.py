@@ -1,4 +1,4 @@
-"""Predictor: batched, overlapped prediction on any Keras 3 backend; its results and files."""
+"""The Predictor: device, batching, the compiled inference call, predict (internal)."""
 
 from __future__ import annotations
 
@@ -6,13 +6,12 @@ import collections
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
-from pathlib import Path, PurePath
+from pathlib import Path
 
-import cv2
 import numpy as np
 
-from m1vision._checks import check_image, check_int
+from m1vision._checks import check_int
+from m1vision.batch import progress as _progress
 from m1vision.errors import InvalidImageError, InvalidParameterError
 from m1vision.inference import _backend
 from m1vision.inference._device import DeviceChoice, select_device
@@ -22,80 +21,16 @@ from m1vision.inference._models import (
     load_model,
     model_input_spec,
 )
+from m1vision.inference._predictor._inputs import _load_item, _Preparer
+from m1vision.inference._predictor._processes import _ProcessPreparation
+from m1vision.inference._predictor._results import Predictions, _label, _softmax
+from m1vision.inference._predictor._volumes import _VolumesAndFolders
+
+# how a model's output is read: probabilities as they are, logits through a softmax
+_KIND = {"probabilities": False, "logits": True, None: None}
 
 
-@dataclass
-class Predictions:
-    """What :meth:`Predictor.predict` returns.
-
-    Attributes
-    ----------
-    probabilities : ndarray of float32, shape (N, C)
-        One row per input (softmax applied if the model outputs logits).
-    top_k : list of list of (label, score)
-        The ``top_k`` best classes of each input, best first; ``label`` is the class name
-        from ``labels`` or else the class index (int).
-    inputs : list
-        The inputs as given (paths as ``str``, arrays and MedicalImages as passed).
-    labels : list of str or None
-    """
-
-    probabilities: np.ndarray
-    top_k: list
-    inputs: list
-    labels: list | None = None
-    #: Where the inputs were prepared: "threads (N workers)", "processes (N workers, ...)"
-    #: (see ``Predictor(executor=...)``), with why threads ran when processes could not.
-    executor: str | None = None
-
-    def __len__(self) -> int:
-        return len(self.inputs)
-
-    @property
-    def classes(self) -> np.ndarray:
-        """The index of the best class of each input, shape (N,)."""
-        return np.argmax(self.probabilities, axis=1) if len(self) else np.zeros(0, np.int64)
-
-    def to_records(self) -> list[dict]:
-        """One JSON-safe dict per input (``input`` is the path, or ``None`` for an array)."""
-        records = []
-        for item, row, top in zip(self.inputs, self.probabilities, self.top_k, strict=True):
-            records.append(
-                {
-                    "input": _describe(item),
-                    "top_k": [[label, score] for label, score in top],
-                    "probabilities": [float(v) for v in row],
-                }
-            )
-        return records
-
-    def __repr__(self) -> str:
-        return f"Predictions({len(self)} inputs, {self.probabilities.shape[1]} classes)"
-
-
-def _describe(item) -> str | None:
-    if isinstance(item, str | os.PathLike):
-        return str(item)
-    source = getattr(item, "source", None)
-    return source or None
-
-
-def _label(item) -> str:
-    described = _describe(item)
-    if described:
-        return described
-    shape = getattr(item, "shape", None)
-    return f"an array of shape {shape}" if shape is not None else type(item).__name__
-
-
-def _softmax(logits: np.ndarray) -> np.ndarray:
-    z = logits.astype(np.float64)
-    z -= z.max(axis=1, keepdims=True)
-    e = np.exp(z)
-    return (e / e.sum(axis=1, keepdims=True)).astype(np.float32)
-
-
-class Predictor:
+class Predictor(_ProcessPreparation, _VolumesAndFolders):
     """Batched, overlapped prediction with a Keras image classifier.
 
     Parameters
@@ -397,7 +332,9 @@ class Predictor:
     def _as_items(images) -> list:
         if isinstance(images, str | os.PathLike):
             if Path(images).is_dir():
-                return [source for source, _ in _collect(images)]
+                from m1vision.pipeline import collect_inputs
+
+                return [source for source, _ in collect_inputs(images)]
             return [images]
         if isinstance(images, np.ndarray):
             return list(images) if images.ndim == 4 else [images]
@@ -438,7 +375,7 @@ class Predictor:
             return Predictions(np.zeros((0, num_classes), np.float32), [], [], self.labels)
         rows = []
         show = len(items) > 4 * self.batch_size if progress is None else bool(progress)
-        with _progress(len(items), show, "predict") as bar:
+        with _progress(len(items), show=show, desc="predict") as bar:
             if self._is_ready(images):  # model-ready tensors: batches are slices, no copies
                 batches = (
                     images[i : i + self.batch_size] for i in range(0, len(images), self.batch_size)
@@ -461,98 +398,6 @@ class Predictor:
             probabilities, self._top_k(probabilities), inputs, self.labels, executor=executor
         )
 
-    def _prepared_batches(self, items: list):
-        """The batches of ``items`` prepared on the executor chosen (see ``executor``), and
-        its description."""
-        why = self._processes_refused(items)
-        if why is None:
-            shared = self._shared_batches()
-            desc = (
-                f"processes ({shared.workers} workers, {shared.method}, "
-                f"{len(shared.names)} shared-memory batch buffers)"
-            )
-            return shared.batches(items, _label), desc
-        desc = f"threads ({self.workers} workers)"
-        if why:
-            desc += f"; processes not used: {why}"
-        return (b for _, b, _ in self._batches(items, record_errors=False)), desc
-
-    def _processes_refused(self, items: list) -> str | None:
-        """``None`` if this call prepares in processes, else why not ("" when threads were
-        asked for or are the plain choice). ``executor="processes"`` raises instead."""
-        from m1vision.inference import _procprep
-
-        if self.executor == "threads":
-            return ""
-        forced = self.executor == "processes"
-        if not forced:
-            if self.device.kind != "gpu":
-                return ""  # on a CPU the model uses the cores itself; threads do
-            from m1vision.batch import available_cores
-
-            cores = available_cores()
-            if cores < 8:
-                return f"{cores} cores (auto uses processes from 8)"
-            if len(items) < 2 * self.batch_size or not all(
-                isinstance(i, str | os.PathLike) for i in items
-            ):
-                return ""
-        why = None
-        if any(v is None for v in self.input_shape[1:]):
-            why = f"the model's input size is open ({self.input_shape[1:]})"
-        elif (bad := _procprep.picklable(self._preparer)) is not None:
-            why = (
-                f"preprocess cannot be sent to a worker process ({bad}); use a "
-                "m1vision.pipeline.Pipeline or a module-level function"
-            )
-        elif not _procprep.shm_room(self._ring_bytes()):
-            why = f"/dev/shm has no room for {self._ring_bytes() / 2**20:.0f} MiB of batch buffers"
-        if forced and why:
-            raise InvalidParameterError(
-                f"executor='processes' cannot be used: {why}. Pass executor='threads' (or "
-                "'auto', which falls back to threads and says why in Predictions.executor)."
-            )
-        return why
-
-    def _ring_bytes(self) -> int:
-        _, h, w, c = self.input_shape
-        slots = self.prefetch + 1
-        return (
-            slots
-            * self.batch_size
-            * (h or 0)
-            * (w or 0)
-            * (c or 0)
-            * np.dtype(self.input_dtype).itemsize
-        )
-
-    def _shared_batches(self):
-        from m1vision.batch import available_cores
-        from m1vision.inference._procprep import SharedBatches
-
-        workers = self.workers if self._workers_given else max(1, available_cores() - 1)
-        shape = (self.batch_size, *self.input_shape[1:])
-        shared = self._shared
-        if (
-            shared is None
-            or not shared.alive
-            or shared.batch_shape != shape
-            or shared.workers != workers
-            or len(shared.names) != self.prefetch + 1
-            or shared.prepare_key != (id(self.preprocess),)
-        ):
-            self.close()
-            shared = SharedBatches(
-                self._preparer,
-                batch_shape=shape,
-                dtype=self.input_dtype,
-                slots=self.prefetch + 1,
-                workers=workers,
-            )
-            shared.prepare_key = (id(self.preprocess),)
-            self._shared = shared
-        return shared
-
     def _is_ready(self, images) -> bool:
         """A 4-D array already of the model's input shape and dtype, with no preprocess:
         what prepare() would return unchanged, image by image."""
@@ -564,256 +409,3 @@ class Predictor:
             and all(e is None or e == g for e, g in zip(expected, images.shape[1:], strict=True))
             and bool(np.isfinite(images).all())
         )
-
-    def predict_volume(self, image, *, axis: int = 0, progress: bool | None = None) -> Predictions:
-        """Run the 2-D model on every slice of a volume.
-
-        Slices are taken along ``axis`` of ``image.pixels`` (0: the axial slices of m1vision's
-        (Z, H, W) layout), prepared in threads (``preprocess``, resize, channels) and
-        predicted in batches overlapped with the preparation, exactly as :meth:`predict`
-        does for a list of 2-D images.
-
-        Parameters
-        ----------
-        image : MedicalImage
-            A volume: ``pixels`` of shape (Z, H, W) in modality units (e.g. from
-            :func:`m1vision.io.read_nifti`).
-        axis : {0, 1, 2}
-            The axis to slice along.
-        progress : bool, optional
-            As for :meth:`predict`.
-
-        Returns
-        -------
-        Predictions
-            One row per slice, in order; ``inputs`` holds the slice indices along ``axis``.
-
-        Raises
-        ------
-        InvalidImageError
-            ``image`` is no volume (a 2-D image: use :meth:`predict`).
-        InvalidParameterError
-            ``axis`` is not 0, 1 or 2.
-
-        Examples
-        --------
-        >>> import numpy as np, keras
-        >>> from m1vision.io import MedicalImage
-        >>> from m1vision.inference import Predictor
-        >>> inputs = keras.Input((8, 8, 1))
-        >>> x = keras.layers.GlobalAveragePooling2D()(inputs)
-        >>> model = keras.Model(inputs, keras.layers.Dense(2, activation="softmax")(x))
-        >>> volume = MedicalImage(np.zeros((5, 8, 8), np.float32), spacing=(2.0, 1.0, 1.0))
-        >>> result = Predictor(model, device="cpu").predict_volume(volume)
-        >>> result.probabilities.shape, result.inputs
-        ((5, 2), [0, 1, 2, 3, 4])
-        """
-        slices = _volume_slices(image, axis)
-        n = len(slices)
-        rows = []
-        show = n > 4 * self.batch_size if progress is None else bool(progress)
-        with _progress(n, show, "predict_volume") as bar:
-            for _, batch, _ in self._batches(slices, record_errors=False):
-                rows.append(self._run(batch))
-                bar.update(len(batch))
-        probabilities = np.concatenate(rows, axis=0)
-        return Predictions(probabilities, self._top_k(probabilities), list(range(n)), self.labels)
-
-    # -- folders -------------------------------------------------------------------------------
-
-    def predict_folder(
-        self, inputs, out_dir, *, overwrite: bool = False, progress: bool = True, executor=None
-    ):
-        """Predict every image file under ``inputs`` on the batch engine, resumably.
-
-        The run is a job of :mod:`m1vision.batch` (one report shape, one input key, one
-        manifest): chunks of ``batch_size`` inputs are read and prepared on a thread pool in
-        this process, overlapped with the model's work on the previous chunk. Its
-        fingerprint holds the model file's SHA-256 and the preprocessing, so resuming never
-        mixes results of two models: see :mod:`m1vision.inference._folder`.
-
-        Parameters
-        ----------
-        inputs : path or list of paths
-            Image files and/or folders (scanned recursively).
-        out_dir : path
-            A folder for ``predictions.jsonl`` (a header line, then per input ``{"key",
-            "input", "status", "top_k", "probabilities", "error"}``), the engine's manifest
-            ``m1vision-manifest.json`` and its ``batch_report-<UTC>.json``.
-        overwrite : bool
-            ``False`` (default): a folder of the same job is resumed (inputs done and
-            unchanged are skipped, failed or changed ones predicted again); a folder of
-            another job (another model file, even with the same shapes and labels, or other
-            preprocessing) raises :class:`~m1vision.errors.JobMismatchError` before anything
-            is written. ``True``: predict everything anew.
-        progress : bool
-            Show a progress bar.
-        executor : concurrent.futures.Executor, optional
-            Default: a thread pool of ``1 + prefetch`` threads in this process.
-
-        Returns
-        -------
-        m1vision.batch.BatchReport
-            One :class:`PredictionItem` per input key (``status`` ok / skipped / failed,
-            ``reason``, ``top_k``, ``probabilities``); a file that cannot be read or
-            preprocessed is recorded as failed and the run goes on.
-
-        Examples
-        --------
-        >>> import tempfile, pathlib, numpy as np, keras
-        >>> from m1vision.inference import Predictor, read_predictions
-        >>> from m1vision.io import write_image
-        >>> folder = pathlib.Path(tempfile.mkdtemp())
-        >>> _ = write_image(folder / "in" / "a.png", np.zeros((8, 8), np.uint8))
-        >>> _ = (folder / "in" / "b.png").write_bytes(b"not a png")
-        >>> inputs = keras.Input((8, 8, 1))
-        >>> x = keras.layers.GlobalAveragePooling2D()(inputs)
-        >>> model = keras.Model(inputs, keras.layers.Dense(2, activation="softmax")(x))
-        >>> predictor = Predictor(model, device="cpu")
-        >>> report = predictor.predict_folder(folder / "in", folder / "out", progress=False)
-        >>> [(i.key, i.status) for i in report.items]
-        [('a.png', 'ok'), ('b.png', 'failed')]
-        >>> again = predictor.predict_folder(folder / "in", folder / "out", progress=False)
-        >>> [(i.key, i.status) for i in again.items]
-        [('a.png', 'skipped'), ('b.png', 'failed')]
-        """
-        from m1vision.inference._folder import predict_folder
-
-        return predict_folder(
-            self, inputs, out_dir, overwrite=overwrite, progress=progress, executor=executor
-        )
-
-
-def _load_item(item) -> np.ndarray:
-    if isinstance(item, str | os.PathLike):
-        from m1vision.io import read_any
-
-        image = read_any(item)
-        if image.is_volume:
-            raise InvalidImageError(
-                f"{str(item)!r} is a volume of shape {image.shape}; Predictor classifies "
-                "2-D images. Pass its slices: list(read_any(path).pixels)."
-            )
-        return image.pixels
-    pixels = getattr(item, "pixels", None)
-    if isinstance(pixels, np.ndarray):  # a MedicalImage
-        if getattr(item, "is_volume", False):
-            raise InvalidImageError(
-                f"the MedicalImage {_describe(item) or ''!r} is a volume of shape "
-                f"{pixels.shape}; pass its slices: list(image.pixels)."
-            )
-        return pixels
-    if isinstance(item, np.ndarray):
-        if item.ndim == 3 and item.shape[2] not in (1, 3, 4):
-            raise InvalidImageError(
-                f"an input of shape {item.shape} looks like a (Z, H, W) volume; Predictor "
-                "classifies 2-D images: pass its slices (list(volume))."
-            )
-        return item
-    raise TypeError(
-        f"each input must be a path, a numpy.ndarray or a MedicalImage, got {type(item).__name__}."
-    )
-
-
-class _Preparer:
-    """What :meth:`Predictor.prepare` does, without the model: picklable when ``preprocess``
-    is, so worker processes can run it (:mod:`m1vision.inference._procprep`)."""
-
-    def __init__(self, preprocess, input_shape, input_dtype):
-        self.preprocess = preprocess
-        self.input_shape = input_shape
-        self.input_dtype = input_dtype
-
-    def __call__(self, item) -> np.ndarray:
-        image = _load_item(item)
-        if self.preprocess is not None:
-            image = self.preprocess(image)
-            if not isinstance(image, np.ndarray):
-                raise TypeError(
-                    f"preprocess must return a numpy.ndarray, got {type(image).__name__}."
-                )
-        if image.ndim == 3 and image.shape[2] not in (1, 3, 4):
-            raise InvalidImageError(
-                f"input of shape {image.shape} looks like a (Z, H, W) volume; Predictor "
-                "classifies 2-D images: pass its slices (list(volume))."
-            )
-        image = check_image(image, name="input image")
-        _, height, width, channels = self.input_shape
-        if height is not None and width is not None and image.shape[:2] != (height, width):
-            from m1vision.preprocess import resize
-
-            image = resize(image, size=(height, width), keep_aspect=False)
-        if image.ndim == 3 and image.shape[2] == 4 and channels != 4:
-            image = image[:, :, :3]
-        if channels == 3 and image.ndim == 2:
-            if image.dtype in (np.uint8, np.uint16, np.float32):
-                image = cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)  # ~8x faster than np.repeat
-            else:
-                image = np.repeat(image[:, :, None], 3, axis=2)
-        elif channels == 1 and image.ndim == 3:
-            from m1vision.preprocess import to_gray
-
-            image = to_gray(image)
-        if image.ndim == 2:
-            image = image[:, :, None]
-        if channels is not None and image.shape[2] != channels:
-            raise InvalidImageError(
-                f"input has {image.shape[2]} channels but the model expects {channels}."
-            )
-        return np.ascontiguousarray(image, dtype=self.input_dtype)
-
-
-_KIND = {"probabilities": False, "logits": True, None: None}
-
-
-class _NoBar:
-    def update(self, n):
-        pass
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
-
-
-def _progress(total: int, show: bool, desc: str):
-    if not show:
-        return _NoBar()
-    from tqdm.auto import tqdm
-
-    return tqdm(total=total, desc=desc, unit="img")
-
-
-def _collect(inputs) -> list[tuple[Path, str]]:
-    """Return ``(source, key)`` pairs: ``key`` is the path relative to the folder given (or
-    the file name), with ``/`` separators."""
-    from m1vision.pipeline import collect_inputs
-
-    pairs = []
-    for source, rel in collect_inputs(inputs):
-        source, rel = Path(source), PurePath(rel)
-        # the stem drops the image extension ("sub/a" for sub/a.nii.gz): put it back
-        extension = source.name[len(rel.name) :] if source.name.startswith(rel.name) else ""
-        pairs.append((source, rel.as_posix() + extension))
-    return pairs
-
-
-def _volume_slices(image, axis) -> list[np.ndarray]:
-    """The 2-D slices of a MedicalImage volume along ``axis`` (views, not copies)."""
-    pixels = getattr(image, "pixels", None)
-    if not isinstance(pixels, np.ndarray):
-        raise TypeError(
-            f"image must be a MedicalImage volume (e.g. from m1vision.io.read_nifti), got "
-            f"{type(image).__name__}; wrap an array as MedicalImage(pixels, spacing=...)."
-        )
-    if pixels.ndim != 3:
-        raise InvalidImageError(
-            f"image must be a volume of shape (Z, H, W), got shape {pixels.shape}; for 2-D "
-            "images use Predictor.predict."
-        )
-    if isinstance(axis, bool) or axis not in (0, 1, 2):
-        raise InvalidParameterError(
-            f"axis must be 0, 1 or 2 (the axis of (Z, H, W) to slice along), got {axis!r}."
-        )
-    return list(np.moveaxis(pixels, axis, 0))
