@@ -30,6 +30,7 @@ import numpy as np
 import pydicom
 import pytest
 from pydicom.data import get_testdata_file
+from repo_paths import DATA
 
 #: kind -> a phrase the ImageReadError message contains for that kind of bad file.
 CORRUPT_KINDS = {
@@ -57,7 +58,7 @@ def pydicom_file(name: str) -> Path:
 
 
 def _sample(rel: str) -> Path:
-    path = Path(__file__).resolve().parents[1] / "data" / "samples" / rel
+    path = DATA / "samples" / rel
     if not path.exists():
         pytest.fail(f"{path} is missing; run `python tools/make_sample_data.py`.")
     return path

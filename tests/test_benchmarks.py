@@ -11,8 +11,9 @@ import numbers
 from pathlib import Path
 
 import pytest
+from repo_paths import REPO
 
-BENCHMARKS = sorted((Path(__file__).resolve().parent.parent / "benchmarks").glob("bench_*.py"))
+BENCHMARKS = sorted((REPO / "benchmarks").glob("bench_*.py"))
 
 
 def load(path: Path):
@@ -43,7 +44,7 @@ def test_benchmark_runs_at_quick_sizes(path):
 
 
 def _run_py():
-    return load(Path(__file__).resolve().parent.parent / "benchmarks" / "run.py")
+    return load(REPO / "benchmarks" / "run.py")
 
 
 def test_sections_measured_elsewhere_keep_their_machine_and_date(tmp_path):

@@ -42,12 +42,12 @@ import pytest
 from browser_support import chromium_launch_options, start_lab, stop_lab
 from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import sync_playwright
+from repo_paths import REPO
 
 from m1vision._atomic import atomic_write_bytes
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.timeout(900)]
 
-REPO = Path(__file__).resolve().parents[1]
 NOTEBOOKS = REPO / "notebooks"
 FIXTURE_NOTEBOOK = Path(__file__).parent / "fixtures" / "browser" / "slider_image.ipynb"
 SCREENSHOT = REPO / "docs" / "explorer.png"

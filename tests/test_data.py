@@ -12,12 +12,12 @@ import numpy as np
 import pydicom
 import pytest
 from numpy.testing import assert_array_equal
+from repo_paths import REPO
 
 from m1vision import data
 from m1vision.errors import ImageReadError, InvalidParameterError
 from m1vision.io import read_any, read_image
 
-REPO = Path(__file__).resolve().parents[1]
 LOADERS = ["ct_slice", "ct_slice_512", "mr_slice", "volume", "dose_volume"]
 
 

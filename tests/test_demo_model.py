@@ -11,16 +11,16 @@ import json
 import re
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
+from repo_paths import DATA
+from repo_paths import REPO as ROOT
 
 from m1vision.preprocess import resize, to_uint8
 from m1vision.synthetic import LABELS, make_lesion_dataset, split_indices
 
-ROOT = Path(__file__).resolve().parents[1]
-MODELS = ROOT / "data" / "models"
+MODELS = DATA / "models"
 SCRIPT = ROOT / "tools" / "train_demo_model.py"
 MODEL = MODELS / "lesion_cnn.keras"
 SIDECAR = MODELS / "lesion_cnn.json"

@@ -16,17 +16,16 @@ import os
 import platform
 import subprocess
 import sys
-from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
+from repo_paths import REPO as ROOT
 
 from m1vision import _platform, doctor
 from m1vision.binarch import read_architectures, summarize
 from m1vision.errors import InvalidParameterError
 
-ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "tests" / "fixtures" / "binaries"
 MANIFEST = json.loads((FIXTURES / "MANIFEST.json").read_text())["fixtures"]
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from repo_paths import DATA
 
 from m1vision import experiment
 from m1vision.errors import RecordError
@@ -248,11 +249,9 @@ def test_one_call_records_the_explorer_export_and_a_predictor_run(tmp_path):
     # The slices store HU + 1024 (+ an offset); soft tissue 40/400 HU is centre 1064 there.
     explorer = EdgeExplorer(read_image(slices / "slice0.png"))
     explorer.set_params(center=1064.0, width=400.0, ksize=5, low=30, high=90)
-    sidecar = json.loads(
-        (Path(data.__file__).resolve().parents[1] / "data/models/lesion_cnn.json").read_text()
-    )
+    sidecar = json.loads((DATA / "models" / "lesion_cnn.json").read_text())
     predictor = Predictor(
-        str(Path(data.__file__).resolve().parents[1] / "data/models/lesion_cnn.keras"),
+        str(DATA / "models" / "lesion_cnn.keras"),
         preprocess=Pipeline.from_dict(sidecar["preprocessing"]["pipeline"]),
         labels=sidecar["labels"],
         device="cpu",

@@ -15,7 +15,6 @@ import json
 import subprocess
 import sys
 import textwrap
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -25,6 +24,8 @@ from m1vision.errors import InvalidParameterError, ModelLoadError
 pytestmark = pytest.mark.slow
 
 keras = pytest.importorskip("keras")
+
+from repo_paths import DATA  # noqa: E402
 
 from m1vision.explain import grad_cam  # noqa: E402
 from m1vision.inference import (  # noqa: E402
@@ -36,8 +37,7 @@ from m1vision.inference import (  # noqa: E402
 )
 
 BACKEND = keras.config.backend()
-ROOT = Path(__file__).resolve().parents[1]
-LESION = ROOT / "data" / "models" / "lesion_cnn.keras"
+LESION = DATA / "models" / "lesion_cnn.keras"
 CPU = {"tensorflow": "/CPU:0", "torch": "cpu", "jax": "cpu:0"}[BACKEND]
 WORDS = {"tensorflow": "TensorFlow", "torch": "PyTorch", "jax": "JAX"}[BACKEND]
 

@@ -8,13 +8,12 @@ wheel is checked by `make check-mac-wheels`-style runs of tools/check_mac_wheels
 from __future__ import annotations
 
 import tomllib
-from pathlib import Path
 
 from packaging.requirements import Requirement
+from repo_paths import REPO as ROOT
 
 from m1vision.doctor import read_lock
 
-ROOT = Path(__file__).resolve().parent.parent
 LOCK = ROOT / "locks" / "macos-arm64-torch.txt"
 BASE = ROOT / "locks" / "macos-arm64.txt"
 

@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from repo_paths import REPO
 
 import m1vision
 
@@ -81,7 +82,7 @@ def installed(tmp_path_factory):
     import shutil
     import sysconfig
 
-    root = Path(__file__).resolve().parent.parent
+    root = REPO
     tmp = tmp_path_factory.mktemp("install")
     src = tmp / "src"
     src.mkdir()
@@ -96,7 +97,9 @@ def installed(tmp_path_factory):
     python = venv / "bin" / "python"
     purelib = subprocess.run(
         [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-        capture_output=True, text=True, check=True,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout.strip()
     Path(purelib, "_m1vision_test_deps.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
     subprocess.run(

@@ -11,13 +11,11 @@ import json
 import platform
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
+from repo_paths import REPO as ROOT
 
 from m1vision import _platform
-
-ROOT = Path(__file__).resolve().parent.parent
 
 PROBES = json.loads((ROOT / "tests" / "fixtures" / "probes.json").read_text())
 NATIVE_ARM64 = PROBES["native_arm64"]
