@@ -1,8 +1,10 @@
-"""What the interactive explorers show, computed without any widget.
+"""The edge view: what the edge and volume explorers show, computed without any widget.
 
-:mod:`m1vision.widgets` is a thin layer of controls over this module: every picture an
+:mod:`m1vision.widgets` is a thin layer of controls over this module: every picture the edge
 explorer displays is ``render(image, params)`` for the :class:`ExplorerParams` its controls
-hold, so anything seen in a notebook can be reproduced (and tested) without a browser.
+hold, so anything seen in a notebook can be reproduced (and tested) without a browser;
+:class:`EdgeView` and :class:`VolumeView` are those pictures with their state as data (see
+:mod:`m1vision.views.state`).
 
 The edge picture is made in stages, each a function of the one before::
 
@@ -25,35 +27,30 @@ from __future__ import annotations
 import dataclasses
 from collections import Counter
 from collections.abc import Callable
-from typing import Any
+from typing import Any, ClassVar
 
 import cv2
 import numpy as np
 
-from m1vision._checks import (
-    check_blur,
-    check_canny,
-    check_choice,
-    check_image,
-    check_int,
-    check_number,
-    check_window,
-)
+from m1vision._checks import check_choice, check_image, check_int, check_number
 from m1vision.draw import overlay_edges
-from m1vision.errors import ImageWriteError, InvalidImageError, InvalidParameterError
+from m1vision.errors import InvalidImageError, InvalidParameterError
 from m1vision.preprocess import canny, gaussian_blur, resize, to_bgr, to_uint8, window
+from m1vision.views.settings import EdgeSettings
+from m1vision.views.state import View
 
 __all__ = [
     "VIEWS",
+    "EdgeView",
     "ExplorerParams",
     "RenderCache",
+    "VolumeView",
     "curtain",
     "edge_fraction",
-    "encode_png",
-    "histogram_picture",
     "is_wide",
     "preview",
     "render",
+    "take_slice",
     "zoom_region",
 ]
 
@@ -67,7 +64,7 @@ def is_wide(image: np.ndarray) -> bool:
     Examples
     --------
     >>> import numpy as np
-    >>> from m1vision.render import is_wide
+    >>> from m1vision.views.edges import is_wide
     >>> is_wide(np.zeros((2, 2), np.uint8)), is_wide(np.zeros((2, 2), np.float32))
     (False, True)
     """
@@ -77,26 +74,15 @@ def is_wide(image: np.ndarray) -> bool:
 
 
 @dataclasses.dataclass(frozen=True)
-class ExplorerParams:
+class ExplorerParams(EdgeSettings):
     """Everything that decides what the edge explorer shows; checked when made.
+
+    The window, blur and Canny fields are those of
+    :class:`~m1vision.views.settings.EdgeSettings` (``center``, ``width``, ``ksize``,
+    ``sigma``, ``low``, ``high``, ``l2_gradient``, ``aperture``), checked by its checker.
 
     Parameters
     ----------
-    center, width : float or None
-        Display window in the image's units (HU for CT), ``width > 0``. Give both or
-        neither; without a window, images wider than 8 bits are scaled by
-        :func:`~m1vision.preprocess.to_uint8` (their own min and max) and ``uint8``
-        images are used as they are.
-    ksize : int
-        Gaussian kernel size, odd and >= 1 (1 = no blur).
-    sigma : float
-        Gaussian standard deviation, >= 0 (0 = derived from ``ksize``).
-    low, high : float
-        Canny hysteresis thresholds in 8-bit units, ``0 <= low <= high``.
-    l2_gradient : bool
-        Exact L2 gradient magnitude in Canny.
-    aperture : {3, 5, 7}
-        Sobel aperture of Canny.
     view : {"edges", "overlay", "side_by_side", "curtain"}
         The picture: the edge map (gray), the edges in green over the windowed image (BGR),
         the windowed image and the edge map next to each other (BGR), or a curtain (wipe):
@@ -116,7 +102,7 @@ class ExplorerParams:
 
     Examples
     --------
-    >>> from m1vision.render import ExplorerParams
+    >>> from m1vision.views.edges import ExplorerParams
     >>> p = ExplorerParams(center=40, width=400, low=30, high=90)
     >>> p.high, p.view
     (90.0, 'edges')
@@ -126,14 +112,6 @@ class ExplorerParams:
     m1vision.errors.InvalidParameterError: Canny thresholds must satisfy low <= high, ...
     """
 
-    center: float | None = None
-    width: float | None = None
-    ksize: int = 5
-    sigma: float = 0.0
-    low: float = 50.0
-    high: float = 150.0
-    l2_gradient: bool = False
-    aperture: int = 3
     view: str = "edges"
     preview_size: int = 512
     full_resolution: bool = False
@@ -143,26 +121,11 @@ class ExplorerParams:
     curtain: float = 0.5
 
     def __post_init__(self) -> None:
+        super().__post_init__()  # the window, blur and Canny checker
+
         def put(name, value):
             object.__setattr__(self, name, value)
 
-        if (self.center is None) != (self.width is None):
-            raise InvalidParameterError(
-                "give both center and width for a window, or neither; got "
-                f"center={self.center!r}, width={self.width!r}."
-            )
-        # the checkers of window, gaussian_blur and canny (and of their pipeline steps)
-        if self.center is not None:
-            checked = check_window(center=self.center, width=self.width)
-            put("center", checked["center"])
-            put("width", checked["width"])
-        for name, value in check_blur(ksize=self.ksize, sigma=self.sigma).items():
-            put(name, value)
-        canny_options = check_canny(
-            self.low, self.high, aperture=self.aperture, l2_gradient=self.l2_gradient
-        )
-        for name, value in canny_options.items():
-            put(name, value)
         check_choice(self.view, name="view", choices=VIEWS)
         put("preview_size", check_int(self.preview_size, name="preview_size", minimum=16))
         if not isinstance(self.full_resolution, bool | np.bool_):
@@ -177,14 +140,6 @@ class ExplorerParams:
                 )
             put(name, value)
 
-    def replace(self, **changes: Any) -> ExplorerParams:
-        """Return a copy with some fields changed (checked again)."""
-        return dataclasses.replace(self, **changes)
-
-    def to_dict(self) -> dict:
-        """Return the parameters as a JSON-safe dict."""
-        return dataclasses.asdict(self)
-
 
 def preview(image: np.ndarray, *, max_size: int = 512) -> np.ndarray:
     """Shrink ``image`` so its longest side is at most ``max_size`` (area interpolation).
@@ -195,7 +150,7 @@ def preview(image: np.ndarray, *, max_size: int = 512) -> np.ndarray:
     Examples
     --------
     >>> import numpy as np
-    >>> from m1vision.render import preview
+    >>> from m1vision.views.edges import preview
     >>> preview(np.zeros((2048, 1024), np.uint16)).shape
     (512, 256)
     >>> preview(np.zeros((100, 80), np.uint8)).shape
@@ -214,71 +169,13 @@ def edge_fraction(edges: np.ndarray) -> float:
     Examples
     --------
     >>> import numpy as np
-    >>> from m1vision.render import edge_fraction
+    >>> from m1vision.views.edges import edge_fraction
     >>> e = np.zeros((4, 4), np.uint8); e[0] = 255
     >>> edge_fraction(e)
     0.25
     """
     edges = check_image(edges, name="edges", allow_color=False)
     return float(np.count_nonzero(edges)) / edges.size
-
-
-def encode_png(array: np.ndarray, *, compression: int = 1, bilevel: bool | None = None) -> bytes:
-    """Encode a ``uint8``/``uint16`` gray or BGR(A) array as PNG bytes (OpenCV, fast level).
-
-    ``compression`` is zlib's level 0-9; 1 (default) is several times faster than OpenCV's
-    default 3 for a slightly larger file, the right trade for a live widget. A 2-D ``uint8``
-    image holding only 0 and 255 (an edge map or a mask) is written as a 1-bit PNG, several
-    times faster again. The bytes always decode
-    (``cv2.imdecode(..., cv2.IMREAD_UNCHANGED)``) to exactly ``array``.
-
-    Parameters
-    ----------
-    array : ndarray
-        ``uint8`` or ``uint16``; gray, BGR or BGRA.
-    compression : int
-        zlib level, 0-9.
-    bilevel : bool, optional
-        Write 1 bit per pixel. ``None`` (default) decides by looking at the values; pass
-        ``True`` only for a 2-D ``uint8`` array of 0 and 255 (checked), ``False`` to never.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from m1vision.render import encode_png
-    >>> encode_png(np.zeros((4, 4), np.uint8))[:8]
-    b'\\x89PNG\\r\\n\\x1a\\n'
-    """
-    array = check_image(array, name="array")
-    if array.dtype not in (np.uint8, np.uint16):
-        raise InvalidImageError(
-            f"array has dtype {array.dtype}; PNG holds uint8 or uint16. Convert it first, "
-            "e.g. m1vision.preprocess.to_uint8(array)."
-        )
-    compression = check_int(compression, name="compression", minimum=0)
-    if compression > 9:
-        raise InvalidParameterError(f"compression must be 0-9, got {compression}.")
-    if bilevel is not None and not isinstance(bilevel, bool):
-        raise TypeError(f"bilevel must be True, False or None, got {bilevel!r}.")
-    if bilevel is not False:
-        binary = (
-            array.ndim == 2
-            and array.dtype == np.uint8
-            and not np.any((array != 0) & (array != 255))
-        )
-        if bilevel and not binary:
-            raise InvalidParameterError(
-                "bilevel=True needs a 2-D uint8 array of only 0 and 255, got "
-                f"shape {array.shape}, dtype {array.dtype}; leave bilevel=None to decide."
-            )
-        bilevel = binary
-    flags = [cv2.IMWRITE_PNG_COMPRESSION, compression]
-    if bilevel:
-        flags += [cv2.IMWRITE_PNG_BILEVEL, 1]
-    ok, buf = cv2.imencode(".png", array, flags)
-    if not ok:  # pragma: no cover - OpenCV refuses nothing we let through
-        raise ImageWriteError(f"OpenCV could not encode an array of shape {array.shape} as PNG.")
-    return buf.tobytes()
 
 
 def zoom_region(shape, *, zoom: float, pan_x: float = 0.5, pan_y: float = 0.5) -> tuple:
@@ -289,7 +186,7 @@ def zoom_region(shape, *, zoom: float, pan_x: float = 0.5, pan_y: float = 0.5) -
 
     Examples
     --------
-    >>> from m1vision.render import zoom_region
+    >>> from m1vision.views.edges import zoom_region
     >>> zoom_region((2048, 2048), zoom=4.0, pan_x=0.5, pan_y=0.0)
     (0, 512, 768, 1280)
     """
@@ -310,7 +207,7 @@ def curtain(left: np.ndarray, right: np.ndarray, *, position: float = 0.5) -> np
     Examples
     --------
     >>> import numpy as np
-    >>> from m1vision.render import curtain
+    >>> from m1vision.views.edges import curtain
     >>> out = curtain(np.zeros((2, 4), np.uint8), np.full((2, 4), 200, np.uint8), position=0.25)
     >>> out[0, :, 0].tolist()  # left, the yellow line (B=0), right
     [0, 0, 200, 200]
@@ -366,7 +263,7 @@ class RenderCache:
     Examples
     --------
     >>> import numpy as np
-    >>> from m1vision.render import ExplorerParams, RenderCache
+    >>> from m1vision.views.edges import ExplorerParams, RenderCache
     >>> img = np.zeros((64, 64), np.uint8); img[16:48, 16:48] = 200
     >>> cache = RenderCache(img)
     >>> p = ExplorerParams(low=50, high=150)
@@ -427,7 +324,8 @@ class RenderCache:
     def _check(self, params) -> ExplorerParams:
         if not isinstance(params, ExplorerParams):
             raise TypeError(
-                f"params must be an m1vision.render.ExplorerParams, got {type(params).__name__}; "
+                "params must be an m1vision.views.edges.ExplorerParams, got "
+                f"{type(params).__name__}; "
                 "build one with ExplorerParams(center=..., width=..., low=..., high=...)."
             )
         return params
@@ -523,7 +421,7 @@ def render(
     Examples
     --------
     >>> import numpy as np
-    >>> from m1vision.render import ExplorerParams, render
+    >>> from m1vision.views.edges import ExplorerParams, render
     >>> hu = np.full((64, 64), -1000.0, np.float32); hu[16:48, 16:48] = 40.0
     >>> p = ExplorerParams(center=40, width=400, view="side_by_side")
     >>> render(hu, p).shape
@@ -532,85 +430,180 @@ def render(
     return RenderCache(image, pipeline=pipeline).render(params)
 
 
-def histogram_picture(
-    image: np.ndarray,
-    *,
-    window: tuple[float, float] | None = None,
-    bins: int = 128,
-    size: tuple[int, int] = (120, 360),
-    value_range: tuple[float, float] | None = None,
-    counts: np.ndarray | None = None,
-) -> np.ndarray:
-    """Draw the histogram of ``image`` with OpenCV (fast enough for a slider); returns BGR.
+def _image_of(image, *, name: str = "image") -> np.ndarray:
+    """The array of an ndarray or of an object with ``.pixels`` (a MedicalImage)."""
+    if not isinstance(image, np.ndarray) and hasattr(image, "pixels"):
+        image = image.pixels
+    if not isinstance(image, np.ndarray):
+        raise TypeError(
+            f"{name} must be a numpy.ndarray or a MedicalImage, got {type(image).__name__}."
+        )
+    return image
 
-    Bar heights are log-scaled (``log1p`` of the counts) so a CT's large air peak does not
-    flatten the rest; the window ``(center, width)``, if given, is shaded blue with its centre
-    as a red line (parts outside ``value_range`` are cut).
+
+def _pipeline_state(pipeline) -> dict | None:
+    if pipeline is None:
+        return None
+    from m1vision.pipeline import Pipeline
+
+    if not isinstance(pipeline, Pipeline):
+        from m1vision.errors import RecordError
+
+        raise RecordError(
+            "this EdgeExplorer's pipeline is a plain function, which a state cannot hold; "
+            "build the explorer with an m1vision.pipeline.Pipeline to record it."
+        )
+    return pipeline.to_dict()
+
+
+def _pipeline_of(state: dict | None):
+    if state is None:
+        return None
+    from m1vision.pipeline import Pipeline
+
+    return Pipeline.from_dict(state)  # registered steps only: a state never imports names
+
+
+def _params_of(params, cls):
+    if isinstance(params, dict):
+        return cls(**params)
+    if not isinstance(params, cls):
+        raise TypeError(f"params must be a {cls.__name__} or a dict, got {type(params).__name__}.")
+    return params
+
+
+class EdgeView(View, kind="EdgeExplorer"):
+    """The edge explorer's picture of one 2-D image: ``render(image, params, pipeline=...)``.
 
     Parameters
     ----------
-    image : ndarray
-        Gray image (a color image is counted over all channels).
-    window : (center, width), optional
-        The display window to mark.
-    bins : int
-        Number of bins over ``value_range``.
-    size : (height, width)
-        Picture size in pixels.
-    value_range : (low, high), optional
-        The values the x axis spans; default the image's min and max.
-    counts : ndarray, optional
-        Precomputed ``numpy.histogram(image, bins, value_range)[0]`` to reuse across calls.
+    image : ndarray or MedicalImage
+        The 2-D image (not modified).
+    params : ExplorerParams or dict
+    pipeline : m1vision.pipeline.Pipeline or callable, optional
+        Applied to the source before the window (a state holds only a Pipeline).
+    cache : RenderCache, optional
+        The cache to compute with (an explorer passes its own); made from ``image`` if not
+        given.
 
     Examples
     --------
     >>> import numpy as np
-    >>> from m1vision.render import histogram_picture
-    >>> img = np.arange(10000, dtype=np.float32).reshape(100, 100)
-    >>> histogram_picture(img, window=(5000, 2000), size=(50, 200)).shape
-    (50, 200, 3)
+    >>> from m1vision.views.edges import EdgeView
+    >>> img = np.zeros((32, 32), np.uint8); img[8:24, 8:24] = 200
+    >>> state = EdgeView(img, {"low": 30.0, "high": 90.0}).state()
+    >>> state["kind"], state["params"]["high"]
+    ('EdgeExplorer', 90.0)
+    >>> again = EdgeView.from_state(state, img)
+    >>> bool((again.pictures()[0] == EdgeView(img, {"low": 30.0, "high": 90.0}).picture()).all())
+    True
     """
-    image = check_image(image)
-    bins = check_int(bins, name="bins", minimum=1)
-    if not isinstance(size, tuple | list) or len(size) != 2:
-        raise InvalidParameterError(f"size must be (height, width), got {size!r}.")
-    height = check_int(size[0], name="size[0]", minimum=8)
-    width = check_int(size[1], name="size[1]", minimum=8)
-    if value_range is None:
-        lo, hi = float(image.min()), float(image.max())
-    else:
-        if not isinstance(value_range, tuple | list) or len(value_range) != 2:
-            raise InvalidParameterError(f"value_range must be (low, high), got {value_range!r}.")
-        lo = check_number(value_range[0], name="value_range[0]")
-        hi = check_number(value_range[1], name="value_range[1]")
-    if hi <= lo:
-        hi = lo + 1.0
-    if counts is None:
-        counts, _ = np.histogram(image, bins=bins, range=(lo, hi))
-    elif len(counts) != bins:
-        raise InvalidParameterError(f"counts has {len(counts)} bins but bins={bins}.")
-    out = np.full((height, width, 3), 255, np.uint8)
 
-    def x_of(value: float) -> int:
-        return round((value - lo) / (hi - lo) * (width - 1))
+    PARTS: ClassVar[tuple[str, ...]] = ("params", "pipeline")
 
-    if window is not None:
-        if not isinstance(window, tuple | list) or len(window) != 2:
-            raise InvalidParameterError(f"window must be (center, width), got {window!r}.")
-        checked = check_window(center=window[0], width=window[1])
-        center, wwidth = checked["center"], checked["width"]
-        x0 = max(0, min(width - 1, x_of(center - wwidth / 2)))
-        x1 = max(0, min(width - 1, x_of(center + wwidth / 2)))
-        out[:, x0 : x1 + 1] = (250, 225, 200)
-    levels = np.log1p(np.asarray(counts, np.float64))
-    top = levels.max() if levels.max() > 0 else 1.0
-    bar_h = np.rint(levels / top * (height - 4)).astype(int)
-    edges_x = np.linspace(0, width, bins + 1).round().astype(int)
-    for i in range(bins):
-        if bar_h[i]:
-            x_a, x_b = edges_x[i], max(edges_x[i] + 1, edges_x[i + 1])
-            out[height - bar_h[i] :, x_a:x_b] = (90, 90, 90)
-    if window is not None and lo <= center <= hi:
-        xc = x_of(center)
-        out[:, xc : xc + 1] = (0, 0, 220)
-    return out
+    def __init__(self, image, params=None, *, pipeline=None, cache: RenderCache | None = None):
+        self.params = _params_of(ExplorerParams() if params is None else params, ExplorerParams)
+        self.pipeline = pipeline
+        if cache is None:
+            cache = RenderCache(_image_of(image), pipeline=pipeline)
+        self.cache = cache
+
+    @property
+    def array(self) -> np.ndarray:
+        return self.cache.image
+
+    def parts(self) -> dict:
+        return {"params": self.params.to_dict(), "pipeline": _pipeline_state(self.pipeline)}
+
+    @classmethod
+    def _from_parts(cls, parts: dict, image) -> EdgeView:
+        return cls(image, parts["params"], pipeline=_pipeline_of(parts.get("pipeline")))
+
+    def pictures(self) -> list[np.ndarray]:
+        return [self.cache.render(self.params)]
+
+
+def take_slice(volume: np.ndarray, axis: int, index: int) -> np.ndarray:
+    """The 2-D slice ``index`` of ``volume`` along ``axis`` (checked; contiguous).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from m1vision.views.edges import take_slice
+    >>> take_slice(np.arange(24).reshape(2, 3, 4), 2, 1).tolist()
+    [[1, 5, 9], [13, 17, 21]]
+    """
+    if not isinstance(volume, np.ndarray) or volume.ndim != 3 or min(volume.shape) < 1:
+        shape = getattr(volume, "shape", None)
+        raise InvalidImageError(
+            f"volume must be a non-empty 3-D (Z, H, W) array, got shape {shape}; "
+            "for one 2-D image use EdgeExplorer."
+        )
+    axis = check_int(axis, name="axis")
+    if axis not in (0, 1, 2):
+        raise InvalidParameterError(f"axis must be 0, 1 or 2, got {axis}.")
+    n = volume.shape[axis]
+    index = check_int(index, name="index", minimum=0)
+    if index >= n:
+        raise InvalidParameterError(f"index must be < {n} along axis {axis}, got {index}.")
+    return np.ascontiguousarray(np.take(volume, index, axis=axis))
+
+
+class VolumeView(View, kind="VolumeExplorer"):
+    """The volume explorer's picture: the edge view of one slice of a 3-D volume.
+
+    Parameters
+    ----------
+    volume : ndarray or MedicalImage
+        ``(Z, H, W)``.
+    params : ExplorerParams or dict
+        The edge settings of the slice.
+    axis, index : int
+        The slice: ``index`` along ``axis`` (0, 1 or 2).
+    pipeline : m1vision.pipeline.Pipeline, optional
+    cache : RenderCache, optional
+        The cache of that slice to compute with (an explorer passes its own).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from m1vision.views.edges import VolumeView
+    >>> vol = np.zeros((4, 16, 16), np.float32); vol[:, 4:12, 4:12] = 100.0
+    >>> view = VolumeView(vol, {"center": 50.0, "width": 100.0}, axis=0, index=2)
+    >>> view.state()["slice"], view.pictures()[0].shape
+    ({'axis': 0, 'index': 2}, (16, 16))
+    """
+
+    PARTS: ClassVar[tuple[str, ...]] = ("params", "pipeline", "slice")
+
+    def __init__(self, volume, params=None, *, axis: int = 0, index: int = 0, pipeline=None,
+                 cache: RenderCache | None = None):  # fmt: skip
+        self.volume = _image_of(volume, name="volume")
+        self.edge = EdgeView(
+            None if cache is not None else take_slice(self.volume, axis, index),
+            ExplorerParams() if params is None else params,
+            pipeline=pipeline,
+            cache=cache,
+        )
+        self.axis, self.index = int(axis), int(index)
+
+    @property
+    def array(self) -> np.ndarray:
+        return self.volume
+
+    def parts(self) -> dict:
+        return {**self.edge.parts(), "slice": {"axis": self.axis, "index": self.index}}
+
+    @classmethod
+    def _from_parts(cls, parts: dict, image) -> VolumeView:
+        where = parts["slice"]
+        return cls(
+            image,
+            parts["params"],
+            axis=where["axis"],
+            index=where["index"],
+            pipeline=_pipeline_of(parts.get("pipeline")),
+        )
+
+    def pictures(self) -> list[np.ndarray]:
+        return self.edge.pictures()

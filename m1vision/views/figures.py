@@ -60,7 +60,7 @@ def to_rgb(image: np.ndarray) -> np.ndarray:
     Examples
     --------
     >>> import numpy as np
-    >>> from m1vision.viz import to_rgb
+    >>> from m1vision.views.figures import to_rgb
     >>> to_rgb(np.array([[[255, 0, 0]]], np.uint8)).tolist()  # BGR blue
     [[[0, 0, 255]]]
     """
@@ -114,7 +114,7 @@ def show(
     Examples
     --------
     >>> import numpy as np
-    >>> from m1vision.viz import show
+    >>> from m1vision.views.figures import show
     >>> fig = show([np.zeros((8, 8), np.uint8), np.zeros((8, 8, 3), np.uint8)], titles=["a", "b"])
     >>> len(fig.axes), fig.axes[1].get_title()
     (2, 'b')
@@ -161,7 +161,7 @@ def side_by_side(
     Examples
     --------
     >>> import numpy as np
-    >>> from m1vision.viz import side_by_side
+    >>> from m1vision.views.figures import side_by_side
     >>> fig = side_by_side(np.zeros((8, 8)), np.ones((8, 8)), titles=("in", "out"))
     >>> [ax.get_title() for ax in fig.axes]
     ['in', 'out']
@@ -195,7 +195,7 @@ def histogram(
     Examples
     --------
     >>> import numpy as np
-    >>> from m1vision.viz import histogram
+    >>> from m1vision.views.figures import histogram
     >>> hu = np.linspace(-1000, 1000, 10000, dtype=np.float32).reshape(100, 100)
     >>> fig = histogram(hu, window=(40, 400))
     >>> fig.axes[0].get_xlabel()
@@ -232,7 +232,7 @@ def figure_to_png(fig: Figure, *, dpi: float | None = None) -> bytes:
     Examples
     --------
     >>> import numpy as np
-    >>> from m1vision.viz import figure_to_png, show
+    >>> from m1vision.views.figures import figure_to_png, show
     >>> figure_to_png(show(np.zeros((4, 4), np.uint8)), dpi=20)[:4]
     b'\\x89PNG'
     """

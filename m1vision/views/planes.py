@@ -1,9 +1,8 @@
-"""The three planes of a volume as pictures, and the maps between picture, voxel and RAS mm.
+"""The three planes of a volume as pictures, and the maps between picture and voxel.
 
-What :class:`m1vision.widgets.TriPlanarExplorer` shows, computed without any widget. A volume
-follows the package's layout: ``pixels`` (Z, H, W) with z inferior to superior, rows anterior
-to posterior, columns patient right to left, ``spacing`` (z, row, col) mm and
-``metadata["affine"]`` mapping ``(z, row, col, 1)`` to RAS+ mm.
+What :class:`m1vision.widgets.TriPlanarExplorer` shows, computed without any widget. The
+volume's geometry (layout, affine, orientation letters, voxel -> RAS) comes from
+:mod:`m1vision.planes`.
 
 Each plane is shown the way radiologists read it, whatever the volume:
 
@@ -12,185 +11,56 @@ Each plane is shown the way radiologists read it, whatever the volume:
 * coronal (constant row): z up (superior at the top), columns across;
 * sagittal (constant column): z up, rows across (anterior on the left).
 
-The letters at the picture's edges are *derived from the affine* (:func:`orientation_letters`),
+The letters at the picture's edges are derived from the affine (``orientation_letters``),
 so they stay right for a volume stored in any other orientation; the picture has the plane's
 physical aspect (:func:`display_shape`, from ``spacing``). :func:`display_to_voxel` inverts the
 picture geometry exactly, so a mouse position in the picture gives the voxel under it,
-:func:`voxel_to_ras` its position in mm and the value is ``pixels[voxel]``.
-
-Examples
---------
->>> import numpy as np
->>> from m1vision.planes import orientation_letters, default_affine
->>> orientation_letters(default_affine((2.0, 0.5, 0.5)), "axial")
-{'top': 'A', 'bottom': 'P', 'left': 'R', 'right': 'L'}
+``voxel_to_ras`` its position in mm and the value is ``pixels[voxel]``.
+:class:`TriPlanarView` is the three pictures with their state as data.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+from collections import Counter
+from typing import ClassVar
 
 import cv2
 import numpy as np
 
-from m1vision._checks import check_choice, check_int, check_number
-from m1vision.errors import InvalidImageError, InvalidParameterError
+from m1vision._checks import check_choice, check_int
+from m1vision.errors import InvalidParameterError
+from m1vision.planes import (
+    PLANES,
+    _check_affine,
+    _check_spacing,
+    default_affine,
+    orientation_letters,
+    plane_geometry,
+    volume_geometry,
+)
 from m1vision.preprocess import canny, gaussian_blur, window
+from m1vision.views.settings import EdgeSettings
+from m1vision.views.state import View
 
 __all__ = [
     "PLANES",
     "PlaneCache",
     "TriPlanarParams",
-    "default_affine",
+    "TriPlanarView",
     "display_shape",
     "display_to_voxel",
+    "draw_crosshair",
     "extract_plane",
-    "orientation_letters",
-    "plane_geometry",
     "render_plane",
     "value_at",
-    "volume_geometry",
     "voxel_to_display",
-    "voxel_to_ras",
 ]
-
-#: The planes, in the order the explorer shows them.
-PLANES = ("axial", "coronal", "sagittal")
-
-# plane -> (slice axis, vertical axis, vertical flipped, horizontal axis, horizontal flipped)
-_GEOMETRY = {
-    "axial": (0, 1, False, 2, False),
-    "coronal": (1, 0, True, 2, False),
-    "sagittal": (2, 0, True, 1, False),
-}
-_POSITIVE = "RAS"  # RAS+: +x right, +y anterior, +z superior
-_NEGATIVE = "LPI"
 
 
 def _check_plane(plane: str) -> str:
     return check_choice(plane, name="plane", choices=PLANES)
 
-
-def plane_geometry(plane: str) -> tuple[int, int, bool, int, bool]:
-    """``(slice_axis, vertical_axis, vertical_flipped, horizontal_axis, horizontal_flipped)``.
-
-    Axes are those of the volume ``(z, row, col)``; "flipped" means the picture shows that
-    axis from its last index to its first (z upwards in coronal and sagittal pictures).
-
-    Examples
-    --------
-    >>> from m1vision.planes import plane_geometry
-    >>> plane_geometry("coronal")
-    (1, 0, True, 2, False)
-    """
-    return _GEOMETRY[_check_plane(plane)]
-
-
-def default_affine(spacing) -> np.ndarray:
-    """The affine of the package's layout for ``spacing`` (z, row, col), origin at voxel 0.
-
-    z goes superior (+S), rows posterior (-A), columns to the patient's left (-R).
-
-    Examples
-    --------
-    >>> from m1vision.planes import default_affine
-    >>> default_affine((3.0, 1.0, 0.5))[:3, :3].tolist()
-    [[0.0, 0.0, -0.5], [0.0, -1.0, 0.0], [3.0, 0.0, 0.0]]
-    """
-    sz, sr, sc = _check_spacing(spacing)
-    affine = np.zeros((4, 4))
-    affine[0, 2], affine[1, 1], affine[2, 0], affine[3, 3] = -sc, -sr, sz, 1.0
-    return affine
-
-
-def _check_spacing(spacing) -> tuple[float, float, float]:
-    if not isinstance(spacing, tuple | list | np.ndarray) or len(spacing) != 3:
-        raise InvalidParameterError(
-            f"spacing must be (z, row, col) in mm, got {spacing!r}; pass the volume's "
-            "MedicalImage.spacing, or (1.0, 1.0, 1.0) if it is unknown."
-        )
-    out = tuple(check_number(v, name=f"spacing[{i}]") for i, v in enumerate(spacing))
-    if min(out) <= 0:
-        raise InvalidParameterError(f"spacing must be > 0 mm on every axis, got {out}.")
-    return out
-
-
-def _check_affine(affine) -> np.ndarray:
-    a = np.asarray(affine, dtype=np.float64)
-    if a.shape not in ((4, 4), (3, 4)) or not np.isfinite(a).all():
-        raise InvalidParameterError(
-            f"affine must be a finite 4x4 (or 3x4) matrix mapping (z, row, col, 1) to RAS mm, "
-            f"got shape {a.shape}; pass the volume's metadata['affine']."
-        )
-    if abs(np.linalg.det(a[:3, :3])) < 1e-12:
-        raise InvalidParameterError("affine is singular (its 3x3 part has determinant 0).")
-    return a
-
-
-def volume_geometry(volume) -> tuple[np.ndarray, tuple[float, float, float], np.ndarray]:
-    """``(pixels, spacing, affine)`` of an ndarray or a MedicalImage volume, checked.
-
-    Spacing defaults to 1 mm and the affine to :func:`default_affine` of the spacing.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from m1vision.planes import volume_geometry
-    >>> pixels, spacing, affine = volume_geometry(np.zeros((2, 3, 4), np.float32))
-    >>> spacing, affine.shape
-    ((1.0, 1.0, 1.0), (4, 4))
-    """
-    spacing = None
-    affine = None
-    if not isinstance(volume, np.ndarray) and hasattr(volume, "pixels"):
-        spacing = getattr(volume, "spacing", None)
-        affine = (getattr(volume, "metadata", None) or {}).get("affine")
-        volume = volume.pixels
-    if not isinstance(volume, np.ndarray):
-        raise TypeError(
-            f"volume must be a numpy.ndarray or a MedicalImage, got {type(volume).__name__}."
-        )
-    if volume.ndim != 3 or min(volume.shape) < 1:
-        raise InvalidImageError(
-            f"volume must be a non-empty 3-D (Z, H, W) array, got shape {volume.shape}; "
-            "for one 2-D image use EdgeExplorer."
-        )
-    spacing = (1.0, 1.0, 1.0) if spacing is None else _check_spacing(spacing)
-    affine = default_affine(spacing) if affine is None else _check_affine(affine)
-    if affine.shape == (3, 4):
-        affine = np.vstack([affine, [0.0, 0.0, 0.0, 1.0]])
-    return volume, spacing, affine
-
-
-def _letter(direction: np.ndarray) -> str:
-    axis = int(np.argmax(np.abs(direction[:3])))
-    return (_POSITIVE if direction[axis] > 0 else _NEGATIVE)[axis]
-
-
-def orientation_letters(affine, plane: str) -> dict[str, str]:
-    """The anatomical letters (R/L, A/P, S/I) at the four edges of ``plane``'s picture.
-
-    Each edge gets the RAS direction the picture's axis points to there, taken from the
-    affine (the dominant component of the voxel axis' direction), so an oblique or flipped
-    volume gets the letters it really has.
-
-    Examples
-    --------
-    >>> from m1vision.planes import default_affine, orientation_letters
-    >>> orientation_letters(default_affine((1, 1, 1)), "sagittal")
-    {'top': 'S', 'bottom': 'I', 'left': 'A', 'right': 'P'}
-    """
-    a = _check_affine(affine)
-    _, v_axis, v_flip, h_axis, h_flip = plane_geometry(plane)
-    down = a[:3, v_axis] * (-1.0 if v_flip else 1.0)
-    right = a[:3, h_axis] * (-1.0 if h_flip else 1.0)
-    return {
-        "top": _letter(-down),
-        "bottom": _letter(down),
-        "left": _letter(-right),
-        "right": _letter(right),
-    }
 
 
 def extract_plane(pixels: np.ndarray, plane: str, index: int) -> np.ndarray:
@@ -201,7 +71,7 @@ def extract_plane(pixels: np.ndarray, plane: str, index: int) -> np.ndarray:
     Examples
     --------
     >>> import numpy as np
-    >>> from m1vision.planes import extract_plane
+    >>> from m1vision.views.planes import extract_plane
     >>> vol = np.arange(24, dtype=np.float32).reshape(2, 3, 4)
     >>> extract_plane(vol, "coronal", 0).tolist()  # z upwards: the last slice on top
     [[12.0, 13.0, 14.0, 15.0], [0.0, 1.0, 2.0, 3.0]]
@@ -227,7 +97,7 @@ def display_shape(shape, spacing, plane: str, *, max_size: int = 384) -> tuple[i
 
     Examples
     --------
-    >>> from m1vision.planes import display_shape
+    >>> from m1vision.views.planes import display_shape
     >>> display_shape((30, 100, 100), (5.0, 1.0, 1.0), "coronal", max_size=200)  # 150 x 100 mm
     (200, 133)
     """
@@ -248,7 +118,7 @@ def display_to_voxel(plane: str, index: int, xy, display_hw, shape) -> tuple[int
 
     Examples
     --------
-    >>> from m1vision.planes import display_to_voxel
+    >>> from m1vision.views.planes import display_to_voxel
     >>> display_to_voxel("coronal", 7, (0, 0), (200, 100), (10, 20, 50))  # top left: last z
     (9, 7, 0)
     """
@@ -270,7 +140,7 @@ def voxel_to_display(plane: str, voxel, display_hw, shape) -> tuple[float, float
 
     Examples
     --------
-    >>> from m1vision.planes import voxel_to_display
+    >>> from m1vision.views.planes import voxel_to_display
     >>> voxel_to_display("axial", (0, 0, 49), (100, 100), (10, 50, 50))
     (99.0, 1.0)
     """
@@ -282,27 +152,13 @@ def voxel_to_display(plane: str, voxel, display_hw, shape) -> tuple[float, float
     return (h + 0.5) * width / nh, (v + 0.5) * height / nv
 
 
-def voxel_to_ras(affine, voxel) -> tuple[float, float, float]:
-    """RAS+ position in mm of ``voxel`` ``(z, row, col)``.
-
-    Examples
-    --------
-    >>> from m1vision.planes import default_affine, voxel_to_ras
-    >>> voxel_to_ras(default_affine((2.0, 1.0, 1.0)), (3, 4, 5))
-    (-5.0, -4.0, 6.0)
-    """
-    a = _check_affine(affine)
-    point = a @ np.array([*map(float, voxel), 1.0])
-    return tuple(float(v) for v in point[:3])
-
-
 def value_at(pixels: np.ndarray, voxel) -> float:
     """The value of ``pixels`` at ``voxel`` ``(z, row, col)`` (checked to be inside).
 
     Examples
     --------
     >>> import numpy as np
-    >>> from m1vision.planes import value_at
+    >>> from m1vision.views.planes import value_at
     >>> value_at(np.arange(8.0).reshape(2, 2, 2), (1, 0, 1))
     5.0
     """
@@ -313,8 +169,12 @@ def value_at(pixels: np.ndarray, voxel) -> float:
 
 
 @dataclasses.dataclass(frozen=True)
-class TriPlanarParams:
+class TriPlanarParams(EdgeSettings):
     """Everything that decides what the tri-planar explorer shows; checked when made.
+
+    The window, blur and Canny fields are those of
+    :class:`~m1vision.views.settings.EdgeSettings`, checked by its checker; the window is
+    required here.
 
     Parameters
     ----------
@@ -324,8 +184,9 @@ class TriPlanarParams:
         Display window in the volume's units (HU for CT), ``width > 0``.
     edges : bool
         Draw Canny edges (green) over each plane.
-    ksize, sigma, low, high : as :class:`m1vision.render.ExplorerParams`
-        Gaussian blur and Canny thresholds of the edges, on each plane's voxel grid.
+    ksize, sigma, low, high, l2_gradient, aperture
+        Gaussian blur and Canny settings of the edges, on each plane's voxel grid (as
+        :class:`~m1vision.views.settings.EdgeSettings`).
     crosshair : bool
         Draw the crosshair lines and the orientation letters.
     max_size : int
@@ -333,24 +194,25 @@ class TriPlanarParams:
 
     Examples
     --------
-    >>> from m1vision.planes import TriPlanarParams
+    >>> from m1vision.views.planes import TriPlanarParams
     >>> TriPlanarParams(index=(1, 2, 3), center=40, width=400).replace(low=10).low
     10.0
     """
 
-    index: tuple[int, int, int] = (0, 0, 0)
     center: float = 0.0
     width: float = 1.0
+    index: tuple[int, int, int] = (0, 0, 0)
     edges: bool = False
-    ksize: int = 5
-    sigma: float = 0.0
-    low: float = 50.0
-    high: float = 150.0
     crosshair: bool = True
     max_size: int = 384
 
     def __post_init__(self) -> None:
-        from m1vision.render import ExplorerParams
+        if self.center is None or self.width is None:
+            raise InvalidParameterError(
+                "the tri-planar view needs a window: give center and width, e.g. "
+                f"center=40, width=400 (got center={self.center!r}, width={self.width!r})."
+            )
+        super().__post_init__()  # the window, blur and Canny checker
 
         def put(name, value):
             object.__setattr__(self, name, value)
@@ -359,26 +221,11 @@ class TriPlanarParams:
             raise InvalidParameterError(f"index must be (z, row, col), got {self.index!r}.")
         put("index", tuple(check_int(v, name=f"index[{i}]", minimum=0)
                            for i, v in enumerate(self.index)))  # fmt: skip
-        # the window, blur and thresholds are checked by the edge explorer's own checker
-        p = ExplorerParams(
-            center=self.center,
-            width=self.width,
-            ksize=self.ksize,
-            sigma=self.sigma,
-            low=self.low,
-            high=self.high,
-        )
-        for name in ("center", "width", "ksize", "sigma", "low", "high"):
-            put(name, getattr(p, name))
         for name in ("edges", "crosshair"):
             if not isinstance(getattr(self, name), bool | np.bool_):
                 raise TypeError(f"{name} must be a bool, got {getattr(self, name)!r}.")
             put(name, bool(getattr(self, name)))
         put("max_size", check_int(self.max_size, name="max_size", minimum=16))
-
-    def replace(self, **changes: Any) -> TriPlanarParams:
-        """Return a copy with some fields changed (checked again)."""
-        return dataclasses.replace(self, **changes)
 
     def to_dict(self) -> dict:
         """The parameters as a JSON-safe dict."""
@@ -414,20 +261,37 @@ class PlaneCache:
     Examples
     --------
     >>> import numpy as np
-    >>> from m1vision.planes import PlaneCache, TriPlanarParams
+    >>> from m1vision.views.planes import PlaneCache, TriPlanarParams
     >>> cache = PlaneCache(np.zeros((4, 8, 8), np.float32))
     >>> p = TriPlanarParams(index=(2, 4, 4), center=0.0, width=1.0, max_size=32)
     >>> cache.render("axial", p).shape  # gray without edges
     (32, 32)
     """
 
-    def __init__(self, volume):
-        from collections import Counter
-
+    def __init__(self, volume, *, spacing=None, affine=None):
         self.pixels, self.spacing, self.affine = volume_geometry(volume)
+        if spacing is not None:  # the geometry of a bare array, given beside it
+            self.spacing = _check_spacing(spacing)
+            if affine is None:
+                affine = default_affine(self.spacing)
+        if affine is not None:
+            affine = _check_affine(affine)
+            if affine.shape == (3, 4):
+                affine = np.vstack([affine, [0.0, 0.0, 0.0, 1.0]])
+            self.affine = affine
         self.counts: Counter = Counter()
         self._memo: dict[str, tuple[tuple, np.ndarray]] = {}
         self.letters = {plane: orientation_letters(self.affine, plane) for plane in PLANES}
+
+    def check_index(self, index) -> None:
+        """Check the crosshair ``index`` (z, row, col) lies inside the volume."""
+        shape = self.pixels.shape
+        for axis, (i, n) in enumerate(zip(index, shape, strict=True)):
+            if i >= n:
+                raise InvalidParameterError(
+                    f"index[{axis}] must be < {n} (the volume is {shape}), got {i}; the "
+                    "crosshair is a voxel (z, row, col) of the volume."
+                )
 
     def display_hw(self, plane: str, params: TriPlanarParams) -> tuple[int, int]:
         """``(height, width)`` of ``plane``'s picture."""
@@ -440,7 +304,7 @@ class PlaneCache:
         """
         s_axis = plane_geometry(plane)[0]
         p = params
-        edge_key = (p.ksize, p.sigma, p.low, p.high) if p.edges else None
+        edge_key = p.settings if p.edges else None
         key = (p.index[s_axis], p.center, p.width, edge_key, p.max_size)
         hit = self._memo.get(plane)
         if hit is not None and hit[0] == key:
@@ -476,7 +340,13 @@ def _plane_picture(plane_pixels: np.ndarray, p: TriPlanarParams, hw) -> np.ndarr
     picture = windowed  # gray: a third of the bytes to encode per event
     if p.edges:
         picture = cv2.cvtColor(windowed, cv2.COLOR_GRAY2BGR)
-        edges = canny(gaussian_blur(windowed, ksize=p.ksize, sigma=p.sigma), low=p.low, high=p.high)
+        edges = canny(
+            gaussian_blur(windowed, ksize=p.ksize, sigma=p.sigma),
+            low=p.low,
+            high=p.high,
+            aperture=p.aperture,
+            l2_gradient=p.l2_gradient,
+        )
         picture[edges > 0] = _GREEN
     height, width = hw
     if (height, width) == picture.shape[:2]:
@@ -536,7 +406,7 @@ def render_plane(volume, plane: str, params: TriPlanarParams) -> np.ndarray:
     Examples
     --------
     >>> import numpy as np
-    >>> from m1vision.planes import TriPlanarParams, render_plane
+    >>> from m1vision.views.planes import TriPlanarParams, render_plane
     >>> vol = np.zeros((10, 20, 20), np.float32)
     >>> p = TriPlanarParams(index=(5, 10, 10), center=0, width=1, max_size=40)
     >>> render_plane(vol, "sagittal", p).shape  # 10 x 20 voxels of 1 mm
@@ -544,3 +414,85 @@ def render_plane(volume, plane: str, params: TriPlanarParams) -> np.ndarray:
     """
     _check_plane(plane)
     return PlaneCache(volume).render(plane, params)
+
+
+def _geometry_state(cache: PlaneCache, modality) -> dict:
+    return {
+        "spacing": list(cache.spacing),
+        "affine": cache.affine.tolist(),
+        "modality": modality,
+    }
+
+
+class TriPlanarView(View, kind="TriPlanarExplorer"):
+    """The tri-planar explorer's pictures: the three planes of a volume for ``params``.
+
+    Parameters
+    ----------
+    volume : ndarray or MedicalImage
+        ``(Z, H, W)`` in the package's layout; a MedicalImage brings its spacing, affine and
+        modality.
+    params : TriPlanarParams or dict
+    spacing, affine, modality : optional
+        The geometry of a bare array (a MedicalImage's own wins where these are None).
+    cache : PlaneCache, optional
+        The cache to compute with (an explorer passes its own).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from m1vision.views.planes import TriPlanarView
+    >>> vol = np.zeros((4, 8, 8), np.float32)
+    >>> view = TriPlanarView(vol, {"index": [2, 4, 4], "center": 0.0, "width": 1.0,
+    ...                            "max_size": 32}, spacing=(2.0, 1.0, 1.0))
+    >>> state = view.state()
+    >>> state["geometry"]["spacing"], [p.shape for p in view.pictures()]
+    ([2.0, 1.0, 1.0], [(32, 32), (32, 16), (32, 16)])
+    >>> TriPlanarView.from_state(state, vol).state() == state
+    True
+    """
+
+    PARTS: ClassVar[tuple[str, ...]] = ("params", "geometry")
+
+    def __init__(
+        self, volume, params, *, spacing=None, affine=None, modality=None,
+        cache: PlaneCache | None = None,
+    ):  # fmt: skip
+        if isinstance(params, dict):
+            params = TriPlanarParams(**{**params, "index": tuple(params.get("index", (0, 0, 0)))})
+        if not isinstance(params, TriPlanarParams):
+            raise TypeError(
+                f"params must be a TriPlanarParams or a dict, got {type(params).__name__}."
+            )
+        if cache is None:
+            cache = PlaneCache(volume, spacing=spacing, affine=affine)
+        if modality is None and not isinstance(volume, np.ndarray):
+            modality = getattr(volume, "modality", None)
+        self.params, self.cache, self.modality = params, cache, modality
+        cache.check_index(params.index)
+
+    @property
+    def array(self) -> np.ndarray:
+        return self.cache.pixels
+
+    def parts(self) -> dict:
+        return {
+            "params": self.params.to_dict(),
+            "geometry": _geometry_state(self.cache, self.modality),
+        }
+
+    @classmethod
+    def _from_parts(cls, parts: dict, image) -> TriPlanarView:
+        geometry = parts.get("geometry") or {}
+        if isinstance(image, np.ndarray):  # a bare array: the state's geometry
+            return cls(
+                image,
+                parts["params"],
+                spacing=geometry.get("spacing"),
+                affine=geometry.get("affine"),
+                modality=geometry.get("modality"),
+            )
+        return cls(image, parts["params"])  # a MedicalImage brings its own
+
+    def pictures(self) -> list[np.ndarray]:
+        return [self.cache.render(plane, self.params) for plane in PLANES]

@@ -1,7 +1,7 @@
 """Interactive explorers for JupyterLab: edges, display windows, volumes (ipywidgets).
 
-Each explorer is a set of controls wired with observers to pure functions of
-:mod:`m1vision.render` (the compute knows no widget), and shows its picture in an
+Each explorer is a set of controls wired with observers to the pure views of
+:mod:`m1vision.views` (the compute knows no widget), and shows its picture in an
 ``ipywidgets.Image`` fed PNG bytes, so an update costs one cached computation and one PNG
 encode, not a matplotlib redraw. Display an explorer by making it the last expression of a
 cell (or ``IPython.display.display(explorer)``).
@@ -18,19 +18,25 @@ cell (or ``IPython.display.display(explorer)``).
 * :class:`VolumeExplorer`: a slice slider and axis choice over a 3-D volume, with the edge
   controls of :class:`EdgeExplorer`.
 
+Every explorer is an :class:`Explorer`: ``state()`` gives its state as data (JSON-able,
+versioned, the state of its :mod:`m1vision.views` view), ``Explorer.from_state(state, image)``
+builds the explorer of the state's kind, and :func:`from_record` restores a view kept by
+:func:`m1vision.experiment.record`.
+
 An error inside an update (a failing ``pipeline`` step, say) is shown in the explorer's error
 area and kept in ``.last_error``; the explorer keeps the last good picture and keeps working.
 """
 
 from m1vision.widgets._edges import EdgeExplorer, explore_edges
 from m1vision.widgets._explore import FunctionExplorer, explore
-from m1vision.widgets._replay import from_record
+from m1vision.widgets._state import Explorer, from_record
 from m1vision.widgets._triplanar import TriPlanarExplorer
 from m1vision.widgets._volume import VolumeExplorer
 from m1vision.widgets._window import WindowExplorer
 
 __all__ = [
     "EdgeExplorer",
+    "Explorer",
     "FunctionExplorer",
     "TriPlanarExplorer",
     "VolumeExplorer",

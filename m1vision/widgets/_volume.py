@@ -6,18 +6,13 @@ import numpy as np
 
 from m1vision._checks import check_int
 from m1vision.errors import InvalidImageError, InvalidParameterError
+from m1vision.views.edges import VolumeView, take_slice
 from m1vision.widgets._common import _static_bundle, _unwrap, _widgets
 from m1vision.widgets._edges import EdgeExplorer
+from m1vision.widgets._state import Explorer
 
 
-class _Slice:
-    """A slice with its volume's modality, for :func:`_unwrap`."""
-
-    def __init__(self, pixels: np.ndarray, modality: str | None):
-        self.pixels, self.modality, self.window = pixels, modality, None
-
-
-class VolumeExplorer:
+class VolumeExplorer(Explorer):
     """Browse the slices of a 3-D volume along an axis with the edge controls.
 
     Parameters
@@ -74,7 +69,9 @@ class VolumeExplorer:
         first = self.slice(axis, index)
         if medical is not None and hasattr(medical, "modality"):
             # keep the modality (CT presets or not) for the slice's explorer
-            first = _Slice(first, getattr(medical, "modality", None))
+            from m1vision.io import MedicalImage
+
+            first = MedicalImage(first, modality=getattr(medical, "modality", None))
         self.edges = EdgeExplorer(first, window=window_, value_range=value_range, **kwargs)
         self.axis_widget = w.ToggleButtons(
             options=[0, 1, 2], value=axis, description="axis", style={"button_width": "40px"}
@@ -90,7 +87,27 @@ class VolumeExplorer:
 
     def slice(self, axis: int, index: int) -> np.ndarray:
         """The 2-D slice ``index`` along ``axis`` (a contiguous copy if needed)."""
-        return np.ascontiguousarray(np.take(self._volume, index, axis=axis))
+        return take_slice(self._volume, axis, index)
+
+    # -- state as data --------------------------------------------------------------------
+    view_class = VolumeView
+
+    def view(self) -> VolumeView:
+        """The pure view of what it shows now (a :class:`~m1vision.views.VolumeView`)."""
+        return VolumeView(
+            self._volume,
+            self.edges.render_params(),
+            axis=self.axis_widget.value,
+            index=self.slice_widget.value,
+            pipeline=self.edges.pipeline,
+            cache=self.edges.cache,
+        )
+
+    @classmethod
+    def _from_view(cls, view: VolumeView, image) -> VolumeExplorer:
+        p = view.edge.params
+        return cls(image, axis=view.axis, index=view.index, pipeline=view.edge.pipeline,
+                   params=p, window=p.window)  # fmt: skip
 
     @property
     def params(self) -> dict:
