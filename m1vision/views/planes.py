@@ -447,7 +447,7 @@ class TriPlanarView(View, kind="TriPlanarExplorer"):
     ...                            "max_size": 32}, spacing=(2.0, 1.0, 1.0))
     >>> state = view.state()
     >>> state["geometry"]["spacing"], [p.shape for p in view.pictures()]
-    ([2.0, 1.0, 1.0], [(32, 32), (32, 16), (32, 16)])
+    ([2.0, 1.0, 1.0], [(32, 32), (32, 32), (32, 32)])
     >>> TriPlanarView.from_state(state, vol).state() == state
     True
     """

@@ -175,6 +175,21 @@ def _spec_from_user(name: str, given, default):
     return None  # a fixed value
 
 
+def _control_for(value):
+    """What to pass ``explore()`` for a control holding ``value`` (a range around it)."""
+    if isinstance(value, bool | np.bool_):
+        return bool(value)
+    if isinstance(value, numbers.Integral):
+        v = int(value)
+        return (0, max(10, 3 * v)) if v >= 0 else (3 * v, -3 * v)
+    if isinstance(value, numbers.Real):
+        v = float(value)
+        return (0.0, 1.0 if v <= 1.0 else max(10.0, 3.0 * v)) if v >= 0 else (3 * v, -3 * v)
+    if isinstance(value, tuple):
+        return [value]  # a menu of that one choice
+    return value  # fixed
+
+
 def _make_control(name: str, spec):
     w = _widgets()
     style = _DESCRIPTION_STYLE
@@ -257,7 +272,11 @@ class FunctionExplorer(Explorer):
 
     @classmethod
     def _from_view(cls, view: FunctionView, image) -> FunctionExplorer:
-        explorer = cls(view.func, image, preview_size=view.preview_size)
+        try:
+            explorer = cls(view.func, image, preview_size=view.preview_size)
+        except InvalidParameterError:  # no signature (an OpenCV builtin): controls from values
+            controls = {name: _control_for(value) for name, value in view.args.items()}
+            explorer = cls(view.func, image, preview_size=view.preview_size, **controls)
         with explorer._batch.hold():
             for name, value in view.args.items():
                 control = explorer.controls.get(name)
