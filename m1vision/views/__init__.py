@@ -21,7 +21,7 @@ module                          what it holds
 :mod:`~m1vision.views.planes`   the three planes of a volume: ``TriPlanarParams``,
                                 ``PlaneCache``, ``render_plane``, picture <-> voxel maps,
                                 the crosshair; ``TriPlanarView`` (the geometry of volumes
-                                comes from :mod:`m1vision.planes`)
+                                comes from :mod:`m1vision.geometry`)
 :mod:`~m1vision.views.histogram` ``histogram_picture``; ``WindowParams`` and ``WindowView``
                                 (the window explorer)
 :mod:`~m1vision.views.function` ``FunctionView``: any image function's picture

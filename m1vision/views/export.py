@@ -16,7 +16,7 @@ import numpy as np
 from m1vision._atomic import atomic_write_bytes
 from m1vision._checks import check_choice, check_int, check_number
 from m1vision.errors import ImageWriteError, InvalidParameterError, OutputExistsError
-from m1vision.planes import PLANES, plane_geometry
+from m1vision.geometry import PLANES, plane_geometry
 from m1vision.views.planes import TriPlanarView
 from m1vision.views.png import encode_png
 from m1vision.views.state import View

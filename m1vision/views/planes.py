@@ -1,8 +1,8 @@
 """The three planes of a volume as pictures, and the maps between picture and voxel.
 
 What :class:`m1vision.widgets.TriPlanarExplorer` shows, computed without any widget. The
-volume's geometry (layout, affine, orientation letters, voxel -> RAS) comes from
-:mod:`m1vision.planes`.
+volume's geometry (layout, affine, orientation letters, voxel -> RAS, the planes' axes) comes
+from :mod:`m1vision.geometry`.
 
 Each plane is shown the way radiologists read it, whatever the volume:
 
@@ -28,12 +28,12 @@ from typing import ClassVar
 import cv2
 import numpy as np
 
-from m1vision._checks import check_choice, check_int
+from m1vision._checks import check_int
 from m1vision.errors import InvalidParameterError
-from m1vision.planes import (
+from m1vision.geometry import (
     PLANES,
-    _check_affine,
-    _check_spacing,
+    check_affine,
+    check_spacing,
     default_affine,
     orientation_letters,
     plane_geometry,
@@ -59,7 +59,8 @@ __all__ = [
 
 
 def _check_plane(plane: str) -> str:
-    return check_choice(plane, name="plane", choices=PLANES)
+    plane_geometry(plane)
+    return plane
 
 
 
@@ -102,7 +103,7 @@ def display_shape(shape, spacing, plane: str, *, max_size: int = 384) -> tuple[i
     (200, 133)
     """
     _, v_axis, _, h_axis, _ = plane_geometry(plane)
-    spacing = _check_spacing(spacing)
+    spacing = check_spacing(spacing)
     max_size = check_int(max_size, name="max_size", minimum=8)
     height_mm = shape[v_axis] * spacing[v_axis]
     width_mm = shape[h_axis] * spacing[h_axis]
@@ -271,11 +272,11 @@ class PlaneCache:
     def __init__(self, volume, *, spacing=None, affine=None):
         self.pixels, self.spacing, self.affine = volume_geometry(volume)
         if spacing is not None:  # the geometry of a bare array, given beside it
-            self.spacing = _check_spacing(spacing)
+            self.spacing = check_spacing(spacing)
             if affine is None:
                 affine = default_affine(self.spacing)
         if affine is not None:
-            affine = _check_affine(affine)
+            affine = check_affine(affine)
             if affine.shape == (3, 4):
                 affine = np.vstack([affine, [0.0, 0.0, 0.0, 1.0]])
             self.affine = affine

@@ -8,7 +8,7 @@ import time
 import numpy as np
 
 from m1vision.errors import InvalidParameterError
-from m1vision.planes import PLANES, plane_geometry, voxel_to_ras
+from m1vision.geometry import PLANES, plane_geometry, voxel_to_ras
 from m1vision.views.planes import (
     PlaneCache,
     TriPlanarParams,
@@ -41,7 +41,7 @@ def cursor_text(pixels: np.ndarray, affine, voxel, *, unit: str = "") -> str:
     Examples
     --------
     >>> import numpy as np
-    >>> from m1vision.planes import default_affine
+    >>> from m1vision.geometry import default_affine
     >>> from m1vision.widgets._triplanar import cursor_text
     >>> vol = np.full((4, 4, 4), -1000.0, np.float32)
     >>> cursor_text(vol, default_affine((2.0, 1.0, 1.0)), (1, 2, 3), unit="HU")
