@@ -523,8 +523,10 @@ class EdgeView(View, kind="EdgeExplorer"):
         return [self.cache.render(self.params)]
 
 
-def take_slice(volume: np.ndarray, axis: int, index: int) -> np.ndarray:
+def take_slice(volume: np.ndarray, axis: int, index: int | None = None) -> np.ndarray:
     """The 2-D slice ``index`` of ``volume`` along ``axis`` (checked; contiguous).
+
+    ``index=None`` is the middle slice.
 
     Examples
     --------
@@ -543,7 +545,7 @@ def take_slice(volume: np.ndarray, axis: int, index: int) -> np.ndarray:
     if axis not in (0, 1, 2):
         raise InvalidParameterError(f"axis must be 0, 1 or 2, got {axis}.")
     n = volume.shape[axis]
-    index = check_int(index, name="index", minimum=0)
+    index = n // 2 if index is None else check_int(index, name="index", minimum=0)
     if index >= n:
         raise InvalidParameterError(f"index must be < {n} along axis {axis}, got {index}.")
     return np.ascontiguousarray(np.take(volume, index, axis=axis))
