@@ -296,11 +296,11 @@ def record(
     progress : bool
         Show progress bars.
     explorers : list of explorers, optional
-        :class:`~m1vision.widgets.EdgeExplorer` or
-        :class:`~m1vision.widgets.TriPlanarExplorer` views to keep: each one's full state,
-        the array it explores (``explorers/<i>.npy`` beside the record) and the SHA-256 of
-        every picture it shows. :func:`reproduce` re-renders them and compares exactly;
-        ``Explorer.from_record(path, i)`` restores the view.
+        Explorer views to keep (any explorer of :mod:`m1vision.widgets`, or a pure
+        :class:`m1vision.views.View`): each one's state (``state()``), the array it explores
+        (``explorers/<i>.npy`` beside the record) and the SHA-256 of every picture it shows.
+        :func:`reproduce` recomputes them with the pure views (no ipywidgets needed) and
+        compares exactly; ``Explorer.from_record(path, i)`` restores the view.
 
     Raises
     ------

@@ -7,31 +7,35 @@ pictures from here.
 Where things are
 ----------------
 
-==============================  ==========================================================
-module                          what it holds
-==============================  ==========================================================
-:mod:`~m1vision.views.state`    :class:`View`: the base of the views, state as data
-                                (``state()`` / ``from_state()``, schema + version), the
-                                registry of kinds, upgrades of older states
-:mod:`~m1vision.views.settings` :class:`EdgeSettings`: the window, blur and Canny settings
-                                the edge and tri-planar views share, checked once
-:mod:`~m1vision.views.edges`    the edge view: ``ExplorerParams``, ``RenderCache``,
-                                ``render``, preview, zoom, curtain; ``EdgeView`` and
-                                ``VolumeView`` (one slice of a volume)
-:mod:`~m1vision.views.planes`   the three planes of a volume: ``TriPlanarParams``,
-                                ``PlaneCache``, ``render_plane``, picture <-> voxel maps,
-                                the crosshair; ``TriPlanarView`` (the geometry of volumes
-                                comes from :mod:`m1vision.geometry`)
-:mod:`~m1vision.views.histogram` ``histogram_picture``; ``WindowParams`` and ``WindowView``
-                                (the window explorer)
-:mod:`~m1vision.views.function` ``FunctionView``: any image function's picture
-                                (``explore()``)
-:mod:`~m1vision.views.png`      ``encode_png`` (the live views' fast encoder) and
-                                ``side_by_side_picture`` (a view's static picture)
-:mod:`~m1vision.views.figures`  matplotlib figures (``show``, ``side_by_side``,
-                                ``histogram``, ``figure_to_png``); loads matplotlib, so it
-                                is imported only when asked for (also as ``m1vision.viz``)
-==============================  ==========================================================
+================================  ========================================================
+module                            what it holds
+================================  ========================================================
+:mod:`~m1vision.views.state`      :class:`View`: the base of the views, state as data
+                                  (``state()`` / ``from_state()``, schema + version), the
+                                  registry of kinds, upgrades of older states
+:mod:`~m1vision.views.settings`   :class:`EdgeSettings`: the window, blur and Canny
+                                  settings the edge and tri-planar views share, checked
+                                  once
+:mod:`~m1vision.views.edges`      the edge view: ``ExplorerParams``, ``RenderCache``,
+                                  ``render``, preview, zoom, curtain; ``EdgeView`` and
+                                  ``VolumeView`` (one slice of a volume)
+:mod:`~m1vision.views.planes`     the three planes of a volume: ``TriPlanarParams``,
+                                  ``PlaneCache``, ``render_plane``, picture <-> voxel maps,
+                                  the crosshair; ``TriPlanarView`` (the volume's geometry
+                                  comes from :mod:`m1vision.geometry`)
+:mod:`~m1vision.views.histogram`  ``histogram_picture``; ``WindowParams`` and
+                                  ``WindowView`` (the window explorer)
+:mod:`~m1vision.views.function`   ``FunctionView``: any image function's picture
+                                  (``explore()``)
+:mod:`~m1vision.views.png`        ``encode_png`` (the live views' fast encoder) and
+                                  ``side_by_side_picture`` (a view's static picture)
+:mod:`~m1vision.views.export`     ``export_png`` (a view's picture as a file),
+                                  ``export_sweep`` (a plane's slices as GIF or MP4)
+:mod:`~m1vision.views.figures`    matplotlib figures (``show``, ``side_by_side``,
+                                  ``histogram``, ``figure_to_png``); loads matplotlib, so
+                                  it is imported only when asked for (also as
+                                  ``m1vision.viz``)
+================================  ========================================================
 
 The older paths ``m1vision.render`` (edge view, histogram picture, PNG), ``m1vision.planes``
 and ``m1vision.viz`` keep working.
