@@ -130,8 +130,9 @@ def view_of(explorer):
     return view
 
 
-def take_views(explorers) -> list[tuple[dict, np.ndarray, list[str]]]:
-    """Each explorer's ``(state, array, picture hashes)``, taken before anything runs."""
+def take_views(explorers) -> list[tuple[dict, np.ndarray, dict, list[str]]]:
+    """Each explorer's ``(state, array, other arrays, picture hashes)``, taken before anything
+    runs."""
     if explorers is None:
         return []
     if not isinstance(explorers, list | tuple):
@@ -140,7 +141,8 @@ def take_views(explorers) -> list[tuple[dict, np.ndarray, list[str]]]:
     for explorer in explorers:
         view = view_of(explorer)
         state = view.state()
-        views.append((state, view.array, [array_sha256(p) for p in view.pictures()]))
+        shown = [array_sha256(p) for p in view.pictures()]
+        views.append((state, view.array, view.arrays(), shown))
     return views
 
 
@@ -148,24 +150,41 @@ def write_views(views: list, folder: Path) -> list[dict]:
     """Save each view's array beside the record; the record's ``"explorers"`` entries."""
     from m1vision._atomic import atomic_write_bytes
 
-    entries = []
-    for i, (state, array, shown) in enumerate(views):
+    def save(array, name: str) -> str:
         buffer = io.BytesIO()
         np.save(buffer, np.ascontiguousarray(array), allow_pickle=False)
-        path = atomic_write_bytes(Path(folder) / "explorers" / f"{i}.npy", buffer.getvalue())
-        entries.append(
-            {
-                "state": state,
-                "array": portable(path, folder),
-                "array_sha256": array_sha256(array),
-                "shown_sha256": shown,
+        path = atomic_write_bytes(Path(folder) / "explorers" / name, buffer.getvalue())
+        return portable(path, folder)
+
+    entries = []
+    for i, (state, array, others, shown) in enumerate(views):
+        entry = {
+            "state": state,
+            "array": save(array, f"{i}.npy"),
+            "array_sha256": array_sha256(array),
+            "shown_sha256": shown,
+        }
+        if others:  # only kinds that need them: older readers see the entries they know
+            entry["arrays"] = {
+                name: {"array": save(other, f"{i}-{name}.npy"), "sha256": array_sha256(other)}
+                for name, other in others.items()
             }
-        )
+        entries.append(entry)
     return entries
 
 
-def kept_view(record_path, index: int = 0) -> tuple[dict, np.ndarray]:
-    """``(state, array)`` of the ``index``-th view kept in a record."""
+def _load_arrays(entry: dict, base: Path) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """The view's array and its other arrays (by name); FileNotFoundError if one is gone."""
+    array = np.load(resolve(entry["array"], base), allow_pickle=False)
+    others = {
+        name: np.load(resolve(kept["array"], base), allow_pickle=False)
+        for name, kept in (entry.get("arrays") or {}).items()
+    }
+    return array, others
+
+
+def kept_view(record_path, index: int = 0) -> tuple[dict, np.ndarray, dict[str, np.ndarray]]:
+    """``(state, array, other arrays)`` of the ``index``-th view kept in a record."""
     record_path = record_file(record_path)
     data = load_record(record_path)
     entries = data.get("explorers") or []
@@ -175,8 +194,7 @@ def kept_view(record_path, index: int = 0) -> tuple[dict, np.ndarray]:
             f"{len(entries) - 1}, got {index}."
         )
     entry = entries[index]
-    array = np.load(resolve(entry["array"], record_path.parent), allow_pickle=False)
-    return entry["state"], array
+    return (entry["state"], *_load_arrays(entry, record_path.parent))
 
 
 def view_differences(data: dict, base: Path) -> list[tuple[str, str, str]]:
@@ -190,15 +208,23 @@ def view_differences(data: dict, base: Path) -> list[tuple[str, str, str]]:
     differences = []
     for i, entry in enumerate(data.get("explorers") or []):
         where = f"explorer {i} ({entry['state'].get('kind')})"
-        path = resolve(entry["array"], base)
-        if not path.is_file():
-            differences.append(("explorer-missing", where, f"{path} is missing"))
+        kept = {"": entry, **(entry.get("arrays") or {})}
+        paths = {name: resolve(k["array"], base) for name, k in kept.items()}
+        missing = [str(p) for p in paths.values() if not p.is_file()]
+        if missing:
+            differences.append(("explorer-missing", where, f"{', '.join(missing)} missing"))
             continue
-        array = np.load(path, allow_pickle=False)
-        if array_sha256(array) != entry["array_sha256"]:
-            differences.append(("explorer-input", where, f"{path} has changed"))
+        array, others = _load_arrays(entry, base)
+        loaded = {"": array, **others}
+        changed = [
+            str(paths[name])
+            for name, k in kept.items()
+            if array_sha256(loaded[name]) != k.get("sha256", k.get("array_sha256"))
+        ]
+        if changed:
+            differences.append(("explorer-input", where, f"{', '.join(changed)} changed"))
             continue
-        view = View.from_state(entry["state"], array)
+        view = View.from_state(entry["state"], array, **others)
         shown = [array_sha256(p) for p in view.pictures()]
         recorded = entry["shown_sha256"]
         if shown != recorded:

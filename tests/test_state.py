@@ -197,35 +197,58 @@ def test_states_this_version_cannot_read_are_refused_by_name(case, hu):
         View.from_state(state, hu[6])
 
 
-def test_a_kind_registers_itself_and_its_parts_are_its_own(hu):
-    class Threshold(View, kind="test-threshold"):
-        """A kind made here: one part, and a picture from it alone."""
+class _Masked:
+    """A kind made in a test: an edge view with a mask drawn over it (an overlay part and an
+    array besides the image), registered only while the test runs."""
 
-        PARTS = ("level",)
+    @staticmethod
+    def define():
+        class MaskedView(EdgeView, kind="test-masked"):
+            PARTS = (*EdgeView.PARTS, "overlay")
 
-        def __init__(self, image, level):
-            self.image, self.level = image, float(level)
+            def __init__(self, image, params=None, *, mask, opacity=0.5, **kwargs):
+                super().__init__(image, params, **kwargs)
+                self.mask, self.opacity = mask, float(opacity)
 
-        @property
-        def array(self):
-            return self.image
+            def arrays(self):
+                return {"mask": self.mask}
 
-        def parts(self):
-            return {"level": self.level}
+            def parts(self):
+                return {**super().parts(), "overlay": {"opacity": self.opacity}}
 
-        @classmethod
-        def _from_parts(cls, parts, image):
-            return cls(image, parts["level"])
+            @classmethod
+            def _from_parts(cls, parts, image, *, mask):
+                return cls(image, parts["params"], mask=mask, **parts["overlay"])
 
-        def pictures(self):
-            return [np.where(self.image > self.level, 255, 0).astype(np.uint8)]
+            def pictures(self):
+                from m1vision.draw import overlay_mask
 
+                (base,) = super().pictures()
+                return [overlay_mask(base, self.mask, alpha=self.opacity)]
+
+        return MaskedView
+
+
+def test_a_kind_with_its_own_part_and_array_is_recorded_and_replayed(hu, tmp_path):
+    masked = _Masked.define()
     try:
-        view = View.from_state({**Threshold(hu[6], 0.0).state()}, hu[6])
-        assert type(view) is Threshold and view.level == 0.0
-        assert np.count_nonzero(view.picture()) == np.count_nonzero(hu[6] > 0)
+        image = np.ascontiguousarray(hu[6])
+        mask = (image > 0).astype(np.uint8)
+        view = masked(image, {"center": 40.0, "width": 400.0, "view": "overlay"}, mask=mask,
+                      opacity=0.3)  # fmt: skip
+        write_image(tmp_path / "in" / "a.png", np.zeros((8, 8), np.uint8))
+        path = record("masked", pipeline=Pipeline([GaussianBlur()]), inputs=tmp_path / "in",
+                      out_dir=tmp_path / "experiments", explorers=[view])  # fmt: skip
+        assert reproduce(path).ok
+        entry = json.loads(path.read_text())["explorers"][0]
+        assert entry["state"]["overlay"] == {"opacity": 0.3}
+        again = View.from_state(entry["state"], image, mask=mask)
+        assert hashes(again.pictures()) == entry["shown_sha256"]
+        kept = path.parent / entry["arrays"]["mask"]["array"]
+        np.save(kept, 1 - mask)
+        assert [d.kind for d in reproduce(path).differences] == ["explorer-input"]
     finally:
-        View._kinds.pop("test-threshold")
+        View._kinds.pop("test-masked")
 
 
 # -- one settings type ---------------------------------------------------------------------------

@@ -145,6 +145,11 @@ class View:
         """The array the view shows (what a record keeps beside the state)."""
         raise NotImplementedError
 
+    def arrays(self) -> dict[str, np.ndarray]:
+        """Arrays besides :attr:`array` that the state needs (a label map, say), by the name
+        ``from_state`` takes each as a keyword; a record keeps them too. None here."""
+        return {}
+
     # -- the base -------------------------------------------------------------------------
     def state(self) -> dict:
         """The state as a JSON-able dict: the header and :meth:`parts`."""

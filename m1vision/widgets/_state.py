@@ -68,8 +68,8 @@ class Explorer:
     @classmethod
     def from_record(cls, record_path, index: int = 0) -> Explorer:
         """Restore the ``index``-th explorer view kept by ``experiment.record(explorers=...)``."""
-        state, array = kept_view(record_path, index)
-        return cls.from_state(state, array)
+        state, array, others = kept_view(record_path, index)
+        return cls.from_state(state, array, **others)
 
 
 def explorer_class(kind: str) -> type[Explorer]:
