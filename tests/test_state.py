@@ -184,7 +184,7 @@ def test_a_state_with_a_part_this_version_does_not_know_is_refused(hu, ct):
 
 BAD_STATES = {
     "newer version": ({"version": 99}, "version 99.*Upgrade m1vision"),
-    "other schema": ({"schema": "m1vision.experiment"}, "not a view state"),
+    "other schema": ({"schema": "m1vision.experiment"}, "expected 'm1vision.view'"),
     "unknown kind": ({"kind": "HistogramExplorer"}, "unknown view kind 'HistogramExplorer'"),
 }
 

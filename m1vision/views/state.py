@@ -26,6 +26,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from m1vision._atomic import check_versioned, versioned
 from m1vision.errors import RecordError
 
 __all__ = ["STATE_SCHEMA", "STATE_VERSION", "View", "upgrade_state", "view_class", "view_kinds"]
@@ -47,7 +48,7 @@ def _from_version_0(state: dict) -> dict:
         }
     if state.get("kind") == "EdgeExplorer":
         state.setdefault("pipeline", None)
-    return {**state, "schema": STATE_SCHEMA, "version": 1}
+    return {**state, "version": 1}
 
 
 #: ``{old version: function(state) -> state of the next version}``.
@@ -63,7 +64,7 @@ def upgrade_state(state) -> dict:
     ------
     RecordError
         Not a dict, another schema, or a version this m1vision cannot read (newer ones
-        are named as such).
+        are named as such), by the one check of versioned files (``m1vision._atomic``).
 
     Examples
     --------
@@ -79,23 +80,16 @@ def upgrade_state(state) -> dict:
         )
     state = copy.deepcopy(state)
     if "schema" not in state and "version" not in state:
-        state["version"] = 0
-    elif state.get("schema") != STATE_SCHEMA:
-        raise RecordError(
-            f"this is not a view state (schema {state.get('schema')!r}, expected "
-            f"{STATE_SCHEMA!r}); pass what an explorer's state() returned."
-        )
-    version = state.get("version")
-    while version in _MIGRATIONS:
-        state = _MIGRATIONS[version](state)
-        version = state["version"]
-    if version != STATE_VERSION:
-        newer = isinstance(version, int) and version > STATE_VERSION
-        raise RecordError(
-            f"the view state has version {version!r}; this m1vision reads versions "
-            f"{sorted({*_MIGRATIONS, STATE_VERSION})}. "
-            + ("Upgrade m1vision to restore it." if newer else "It cannot be restored.")
-        )
+        state.update(schema=STATE_SCHEMA, version=0)
+    check_versioned(
+        state,
+        schema=STATE_SCHEMA,
+        versions=(*_MIGRATIONS, STATE_VERSION),
+        source="the view state",
+        error=RecordError,
+    )
+    while state["version"] in _MIGRATIONS:
+        state = _MIGRATIONS[state["version"]](state)
     if "kind" not in state:
         raise RecordError(
             f"the view state names no kind; known kinds: {', '.join(view_kinds())}."
@@ -153,8 +147,7 @@ class View:
     # -- the base -------------------------------------------------------------------------
     def state(self) -> dict:
         """The state as a JSON-able dict: the header and :meth:`parts`."""
-        return {"schema": STATE_SCHEMA, "version": STATE_VERSION, "kind": self.kind,
-                **self.parts()}  # fmt: skip
+        return versioned(STATE_SCHEMA, STATE_VERSION, {"kind": self.kind, **self.parts()})
 
     @classmethod
     def from_state(cls, state: dict, image, **context: Any) -> View:
