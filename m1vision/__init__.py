@@ -3,7 +3,7 @@
 The flow, one module each::
 
     io -> preprocess -> pipeline -> inference -> viz / widgets -> experiment
-    (data: samples)     (draw: overlays) (explain: Grad-CAM) (render: the explorers' compute)
+    (data: samples)     (draw: overlays) (explain: Grad-CAM) (views: the explorers' compute)
     batch: the one engine of every batch run (Pipeline.run, predictions, volumes)
     doctor and the command line (python -m m1vision) beside them
 
