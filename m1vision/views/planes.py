@@ -483,6 +483,17 @@ class TriPlanarView(View, kind="TriPlanarExplorer"):
         }
 
     @classmethod
+    def upgrade_parts(cls, parts: dict, version: int) -> dict:
+        if version == 0:  # the first records kept the geometry beside the params
+            parts = dict(parts)
+            parts["geometry"] = {
+                "spacing": parts.pop("spacing"),
+                "affine": parts.pop("affine"),
+                "modality": parts.pop("modality", None),
+            }
+        return parts
+
+    @classmethod
     def _from_parts(cls, parts: dict, image) -> TriPlanarView:
         geometry = parts.get("geometry") or {}
         if isinstance(image, np.ndarray):  # a bare array: the state's geometry

@@ -10,7 +10,9 @@ Its :meth:`View.state` is a JSON-able dict::
 of the state, owned by the kind: ``"params"`` (its settings dataclass as a dict) and
 whatever else that kind needs (``"pipeline"``, ``"geometry"``...). A kind lists its parts in
 ``PARTS``; a new part (an overlay, say) is one more entry there and one more argument of
-that kind's ``_from_parts``: nothing here changes. :meth:`View.from_state` picks the class by
+that kind's ``_from_parts`` (and an array it needs one more entry of its ``arrays()``):
+nothing here changes. A kind whose parts change upgrades older states itself
+(:meth:`View.upgrade_parts`). :meth:`View.from_state` picks the class by
 the kind name (no switch over a list of classes), refuses parts it does not know (a state
 written by a newer m1vision) and upgrades older versions of the state first.
 
@@ -37,22 +39,9 @@ STATE_VERSION = 1
 _HEADER = ("schema", "version", "kind")
 
 
-def _from_version_0(state: dict) -> dict:
-    """Version 0: the explorer states of the first records (no schema, no version)."""
-    state = dict(state)
-    if state.get("kind") == "TriPlanarExplorer":
-        state["geometry"] = {
-            "spacing": state.pop("spacing"),
-            "affine": state.pop("affine"),
-            "modality": state.pop("modality", None),
-        }
-    if state.get("kind") == "EdgeExplorer":
-        state.setdefault("pipeline", None)
-    return {**state, "version": 1}
-
-
-#: ``{old version: function(state) -> state of the next version}``.
-_MIGRATIONS = {0: _from_version_0}
+#: The oldest version read: 0, the explorer states of the first records (no schema, no
+#: version), is upgraded by each kind's :meth:`View.upgrade_parts`.
+_OLDEST = 0
 
 
 def upgrade_state(state) -> dict:
@@ -69,10 +58,10 @@ def upgrade_state(state) -> dict:
     Examples
     --------
     >>> from m1vision.views.state import upgrade_state
-    >>> old = {"kind": "EdgeExplorer", "params": {"low": 10.0, "high": 20.0}}
-    >>> new = upgrade_state(old)
-    >>> new["schema"], new["version"], new["pipeline"]
-    ('m1vision.view', 1, None)
+    >>> old = {"kind": "EdgeExplorer", "params": {"low": 10.0, "high": 20.0}, "pipeline": None}
+    >>> upgrade_state(old)  # doctest: +NORMALIZE_WHITESPACE
+    {'schema': 'm1vision.view', 'version': 1, 'kind': 'EdgeExplorer',
+     'params': {'low': 10.0, 'high': 20.0}, 'pipeline': None}
     """
     if not isinstance(state, dict):
         raise RecordError(
@@ -84,16 +73,18 @@ def upgrade_state(state) -> dict:
     check_versioned(
         state,
         schema=STATE_SCHEMA,
-        versions=(*_MIGRATIONS, STATE_VERSION),
+        versions=range(_OLDEST, STATE_VERSION + 1),
         source="the view state",
         error=RecordError,
     )
-    while state["version"] in _MIGRATIONS:
-        state = _MIGRATIONS[state["version"]](state)
     if "kind" not in state:
         raise RecordError(
             f"the view state names no kind; known kinds: {', '.join(view_kinds())}."
         )
+    if state["version"] < STATE_VERSION:  # each kind upgrades its own parts
+        parts = {k: v for k, v in state.items() if k not in _HEADER}
+        parts = view_class(state["kind"]).upgrade_parts(parts, state["version"])
+        state = versioned(STATE_SCHEMA, STATE_VERSION, {"kind": state["kind"], **parts})
     return state
 
 
@@ -133,6 +124,14 @@ class View:
     def pictures(self) -> list[np.ndarray]:
         """The pictures the view shows (``uint8``), in a fixed order."""
         raise NotImplementedError
+
+    @classmethod
+    def upgrade_parts(cls, parts: dict[str, Any], version: int) -> dict[str, Any]:
+        """The parts of a state of an older ``version``, as this version writes them.
+
+        The same by default; a kind whose parts changed overrides it.
+        """
+        return parts
 
     @property
     def array(self) -> np.ndarray:
