@@ -31,14 +31,12 @@ module                            what it holds
                                   ``side_by_side_picture`` (a view's static picture)
 :mod:`~m1vision.views.export`     ``export_png`` (a view's picture as a file),
                                   ``export_sweep`` (a plane's slices as GIF or MP4)
-:mod:`~m1vision.views.figures`    matplotlib figures (``show``, ``side_by_side``,
-                                  ``histogram``, ``figure_to_png``); loads matplotlib, so
-                                  it is imported only when asked for (also as
-                                  ``m1vision.viz``)
+:mod:`m1vision.viz`               (beside this package) matplotlib figures: ``show``,
+                                  ``side_by_side``, ``histogram``, ``figure_to_png``
 ================================  ========================================================
 
-The older paths ``m1vision.render`` (edge view, histogram picture, PNG), ``m1vision.planes``
-and ``m1vision.viz`` keep working.
+The older paths ``m1vision.render`` (edge view, histogram picture, PNG) and
+``m1vision.planes`` (plane views and volume geometry) keep working.
 
 A view's state is ``{"schema", "version", "kind", <parts>...}``: ``kind`` picks the view
 class (and the explorer class), each kind lists its own parts (``params`` and, say,
