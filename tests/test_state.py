@@ -392,3 +392,36 @@ def test_export_takes_its_picture_from_the_view(hu, ct, tmp_path):
     assert from_explorer.read_bytes() == from_view.read_bytes()
     with pytest.raises(TypeError, match=r"an explorer or an m1vision\.views\.View"):
         export_png(object(), tmp_path / "nothing.png")
+
+
+def _imported_names(module) -> set[str]:
+    import ast
+    import inspect
+
+    tree = ast.parse(inspect.getsource(module))
+    names = set()
+    for node in ast.walk(tree):  # function-level imports too
+        if isinstance(node, ast.ImportFrom) and node.module:
+            names.add(node.module)
+        elif isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+    return names
+
+
+def _view_modules():
+    import importlib
+    import pkgutil
+
+    import m1vision.views
+
+    names = ["m1vision._record", "m1vision.views"] + [
+        info.name for info in pkgutil.iter_modules(m1vision.views.__path__, "m1vision.views.")
+    ]
+    return {name: importlib.import_module(name) for name in names}
+
+
+@pytest.mark.parametrize("name", sorted(_view_modules()), ids=sorted(_view_modules()))
+def test_the_views_and_the_record_format_import_no_widget_and_nothing_above(name):
+    above = ("ipywidgets", "ipyevents", "m1vision.widgets", "m1vision.experiment")
+    imported = _imported_names(_view_modules()[name])
+    assert not {n for n in imported if n.startswith(above)}
