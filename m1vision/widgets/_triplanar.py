@@ -322,9 +322,10 @@ class TriPlanarExplorer(Explorer):
     def set_params(self, **changes) -> None:
         """Set several parts of the state at once (one update).
 
-        Names are the fields of :class:`~m1vision.views.planes.TriPlanarParams` but ``max_size``:
-        ``index`` (z, row, col), ``center``, ``width``, ``edges``, ``ksize``, ``sigma``,
-        ``low``, ``high``, ``crosshair``. The result is checked before anything moves.
+        Names are the fields of :class:`~m1vision.views.planes.TriPlanarParams` but
+        ``max_size``, ``aperture`` and ``l2_gradient`` (no controls): ``index`` (z, row,
+        col), ``center``, ``width``, ``edges``, ``ksize``, ``sigma``, ``low``, ``high``,
+        ``crosshair``. The result is checked before anything moves.
         """
         allowed = set(TriPlanarParams.__dataclass_fields__) - {
             "max_size", "aperture", "l2_gradient"}  # fmt: skip
