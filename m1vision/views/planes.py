@@ -305,7 +305,7 @@ class PlaneCache:
         """
         s_axis = plane_geometry(plane)[0]
         p = params
-        edge_key = p.settings if p.edges else None
+        edge_key = (p.ksize, p.sigma, p.low, p.high, p.aperture, p.l2_gradient) if p.edges else None
         key = (p.index[s_axis], p.center, p.width, edge_key, p.max_size)
         hit = self._memo.get(plane)
         if hit is not None and hit[0] == key:
