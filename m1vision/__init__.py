@@ -48,6 +48,7 @@ _SUBMODULES = (
     "explain",
     "inference",
     "io",
+    "labels",
     "pipeline",
     "preprocess",
     "render",

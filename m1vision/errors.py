@@ -20,6 +20,11 @@ class                   also a                  raised for
 ``BinaryFormatError``   ``ValueError``          a file that is no readable Mach-O/ELF binary
 ``DeviceUnavailableError`` ``RuntimeError``     a device was asked for that cannot be used
 ``JobMismatchError``    ``FileExistsError``     an output folder holding another job's results
+``LabelError``          ``ValueError``          a label map that cannot be used (base class);
+                                                subclasses: ``GridMismatchError``,
+                                                ``LabelValueError``, ``LabelSidecarError``,
+                                                ``SegReferenceError``, ``SegOverlapError``,
+                                                ``EmptyLabelError``
 ``SeriesError``         ``ValueError``          a DICOM series that is no consistent volume;
                                                 subclasses: ``SeriesNotFoundError``,
                                                 ``SeriesSelectionError``,
@@ -36,12 +41,17 @@ __all__ = [
     "BinaryFormatError",
     "DeviceUnavailableError",
     "DuplicatePositionError",
+    "EmptyLabelError",
     "GantryTiltError",
+    "GridMismatchError",
     "ImageReadError",
     "ImageWriteError",
     "InvalidImageError",
     "InvalidParameterError",
     "JobMismatchError",
+    "LabelError",
+    "LabelSidecarError",
+    "LabelValueError",
     "M1VisionError",
     "MissingSlicesError",
     "ModelLoadError",
@@ -49,6 +59,8 @@ __all__ = [
     "PipelineConfigError",
     "PipelineStepError",
     "RecordError",
+    "SegOverlapError",
+    "SegReferenceError",
     "SeriesError",
     "SeriesGeometryError",
     "SeriesNotFoundError",
@@ -141,6 +153,46 @@ class JobMismatchError(OutputExistsError):
     message says what differs and the fix (``overwrite=True``, or another folder). The
     attributes ``manifest`` (its path) and ``differences`` (list of str) hold the same facts.
     """
+
+
+# --- labels: label maps, their files and their grids -------------------------------------------
+
+
+class LabelError(M1VisionError, ValueError):
+    """A label map cannot be used as given (base class of the label errors below).
+
+    Raised by :mod:`m1vision.labels` and :func:`m1vision.volume.resample`; the message names
+    the argument or file, what was expected, what came and the fix.
+    """
+
+
+class GridMismatchError(LabelError):
+    """A label map and an image (or two label maps) are not on one grid.
+
+    The message shows both grids (shape, spacing, origin, axis codes) and the fix,
+    ``m1vision.volume.resample(labels, like=image, interpolation="nearest")``. The
+    attributes ``first`` and ``second`` hold the two grids as dicts.
+    """
+
+
+class LabelValueError(LabelError):
+    """Label values that no label map holds: float (non-integral), negative, or too many."""
+
+
+class LabelSidecarError(LabelError):
+    """A label sidecar (names and colours) that cannot be read, or names values not in the map."""
+
+
+class SegReferenceError(LabelError):
+    """A DICOM SEG and a source series that do not belong together (or no source at all)."""
+
+
+class SegOverlapError(LabelError):
+    """A DICOM SEG whose segments overlap, read with ``overlap="error"``."""
+
+
+class EmptyLabelError(LabelError):
+    """A label asked for that holds no voxel in any of the maps it is measured on."""
 
 
 # --- issue 10: DICOM series and volumes ---------------------------------------------------------
