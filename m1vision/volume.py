@@ -6,7 +6,9 @@ and ``metadata["affine"]``. :func:`apply_volume` runs any 2-D callable (a
 :class:`~m1vision.pipeline.Pipeline`, a preprocess function, a lambda) on every slice along one
 axis, in parallel threads (OpenCV and NumPy release the GIL), and returns a volume with the
 same shape, spacing and affine, which :func:`m1vision.io.write_nifti` writes aligned with the
-source.
+source. :func:`resample` brings a volume (or a label map) to a new voxel size or onto another
+image's grid, :func:`reorient` permutes and flips its axes to an orientation ("RAS", "LPS"...);
+both keep every voxel's world position (pipeline steps: ``Resample``, ``Reorient``).
 
 Examples
 --------
@@ -29,10 +31,11 @@ from concurrent.futures import Executor, ThreadPoolExecutor
 
 import numpy as np
 
+from m1vision._resample import orientation_of, reorient, resample
 from m1vision.errors import InvalidImageError, InvalidParameterError, VolumeSliceError
 from m1vision.io import MedicalImage
 
-__all__ = ["apply_volume", "as_volume"]
+__all__ = ["apply_volume", "as_volume", "orientation_of", "reorient", "resample"]
 
 
 def as_volume(image, *, name: str = "image") -> MedicalImage:

@@ -274,7 +274,6 @@ def _on_series(series, variant, phantom_labels):
     )
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("variant", ["regular", "sagittal", "oblique"])
 def test_seg_round_trip_is_exact_and_deidentified(tmp_path, series, phantom_labels, variant):
     image, lm = _on_series(series, variant, phantom_labels)
@@ -305,7 +304,6 @@ def test_seg_round_trip_is_exact_and_deidentified(tmp_path, series, phantom_labe
     assert [int(c) for c in rgb] == PHANTOM_LABELS[3]["color"]
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("variant", ["regular", "oblique"])
 def test_dcmqi_reads_our_seg_at_the_same_world_positions(tmp_path, series, phantom_labels, variant):
     assert SEGIMAGE2ITK.is_file(), "dcmqi (segimage2itkimage) is in the test extra"
@@ -350,7 +348,6 @@ def test_seg_needs_a_source(tmp_path, phantom_labels):
     assert not (tmp_path / "x.dcm").exists()
 
 
-@pytest.mark.slow
 def test_seg_off_the_source_grid_is_refused(tmp_path, series):
     shifted = ct_phantom_labels(SHAPE, spacing=(2.0, 0.8, 0.7))
     with pytest.raises(GridMismatchError, match="resample"):
@@ -358,7 +355,6 @@ def test_seg_off_the_source_grid_is_refused(tmp_path, series):
     assert not (tmp_path / "x.dcm").exists()
 
 
-@pytest.mark.slow
 def test_seg_of_another_series_is_refused(tmp_path, series, phantom_labels):
     _, lm = _on_series(series, "regular", phantom_labels)
     path = write_labels(tmp_path / "x.dcm", lm, source=series["regular"].folder)
@@ -419,7 +415,6 @@ def _highdicom_seg(series, path, masks, seg_type, **kwargs):
     return path
 
 
-@pytest.mark.slow
 def test_overlapping_segments_are_refused_or_split(tmp_path, series):
     masks = np.zeros((2, *SHAPE), bool)
     masks[0, 2:6, 5:20, 5:20] = True
@@ -436,7 +431,6 @@ def test_overlapping_segments_are_refused_or_split(tmp_path, series):
     assert_array_equal(layers[1].pixels == 2, masks[1])
 
 
-@pytest.mark.slow
 def test_fractional_and_labelmap_segs_are_read(tmp_path, series):
     frac = np.zeros((1, *SHAPE), np.float32)
     frac[0, 3:7, 10:20, 10:30] = 0.8
