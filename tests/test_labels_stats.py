@@ -190,3 +190,103 @@ def test_bar_chart_uses_the_label_colours(phantom, tmp_path):
         r, g, b = labels.metadata["labels"][v]["color"]
         assert (picture == [b, g, r]).all(axis=2).sum() > 20, v
     assert (tmp_path / "bars.png").stat().st_size > 0
+
+
+# --------------------------------------------------------------------------- compare_labels
+
+
+@pytest.fixture(scope="module")
+def pair(phantom):
+    """The phantom's labels and a "prediction": shifted, grown, one organ lost, one added."""
+    from scipy import ndimage
+
+    ref, _ = phantom
+    px = ref.pixels.copy()
+    liver = px == 3
+    px[liver] = 0
+    px[np.roll(liver, (1, 2), axis=(1, 2)) & (px == 0)] = 3  # 1 row, 2 columns further
+    aorta = ndimage.binary_dilation(px == 5, iterations=1)
+    px[aorta & (px == 0)] = 5
+    px[px == 4] = 0  # the lesion is missed
+    px[2:4, 3:6, 3:6] = 9  # a label the reference does not have
+    names = {**ref.metadata["labels"], 9: {"name": "ghost", "color": [9, 9, 9]}}
+    names.pop(4)
+    pred = label_map(px, like=ref, labels=names)
+    return ref, pred
+
+
+def _surface_points(mask: np.ndarray, affine) -> np.ndarray:
+    """World (RAS mm) positions of the voxels of ``mask`` with a face neighbour outside it,
+    found by comparing with the six shifted copies (the obvious way)."""
+    padded = np.pad(mask, 1)
+    inner = np.ones_like(mask)
+    for axis in range(3):
+        for step in (-1, 1):
+            inner &= np.roll(padded, step, axis=axis)[1:-1, 1:-1, 1:-1]
+    idx = np.argwhere(mask & ~inner).astype(float)
+    a = np.asarray(affine, float)
+    return idx @ a[:3, :3].T + a[:3, 3]
+
+
+def test_compare_agrees_with_simpleitk_and_brute_force(pair):
+    from scipy.spatial.distance import cdist
+
+    from m1vision.labels import compare_labels
+
+    ref, pred = pair
+    table = compare_labels(ref, pred)
+    assert [r["label"] for r in table] == [1, 2, 3, 4, 5, 6, 9]
+    affine = ref.metadata["affine"]
+    overlap = sitk.LabelOverlapMeasuresImageFilter()
+    overlap.Execute(_to_sitk(ref.pixels, affine), _to_sitk(pred.pixels, affine))
+    for r in table:
+        v = r["label"]
+        a, b = ref.pixels == v, pred.pixels == v
+        if not (a.any() and b.any()):
+            continue
+        assert r["dice"] == pytest.approx(overlap.GetDiceCoefficient(v), rel=1e-12)
+        assert r["iou"] == pytest.approx(overlap.GetJaccardCoefficient(v), rel=1e-12)
+        hd = sitk.HausdorffDistanceImageFilter()
+        hd.Execute(_to_sitk(a.astype(np.uint8), affine), _to_sitk(b.astype(np.uint8), affine))
+        assert r["hd_mm"] == pytest.approx(hd.GetHausdorffDistance(), abs=1e-6)
+        d = cdist(_surface_points(a, affine), _surface_points(b, affine))
+        d_ab, d_ba = d.min(axis=1), d.min(axis=0)
+        assert r["hd95_mm"] == pytest.approx(
+            max(np.percentile(d_ab, 95), np.percentile(d_ba, 95)), abs=1e-6
+        )
+        assert r["assd_mm"] == pytest.approx(
+            (d_ab.sum() + d_ba.sum()) / (d_ab.size + d_ba.size), abs=1e-6
+        )
+    same = compare_labels(ref, ref)
+    assert all(r["dice"] == 1.0 and r["hd95_mm"] == 0.0 for r in same)
+
+
+def test_compare_empty_labels_follow_the_documented_conventions(pair):
+    from m1vision.labels import compare_labels
+
+    ref, pred = pair
+    table = compare_labels(ref, pred)
+    missed, ghost = table.row(4), table.row("ghost")
+    assert (missed["dice"], missed["iou"], missed["pred_voxels"]) == (0.0, 0.0, 0)
+    assert math.isinf(missed["hd95_mm"]) and math.isinf(missed["assd_mm"])
+    assert missed["volume_diff_rel"] == -1.0
+    assert ghost["dice"] == 0.0 and math.isinf(ghost["volume_diff_rel"])
+    assert table.overall["label"] == "mean"
+    assert table.overall["dice"] == pytest.approx(np.mean([r["dice"] for r in table]))
+    with pytest.raises(EmptyLabelError, match=r"\[7\]"):
+        compare_labels(ref, pred, values=[3, 7])
+    assert [r["label"] for r in compare_labels(ref, pred, values=[3])] == [3]
+
+
+def test_compare_refuses_other_grids_and_writes_csv(pair, tmp_path):
+    from m1vision.labels import compare_labels
+
+    ref, pred = pair
+    shifted = ct_phantom_labels(SHAPE, spacing=SPACING)  # the axial grid, not the oblique one
+    with pytest.raises(GridMismatchError, match="prediction and reference are not on one grid"):
+        compare_labels(ref, shifted)
+    table = compare_labels(ref, pred)
+    assert {"label", "dice", "iou", "hd95_mm", "assd_mm"} <= set(table.rows[0])
+    back = LabelTable.read_csv(table.to_csv(tmp_path / "compare.csv"))
+    assert back.rows == table.rows and back.overall == table.overall
+    assert str(table).splitlines()[-1].split()[0] == "mean"

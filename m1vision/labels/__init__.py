@@ -58,6 +58,7 @@ Examples
 
 from __future__ import annotations
 
+from m1vision.labels._compare import compare_labels
 from m1vision.labels._core import (
     DEFAULT_PALETTE,
     check_labels,
@@ -73,6 +74,7 @@ __all__ = [
     "DEFAULT_PALETTE",
     "LabelTable",
     "check_labels",
+    "compare_labels",
     "default_color",
     "grids_match",
     "label_map",

@@ -22,13 +22,15 @@ def _cell(value) -> str:
     return str(value)
 
 
-def _parse(text: str, kind: str):
+def _parse(text: str):
+    """A CSV cell back as None, int, float or text."""
     if text == "":
         return None
-    if kind == "int":
-        return int(text)
-    if kind == "float":
-        return float(text)
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
     return text
 
 
@@ -39,6 +41,9 @@ class LabelTable:
     ----------
     rows : list of dict
         One dict per row, the keys in :attr:`columns` order.
+    overall : dict or None
+        A summary row (e.g. the mean over the labels, label "mean"), printed and written
+        last, not part of :attr:`rows`.
     columns : tuple of str
         The column names.
     schema : str
@@ -55,8 +60,9 @@ class LabelTable:
 
     VERSION = 1
 
-    def __init__(self, rows, *, schema: str, columns=None, colors=None):
+    def __init__(self, rows, *, schema: str, columns=None, colors=None, overall=None):
         self.rows = [dict(r) for r in rows]
+        self.overall = None if overall is None else dict(overall)
         self.colors = {int(k): list(v) for k, v in (colors or {}).items()}
         if columns is None:
             columns = list(self.rows[0]) if self.rows else []
@@ -85,7 +91,8 @@ class LabelTable:
                 return f"{v:.4g}" if math.isfinite(v) else _cell(v)
             return "" if v is None else str(v)
 
-        cells = [[show(r.get(c)) for c in self.columns] for r in self.rows]
+        every = self.rows + ([self.overall] if self.overall else [])
+        cells = [[show(r.get(c)) for c in self.columns] for r in every]
         widths = [
             max([len(c), *(len(row[i]) for row in cells)]) for i, c in enumerate(self.columns)
         ]
@@ -130,7 +137,7 @@ class LabelTable:
         buf.write(f"# {self.schema} version {self.VERSION}\n")
         writer = csv.writer(buf, lineterminator="\n")
         writer.writerow(self.columns)
-        for r in self.rows:
+        for r in self.rows + ([self.overall] if self.overall else []):
             writer.writerow([_cell(r.get(c)) for c in self.columns])
         text = buf.getvalue()
         if path is None:
@@ -157,28 +164,17 @@ class LabelTable:
             )
         reader = csv.reader(lines[1:])
         columns = next(reader)
-        raw = list(reader)
-        kinds = []
-        for i in range(len(columns)):
-            values = [row[i] for row in raw if row[i] not in ("",)]
-            kind = "str"
-            try:
-                [int(v) for v in values]
-                kind = "int"
-            except ValueError:
-                try:
-                    [float(v) for v in values]
-                    kind = "float"
-                except ValueError:
-                    pass
-            kinds.append(kind)
         rows = [
-            {c: _parse(v, k) for c, v, k in zip(columns, row, kinds, strict=True)} for row in raw
+            {c: v if c == "name" else _parse(v) for c, v in zip(columns, row, strict=True)}
+            for row in reader
         ]
-        return cls(rows, schema=head[1], columns=columns)
+        overall = None
+        if rows and rows[-1].get("label") == "mean":
+            overall = rows.pop()
+        return cls(rows, schema=head[1], columns=columns, overall=overall)
 
     def to_pandas(self):
-        """The table as a ``pandas.DataFrame`` (pandas is optional: an ImportError says so)."""
+        """The rows as a ``pandas.DataFrame`` (pandas is optional: an ImportError says so)."""
         try:
             import pandas as pd
         except ImportError as exc:
