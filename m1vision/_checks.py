@@ -365,9 +365,9 @@ def check_resample(*, spacing=None, interpolation="linear") -> dict:
 
 def check_reorient(*, orientation="SPL") -> dict:
     """The checked parameters of :func:`m1vision.volume.reorient` and its step."""
-    from m1vision._grid import check_codes
+    from m1vision.geometry import check_axcodes
 
-    return {"orientation": check_codes(orientation)}
+    return {"orientation": check_axcodes(orientation)}
 
 
 def check_normalize(*, mode="unit") -> dict:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from m1vision import _grid
+from m1vision import geometry
 from m1vision._checks import check_reorient, check_resample
 from m1vision.errors import InvalidImageError, InvalidParameterError
 from m1vision.io import MedicalImage
@@ -23,8 +23,6 @@ _SLAB_BYTES = 16 << 20
 
 def _geometry(image, name: str):
     """(MedicalImage, pixels, affine (4, 4) float64) of a 3-D volume, or InvalidImageError."""
-    from m1vision.planes import volume_geometry
-
     if isinstance(image, np.ndarray):
         image = MedicalImage(image, metadata={"layout": "volume"})
     if not isinstance(image, MedicalImage):
@@ -38,7 +36,7 @@ def _geometry(image, name: str):
             f"{image.metadata.get('layout')!r}); resample and reorient work on volumes: read "
             "one with m1vision.io.read_nifti or read_series."
         )
-    pixels, _, affine = volume_geometry(image)
+    pixels, _, affine = geometry.volume_geometry(image)
     return image, pixels, affine
 
 
@@ -253,7 +251,7 @@ def reorient(image, orientation: str = "SPL"):
     """
     codes = check_reorient(orientation=orientation)["orientation"]
     src, pixels, affine = _geometry(image, "image")
-    order, flips, new_affine = _grid.reorient_transform(affine, codes, pixels.shape)
+    order, flips, new_affine = geometry.reorient_transform(affine, codes, pixels.shape)
     out = pixels.transpose(order)
     if flips:
         out = np.flip(out, axis=flips)
@@ -264,4 +262,4 @@ def reorient(image, orientation: str = "SPL"):
 def orientation_of(image) -> str:
     """The orientation codes of a volume's axes (e.g. "SPL" for the package's layout)."""
     _, _, affine = _geometry(image, "image")
-    return _grid.axcodes(affine)
+    return "".join(geometry.axcodes(affine))

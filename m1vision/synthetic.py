@@ -543,13 +543,13 @@ def ct_phantom_labels(shape=(64, 256, 256), *, seed: int = 0, spacing=(2.5, 0.8,
     """
     import copy
 
+    from m1vision.geometry import check_spacing
     from m1vision.io import MedicalImage
     from m1vision.labels._core import label_info
-    from m1vision.planes import _check_spacing
 
     (nz, ny, nx), y, x, zs = _phantom_grid(shape)
     check_int(seed, name="seed", minimum=0)
-    spacing = _check_spacing(spacing)
+    spacing = check_spacing(spacing)
     values = {entry["name"]: value for value, entry in PHANTOM_LABELS.items()}
     out = np.zeros((nz, ny, nx), np.uint8)
     for k, z in enumerate(zs):

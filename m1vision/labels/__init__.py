@@ -32,7 +32,8 @@ name                    what it is (module)
 ======================  ==================================================================
 :func:`label_map`       build a label map from an integer array (``_core``)
 :func:`check_labels`    a checked label map; ``like=`` checks the grid (``_core``)
-:func:`grids_match`     do two images share one grid (``_core``; geometry in ``_grid``)
+:func:`grids_match`     do two images share one grid (``_core``; the pure geometry is in
+                        :mod:`m1vision.geometry`)
 :func:`default_color`   the default palette's colour of a value (``_core``)
 :func:`read_labels`     NIfTI (+ sidecar / colour table) or DICOM SEG in (``_files``,
                         ``_seg``)

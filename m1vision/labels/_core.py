@@ -6,7 +6,7 @@ import numbers
 
 import numpy as np
 
-from m1vision import _grid as geom
+from m1vision import geometry as geom
 from m1vision.errors import GridMismatchError, InvalidImageError, LabelValueError
 from m1vision.io import MedicalImage
 
@@ -213,10 +213,8 @@ def label_map(pixels, *, like=None, spacing=None, affine=None, labels=None) -> M
             meta["affine"] = [list(map(float, r)) for r in like.metadata["affine"]]
     else:
         if px.ndim == 3:
-            from m1vision.planes import _check_affine, _check_spacing, default_affine
-
-            spacing = (1.0, 1.0, 1.0) if spacing is None else _check_spacing(spacing)
-            a = default_affine(spacing) if affine is None else _check_affine(affine)
+            spacing = (1.0, 1.0, 1.0) if spacing is None else geom.check_spacing(spacing)
+            a = geom.default_affine(spacing) if affine is None else geom.check_affine(affine)
             meta["affine"] = a.tolist()
     meta["labels"] = label_info(px, labels)
     return MedicalImage(
@@ -230,9 +228,7 @@ def grid_of(image, name: str):
         a = image.metadata.get("affine")
         shape = image.shape
         if a is None and image.ndim == 3 and image.spacing is not None:
-            from m1vision.planes import default_affine
-
-            a = default_affine(image.spacing)
+            a = geom.default_affine(image.spacing)
         return shape, image.spacing, None if a is None else np.asarray(a, float)
     if isinstance(image, np.ndarray):
         return image.shape, None, None
@@ -291,7 +287,7 @@ def check_grid(labels, image, *, name: str = "labels", image_name: str = "image"
         if g["affine"] is None or len(g["shape"]) != 3:
             sp = "?" if g["spacing"] is None else "x".join(f"{v:g}" for v in g["spacing"])
             return f"shape {tuple(g['shape'])}, spacing {sp} mm"
-        return geom.describe(g["shape"], g["spacing"], g["affine"])
+        return geom.describe_grid(g["shape"], g["spacing"], g["affine"])
 
     dist = ""
     if (

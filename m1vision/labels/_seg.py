@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from m1vision import _grid
+from m1vision import geometry
 from m1vision.errors import (
     GridMismatchError,
     ImageReadError,
@@ -392,13 +392,9 @@ def read_seg(path: Path, *, like=None, overlap: str = "error"):
             "m1vision reads SEGs of regularly spaced slices.",
         ) from exc
     aff_ras = _LPS @ np.asarray(geometry_vol.affine, float)
-    order, flips, aff = _grid.reorient_transform(aff_ras, "SPL", layers[0].shape)
     results = []
     for layer in layers:
-        px = layer.transpose(order)
-        for ax in flips:
-            px = np.flip(px, axis=ax)
-        px = np.ascontiguousarray(px)
+        px, aff, _ = geometry.to_layout(layer, aff_ras)
         spacing = tuple(float(v) for v in np.linalg.norm(aff[:3, :3], axis=0))
         present = {int(v) for v in np.unique(px) if v}
         lm = label_map(

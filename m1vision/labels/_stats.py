@@ -22,7 +22,7 @@ def _affine_of(lm):
     a = lm.metadata.get("affine")
     if a is not None:
         return np.asarray(a, float)
-    from m1vision.planes import default_affine
+    from m1vision.geometry import default_affine
 
     sp = lm.spacing if lm.spacing is not None and len(lm.spacing) == 3 else (1.0, 1.0, 1.0)
     return default_affine(sp)
