@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 
 from m1vision.errors import EmptyLabelError, InvalidParameterError
@@ -187,44 +189,61 @@ def _accumulate(pixels: np.ndarray, img, present: np.ndarray) -> dict:
         ) and k * nbins <= _MAX_HIST_BINS:
             hist = np.zeros(k * nbins, np.int64)
             sorted_path = False
-    groups_l, groups_v = [], []
     step = max(1, _SLAB_VOXELS // max(1, nr * nc))
     zr = (np.arange(step * nr, dtype=np.intp) * k).reshape(step, nr, 1)
     cc = np.arange(nc, dtype=np.intp)[None, None, :] * k
-    for z0 in range(0, nz, step):
-        z1 = min(nz, z0 + step)
-        s = z1 - z0
-        slab = pixels[z0:z1]
+
+    def compact(slab):
         if lut is not None:
-            li = lut[slab]
-        elif top >= k:
+            return lut[slab]
+        if top >= k:
             li = np.searchsorted(present, slab) + 1
             li[slab == 0] = 0
-        else:
-            li = slab.astype(np.intp)
+            return li
+        return slab.astype(np.intp)
+
+    def one_slab(z0: int, with_hist: bool):
+        """Tables of one slab (NumPy releases the GIL: slabs run in threads)."""
+        z1 = min(nz, z0 + step)
+        s = z1 - z0
+        li = compact(pixels[z0:z1])
         # one table of (slice, row, label) counts gives the z and row projections
         table = np.bincount((li + zr[:s]).ravel(), minlength=s * nr * k).reshape(s, nr, k)
-        counts_z[z0:z1] = table.sum(axis=1)
-        counts_r += table.sum(axis=0)
-        counts_c += np.bincount((li + cc).ravel(), minlength=nc * k).reshape(nc, k)
-        if img is None:
-            continue
-        vals = img[z0:z1]
-        if hist is not None:
-            if vals.dtype.kind == "f" and not np.array_equal(vals, np.rint(vals)):
-                hist = None  # not whole numbers after all: group by sorting instead
-                sorted_path = True
-                groups_l, groups_v = _sorted_so_far(pixels, img, z0, lut, present, top, k)
+        cols = np.bincount((li + cc).ravel(), minlength=nc * k).reshape(nc, k)
+        part = None
+        if with_hist:
+            vals = img[z0:z1]
+            key = vals.astype(np.intp)  # exact for whole numbers, checked next
+            if vals.dtype.kind == "f" and not np.array_equal(key, vals):
+                part = False  # not whole numbers: group by sorting instead
             else:
-                key = vals.astype(np.intp)  # whole numbers: exact
                 key -= int(vmin)
                 li *= nbins
                 key += li
-                hist += np.bincount(key.ravel(), minlength=k * nbins)
-                continue
-        fg = li.ravel() != 0
-        groups_l.append(li.ravel()[fg])
-        groups_v.append(vals.ravel()[fg])
+                part = np.bincount(key.ravel(), minlength=k * nbins)
+        return z0, table.sum(axis=1), table.sum(axis=0), cols, part
+
+    from concurrent.futures import ThreadPoolExecutor
+
+    starts_z = range(0, nz, step)
+    workers = max(1, min(4, os.cpu_count() or 1, len(starts_z)))
+    with_hist = hist is not None
+    with ThreadPoolExecutor(workers) as pool:
+        for z0, tz, tr, tc, part in pool.map(one_slab, starts_z, [with_hist] * len(starts_z)):
+            counts_z[z0 : z0 + tz.shape[0]] = tz
+            counts_r += tr
+            counts_c += tc
+            if part is False:
+                hist, sorted_path = None, True
+            elif part is not None and hist is not None:
+                hist += part
+    groups_l, groups_v = [], []
+    if sorted_path:
+        for z0 in starts_z:
+            li = compact(pixels[z0 : z0 + step]).ravel()
+            fg = li != 0
+            groups_l.append(li[fg])
+            groups_v.append(img[z0 : z0 + step].ravel()[fg])
     counts = counts_z.sum(axis=0)
     z0s, z1s = _first_last(counts_z)
     r0s, r1s = _first_last(counts_r)
@@ -276,24 +295,6 @@ def _accumulate(pixels: np.ndarray, img, present: np.ndarray) -> dict:
 
         out["image"] = from_sorted
     return out
-
-
-def _sorted_so_far(pixels, img, z_end, lut, present, top, k):
-    """The (label, value) groups of slices before ``z_end``, for a switch to the sorted path."""
-    groups_l, groups_v = [], []
-    for z in range(z_end):
-        slab = pixels[z]
-        if lut is not None:
-            li = lut[slab]
-        elif top >= k:
-            li = np.searchsorted(present, slab) + 1
-            li[slab == 0] = 0
-        else:
-            li = slab.astype(np.intp)
-        fg = li.ravel() != 0
-        groups_l.append(li.ravel()[fg])
-        groups_v.append(img[z].ravel()[fg])
-    return groups_l, groups_v
 
 
 def _image_row(mean, var, lo, hi, qs) -> dict:
