@@ -452,3 +452,25 @@ def test_fractional_and_labelmap_segs_are_read(tmp_path, series):
 
 def test_dcmqi_is_installed_with_the_tests():
     assert shutil.which("segimage2itkimage") or SEGIMAGE2ITK.is_file()
+
+
+def test_seg_keeps_values_that_are_not_one_to_n(tmp_path, series, phantom_labels):
+    image = read_series(series["regular"].folder)
+    pixels = np.zeros(SHAPE, np.uint16)
+    pixels[2:5, 10:20, 10:20] = 7
+    pixels[6:9, 20:30, 5:15] = 3000
+    lm = label_map(pixels, like=image, labels={3000: {"name": "kidney"}})
+    path = write_labels(tmp_path / "sparse.dcm", lm, source=series["regular"].folder)
+    back = read_labels(path, like=image)
+    assert back.pixels.dtype == np.uint16
+    assert_array_equal(back.pixels, pixels)
+    assert back.metadata["labels"] == lm.metadata["labels"]
+    assert sorted(int(n) for n in hd.seg.segread(path).segment_numbers) == [1, 2]
+
+
+def test_seg_of_an_empty_map_is_refused(tmp_path, series):
+    image = read_series(series["regular"].folder)
+    empty = label_map(np.zeros(SHAPE, np.uint8), like=image)
+    with pytest.raises(LabelValueError, match="no label"):
+        write_labels(tmp_path / "e.dcm", empty, source=series["regular"].folder)
+    assert not (tmp_path / "e.dcm").exists()

@@ -67,7 +67,7 @@ _DROPPED = (
 )
 
 
-def _source_datasets(source, path: Path):
+def _source_datasets(source, path: Path, action: str = "write"):
     """The source series as a list of pydicom datasets (headers), or SegReferenceError."""
     import pydicom
 
@@ -84,7 +84,7 @@ def _source_datasets(source, path: Path):
         origin = f"source={str(folder)!r}"
         if not folder.is_dir():
             raise SegReferenceError(
-                f"cannot write {str(path)!r}: {origin} is not a folder; pass the folder of the "
+                f"cannot {action} {str(path)!r}: {origin} is not a folder; pass the folder of the "
                 "series' DICOM files or a list of their pydicom datasets."
             )
         items = sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith("."))
@@ -102,19 +102,19 @@ def _source_datasets(source, path: Path):
     series = {str(ds.get("SeriesInstanceUID", "")) for ds in datasets}
     if not datasets:
         raise SegReferenceError(
-            f"cannot write {str(path)!r}: {origin} holds no DICOM image slices (files with "
+            f"cannot {action} {str(path)!r}: {origin} holds no DICOM image slices (files with "
             "ImagePositionPatient). Fix: pass the folder of the image series the labels "
             "belong to."
         )
     if len(series) != 1 or "" in series:
         raise SegReferenceError(
-            f"cannot write {str(path)!r}: {origin} holds {len(series)} series "
+            f"cannot {action} {str(path)!r}: {origin} holds {len(series)} series "
             f"({', '.join(sorted(series))}); a SEG references one. Fix: pass one series' "
             "folder or datasets (m1vision.io.list_series shows what a folder holds)."
         )
     if any(int(ds.get("NumberOfFrames") or 1) > 1 for ds in datasets):
         raise SegReferenceError(
-            f"cannot write {str(path)!r}: {origin} is a multi-frame image; write_labels "
+            f"cannot {action} {str(path)!r}: {origin} is a multi-frame image; write_labels "
             "references series of single-slice files. Fix: pass such a series."
         )
     return datasets
@@ -238,10 +238,10 @@ def write_seg(path: Path, labels: MedicalImage, source, *, overwrite: bool) -> P
             )
         frames = _frames_from_labels(labels.pixels, affine, datasets, path)
     index = {v: i + 1 for i, v in enumerate(values)}  # label value -> segment number 1..N
-    lut = np.zeros(int(max(values)) + 1, np.uint16)
-    for v, n in index.items():
-        lut[v] = n
-    seg_frames = lut[frames]
+    # segment numbers 1..N (0 stays 0): the values' ranks, without a table as large as the
+    # largest value
+    seg_frames = np.searchsorted(np.asarray(values), frames).astype(np.uint16) + 1
+    seg_frames[frames == 0] = 0
     tissue = hd.sr.CodedConcept("85756007", "SCT", "Tissue")
     descriptions = [
         hd.seg.SegmentDescription(
@@ -300,7 +300,7 @@ def _series_uid_of(like):
         from m1vision.io import read_series
 
         folder = Path(like)
-        datasets = _source_datasets(folder, folder)
+        datasets = _source_datasets(folder, folder, "read the SEG against")
         return str(datasets[0].SeriesInstanceUID), read_series(folder)
     if isinstance(like, list | tuple) and like and isinstance(like[0], pydicom.Dataset):
         raise TypeError(
