@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 import SimpleITK as sitk
 from numpy.testing import assert_allclose
+from sitk_support import LPS, to_sitk
 
 import m1vision.labels._stats as stats_module
 from m1vision.errors import EmptyLabelError, GridMismatchError, OutputExistsError
@@ -23,7 +24,6 @@ from m1vision.synthetic import ct_phantom, ct_phantom_labels
 
 SHAPE = (20, 48, 44)
 SPACING = (2.5, 0.8, 0.7)
-_LPS = np.diag([-1.0, -1.0, 1.0])
 
 
 def _oblique(lm: MedicalImage) -> np.ndarray:
@@ -50,25 +50,14 @@ def phantom():
     return labels, image
 
 
-def _to_sitk(pixels, affine) -> sitk.Image:
-    a = np.asarray(affine, float)
-    cols = _LPS @ a[:3, :3][:, [2, 1, 0]]
-    spacing = np.linalg.norm(cols, axis=0)
-    img = sitk.GetImageFromArray(pixels)
-    img.SetSpacing(spacing.tolist())
-    img.SetDirection((cols / spacing).flatten().tolist())
-    img.SetOrigin((_LPS @ a[:3, 3]).tolist())
-    return img
-
-
 @pytest.mark.parametrize("kind", ["whole-HU", "fractional"])
 def test_label_stats_agree_with_simpleitk_and_numpy(phantom, kind):
     labels, image = phantom
     pixels = image.pixels if kind == "whole-HU" else image.pixels * np.float32(0.37) + 0.11
     img = MedicalImage(pixels, spacing=SPACING, metadata=image.metadata)
     table = label_stats(labels, img)
-    s_img = _to_sitk(pixels, labels.metadata["affine"])
-    s_lab = _to_sitk(labels.pixels, labels.metadata["affine"])
+    s_img = to_sitk(pixels, labels.metadata["affine"])
+    s_lab = to_sitk(labels.pixels, labels.metadata["affine"])
     st = sitk.LabelStatisticsImageFilter()
     st.Execute(s_img, s_lab)
     shape = sitk.LabelShapeStatisticsImageFilter()
@@ -88,7 +77,7 @@ def test_label_stats_agree_with_simpleitk_and_numpy(phantom, kind):
         assert (r["bbox_z0"], r["bbox_z1"]) == (z0, z1)
         lps = np.array(shape.GetCentroid(v))
         assert_allclose(
-            [r["centroid_x_mm"], r["centroid_y_mm"], r["centroid_z_mm"]], _LPS @ lps, atol=1e-6
+            [r["centroid_x_mm"], r["centroid_y_mm"], r["centroid_z_mm"]], LPS @ lps, atol=1e-6
         )
         # the slow obvious reference for what SimpleITK does not give exactly
         values = pixels[labels.pixels == v].astype(np.float64)
@@ -238,7 +227,7 @@ def test_compare_agrees_with_simpleitk_and_brute_force(pair):
     assert [r["label"] for r in table] == [1, 2, 3, 4, 5, 6, 9]
     affine = ref.metadata["affine"]
     overlap = sitk.LabelOverlapMeasuresImageFilter()
-    overlap.Execute(_to_sitk(ref.pixels, affine), _to_sitk(pred.pixels, affine))
+    overlap.Execute(to_sitk(ref.pixels, affine), to_sitk(pred.pixels, affine))
     for r in table:
         v = r["label"]
         a, b = ref.pixels == v, pred.pixels == v
@@ -247,7 +236,7 @@ def test_compare_agrees_with_simpleitk_and_brute_force(pair):
         assert r["dice"] == pytest.approx(overlap.GetDiceCoefficient(v), rel=1e-12)
         assert r["iou"] == pytest.approx(overlap.GetJaccardCoefficient(v), rel=1e-12)
         hd = sitk.HausdorffDistanceImageFilter()
-        hd.Execute(_to_sitk(a.astype(np.uint8), affine), _to_sitk(b.astype(np.uint8), affine))
+        hd.Execute(to_sitk(a.astype(np.uint8), affine), to_sitk(b.astype(np.uint8), affine))
         assert r["hd_mm"] == pytest.approx(hd.GetHausdorffDistance(), abs=1e-6)
         d = cdist(_surface_points(a, affine), _surface_points(b, affine))
         d_ab, d_ba = d.min(axis=1), d.min(axis=0)

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 import SimpleITK as sitk
 from numpy.testing import assert_allclose, assert_array_equal
+from sitk_support import to_sitk
 
 import m1vision._resample as resample_module
 from m1vision.errors import GridMismatchError, InvalidParameterError
@@ -50,25 +51,10 @@ def _volume(oblique: bool) -> MedicalImage:
     )
 
 
-_LPS = np.diag([-1.0, -1.0, 1.0])
-
-
-def _to_sitk(pixels: np.ndarray, affine) -> sitk.Image:
-    """Our (z, row, col) array + RAS affine as an ITK image: index (x, y, z) = (col, row, z)."""
-    a = np.asarray(affine, float)
-    cols = _LPS @ a[:3, :3][:, [2, 1, 0]]
-    spacing = np.linalg.norm(cols, axis=0)
-    img = sitk.GetImageFromArray(pixels)
-    img.SetSpacing(spacing.tolist())
-    img.SetDirection((cols / spacing).flatten().tolist())
-    img.SetOrigin((_LPS @ a[:3, 3]).tolist())
-    return img
-
-
 def _sitk_resample(src: MedicalImage, shape, affine, interpolator, fill):
-    ref = _to_sitk(np.zeros(shape, np.float32), affine)
+    ref = to_sitk(np.zeros(shape, np.float32), affine)
     out = sitk.Resample(
-        _to_sitk(src.pixels, src.metadata["affine"]),
+        to_sitk(src.pixels, src.metadata["affine"]),
         ref,
         sitk.Transform(),
         interpolator,

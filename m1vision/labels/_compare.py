@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from m1vision.errors import EmptyLabelError, InvalidParameterError
 from m1vision.labels._table import LabelTable
 
 COMPARE_COLUMNS = (
@@ -86,7 +85,7 @@ def compare_labels(reference, prediction, *, values=None) -> LabelTable:
     (0.75, 0.6, 1.0)
     """
     from m1vision.labels._core import check_grid, check_labels
-    from m1vision.labels._stats import _affine_of, label_stats
+    from m1vision.labels._stats import _affine_of, _requested, label_stats
 
     ref = check_labels(reference, name="reference")
     pred = check_labels(prediction, name="prediction")
@@ -105,22 +104,7 @@ def compare_labels(reference, prediction, *, values=None) -> LabelTable:
     )
     names = {**pred.metadata["labels"], **ref.metadata["labels"]}
     present = sorted(names)
-    if values is None:
-        wanted = present
-    else:
-        try:
-            wanted = [int(v) for v in values]
-        except (TypeError, ValueError):
-            raise InvalidParameterError(
-                f"values must be label values (integers), got {values!r}."
-            ) from None
-        missing = sorted(set(wanted) - set(present))
-        if missing:
-            raise EmptyLabelError(
-                f"label value(s) {missing} hold no voxel in the reference nor in the "
-                f"prediction (they hold {present}); an empty label has nothing to compare. "
-                "Fix: ask only for labels that one of the maps holds (values=None compares all)."
-            )
+    wanted = _requested(values, present, "the reference nor in the prediction")
     ref_box = {r["label"]: r for r in label_stats(ref)} if ref.metadata["labels"] else {}
     pred_box = {r["label"]: r for r in label_stats(pred)} if pred.metadata["labels"] else {}
 

@@ -30,7 +30,11 @@ def _affine_of(lm):
     return default_affine(sp)
 
 
-def _requested(values, present, name: str):
+def _requested(values, present, where: str):
+    """The label values to measure: ``values`` (checked against ``present``) or all present.
+
+    ``where`` completes "hold no voxel in ..." in the EmptyLabelError for absent values.
+    """
     if values is None:
         return [int(v) for v in present]
     try:
@@ -42,9 +46,9 @@ def _requested(values, present, name: str):
     missing = sorted(set(wanted) - {int(v) for v in present})
     if missing:
         raise EmptyLabelError(
-            f"label value(s) {missing} hold no voxel in {name} (it holds "
-            f"{[int(v) for v in present]}); nothing to measure. Fix: ask only for labels the "
-            "map holds (values=None measures every label present)."
+            f"label value(s) {missing} hold no voxel in {where} (present: "
+            f"{[int(v) for v in present]}); an empty label has nothing to measure. Fix: ask "
+            "only for labels that are there (values=None measures every label present)."
         )
     return wanted
 
