@@ -152,7 +152,9 @@ def read_labels(path, *, like=None, overlap: str = "error"):
     DICOM SEG: LABELMAP, BINARY and FRACTIONAL (thresholded at 0.5) segmentations, laid out
     as the package's volumes (z up, rows to posterior, columns to the left), names from the
     segment labels, colours from the CIELab values, values from the segment numbers (or the
-    values m1vision wrote, kept in the TrackingID).
+    values m1vision wrote, kept in the TrackingID). SEGs leave empty frames out, so a SEG
+    read alone covers the slices that hold labels (at their true positions); pass ``like=``
+    to get it on its image's grid.
 
     Parameters
     ----------

@@ -1,9 +1,11 @@
 """DICOM SEG label maps (internal): write with highdicom against a source series, read back.
 
-Writing: one BINARY segment per label value, frames in the order of the source's slices, all
-frames kept (so a reader rebuilds the whole grid without the source), segment labels from the
-names, colours as CIELab, the label value kept as the segment's TrackingID
-(``"m1vision label <value>"``) so values that are not 1..N come back as they were.
+Writing: one BINARY segment per label value, frames in the order of the source's slices, the
+empty frames left out (as dcmqi and 3D Slicer write: a 100-organ CT would otherwise hold
+100 x 300 frames), segment labels from the names, colours as CIELab, the label value kept as
+the segment's TrackingID (``"m1vision label <value>"``) so values that are not 1..N come back
+as they were. Read alone, a SEG gives the slices that hold labels (at their true positions);
+read with ``like=`` its source, it is placed in the source's grid.
 
 De-identification: highdicom copies the patient and study modules of the source. The SEG keeps
 what referencing the source needs (StudyInstanceUID, the referenced series and instance UIDs,
@@ -271,7 +273,7 @@ def write_seg(path: Path, labels: MedicalImage, source, *, overwrite: bool) -> P
             software_versions=str(__version__),
             device_serial_number="0",
             series_description="m1vision labels",
-            omit_empty_frames=False,
+            omit_empty_frames=True,
         )
     except (ValueError, TypeError, AttributeError) as exc:
         raise SegReferenceError(
