@@ -481,3 +481,12 @@ def test_seg_of_an_empty_map_is_refused(tmp_path, series):
     with pytest.raises(LabelValueError, match="no label"):
         write_labels(tmp_path / "e.dcm", empty, source=series["regular"].folder)
     assert not (tmp_path / "e.dcm").exists()
+
+
+def test_an_array_takes_the_grid_of_like(phantom_labels):
+    lm = check_labels(phantom_labels.pixels.astype(np.int32), like=phantom_labels)
+    assert lm.pixels.dtype == np.uint8
+    assert lm.metadata["affine"] == phantom_labels.metadata["affine"]
+    assert check_labels(np.zeros((2, 3, 4), np.uint8), like=np.zeros((2, 3, 4))).shape == (2, 3, 4)
+    with pytest.raises(GridMismatchError, match=r"shape \(2, 3, 5\)"):
+        check_labels(np.zeros((2, 3, 4), np.uint8), like=np.zeros((2, 3, 5)))

@@ -329,12 +329,12 @@ def check_labels(labels, *, like=None, name: str = "labels") -> MedicalImage:
     {2: {'name': 'label 2', 'color': [60, 180, 75]}}
     """
     if isinstance(labels, np.ndarray):
-        if like is not None and isinstance(like, MedicalImage) and like.shape == labels.shape:
-            return label_map(labels, like=like)
         px = _integer_pixels(labels, name)
-        lm = label_map(px) if like is None else None
-        if lm is None:
-            check_grid(label_map(px), like, name=name, image_name="like")
+        if isinstance(like, MedicalImage) and like.shape == px.shape:
+            return label_map(px, like=like)  # an array takes the image's grid
+        lm = label_map(px)
+        if like is not None:
+            check_grid(lm, like, name=name, image_name="like")
         return lm
     if not isinstance(labels, MedicalImage):
         raise TypeError(
