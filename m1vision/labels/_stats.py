@@ -139,8 +139,8 @@ def label_stats(labels, image=None, *, values=None) -> LabelTable:
 
 #: Output slab size (voxels) of one accumulation step: bounds the temporaries.
 _SLAB_VOXELS = 1 << 22
-#: Most (labels x image values) histogram bins before falling back to sorting.
-_MAX_HIST_BINS = 1 << 25
+#: Most (labels x image values) histogram bins (32 MB per table) before grouping by sorting.
+_MAX_HIST_BINS = 1 << 22
 
 
 def _first_last(hist: np.ndarray):
