@@ -12,7 +12,8 @@ Conventions
   **default palette** :data:`DEFAULT_PALETTE` (:func:`default_color`), the same colours in
   the explorers, pictures, NIfTI sidecars and DICOM SEG.
 * A label map and an image **match** when their shapes are equal and the centres of their
-  corner voxels (so of every voxel) lie within ``GRID_TOLERANCE_MM`` = 0.01 mm of each other.
+  corner voxels (so of every voxel) lie within ``m1vision.geometry.GRID_TOLERANCE_MM`` = 0.01 mm
+  of each other.
   Every function that takes both checks it (:func:`check_labels` with ``like=``) and raises
   :class:`~m1vision.errors.GridMismatchError`, which shows both grids and the fix:
   ``m1vision.volume.resample(labels, like=image, interpolation="nearest")``.
