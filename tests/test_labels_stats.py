@@ -9,6 +9,7 @@ surface-to-surface distances).
 from __future__ import annotations
 
 import math
+import sys
 
 import numpy as np
 import pytest
@@ -157,17 +158,22 @@ def test_table_prints_writes_csv_and_reads_back(phantom, tmp_path):
 
 
 def test_table_as_pandas(phantom):
+    import pandas as pd
+
     labels, image = phantom
     table = label_stats(labels, image)
-    try:
-        import pandas  # noqa: F401
-    except ImportError:
-        with pytest.raises(ImportError, match="pip install pandas"):
-            table.to_pandas()
-    else:
-        frame = table.to_pandas()
-        assert list(frame.columns) == list(table.columns)
-        assert frame["voxels"].tolist() == [r["voxels"] for r in table]
+    frame = table.to_pandas()
+    assert isinstance(frame, pd.DataFrame)
+    assert list(frame.columns) == list(table.columns)
+    assert frame["voxels"].tolist() == [r["voxels"] for r in table]
+    assert frame.loc[frame["name"] == "liver", "mean"].item() == table.row("liver")["mean"]
+
+
+def test_table_without_pandas_says_how_to_get_it(phantom, monkeypatch):
+    labels, _ = phantom
+    monkeypatch.setitem(sys.modules, "pandas", None)  # pandas is optional for users
+    with pytest.raises(ImportError, match="pip install pandas"):
+        label_stats(labels).to_pandas()
 
 
 def test_bar_chart_uses_the_label_colours(phantom, tmp_path):
