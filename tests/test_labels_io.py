@@ -490,3 +490,26 @@ def test_an_array_takes_the_grid_of_like(phantom_labels):
     assert check_labels(np.zeros((2, 3, 4), np.uint8), like=np.zeros((2, 3, 4))).shape == (2, 3, 4)
     with pytest.raises(GridMismatchError, match=r"shape \(2, 3, 5\)"):
         check_labels(np.zeros((2, 3, 4), np.uint8), like=np.zeros((2, 3, 5)))
+
+
+def test_a_mask_over_a_real_ct_slice_as_seg(tmp_path):
+    """pydicom's real CT_small.dcm as the source: a picture's 2-D mask in, the mask back."""
+    from pydicom.data import get_testdata_file
+
+    source = Path(get_testdata_file("CT_small.dcm", download=False))
+    folder = tmp_path / "ct"
+    folder.mkdir()
+    shutil.copy(source, folder / "ct.dcm")
+    mask = np.zeros((128, 128), np.uint8)
+    mask[30:60, 40:90] = 2
+    path = write_labels(
+        tmp_path / "m.dcm", label_map(mask, labels={2: {"name": "muscle"}}), source=folder
+    )
+    back = read_labels(path)
+    assert back.shape == (1, 128, 128)
+    assert_array_equal(back.pixels[0], mask)
+    assert back.metadata["labels"][2]["name"] == "muscle"
+    src = pydicom.dcmread(source, stop_before_pixels=True)
+    raw = path.read_bytes()
+    assert str(src.PatientID).encode() not in raw and str(src.PatientName).encode() not in raw
+    assert pydicom.dcmread(path).StudyInstanceUID == src.StudyInstanceUID
