@@ -24,7 +24,9 @@ from concurrent.futures import (
 from pathlib import Path
 from typing import Any, ClassVar
 
+from m1vision._atomic import folder_lock
 from m1vision._checks import check_int
+from m1vision._hashing import file_record, identify
 from m1vision.batch._inputs import Input, collect
 from m1vision.batch._report import BatchItem, BatchReport, write_report
 from m1vision.batch._resume import (
@@ -32,7 +34,6 @@ from m1vision.batch._resume import (
     Manifest,
     canonical_sha256,
     decide,
-    input_stat,
     relative_output,
 )
 from m1vision.errors import InvalidParameterError
@@ -226,8 +227,10 @@ def default_executor(
     start-up cost), shut down after the run.
     """
     workers = max(1, min(available_cores(), n_todo))
-    if processes and workers >= PROCESS_MIN_WORKERS and n_todo >= (
-        PROCESS_MIN_ITEMS_PER_WORKER * workers
+    if (
+        processes
+        and workers >= PROCESS_MIN_WORKERS
+        and n_todo >= (PROCESS_MIN_ITEMS_PER_WORKER * workers)
     ):
         pool, how = _warm_pool(workers, state)
         method = _fork_context().get_start_method()
@@ -248,12 +251,15 @@ def executor_name(executor: Executor) -> str:
     return f"{name}({detail})"
 
 
-def _work(function, payload, tasks: list[tuple], caller_pid: int, token: str) -> list[dict]:
-    """Run on the executor: stat each input, then the job's function; never raises.
+def _work(
+    function, payload, tasks: list[tuple], caller_pid: int, token: str, known=None
+) -> list[dict]:
+    """Run on the executor: identify each input, run the job's function, identify each
+    output; never raises.
 
-    The manifest keeps each input's size and mtime (a stat, not a second read of the file and
-    a hash: that cost ~8% of a worker's time per PNG); an input whose mtime changes later is
-    recomputed (see :func:`m1vision.batch.decide`).
+    Each input is stat'ed and hashed before the function reads it (``known``: identity
+    records computed while deciding, reused while the file's stat holds), each output written
+    is stat'ed and hashed after: the manifest keeps both (see :func:`m1vision.batch.decide`).
 
     Module-level, so it pickles to any executor. ``token`` only makes the task's arguments
     unique (Dask caches pure tasks by their arguments).
@@ -262,9 +268,9 @@ def _work(function, payload, tasks: list[tuple], caller_pid: int, token: str) ->
     if os.getpid() != caller_pid and "cv2" in sys.modules:
         sys.modules["cv2"].setNumThreads(1)  # a worker process: files already run in parallel
     prints = []
-    for _key, src, _kind, _out in tasks:
+    for i, (_key, src, _kind, _out) in enumerate(tasks):
         try:
-            prints.append(input_stat(src))
+            prints.append(identify(src, known[i] if known else None)[0])
         except OSError:
             prints.append(None)
     try:
@@ -272,8 +278,14 @@ def _work(function, payload, tasks: list[tuple], caller_pid: int, token: str) ->
     except Exception as exc:  # e.g. a custom step not importable on this worker
         error = f"{type(exc).__name__}: {exc}"
         results = [{"status": "failed", "seconds": 0.0, "error": error} for _ in tasks]
-    for result, fp in zip(results, prints, strict=True):
+    for result, fp, task in zip(results, prints, tasks, strict=True):
         result["_input"] = fp
+        out = task[3]
+        if out is not None and result["status"] == "ok":
+            try:
+                result["_output"] = file_record(out)[0]
+            except OSError:
+                result["_output"] = None  # recorded without it: recomputed next time
     return results
 
 
@@ -365,6 +377,33 @@ def run(
     planned = plan(job, items, out_dir)
     fingerprint = job.fingerprint()
     manifest_path = Path(manifest_path) if manifest_path else out_dir / MANIFEST_NAME
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with folder_lock(out_dir):  # one run per output folder, from reading the manifest on
+        return _run_locked(
+            job,
+            planned,
+            fingerprint,
+            out_dir,
+            manifest_path,
+            executor,
+            overwrite,
+            progress_bar,
+            chunksize,
+        )
+
+
+def _run_locked(
+    job,
+    planned,
+    fingerprint,
+    out_dir,
+    manifest_path,
+    executor,
+    overwrite,
+    progress_bar,
+    chunksize,
+) -> BatchReport:
+    """Steps 3-5 of :func:`run`, holding the output folder's lock."""
     old = Manifest.load(manifest_path)
     decisions = decide(planned, old, fingerprint, overwrite=overwrite)
 
@@ -374,7 +413,6 @@ def run(
     t0 = time.perf_counter()
     same_job = old is not None and old.job.get("sha256") == fingerprint["sha256"]
     manifest = Manifest(manifest_path, fingerprint, old.items if same_job and not overwrite else {})
-    out_dir.mkdir(parents=True, exist_ok=True)
     manifest.save()
 
     todo = [i for i, d in enumerate(decisions) if d.todo]
@@ -413,7 +451,11 @@ def run(
                 )
                 for i in chunk
             ]
-            futures[executor.submit(_work, function, payload, tasks, os.getpid(), token)] = chunk
+            known = [decisions[i].identity for i in chunk]
+            if not any(known):
+                known = None
+            future = executor.submit(_work, function, payload, tasks, os.getpid(), token, known)
+            futures[future] = chunk
         for fut in as_completed(futures):
             chunk = futures[fut]
             try:
@@ -428,12 +470,14 @@ def run(
                 results[i] = record
                 n_failed += record["status"] == "failed"
                 fp = record.pop("_input", None)
+                output_file = record.pop("_output", None)
                 if fp is not None:
                     d = decisions[i]
                     manifest.record(
                         d.input.key,
                         fingerprint=fp,
                         output=relative_output(d.output, manifest_path.parent),
+                        output_file=output_file,
                         result=record,
                     )
             bar.update(len(chunk))
