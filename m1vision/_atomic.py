@@ -260,6 +260,10 @@ def folder_lock(folder) -> Iterator[Path]:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             holder = _holder(fd)
+            deadline = time.monotonic() + 0.2
+            while not holder and time.monotonic() < deadline:  # it writes right after locking
+                time.sleep(0.005)
+                holder = _holder(fd)
             os.close(fd)
             raise _busy_error(folder, holder) from None
         except OSError:

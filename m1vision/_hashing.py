@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import stat
 from pathlib import Path
 
 __all__ = [
@@ -126,14 +127,16 @@ def stat_key(st: os.stat_result) -> list[int]:
     return [st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_dev]
 
 
-def file_record(path, cached: dict | None = None) -> tuple[dict, bool]:
+def file_record(path, cached: dict | None = None, st=None) -> tuple[dict, bool]:
     """A file's identity record ``{"sha256", "size", "stat"}`` and whether it was hashed.
 
     ``cached`` (a record of the same file) is returned as it is when its size and stat equal
-    the file's now; otherwise the file is hashed. The stat is taken before the bytes are read,
-    so a change while hashing leaves a stat that no longer matches.
+    the file's now (``st``: its ``os.stat`` if taken already); otherwise the file is hashed.
+    The stat is taken before the bytes are read, so a change while hashing leaves a stat that
+    no longer matches.
     """
-    st = os.stat(path)
+    if st is None:
+        st = os.stat(path)
     key = stat_key(st)
     if cached is not None and cached.get("stat") == key and cached.get("size") == st.st_size:
         return cached, False
@@ -153,9 +156,10 @@ def identify(path, cached: dict | None = None) -> tuple[dict, int]:
         The path cannot be read.
     """
     path = Path(path)
-    if not path.is_dir():
+    st = os.stat(path)
+    if not stat.S_ISDIR(st.st_mode):
         cached_file = cached if cached and "files" not in cached else None
-        record, hashed = file_record(path, cached_file)
+        record, hashed = file_record(path, cached_file, st)
         return record, int(hashed)
     old = (cached or {}).get("files") or {}
     files: dict[str, dict] = {}
@@ -180,8 +184,8 @@ def smudge_racy(record: dict | None, written_ns: int) -> None:
         return
     limit = written_ns - RACY_WINDOW_NS
     for rec in [*(record.get("files") or {}).values(), record]:
-        stat = rec.get("stat")
-        if stat and max(stat[0], stat[1]) >= limit:
+        key = rec.get("stat")
+        if key and max(key[0], key[1]) >= limit:
             rec["stat"] = None
 
 

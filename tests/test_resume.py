@@ -422,7 +422,7 @@ def _race(src: str, out: str, barrier, queue) -> None:
 
     barrier.wait()
     try:
-        report = slow_pipeline(0.1).run(src, out, chunksize=1, progress=False)
+        report = slow_pipeline(0.5).run(src, out, chunksize=1, progress=False)
         queue.put(("ran", dict(report.reasons)))
     except OutputFolderBusyError as exc:
         queue.put(("busy", exc.pid))

@@ -413,9 +413,12 @@ def _run_locked(
     t0 = time.perf_counter()
     same_job = old is not None and old.job.get("sha256") == fingerprint["sha256"]
     manifest = Manifest(manifest_path, fingerprint, old.items if same_job and not overwrite else {})
-    manifest.save()
-
     todo = [i for i, d in enumerate(decisions) if d.todo]
+    # an unchanged folder's manifest is not rewritten: nothing in it would change
+    save = bool(todo) or not same_job or overwrite or old.changed or old.version != manifest.version
+    if save:
+        manifest.save()
+
     results: list[dict | None] = [None] * len(decisions)
     own = executor is None
     if own and todo:
@@ -492,8 +495,9 @@ def _run_locked(
         raise
     finally:
         bar.close()
-        with contextlib.suppress(Exception):
-            manifest.save()  # what finished is kept, also when interrupted
+        if save:
+            with contextlib.suppress(Exception):
+                manifest.save()  # what finished is kept, also when interrupted
         if cv2 is not None:
             cv2.setNumThreads(cv_threads)
         if own and todo and not getattr(executor, "_m1vision_shared", False):

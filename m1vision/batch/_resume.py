@@ -114,10 +114,12 @@ class Manifest:
     folder's files were always made by the job it names.
     """
 
-    def __init__(self, path: Path, job: dict, items: dict | None = None):
+    def __init__(self, path: Path, job: dict, items: dict | None = None, version=None):
         self.path = Path(path)
         self.job = job
         self.items: dict[str, dict] = dict(items or {})
+        self.version = MANIFEST_VERSION if version is None else version  # as read
+        self.changed = False  # records refreshed while deciding
 
     @classmethod
     def load(cls, path) -> Manifest | None:
@@ -162,7 +164,7 @@ class Manifest:
                 continue
             smudge_racy(entry.get("input"), written_ns)
             smudge_racy(entry.get("output_file"), written_ns)
-        return cls(path, data.get("job", {}), items)
+        return cls(path, data.get("job", {}), items, data["version"])
 
     def save(self) -> Path:
         """Write the manifest atomically (replacing the previous one)."""
@@ -230,8 +232,12 @@ def _check_entry(entry: dict, inp: Input, out: Path | None) -> tuple[str, dict |
     recorded = entry.get("input")
     if not recorded or not recorded.get("sha256"):
         return OLDER_MANIFEST, None
-    if out is not None and not os.path.lexists(out):
-        return OUTPUT_MISSING, None
+    out_stat = None
+    if out is not None:
+        try:
+            out_stat = os.stat(out)
+        except OSError:
+            return OUTPUT_MISSING, None
     try:
         now, _ = identify(inp.path, recorded)
     except OSError:
@@ -241,13 +247,12 @@ def _check_entry(entry: dict, inp: Input, out: Path | None) -> tuple[str, dict |
     entry["input"] = now
     if out is not None:
         before = entry.get("output_file")
+        if before is None:
+            return OUTPUT_CHANGED, now
+        if out_stat.st_size < before["size"]:
+            return OUTPUT_TRUNCATED, now
         try:
-            size = os.stat(out).st_size
-            if before is None:
-                return OUTPUT_CHANGED, now
-            if size < before["size"]:
-                return OUTPUT_TRUNCATED, now
-            current, _ = file_record(out, before)
+            current, _ = file_record(out, before, out_stat)
         except OSError:
             return OUTPUT_MISSING, now
         if current["sha256"] != before["sha256"]:
@@ -315,7 +320,10 @@ def decide(
             reason = INTERRUPTED if out is not None and os.path.lexists(out) else NEW
             decisions.append(Decision(inp, out, True, reason))
             continue
+        records = (entry.get("input"), entry.get("output_file"))
         reason, identity = _check_entry(entry, inp, out)
+        if records[0] is not entry.get("input") or records[1] is not entry.get("output_file"):
+            manifest.changed = True  # a file hashed again: its fresh stat is worth saving
         if reason == UNCHANGED:
             decisions.append(Decision(inp, out, False, UNCHANGED, entry.get("result") or {}))
         else:
