@@ -183,6 +183,7 @@ def run(*, quick: bool = False) -> dict:
     shape = (20, 64, 64) if quick else (300, 512, 512)
     repeats = 1 if quick else 2
     rows, figures = [], {}
+    load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="m1vision-bench-resume-") as tmp:
         work = Path(tmp)
         _load("bench_preprocess").make_rgb_set(work / "png", n, size)
@@ -252,7 +253,9 @@ def run(*, quick: bool = False) -> dict:
             "resumes median of 5 after the stats settled (the ratio column: against the "
             "listing of the same files, median of 5, interleaved). 'Stat only' replaces the "
             "engine's identity step by the size + mtime stat the version 1 manifest kept (no "
-            "output record): the peer, not a mode m1vision offers."
+            "output record): the peer, not a mode m1vision offers. Load average before/after: "
+            f"{load_before:.1f}/{os.getloadavg()[0]:.1f} (above the core count: other work "
+            "shared the cores, and ratios within a few % are within the noise)."
         ),
     }
 

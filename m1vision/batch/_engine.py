@@ -114,7 +114,7 @@ class Job:
 
         ``sha256`` is over the canonical JSON of schema and :meth:`config`: equal configs,
         equal jobs. Override :meth:`config` to add what else makes results differ (the
-        model file's :func:`file_sha256` and its preprocessing, for a prediction job).
+        SHA-256 of the model bytes loaded and its preprocessing, for a prediction job).
         """
         config = self.config()
         return {
@@ -338,9 +338,12 @@ def run(
 
     1. **collect** the inputs (:func:`collect`; or pass ``collected``),
     2. **plan** each input's output (:meth:`Job.output_path`; collisions are errors),
-    3. **decide** what is done from the manifest (:func:`m1vision.batch.decide`): reuse only
-       outputs of the same job from the same input; another job's folder is refused before
-       anything is written (:class:`~m1vision.errors.JobMismatchError`),
+    3. **decide** what is done from the manifest (:func:`m1vision.batch.decide`), holding the
+       output folder's lock from here on (another run into it:
+       :class:`~m1vision.errors.OutputFolderBusyError` at once): reuse only outputs of the
+       same job from an input of the same content that are still the files written; another
+       job's folder is refused before anything is written
+       (:class:`~m1vision.errors.JobMismatchError`),
     4. **execute** the rest in chunks on ``executor`` (default :meth:`Job.default_executor`),
        recording each result in the manifest (saved atomically, at least every second),
     5. **report**: a :class:`BatchReport` (also written as ``batch_report-<UTC>.json``).
