@@ -213,6 +213,22 @@ def check_versioned(data, *, schema: str, versions, source: str, error: type[Exc
 LOCK_NAME = ".m1vision.lock"
 
 
+_HELD: set[int] = set()  # the lock descriptors this process holds
+
+
+def _close_held_in_child() -> None:
+    # A forked worker (the engine's process pool starts during a run) must not keep the
+    # run's lock alive after the run: close its copies (this does not unlock the parent's).
+    for fd in list(_HELD):
+        with contextlib.suppress(OSError):
+            os.close(fd)
+    _HELD.clear()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_close_held_in_child)
+
+
 def _holder(fd: int) -> dict:
     try:
         return json.loads(os.pread(fd, 4096, 0).decode("utf-8"))
@@ -278,6 +294,7 @@ def folder_lock(folder) -> Iterator[Path]:
         if same:
             break
         os.close(fd)
+    _HELD.add(fd)
     try:
         info = {
             "pid": os.getpid(),
@@ -290,6 +307,7 @@ def folder_lock(folder) -> Iterator[Path]:
     finally:
         with contextlib.suppress(OSError):
             os.unlink(path)  # while still holding it (see the loop above)
+        _HELD.discard(fd)
         os.close(fd)
 
 

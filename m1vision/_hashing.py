@@ -108,7 +108,7 @@ def tree_sha256(folder) -> str:
     >>> before = tree_sha256(root)
     >>> _ = (root / ".DS_Store").write_bytes(b"finder"); tree_sha256(root) == before
     True
-    >>> (root / "b").rename(root / "d"); tree_sha256(root) == before
+    >>> _ = (root / "b").rename(root / "d"); tree_sha256(root) == before
     False
     """
     return _combine((rel, file_sha256(path)) for rel, path in folder_files(folder))

@@ -505,3 +505,27 @@ def test_a_model_changed_while_loading_is_refused(tmp_path, two_models, monkeypa
     monkeypatch.setattr(_models, "_load_keras_file", load_then_replace)
     with pytest.raises(ModelLoadError, match="changed on disk while it was being loaded"):
         _models.load_model_identified(model_path)
+
+
+def _holds_the_lock_file(fd: int, lock: str, queue) -> None:
+    try:
+        queue.put(os.path.samestat(os.fstat(fd), os.stat(lock)))
+    except OSError:
+        queue.put(False)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="fork is the case under test")
+def test_a_worker_forked_during_a_run_does_not_keep_its_lock(tmp_path):
+    from m1vision._atomic import _HELD, LOCK_NAME, folder_lock
+
+    ctx = multiprocessing.get_context("fork")
+    queue = ctx.Queue()
+    with folder_lock(tmp_path):
+        (fd,) = _HELD
+        child = ctx.Process(
+            target=_holds_the_lock_file, args=(fd, str(tmp_path / LOCK_NAME), queue)
+        )
+        child.start()
+        assert queue.get(timeout=60) is False  # its copy was closed at fork
+        child.join(timeout=60)
+        assert os.path.samestat(os.fstat(fd), os.stat(tmp_path / LOCK_NAME))  # ours is not
