@@ -33,8 +33,11 @@ class BatchItem:
     status : {"ok", "skipped", "failed"}
     reason : str
         Why it was processed or skipped: ``"new"``, ``"unchanged"`` (skipped), ``"input
-        changed"``, ``"failed before"``, ``"output missing"``, ``"interrupted"`` (an output
-        without a record: a run stopped before its manifest was saved), ``"overwrite"``.
+        changed"`` (its content hash differs), ``"failed before"``, ``"output missing"``,
+        ``"output truncated"`` (smaller than recorded), ``"output changed"`` (its hash
+        differs), ``"interrupted"`` (an output without a record: a run stopped before its
+        manifest was saved), ``"older manifest"`` (recorded by a version 1 manifest, which
+        kept no content hash), ``"overwrite"``.
     seconds : float
         Time spent on it in this run (0 when skipped).
     error : str or None
