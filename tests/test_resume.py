@@ -529,3 +529,21 @@ def test_a_worker_forked_during_a_run_does_not_keep_its_lock(tmp_path):
         assert queue.get(timeout=60) is False  # its copy was closed at fork
         child.join(timeout=60)
         assert os.path.samestat(os.fstat(fd), os.stat(tmp_path / LOCK_NAME))  # ours is not
+
+
+def test_a_savedmodel_folder_has_one_hash_from_loading_to_records(tmp_path, two_models):
+    import keras
+
+    from m1vision.inference import Predictor, load_model
+
+    folder = tmp_path / "exported"
+    keras.saving.load_model(two_models[0]).export(folder, verbose=False)
+    expected = _hashing.tree_sha256(folder)
+    assert load_model(folder).sha256 == expected
+    predictor = Predictor(folder, device="cpu", batch_size=4)
+    assert predictor.model_sha256 == expected
+    bmps = tmp_path / "in"
+    write_image(bmps / "a.bmp", _image(1))
+    predictor.predict_folder(bmps, tmp_path / "pred", progress=False)
+    manifest = json.loads((tmp_path / "pred" / MANIFEST_NAME).read_text())
+    assert manifest["job"]["config"]["model"] == {"file": "exported", "sha256": expected}
