@@ -360,7 +360,7 @@ from concurrent.futures import ThreadPoolExecutor
 sys.path.insert(0, {tests!r})
 from batch_support import slow_pipeline
 with ThreadPoolExecutor(max_workers=1) as pool:
-    slow_pipeline(0.3).run({src!r}, {out!r}, executor=pool, chunksize=1, progress=False)
+    slow_pipeline(0.5).run({src!r}, {out!r}, executor=pool, chunksize=1, progress=False)
 print("finished")
 """
 
@@ -391,7 +391,7 @@ def test_a_second_run_into_a_busy_folder_fails_at_once_naming_the_folder_and_hol
     try:
         started = time.monotonic()
         with pytest.raises(OutputFolderBusyError) as info:
-            slow_pipeline(0.3).run(bmps, out, progress=False)
+            slow_pipeline(0.5).run(bmps, out, progress=False)
         assert time.monotonic() - started < 5  # at once, not after the holder
         assert info.value.pid == child.pid and info.value.folder == out
         assert str(out) in str(info.value) and f"process {child.pid}" in str(info.value)
@@ -400,7 +400,7 @@ def test_a_second_run_into_a_busy_folder_fails_at_once_naming_the_folder_and_hol
     finally:
         child.wait(timeout=120)
     assert child.returncode == 0 and "finished" in child.stdout.read()
-    assert slow_pipeline(0.3).run(bmps, out, progress=False).reasons == {"unchanged": 4}
+    assert slow_pipeline(0.5).run(bmps, out, progress=False).reasons == {"unchanged": 4}
 
 
 def test_a_killed_runs_lock_blocks_nobody(bmps, tmp_path):
@@ -411,7 +411,7 @@ def test_a_killed_runs_lock_blocks_nobody(bmps, tmp_path):
     child.send_signal(signal.SIGKILL)
     child.wait(timeout=60)
     assert json.loads((out / ".m1vision.lock").read_text())["pid"] == child.pid  # stale file
-    report = slow_pipeline(0.3).run(bmps, out, progress=False)
+    report = slow_pipeline(0.5).run(bmps, out, progress=False)
     assert report.counts["failed"] == 0 and len(report) == 4
     assert not (out / ".m1vision.lock").exists()  # released and removed at the end
 
