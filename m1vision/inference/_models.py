@@ -129,6 +129,8 @@ def _graph_output_kind(signature) -> str | None:
 
 def _sniff(path: Path) -> str:
     """Say in words what a file that is no model looks like."""
+    from m1vision.io._sniff import has_dicm_marker
+
     try:
         with open(path, "rb") as fh:
             head = fh.read(256)
@@ -142,7 +144,7 @@ def _sniff(path: Path) -> str:
         return "is a JPEG image"
     if head.startswith((b"II*\x00", b"MM\x00*")):
         return "is a TIFF image"
-    if len(head) >= 132 and head[128:132] == b"DICM":
+    if has_dicm_marker(head):
         return "is a DICOM file"
     if head.startswith(b"\x89HDF"):
         return "is an HDF5 file (a Keras 2 .h5 model? load it in Keras and save it as .keras)"

@@ -9,24 +9,248 @@ import numpy as np
 
 from m1vision.errors import ImageReadError
 from m1vision.io._core import MedicalImage, _check_file, _read_bytes
-from m1vision.io._sniff import _looks_like_preambleless_dicom
+from m1vision.io._sniff import DICOM_HEAD, dicom_kind
 
-#: PyPI packages that give pydicom a decoder, by transfer syntax family.
+#: The transfer syntaxes m1vision reads in its default install (README's support table):
+#: (UID, family). ``python -m m1vision doctor`` checks that each one decodes here.
+READ_TRANSFER_SYNTAXES = (
+    ("1.2.840.10008.1.2", "uncompressed"),
+    ("1.2.840.10008.1.2.1", "uncompressed"),
+    ("1.2.840.10008.1.2.2", "uncompressed"),
+    ("1.2.840.10008.1.2.1.99", "Deflated"),
+    ("1.2.840.10008.1.2.4.50", "JPEG"),
+    ("1.2.840.10008.1.2.4.51", "JPEG"),
+    ("1.2.840.10008.1.2.4.57", "JPEG"),
+    ("1.2.840.10008.1.2.4.70", "JPEG"),
+    ("1.2.840.10008.1.2.4.80", "JPEG-LS"),
+    ("1.2.840.10008.1.2.4.81", "JPEG-LS"),
+    ("1.2.840.10008.1.2.4.90", "JPEG 2000"),
+    ("1.2.840.10008.1.2.4.91", "JPEG 2000"),
+    ("1.2.840.10008.1.2.4.201", "HTJ2K"),
+    ("1.2.840.10008.1.2.4.202", "HTJ2K"),
+    ("1.2.840.10008.1.2.4.203", "HTJ2K"),
+    ("1.2.840.10008.1.2.5", "RLE"),
+)
+
+#: What to install when no decoder for a family is present: packages that decode it (the
+#: first is m1vision's default; ``make install`` restores them all).
 _DECODER_PACKAGES = {
-    "JPEG-LS": "pylibjpeg + pylibjpeg-libjpeg, or pyjpegls, or python-gdcm",
-    "JPEG 2000": "pylibjpeg + pylibjpeg-openjpeg, or python-gdcm (Pillow with OpenJPEG does some)",
-    "HTJ2K": "pylibjpeg + pylibjpeg-openjpeg",
-    "JPEG": "pylibjpeg + pylibjpeg-libjpeg, or python-gdcm (Pillow does 8-bit baseline only)",
-    "RLE": "pylibjpeg + pylibjpeg-rle (pydicom's own NumPy decoder normally suffices)",
-    "Deflated": "pydicom's own (zlib); reinstall pydicom",
+    "JPEG": "pylibjpeg and pylibjpeg-libjpeg",
+    "JPEG-LS": "pylibjpeg and pylibjpeg-libjpeg (or pyjpegls)",
+    "JPEG 2000": "pylibjpeg and pylibjpeg-openjpeg",
+    "HTJ2K": "pylibjpeg and pylibjpeg-openjpeg (2.0 or later)",
+    "RLE": "pylibjpeg and pylibjpeg-rle (pydicom's own NumPy decoder also reads it)",
+    "Deflated": "pydicom (its own zlib decoder)",
+    "uncompressed": "pydicom",
 }
 
+#: Tools that decompress a DICOM file another decoder refused (their output is Explicit VR
+#: Little Endian, which every reader takes).
+_DECOMPRESS_FIX = (
+    "decompress it with another decoder and read the output: `gdcmconv --raw IN.dcm OUT.dcm` "
+    "(GDCM) or `dcmdjpeg` / `dcmdjpls` / `dcmdrle` (DCMTK, by syntax); if they refuse it too, "
+    "the file is damaged: export it again from its source (scanner, PACS)"
+)
 
-def _decoder_packages(ts_name: str) -> str:
-    for family in ("JPEG-LS", "HTJ2K", "JPEG 2000", "JPEG", "RLE", "Deflated"):
-        if family in ts_name or family.replace(" ", "") in ts_name:
-            return _DECODER_PACKAGES[family]
-    return "pylibjpeg with its plugins, or python-gdcm"
+
+def _family(uid: str) -> str | None:
+    return dict(READ_TRANSFER_SYNTAXES).get(str(uid))
+
+
+def _ts_words(ts) -> str:
+    """'JPEG-LS Lossless Image Compression (UID 1.2.840.10008.1.2.4.80)', or 'unknown (UID ...)'."""
+    known = ts.is_transfer_syntax and ts.name != str(ts)
+    return f"{ts.name if known else 'unknown'} (UID {ts})"
+
+
+def transfer_syntax_support() -> list[dict]:
+    """Which of :data:`READ_TRANSFER_SYNTAXES` this environment decodes, and with what.
+
+    Returns one ``{"uid", "name", "family", "decodes", "plugins", "fix"}`` per syntax:
+    ``plugins`` are pydicom's available decoder plugins (empty for uncompressed and deflated
+    data, which pydicom reads itself), ``fix`` what to install where it does not decode.
+    """
+    from pydicom.pixels import get_decoder
+    from pydicom.uid import UID
+
+    out = []
+    for uid, family in READ_TRANSFER_SYNTAXES:
+        ts = UID(uid)
+        try:
+            decoder = get_decoder(ts)
+            plugins = list(decoder.available_plugins)
+            decodes = bool(decoder.is_available)
+        except NotImplementedError:
+            plugins, decodes = [], False
+        out.append(
+            {
+                "uid": uid,
+                "name": ts.name,
+                "family": family,
+                "decodes": decodes,
+                "plugins": plugins,
+                "fix": None if decodes else f"pip install {_DECODER_PACKAGES[family]}",
+            }
+        )
+    return out
+
+
+def _transfer_syntax(ds):
+    fm = getattr(ds, "file_meta", None)
+    return fm.get("TransferSyntaxUID") if fm is not None else None
+
+
+def _pixel_error(path, ds, reason: str):
+    from m1vision.errors import PixelDataError
+
+    ts = _transfer_syntax(ds)
+    return PixelDataError(
+        path,
+        reason,
+        transfer_syntax=None if ts is None else (ts.name if ts.is_transfer_syntax else "unknown"),
+        transfer_syntax_uid=None if ts is None else str(ts),
+    )
+
+
+def _decode_error(path, ds, exc: BaseException):
+    """The PixelDataError for a failed ``ds.pixel_array``: what, which syntax, and a real fix.
+
+    read_dicom and read_series both raise this, so one file gives one text either way.
+    """
+    from pydicom.pixels import get_decoder
+
+    from m1vision.errors import PixelDataError
+
+    if isinstance(exc, PixelDataError):
+        return exc
+    ts = _transfer_syntax(ds)
+    text = str(exc).strip().rstrip(".")
+    if ts is None:
+        return _pixel_error(
+            path,
+            ds,
+            f"its pixel data cannot be decoded: the file has no TransferSyntaxUID and "
+            f"pydicom says: {text}. Fix: write it again with a file meta header (e.g. "
+            "`gdcmconv --raw IN.dcm OUT.dcm`).",
+        )
+    words = _ts_words(ts)
+    if not ts.is_transfer_syntax or ts.name == str(ts):
+        return _pixel_error(
+            path,
+            ds,
+            f"its pixel data use the transfer syntax {words}, which is no transfer syntax of "
+            "the DICOM standard (a private or mistyped UID), so no decoder exists for it. "
+            "Expected one of the syntaxes `python -m m1vision doctor` lists as decoded. Fix: "
+            "export the image again from its source (scanner, PACS, the converting tool) as "
+            "Explicit VR Little Endian (UID 1.2.840.10008.1.2.1).",
+        )
+    try:
+        decoder = get_decoder(ts)
+    except NotImplementedError:
+        return _pixel_error(
+            path,
+            ds,
+            f"its pixel data use the transfer syntax {words}, which pydicom has no image "
+            "decoder for (a video or multi-component syntax). Fix: export the images from "
+            "their source as Explicit VR Little Endian (UID 1.2.840.10008.1.2.1), or take the "
+            "stream out of ds.PixelData with pydicom and decode it with a video tool such as "
+            "ffmpeg.",
+        )
+    family = _family(ts) or "JPEG 2000"
+    if not decoder.is_available:
+        return _pixel_error(
+            path,
+            ds,
+            f"its pixel data use the transfer syntax {words}, and no decoder for it is "
+            f"installed here. Fix: `python -m pip install {_DECODER_PACKAGES[family]}` (part "
+            "of m1vision's default install: `make install` restores them).",
+        )
+    plugins = ", ".join(decoder.available_plugins) or "pydicom"
+    return _pixel_error(
+        path,
+        ds,
+        f"its {words} pixel data are damaged, truncated or not a conformant stream: every "
+        f"installed decoder ({plugins}) refused it; pydicom says: {text}. Fix: {_DECOMPRESS_FIX}.",
+    )
+
+
+def _j2k_size(frame: bytes) -> tuple[int, int] | None:
+    """(rows, columns) from a JPEG 2000 codestream's SIZ marker, or None."""
+    i = frame.find(b"\xff\x4f\xff\x51", 0, 4096)
+    if i < 0 or len(frame) < i + 24:
+        return None
+    xsiz, ysiz, x0, y0 = struct.unpack(">IIII", frame[i + 8 : i + 24])
+    return ysiz - y0, xsiz - x0
+
+
+def _size_problem(ds) -> str | None:
+    """Why the declared image size (Rows x Columns x frames x samples x bits) cannot be the
+    pixel data's, checked on the bytes before anything is decoded or allocated; None if fine.
+
+    Uncompressed: the pixel data must hold the declared bytes. Compressed: every frame needs
+    a fragment of its own, and a JPEG / JPEG-LS / JPEG 2000 stream states its own size.
+    """
+    rows, cols = int(ds.get("Rows") or 0), int(ds.get("Columns") or 0)
+    frames = int(_first(ds.get("NumberOfFrames")) or 1)
+    samples = int(ds.get("SamplesPerPixel") or 1)
+    bits = int(ds.get("BitsAllocated") or 0)
+    declared = f"Rows {rows} x Columns {cols} x {frames} frame(s) x {samples} sample(s)"
+    if rows <= 0 or cols <= 0 or frames <= 0 or samples <= 0 or bits <= 0:
+        return f"an empty image size ({declared}, BitsAllocated {bits})"
+    if "PixelData" not in ds:
+        return None  # float pixel data: pydicom checks them
+    data = ds.PixelData
+    ts = _transfer_syntax(ds)
+    if ts is None or not ts.is_compressed:
+        need = (rows * cols * frames * samples * bits + 7) // 8
+        if len(data) < need:
+            return (
+                f"the header declares {declared} x {bits} bits = {need:,} bytes, but the pixel "
+                f"data hold {len(data):,} bytes"
+            )
+        return None
+    from pydicom.encaps import generate_fragments, generate_frames
+
+    try:
+        fragments = sum(1 for _ in generate_fragments(data)) - 1  # less the offset table
+        first = next(generate_frames(data, number_of_frames=frames))
+    except Exception:  # the encapsulation itself is broken: the decoder says how
+        return None
+    if frames > max(fragments, 1):
+        return (
+            f"the header declares {declared}, but the encapsulated pixel data hold "
+            f"{fragments} fragment(s): at most {fragments} frame(s)"
+        )
+    if _family(ts) in ("JPEG 2000", "HTJ2K"):
+        size = _j2k_size(first)
+    else:
+        from pydicom.pixels.utils import _get_jpg_parameters
+
+        params = _get_jpg_parameters(first) if _family(ts) in ("JPEG", "JPEG-LS") else {}
+        size = (params["height"], params["width"]) if "height" in params else None
+    # only a stream smaller than declared is refused here (the allocation would be wasted);
+    # a stream that claims more is left to its decoder, which reads what it really holds
+    if size is not None and size[0] * size[1] < rows * cols:
+        return (
+            f"the header declares {declared}, but the first frame's {ts.name} stream is "
+            f"{size[0]} x {size[1]} pixels"
+        )
+    return None
+
+
+def _check_size(path, ds) -> None:
+    """Raise PixelDataError if the declared image size disagrees with the pixel data."""
+    problem = _size_problem(ds)
+    if problem:
+        ts = _transfer_syntax(ds)
+        raise _pixel_error(
+            path,
+            ds,
+            f"{problem} (transfer syntax {_ts_words(ts) if ts else 'not given'}); "
+            "the file is truncated or its image size elements (0028,xxxx) are wrong. Fix: "
+            "copy the file again from its source; if the copy is whole, export it again "
+            "from the scanner or PACS.",
+        )
 
 
 def _first(value) -> float | None:
@@ -235,9 +459,9 @@ def read_dicom(path) -> MedicalImage:
     from pydicom.pixels import apply_color_lut, apply_modality_lut
 
     p = _check_file(path)
-    head = _read_bytes(p, 132)
-    force = not (len(head) >= 132 and head[128:132] == b"DICM")
-    if force and not _looks_like_preambleless_dicom(head):
+    kind = dicom_kind(_read_bytes(p, DICOM_HEAD))
+    force = kind is None
+    if kind is False:
         raise ImageReadError(
             p,
             "not a DICOM file: no 'DICM' marker at byte 128 and no DICOM data set at the "
@@ -256,20 +480,11 @@ def read_dicom(path) -> MedicalImage:
             f"{what} without pixel data (no PixelData element); it holds no image "
             "(e.g. a structured report, RT plan/structure set, or DICOMDIR).",
         )
-    fm = getattr(ds, "file_meta", None)
-    ts = fm.get("TransferSyntaxUID") if fm is not None else None
+    _check_size(p, ds)
     try:
         raw = ds.pixel_array
     except Exception as exc:  # pydicom raises RuntimeError/ValueError/NotImplementedError...
-        text = str(exc)
-        if ts is not None and ts.is_compressed:
-            raise ImageReadError(
-                p,
-                f"its pixel data use the transfer syntax {ts.name!r} ({ts}), which no "
-                f"installed decoder handles; install {_decoder_packages(ts.name)}. "
-                f"pydicom says: {text}",
-            ) from exc
-        raise ImageReadError(p, f"its pixel data cannot be decoded: {text}") from exc
+        raise _decode_error(p, ds, exc) from exc
 
     metadata = _dicom_metadata(ds)
     modality = metadata.get("modality")

@@ -20,8 +20,9 @@ from m1vision.errors import (
     ImageReadError,
     InvalidParameterError,
 )
-from m1vision.io._dicom import _first, _floats
-from m1vision.io._sniff import _looks_like_preambleless_dicom
+from m1vision.io._dicom import _check_size, _decode_error, _first, _floats
+from m1vision.io._geometry_checks import orientation_problem
+from m1vision.io._sniff import DICOM_HEAD, dicom_kind
 
 __all__ = ["SeriesInfo", "SeriesListing", "list_series"]
 
@@ -161,13 +162,6 @@ def _check_folder(folder) -> Path:
     return p
 
 
-def _is_dicom(head: bytes) -> bool | None:
-    """True: DICM marker; None: preamble-less data set; False: not DICOM."""
-    if len(head) >= 132 and head[128:132] == b"DICM":
-        return True
-    return None if _looks_like_preambleless_dicom(head) else False
-
-
 def _files(folder: Path) -> list[Path]:
     out = []
     for root, dirs, names in os.walk(folder):
@@ -191,7 +185,7 @@ def _load(path: Path, folder: Path, pixels: bool, decode: bool = False):
     name = path.relative_to(folder).as_posix()
     try:
         with open(path, "rb") as fh:  # one open: sniff the head, then parse from the start
-            kind = _is_dicom(fh.read(132))
+            kind = dicom_kind(fh.read(DICOM_HEAD))
             if kind is False:
                 return None, "not DICOM"
             fh.seek(0)
@@ -215,18 +209,23 @@ def _load(path: Path, folder: Path, pixels: bool, decode: bool = False):
     if "LOCALIZER" in image_type:
         return None, "localizer: a scout image, not part of a volume"
     iop = _vector(ds.get("ImageOrientationPatient"), 6)
-    if iop is not None:
+    if iop is not None and orientation_problem(iop) is None:  # degenerate ones stay as read
         iop = np.concatenate([iop[:3] / np.linalg.norm(iop[:3]), iop[3:] / np.linalg.norm(iop[3:])])
     sp = _floats(ds.get("PixelSpacing"))
     raw = None
     frames = int(_first(ds.get("NumberOfFrames")) or 1)
-    if decode and frames == 1:  # decode here, in the reading thread, and drop the bytes
+    if pixels:  # the declared size against the bytes, before anything is allocated
+        try:
+            _check_size(path, ds)
+        except ImageReadError as exc:  # reported only if this slice is used
+            raw = exc
+    if decode and frames == 1 and raw is None:  # decode here, in the reading thread
         try:
             raw = ds.pixel_array
         except Exception as exc:  # reported only if this slice is used
-            raw = exc
-        if "PixelData" in ds:
-            del ds.PixelData
+            raw = _decode_error(path, ds, exc)
+    if decode and frames == 1 and "PixelData" in ds:  # drop the bytes
+        del ds.PixelData
     return (
         _Slice(
             path=path,
@@ -289,6 +288,8 @@ def _normal(iop: np.ndarray) -> np.ndarray:
 def _orientation_name(iop: np.ndarray | None) -> str:
     if iop is None:
         return "unknown"
+    if orientation_problem(iop):
+        return "degenerate"
     n = np.abs(_normal(iop))
     name = ("sagittal", "coronal", "axial")[int(np.argmax(n))]
     return name if n.max() > 0.99 else f"oblique {name}"

@@ -9,7 +9,58 @@ import numpy as np
 
 from m1vision.errors import ImageReadError
 from m1vision.io._core import MedicalImage, _check_file, _read_bytes
+from m1vision.io._geometry_checks import affine_problem
 from m1vision.io._sniff import _gunzip_head, _nifti_kind
+
+#: Deflate's largest compression ratio (a run of equal bytes): a .nii.gz cannot unpack to
+#: more than this many times its own size.
+_MAX_DEFLATE_RATIO = 1032
+
+
+def _declared_problem(p: Path, img) -> str | None:
+    """Why the header's image cannot be in the file (an empty axis, more voxels than the
+    bytes can hold, a singular affine), checked before the data are read; None if fine."""
+    header = img.header
+    shape = tuple(int(n) for n in header.get_data_shape())
+    if not shape or 0 in shape:
+        return (
+            f"the header declares the shape {shape}, which has a zero-length axis: the file "
+            "holds no voxels. Fix: write the image again from its source; an empty mask or "
+            "crop needs at least one voxel on every axis"
+        )
+    need = int(np.prod(shape, dtype=np.int64)) * header.get_data_dtype().itemsize
+    offset = int(header.get_data_offset())
+    size = p.stat().st_size
+    compressed = p.name.lower().endswith(".gz") or _read_bytes(p, 2) == b"\x1f\x8b"
+    room = size * _MAX_DEFLATE_RATIO if compressed else size - offset
+    if need > room:
+        what = (
+            f"a {size:,}-byte gzip file unpacks to at most {room:,} bytes"
+            if compressed
+            else f"the file holds {max(room, 0):,} bytes of data after its {offset}-byte header"
+        )
+        return (
+            f"the header declares the shape {shape} of {header.get_data_dtype()} = {need:,} "
+            f"bytes, but {what}: the file is truncated or its header is wrong. Fix: copy or "
+            "write the file again from its source"
+        )
+    problem = affine_problem(img.affine)
+    if problem:
+        sform, qform = int(header["sform_code"]), int(header["qform_code"])
+        used = (
+            f"sform (sform_code {sform})"
+            if sform > 0
+            else f"qform (qform_code {qform})"
+            if qform > 0
+            else "voxel sizes (pixdim; sform_code and qform_code are 0)"
+        )
+        return (
+            f"its geometry, the {used}, cannot place voxels in space: {problem} "
+            f"(zooms {tuple(float(z) for z in header.get_zooms()[:3])}). Fix: write the "
+            "right voxel-to-world matrix A into the file with nibabel: img = nibabel.load(path); "
+            "img.set_sform(A, code=1); img.set_qform(A, code=1); nibabel.save(img, 'fixed.nii.gz')"
+        )
+    return None
 
 
 #: index (k, r, c) of the output -> index (i, j, k) of the canonical RAS array, per shape.
@@ -53,7 +104,9 @@ def read_nifti(path, *, frame: int | None = None) -> MedicalImage:
     ------
     ImageReadError
         Not a NIfTI file, unreadable or truncated data, a 4-D file without ``frame``, ``frame``
-        out of range, or more than 4 dimensions.
+        out of range, or more than 4 dimensions; checked from the header before the data are
+        read: a zero-length axis, more voxels than the file's bytes can hold, a singular or
+        non-finite sform/qform (the one nibabel would use).
 
     Examples
     --------
@@ -95,6 +148,9 @@ def read_nifti(path, *, frame: int | None = None) -> MedicalImage:
                 data = gzip.decompress(data)
             cls = nib.Nifti1Image if kind == "nifti1" else nib.Nifti2Image
             img = cls.from_bytes(data)
+        problem = _declared_problem(p, img)
+        if problem:
+            raise ImageReadError(p, problem)
         ndim = len(img.shape)
         if ndim > 4:
             raise ImageReadError(

@@ -28,7 +28,8 @@ from m1vision.errors import (
     UnevenSpacingError,
 )
 from m1vision.io._core import MedicalImage
-from m1vision.io._dicom import _dicom_metadata, _first, _monochrome1_constant
+from m1vision.io._dicom import _decode_error, _dicom_metadata, _first, _monochrome1_constant
+from m1vision.io._geometry_checks import orientation_problem
 from m1vision.io._listing import (
     SeriesListing,
     _check_folder,
@@ -133,6 +134,82 @@ def _describe_key(key) -> str:
     iop, sp, size = key
     iop_s = "none" if iop is None else "[" + ", ".join(f"{v * _COS_TOL:.4g}" for v in iop) + "]"
     return f"orientation {iop_s}, pixel spacing {sp}, size {size[0]}x{size[1]}"
+
+
+def _check_orientation(folder, slices, strict, notes):
+    """Refuse (strict, or when no slice is left) or drop slices whose orientation is degenerate.
+
+    A zero-length or non-orthogonal ImageOrientationPatient places no plane: no slice normal,
+    so no order, spacing or tilt can be derived from it, and none is invented.
+    """
+    bad = [(s, p) for s in slices if s.iop is not None and (p := orientation_problem(s.iop))]
+    if not bad:
+        return slices
+    first, why = bad[0]
+    shown = ", ".join(f"{x:g}" for x in first.iop)
+    if strict or len(bad) == len(slices):
+        raise SeriesGeometryError(
+            folder,
+            f"{len(bad)} of {len(slices)} slice(s) have a degenerate ImageOrientationPatient "
+            f"({why})",
+            expected="two orthogonal unit vectors (row and column direction cosines)",
+            got=f"[{shown}] in {first.name}",
+            fix="the header is damaged: export the series again from its source; "
+            + (
+                "pass strict=False to read the slices whose orientation is whole"
+                if len(bad) < len(slices)
+                else "no slice has a usable orientation, so no volume can be placed"
+            ),
+            files=[b.name for b, _ in bad],
+        )
+    notes.append(
+        {
+            "kind": "degenerate orientation",
+            "dropped_files": [b.name for b, _ in bad],
+            "detail": f"{why} in {first.name} ([{shown}])",
+        }
+    )
+    return [s for s in slices if not any(s is b for b, _ in bad)]
+
+
+def _check_readable(folder, slices, skipped, strict, notes):
+    """Refuse (strict) or drop and record DICOM files that cannot be parsed or decoded.
+
+    ``strict``: the first one raises the error :func:`read_dicom` raises for that file.
+    """
+    unreadable = [(f, r) for f, r in skipped if r.startswith("unreadable DICOM")]
+    undecodable = [s for s in slices if isinstance(s.raw, Exception)]
+    if strict and undecodable:
+        raise undecodable[0].raw
+    if strict and unreadable:
+        name, reason = unreadable[0]
+        raise ImageReadError(
+            Path(folder) / name,
+            f"pydicom cannot parse it ({reason.split(': ', 1)[-1]}); it lies in the series "
+            f"folder, so the volume would miss a slice. Fix: copy the file again from its "
+            "source, remove it if it belongs to no series, or pass strict=False to read the "
+            "series without it (recorded in metadata['irregularities'])",
+        )
+    if unreadable:
+        notes.append(
+            {
+                "kind": "unreadable files",
+                "dropped_files": [f for f, _ in unreadable],
+                "detail": "; ".join(f"{f}: {r}" for f, r in unreadable[:5]),
+            }
+        )
+    if undecodable:
+        notes.append(
+            {
+                "kind": "undecodable slices",
+                "dropped_files": [s.name for s in undecodable],
+                "detail": "; ".join(f"{s.name}: {s.raw.reason}" for s in undecodable[:3]),
+            }
+        )
+        slices = [s for s in slices if not isinstance(s.raw, Exception)]
+        if not slices:
+            raise undecodable[0].raw
+    return slices
 
 
 def _check_consistent(folder, slices, strict, notes):
@@ -340,6 +417,8 @@ def read_series(
 
         return read_dicom(slices[0].path)
     notes: list[dict] = []
+    slices = _check_readable(p, slices, skipped, strict, notes)
+    slices = _check_orientation(p, slices, strict, notes)
     slices = _check_consistent(p, slices, strict, notes)
     iop = slices[0].iop
     normal = _normal(iop)
@@ -476,11 +555,11 @@ def read_series(
             try:
                 raw = s.ds.pixel_array
             except Exception as exc:
-                raw = exc
+                raw = _decode_error(s.path, s.ds, exc)
             if "PixelData" in s.ds:
                 del s.ds.PixelData
         if isinstance(raw, Exception):
-            raise ImageReadError(s.path, f"its pixel data cannot be decoded: {raw}") from raw
+            raise raw
         if raw.shape != (rows, cols):
             raise ImageReadError(
                 s.path, f"pixel data of shape {raw.shape}, expected {(rows, cols)} (Rows, Columns)"
