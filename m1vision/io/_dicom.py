@@ -14,22 +14,22 @@ from m1vision.io._sniff import DICOM_HEAD, dicom_kind
 #: The transfer syntaxes m1vision reads in its default install (README's support table):
 #: (UID, family). ``python -m m1vision doctor`` checks that each one decodes here.
 READ_TRANSFER_SYNTAXES = (
-    ("1.2.840.10008.1.2", "uncompressed"),
-    ("1.2.840.10008.1.2.1", "uncompressed"),
-    ("1.2.840.10008.1.2.2", "uncompressed"),
-    ("1.2.840.10008.1.2.1.99", "Deflated"),
-    ("1.2.840.10008.1.2.4.50", "JPEG"),
-    ("1.2.840.10008.1.2.4.51", "JPEG"),
-    ("1.2.840.10008.1.2.4.57", "JPEG"),
-    ("1.2.840.10008.1.2.4.70", "JPEG"),
-    ("1.2.840.10008.1.2.4.80", "JPEG-LS"),
-    ("1.2.840.10008.1.2.4.81", "JPEG-LS"),
-    ("1.2.840.10008.1.2.4.90", "JPEG 2000"),
-    ("1.2.840.10008.1.2.4.91", "JPEG 2000"),
-    ("1.2.840.10008.1.2.4.201", "HTJ2K"),
-    ("1.2.840.10008.1.2.4.202", "HTJ2K"),
-    ("1.2.840.10008.1.2.4.203", "HTJ2K"),
-    ("1.2.840.10008.1.2.5", "RLE"),
+    ("1.2.840.10008.1.2", "uncompressed", "implicit VR"),
+    ("1.2.840.10008.1.2.1", "uncompressed", "explicit VR"),
+    ("1.2.840.10008.1.2.2", "uncompressed", "big endian"),
+    ("1.2.840.10008.1.2.1.99", "Deflated", "explicit VR"),
+    ("1.2.840.10008.1.2.4.50", "JPEG", "baseline"),
+    ("1.2.840.10008.1.2.4.51", "JPEG", "extended"),
+    ("1.2.840.10008.1.2.4.57", "JPEG", "lossless"),
+    ("1.2.840.10008.1.2.4.70", "JPEG", "lossless SV1"),
+    ("1.2.840.10008.1.2.4.80", "JPEG-LS", "lossless"),
+    ("1.2.840.10008.1.2.4.81", "JPEG-LS", "near-lossless"),
+    ("1.2.840.10008.1.2.4.90", "JPEG 2000", "lossless"),
+    ("1.2.840.10008.1.2.4.91", "JPEG 2000", "lossy"),
+    ("1.2.840.10008.1.2.4.201", "HTJ2K", "lossless"),
+    ("1.2.840.10008.1.2.4.202", "HTJ2K", "lossless RPCL"),
+    ("1.2.840.10008.1.2.4.203", "HTJ2K", "lossy"),
+    ("1.2.840.10008.1.2.5", "RLE", "lossless"),
 )
 
 #: What to install when no decoder for a family is present: packages that decode it (the
@@ -54,7 +54,7 @@ _DECOMPRESS_FIX = (
 
 
 def _family(uid: str) -> str | None:
-    return dict(READ_TRANSFER_SYNTAXES).get(str(uid))
+    return {u: family for u, family, _ in READ_TRANSFER_SYNTAXES}.get(str(uid))
 
 
 def _ts_words(ts) -> str:
@@ -66,7 +66,8 @@ def _ts_words(ts) -> str:
 def transfer_syntax_support() -> list[dict]:
     """Which of :data:`READ_TRANSFER_SYNTAXES` this environment decodes, and with what.
 
-    Returns one ``{"uid", "name", "family", "decodes", "plugins", "fix"}`` per syntax:
+    Returns one ``{"uid", "name", "family", "label", "decodes", "plugins", "fix"}`` per syntax
+    (``label``: a short name within the family, e.g. "near-lossless"):
     ``plugins`` are pydicom's available decoder plugins (empty for uncompressed and deflated
     data, which pydicom reads itself), ``fix`` what to install where it does not decode.
     """
@@ -74,7 +75,7 @@ def transfer_syntax_support() -> list[dict]:
     from pydicom.uid import UID
 
     out = []
-    for uid, family in READ_TRANSFER_SYNTAXES:
+    for uid, family, label in READ_TRANSFER_SYNTAXES:
         ts = UID(uid)
         try:
             decoder = get_decoder(ts)
@@ -87,6 +88,7 @@ def transfer_syntax_support() -> list[dict]:
                 "uid": uid,
                 "name": ts.name,
                 "family": family,
+                "label": label,
                 "decodes": decodes,
                 "plugins": plugins,
                 "fix": None if decodes else f"pip install {_DECODER_PACKAGES[family]}",
@@ -174,6 +176,24 @@ def _decode_error(path, ds, exc: BaseException):
     )
 
 
+def _parse_reason(path, exc: BaseException) -> str:
+    """Why pydicom cannot parse a DICOM file, with its transfer syntax where the file meta
+    header still reads, and the fix."""
+    from pydicom.filereader import read_file_meta_info
+
+    words = ""
+    try:
+        ts = read_file_meta_info(path).get("TransferSyntaxUID")
+        if ts is not None:
+            words = f" (transfer syntax {_ts_words(ts)})"
+    except Exception:  # the meta header is damaged too: say what pydicom said
+        pass
+    return (
+        f"pydicom cannot parse it{words}: {str(exc).strip().rstrip('.')}. Fix: copy the file "
+        "again from its source; if the copy is whole, export it again from the scanner or PACS."
+    )
+
+
 def _j2k_size(frame: bytes) -> tuple[int, int] | None:
     """(rows, columns) from a JPEG 2000 codestream's SIZ marker, or None."""
     i = frame.find(b"\xff\x4f\xff\x51", 0, 4096)
@@ -202,38 +222,57 @@ def _size_problem(ds) -> str | None:
     data = ds.PixelData
     ts = _transfer_syntax(ds)
     if ts is None or not ts.is_compressed:
-        need = (rows * cols * frames * samples * bits + 7) // 8
+        per_pixel = samples * bits
+        if str(ds.get("PhotometricInterpretation", "")).upper() == "YBR_FULL_422":
+            per_pixel = 2 * bits  # two chroma samples shared by two pixels (PS3.3 C.7.6.3.1.2)
+        need = (rows * cols * frames * per_pixel + 7) // 8
         if len(data) < need:
             return (
-                f"the header declares {declared} x {bits} bits = {need:,} bytes, but the pixel "
-                f"data hold {len(data):,} bytes"
+                f"the header declares {declared} of {bits} bits = {need:,} bytes, but the pixel "
+                f"data hold {len(data):,} bytes: the file is cut off or its image size elements "
+                "(0028,xxxx) are wrong"
             )
         return None
     from pydicom.encaps import generate_fragments, generate_frames
 
+    family = _family(ts)
     try:
         fragments = sum(1 for _ in generate_fragments(data)) - 1  # less the offset table
-        first = next(generate_frames(data, number_of_frames=frames))
+        if frames > max(fragments, 1):
+            return (
+                f"the header declares {declared}, but the encapsulated pixel data hold "
+                f"{fragments} fragment(s), so at most {fragments} frame(s): the file is cut "
+                "off or NumberOfFrames (0028,0008) is wrong"
+            )
+        streams = list(generate_frames(data, number_of_frames=frames))
     except Exception:  # the encapsulation itself is broken: the decoder says how
         return None
-    if frames > max(fragments, 1):
-        return (
-            f"the header declares {declared}, but the encapsulated pixel data hold "
-            f"{fragments} fragment(s): at most {fragments} frame(s)"
-        )
-    if _family(ts) in ("JPEG 2000", "HTJ2K"):
+    if not streams:
+        return None
+    first = streams[0]
+    if family in ("JPEG", "JPEG-LS", "JPEG 2000", "HTJ2K"):
+        # every JPEG, JPEG-LS and JPEG 2000 stream ends with FF D9 (EOI / EOC); decoders
+        # return a cut stream's partial image without an error, so the end is checked here
+        for k, stream in enumerate(streams):
+            if not stream.rstrip(b"\x00\xff").endswith(b"\xff\xd9"):  # less padding
+                return (
+                    f"the compressed stream of frame {k} ({len(stream):,} bytes) stops before "
+                    "its end marker (FF D9): the file is cut off"
+                )
+    if family in ("JPEG 2000", "HTJ2K"):
         size = _j2k_size(first)
     else:
         from pydicom.pixels.utils import _get_jpg_parameters
 
-        params = _get_jpg_parameters(first) if _family(ts) in ("JPEG", "JPEG-LS") else {}
+        params = _get_jpg_parameters(first) if family in ("JPEG", "JPEG-LS") else {}
         size = (params["height"], params["width"]) if "height" in params else None
     # only a stream smaller than declared is refused here (the allocation would be wasted);
     # a stream that claims more is left to its decoder, which reads what it really holds
     if size is not None and size[0] * size[1] < rows * cols:
         return (
-            f"the header declares {declared}, but the first frame's {ts.name} stream is "
-            f"{size[0]} x {size[1]} pixels"
+            f"the header declares {declared}, but the first frame's compressed stream is "
+            f"{size[0]} x {size[1]} pixels: the image size elements (0028,0010 Rows, 0028,0011 "
+            "Columns) are wrong"
         )
     return None
 
@@ -246,10 +285,9 @@ def _check_size(path, ds) -> None:
         raise _pixel_error(
             path,
             ds,
-            f"{problem} (transfer syntax {_ts_words(ts) if ts else 'not given'}); "
-            "the file is truncated or its image size elements (0028,xxxx) are wrong. Fix: "
-            "copy the file again from its source; if the copy is whole, export it again "
-            "from the scanner or PACS.",
+            f"{problem} (transfer syntax {_ts_words(ts) if ts else 'not given'}). Fix: copy "
+            "the file again from its source; if the copy is whole, export it again from the "
+            "scanner or PACS.",
         )
 
 
@@ -470,7 +508,7 @@ def read_dicom(path) -> MedicalImage:
     try:
         ds = pydicom.dcmread(p, force=force)
     except (InvalidDicomError, EOFError, ValueError, struct.error, OSError) as exc:
-        raise ImageReadError(p, f"pydicom cannot parse it: {exc}") from exc
+        raise ImageReadError(p, _parse_reason(p, exc)) from exc
     pixel_keys = ("PixelData", "FloatPixelData", "DoubleFloatPixelData")
     if not any(k in ds for k in pixel_keys):
         sop = ds.get("SOPClassUID")

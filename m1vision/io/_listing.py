@@ -20,7 +20,7 @@ from m1vision.errors import (
     ImageReadError,
     InvalidParameterError,
 )
-from m1vision.io._dicom import _check_size, _decode_error, _first, _floats
+from m1vision.io._dicom import _check_size, _decode_error, _first, _floats, _parse_reason
 from m1vision.io._geometry_checks import orientation_problem
 from m1vision.io._sniff import DICOM_HEAD, dicom_kind
 
@@ -191,7 +191,7 @@ def _load(path: Path, folder: Path, pixels: bool, decode: bool = False):
             fh.seek(0)
             ds = pydicom.dcmread(fh, force=kind is None, stop_before_pixels=not pixels)
     except (InvalidDicomError, EOFError, ValueError, struct.error, OSError) as exc:
-        return None, f"unreadable DICOM: {exc}"
+        return None, f"unreadable DICOM: {_parse_reason(path, exc)}"
     fm = getattr(ds, "file_meta", None)
     sop = str(fm.get("MediaStorageSOPClassUID", "")) if fm is not None else ""
     if sop == _MEDIA_DIRECTORY or "DirectoryRecordSequence" in ds:

@@ -185,10 +185,10 @@ def _check_readable(folder, slices, skipped, strict, notes):
         name, reason = unreadable[0]
         raise ImageReadError(
             Path(folder) / name,
-            f"pydicom cannot parse it ({reason.split(': ', 1)[-1]}); it lies in the series "
-            f"folder, so the volume would miss a slice. Fix: copy the file again from its "
-            "source, remove it if it belongs to no series, or pass strict=False to read the "
-            "series without it (recorded in metadata['irregularities'])",
+            f"{reason.removeprefix('unreadable DICOM: ')} It lies in the series folder, so "
+            f"the volume would miss a slice: remove it if it belongs to no series, or pass "
+            "strict=False to read the series without it (recorded in "
+            "metadata['irregularities']).",
         )
     if unreadable:
         notes.append(
