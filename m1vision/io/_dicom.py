@@ -221,6 +221,8 @@ def _size_problem(ds) -> str | None:
         return None  # float pixel data: pydicom checks them
     data = ds.PixelData
     ts = _transfer_syntax(ds)
+    if ts is not None and not ts.is_transfer_syntax:
+        return None  # an unknown syntax: the decoder's error says so
     if ts is None or not ts.is_compressed:
         per_pixel = samples * bits
         if str(ds.get("PhotometricInterpretation", "")).upper() == "YBR_FULL_422":
