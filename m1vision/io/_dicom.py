@@ -194,6 +194,26 @@ def _parse_reason(path, exc: BaseException) -> str:
     )
 
 
+def _cut_image_reason(ds) -> str | None:
+    """For an image object (an '... Image Storage' SOP class with its image size elements)
+    parsed without pixel data: why (pydicom stops quietly where a file is cut off); None for
+    other objects, and for header-only stubs without Rows (as DICOMDIR test sets hold)."""
+    if "Rows" not in ds:
+        return None
+    sop = ds.get("SOPClassUID")
+    fm = getattr(ds, "file_meta", None)
+    if sop is None and fm is not None:
+        sop = fm.get("MediaStorageSOPClassUID")
+    name = getattr(sop, "name", "")
+    if "Image Storage" not in name:
+        return None
+    return (
+        f"a {name} object without pixel data (no PixelData element): an image object holds "
+        "one, so the file is cut off or damaged. Fix: copy the file again from its source; "
+        "if the copy is whole, export it again from the scanner or PACS."
+    )
+
+
 def _j2k_size(frame: bytes) -> tuple[int, int] | None:
     """(rows, columns) from a JPEG 2000 codestream's SIZ marker, or None."""
     i = frame.find(b"\xff\x4f\xff\x51", 0, 4096)
@@ -514,10 +534,12 @@ def read_dicom(path) -> MedicalImage:
     pixel_keys = ("PixelData", "FloatPixelData", "DoubleFloatPixelData")
     if not any(k in ds for k in pixel_keys):
         sop = ds.get("SOPClassUID")
+        cut = _cut_image_reason(ds)
         what = f"a {sop.name} object" if sop else "a DICOM data set"
         raise ImageReadError(
             p,
-            f"{what} without pixel data (no PixelData element); it holds no image "
+            cut
+            or f"{what} without pixel data (no PixelData element); it holds no image "
             "(e.g. a structured report, RT plan/structure set, or DICOMDIR).",
         )
     _check_size(p, ds)

@@ -20,7 +20,14 @@ from m1vision.errors import (
     ImageReadError,
     InvalidParameterError,
 )
-from m1vision.io._dicom import _check_size, _decode_error, _first, _floats, _parse_reason
+from m1vision.io._dicom import (
+    _check_size,
+    _cut_image_reason,
+    _decode_error,
+    _first,
+    _floats,
+    _parse_reason,
+)
 from m1vision.io._geometry_checks import orientation_problem
 from m1vision.io._sniff import DICOM_HEAD, dicom_kind
 
@@ -202,6 +209,9 @@ def _load(path: Path, folder: Path, pixels: bool, decode: bool = False):
         else ("Rows" in ds and "Columns" in ds)
     )
     if not has_pixels:
+        cut = _cut_image_reason(ds)
+        if cut:
+            return None, f"unreadable DICOM: {cut}"
         what = ds.get("SOPClassUID")
         label = what.name if what is not None else "data set"
         return None, f"no pixel data: a {label} object holds no image"
