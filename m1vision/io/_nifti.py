@@ -10,17 +10,28 @@ import numpy as np
 from m1vision.errors import ImageReadError
 from m1vision.io._core import MedicalImage, _check_file, _read_bytes
 from m1vision.io._geometry_checks import affine_problem
-from m1vision.io._sniff import _gunzip_head, _nifti_kind
+from m1vision.io._sniff import _gunzip_head, _nifti_kind, nifti_dims, nifti_pixdim
 
 #: Deflate's largest compression ratio (a run of equal bytes): a .nii.gz cannot unpack to
 #: more than this many times its own size.
 _MAX_DEFLATE_RATIO = 1032
 
 
-def _declared_problem(p: Path, img) -> str | None:
+def _declared_problem(p: Path, img, head: bytes) -> str | None:
     """Why the header's image cannot be in the file (an empty axis, more voxels than the
-    bytes can hold, a singular affine), checked before the data are read; None if fine."""
+    bytes can hold, a zero voxel size, a singular affine), checked before the data are read;
+    None if fine. ``head`` holds the header as stored (nibabel fixes zero voxel sizes)."""
     header = img.header
+    dims, pixdim = nifti_dims(head), nifti_pixdim(head)
+    spatial = [float(v) for v in pixdim[1 : 1 + min(3, max(dims[0], 1))]]
+    if not all(np.isfinite(spatial)) or 0.0 in spatial:
+        return (
+            f"the header's voxel sizes (pixdim) are {tuple(spatial)}: a zero or non-finite "
+            "size gives no spacing, and nibabel would silently make it 1 mm. Fix: write the "
+            "right voxel sizes and voxel-to-world matrix A into the file with nibabel: img = "
+            "nibabel.load(path); img.header.set_zooms(sizes); img.set_sform(A, code=1); "
+            "img.set_qform(A, code=1); nibabel.save(img, 'fixed.nii.gz')"
+        )
     shape = tuple(int(n) for n in header.get_data_shape())
     if not shape or 0 in shape:
         return (
@@ -148,7 +159,7 @@ def read_nifti(path, *, frame: int | None = None) -> MedicalImage:
                 data = gzip.decompress(data)
             cls = nib.Nifti1Image if kind == "nifti1" else nib.Nifti2Image
             img = cls.from_bytes(data)
-        problem = _declared_problem(p, img)
+        problem = _declared_problem(p, img, head)
         if problem:
             raise ImageReadError(p, problem)
         ndim = len(img.shape)

@@ -106,6 +106,18 @@ def nifti_dims(head: bytes) -> tuple[int, ...] | None:
     return struct.unpack(order + "8q", head[16:80])
 
 
+def nifti_pixdim(head: bytes) -> tuple[float, ...] | None:
+    """The ``pixdim`` field of a NIfTI-1/2 header as stored (qfac, voxel sizes...); None if no
+    header. nibabel replaces zero voxel sizes by 1 when it loads a file; this does not."""
+    found = _nifti_header(head)
+    if found is None:
+        return None
+    kind, order = found
+    if kind == "nifti1":
+        return struct.unpack(order + "8f", head[76:108])
+    return struct.unpack(order + "8d", head[104:168])
+
+
 def _gunzip_head(p: Path, n: int) -> bytes:
     """The first ``n`` decompressed bytes of the gzip file ``p`` (ImageReadError if broken)."""
     try:
