@@ -441,3 +441,41 @@ def test_pixel_data_error_pickles_with_its_syntax():
 def test_jpeg_ls_near_parameter_is_read_from_the_stream():
     """The helper above reads NEAR from the SOS marker: 0 for a lossless stream."""
     assert jpeg_ls_near(pydicom_file("MR_small_jpeg_ls_lossless.dcm")) == 0
+
+
+# --------------------------------------------------------------------------------------------
+# the batch engine reads compressed inputs like uncompressed ones
+# --------------------------------------------------------------------------------------------
+
+
+def test_batch_run_over_compressed_inputs_equals_the_uncompressed_run(mr, tmp_path):
+    import shutil
+
+    from m1vision.pipeline import Canny, GaussianBlur, Pipeline, Window
+
+    pipeline = Pipeline(
+        [Window(center=600, width=1600), GaussianBlur(ksize=3), Canny(low=50, high=150)]
+    )
+    plain, packed = tmp_path / "plain", tmp_path / "packed"
+    plain.mkdir()
+    packed.mkdir()
+    write_series(plain / "mr_series", mr, [ExplicitVRLittleEndian])
+    write_series(packed / "mr_series", mr, [JPEG2000Lossless, RLELossless])
+    shutil.copy(pydicom_file("MR_small.dcm"), plain / "mr.dcm")
+    shutil.copy(pydicom_file("MR_small_jpeg_ls_lossless.dcm"), packed / "mr.dcm")
+    cut = cut_stream(pydicom_file("MR_small_jp2klossless.dcm"), packed / "cut.dcm")
+    ds = pydicom.dcmread(cut)
+    ds.SeriesInstanceUID = generate_uid(entropy_srcs=["m1vision-cut"])  # its own series
+    ds.save_as(cut)
+
+    reference = pipeline.run(plain, tmp_path / "out_plain", progress=False)
+    report = pipeline.run(packed, tmp_path / "out_packed", progress=False)
+    assert {i.key: i.status for i in reference.items} == {"mr.dcm": "ok", "mr_series": "ok"}
+    status = {i.key: i.status for i in report.items}
+    assert status == {"cut.dcm": "failed", "mr.dcm": "ok", "mr_series": "ok"}
+    error = next(i.error for i in report.items if i.key == "cut.dcm")
+    assert error.startswith("PixelDataError: ") and "1.2.840.10008.1.2.4.90" in error
+    for out in ("mr_series.nii.gz", "mr.png"):
+        got = read_any(tmp_path / "out_packed" / out)
+        want = read_any(tmp_path / "out_plain" / out)
+        assert_array_equal(getattr(got, "pixels", got), getattr(want, "pixels", want))
