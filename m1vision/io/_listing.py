@@ -20,6 +20,7 @@ from m1vision.errors import (
     ImageReadError,
     InvalidParameterError,
 )
+from m1vision.geometry import orientation_problem, plane_name
 from m1vision.io._dicom import (
     _check_size,
     _cut_image_reason,
@@ -28,7 +29,6 @@ from m1vision.io._dicom import (
     _floats,
     _parse_reason,
 )
-from m1vision.io._geometry_checks import orientation_problem
 from m1vision.io._sniff import DICOM_HEAD, dicom_kind
 
 __all__ = ["SeriesInfo", "SeriesListing", "list_series"]
@@ -291,20 +291,6 @@ def _scan(folder: Path, *, pixels: bool, workers: int, progress, decode: bool = 
     return list(groups.values()), skipped
 
 
-def _normal(iop: np.ndarray) -> np.ndarray:
-    return np.cross(iop[:3], iop[3:])
-
-
-def _orientation_name(iop: np.ndarray | None) -> str:
-    if iop is None:
-        return "unknown"
-    if orientation_problem(iop):
-        return "degenerate"
-    n = np.abs(_normal(iop))
-    name = ("sagittal", "coronal", "axial")[int(np.argmax(n))]
-    return name if n.max() > 0.99 else f"oblique {name}"
-
-
 def _key(group: list[_Slice]):
     ds = group[0].ds
     number = _first(ds.get("SeriesNumber"))
@@ -332,7 +318,7 @@ def _infos(groups) -> list[SeriesInfo]:
                 rows=g[0].size[0],
                 columns=g[0].size[1],
                 slices=g[0].frames if multi else (len(positions) or len(g)),
-                orientation="multi-frame" if multi else _orientation_name(g[0].iop),
+                orientation="multi-frame" if multi else plane_name(g[0].iop),
                 folder=Path(g[0].name).parent.as_posix(),
             )
         )
