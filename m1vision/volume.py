@@ -244,8 +244,8 @@ def _nifti_volume_file(path) -> bool:
             head = fh.read(540)
     except (OSError, EOFError, zlib.error):
         return False  # the image kind reads it and reports what is wrong
-    dims = nifti_dims(head)
-    return dims is not None and dims[0] >= 3 and dims[3] > 1
+    fields = nifti_dims(head)
+    return fields is not None and fields[0][0] >= 3 and fields[0][3] > 1
 
 
 def _dicom_header(path, tags):

@@ -460,8 +460,12 @@ def read_dicom(path) -> MedicalImage:
 
     What is done, in order:
 
-    1. Pixels are decoded by pydicom (uncompressed, RLE, deflate, and JPEG / JPEG 2000 as far as
-       the installed plugins go: Pillow decodes 8-bit JPEG baseline and JPEG 2000).
+    1. The declared image size (Rows x Columns x frames x samples x bits) is checked against the
+       pixel data (uncompressed: their length; compressed: one fragment per frame, each stream
+       whole and of the declared size) before anything is allocated. Pixels are then decoded
+       by pydicom with the default install's plugins: every syntax of
+       :data:`READ_TRANSFER_SYNTAXES` (uncompressed, Deflated, JPEG baseline / extended /
+       lossless / lossless SV1, JPEG-LS lossless and near-lossless, JPEG 2000, HTJ2K, RLE).
     2. Monochrome pixels go through the modality LUT (``pydicom.pixels.apply_modality_lut``:
        RescaleSlope/RescaleIntercept or a Modality LUT Sequence), so CT is in Hounsfield
        units. RT dose is also multiplied by ``DoseGridScaling`` (DICOM PS3.3 C.8.8.3) and is in
@@ -499,8 +503,11 @@ def read_dicom(path) -> MedicalImage:
     ------
     ImageReadError
         Missing/empty/not DICOM; a DICOM without pixel data (structured report, RT plan,
-        DICOMDIR...); a compressed transfer syntax no installed plugin decodes (the message names
-        the transfer syntax and the packages to install); a truncated pixel data element.
+        DICOMDIR...); an image object cut off before its pixel data.
+    PixelDataError
+        (an ImageReadError) Pixel data that cannot be decoded or disagree with the declared
+        size: a cut or damaged stream, an unknown transfer syntax, a missing decoder. The
+        message names the file, the transfer syntax by name and UID, and the fix.
 
     Examples
     --------

@@ -10,7 +10,7 @@ import numpy as np
 from m1vision.errors import ImageReadError, InvalidParameterError
 from m1vision.geometry import canonical_to_layout, check_affine, default_affine
 from m1vision.io._core import MedicalImage, _check_file, _read_bytes
-from m1vision.io._sniff import _gunzip_head, _nifti_kind, nifti_dims, nifti_pixdim
+from m1vision.io._sniff import _gunzip_head, _nifti_kind, nifti_dims
 
 #: Deflate's largest compression ratio (a run of equal bytes): a .nii.gz cannot unpack to
 #: more than this many times its own size.
@@ -22,7 +22,7 @@ def _declared_problem(p: Path, img, head: bytes) -> str | None:
     bytes can hold, a zero voxel size, a singular affine), checked before the data are read;
     None if fine. ``head`` holds the header as stored (nibabel fixes zero voxel sizes)."""
     header = img.header
-    dims, pixdim = nifti_dims(head), nifti_pixdim(head)
+    dims, pixdim = nifti_dims(head)
     spatial = [float(v) for v in pixdim[1 : 1 + min(3, max(dims[0], 1))]]
     if not all(np.isfinite(spatial)) or 0.0 in spatial:
         return (

@@ -340,16 +340,20 @@ def read_series(
     3. Slices are sorted by ImagePositionPatient projected on the slice normal (the cross product
        of ImageOrientationPatient's row and column directions), never by InstanceNumber or file
        name; the z spacing comes from the positions, not SliceThickness.
-    4. Checks, each naming the files and numbers: the same orientation, pixel spacing and size in
-       every slice; no duplicate positions; no missing slices (a step above 1.5 typical steps);
+    4. Checks, each naming the files and numbers: every file readable and its pixel data decodable
+       (strict: the error :func:`read_dicom` raises for that file; lenient: dropped and recorded,
+       its position filled like a missing slice); a usable ImageOrientationPatient (two non-zero
+       orthogonal vectors: a degenerate one is refused in both modes when no slice has a usable one,
+       as no spacing or tilt can be derived from it); the same orientation, pixel spacing and size
+       in every slice; no duplicate positions; no missing slices (a step above 1.5 typical steps);
        even steps (within 1 % or 0.01 mm); no gantry tilt (the step leaves the normal by more than
        0.05 degrees). ``strict=True`` raises the matching :class:`~m1vision.errors.SeriesError`;
        ``strict=False`` loads what is consistent and records each irregularity in
        ``metadata["irregularities"]``: odd slices and duplicates are dropped (the first by
        InstanceNumber kept), missing slices are inserted filled with the volume's minimum
        (``metadata["inserted_slices"]``, so positions stay true; a gap larger than the slices
-       present keeps the longest gap-free run instead), uneven steps use the mean step, and a
-       tilt is carried by the affine as a shear.
+       present keeps the longest gap-free run instead), uneven steps use the mean step, and a tilt
+       is carried by the affine as a shear.
     5. Each slice goes through its own modality LUT (RescaleSlope/Intercept or a Modality LUT
        Sequence): float32 in modality units (HU for CT). MONOCHROME1 is inverted per slice as
        :func:`read_dicom` does.
@@ -391,7 +395,11 @@ def read_series(
         The irregularities above (``SeriesGeometryError`` also without ``strict``, for
         slices that lack a position).
     ImageReadError
-        ``folder`` is missing or a file; a slice cannot be decoded (named).
+        ``folder`` is missing or a file; a DICOM file in it cannot be parsed (strict).
+    PixelDataError
+        A slice's pixel data cannot be decoded or disagree with its declared size (strict;
+        also lenient when ``series`` is given, as the files are decoded after the choice):
+        the same error and text as :func:`read_dicom` for that file.
 
     Examples
     --------

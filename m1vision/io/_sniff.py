@@ -92,30 +92,24 @@ def _nifti_kind(head: bytes) -> str | None:
     return None if found is None else found[0]
 
 
-def nifti_dims(head: bytes) -> tuple[int, ...] | None:
-    """The ``dim`` field of a NIfTI-1/2 header: (ndim, n1, ..., n7); None if no header.
+#: (dim, pixdim) offsets and struct codes in a NIfTI-1 and a NIfTI-2 header.
+_NIFTI_FIELDS = {"nifti1": ((40, "8h"), (76, "8f")), "nifti2": ((16, "8q"), (104, "8d"))}
 
-    Only the header is parsed (``head`` holds at least its 348 or 540 bytes, decompressed).
+
+def nifti_dims(head: bytes) -> tuple[tuple[int, ...], tuple[float, ...]] | None:
+    """The ``dim`` and ``pixdim`` fields of a NIfTI-1/2 header, as stored; None if no header.
+
+    ``dim`` is (ndim, n1, ..., n7), ``pixdim`` (qfac, voxel sizes...). Only the header is
+    parsed (``head`` holds at least its 348 or 540 bytes, decompressed); nibabel, unlike
+    this, replaces zero voxel sizes by 1 when it loads a file.
     """
     found = _nifti_header(head)
     if found is None:
         return None
     kind, order = found
-    if kind == "nifti1":
-        return struct.unpack(order + "8h", head[40:56])
-    return struct.unpack(order + "8q", head[16:80])
-
-
-def nifti_pixdim(head: bytes) -> tuple[float, ...] | None:
-    """The ``pixdim`` field of a NIfTI-1/2 header as stored (qfac, voxel sizes...); None if no
-    header. nibabel replaces zero voxel sizes by 1 when it loads a file; this does not."""
-    found = _nifti_header(head)
-    if found is None:
-        return None
-    kind, order = found
-    if kind == "nifti1":
-        return struct.unpack(order + "8f", head[76:108])
-    return struct.unpack(order + "8d", head[104:168])
+    (dim_at, dim_code), (pix_at, pix_code) = _NIFTI_FIELDS[kind]
+    dims = struct.unpack_from(order + dim_code, head, dim_at)
+    return dims, struct.unpack_from(order + pix_code, head, pix_at)
 
 
 def _gunzip_head(p: Path, n: int) -> bytes:
