@@ -376,7 +376,7 @@ def test_nifti_singular_geometry_fix_from_the_message_works(tmp_path):
 
 
 # --------------------------------------------------------------------------------------------
-# PNG / BMP: empty or impossible declared sizes
+# PNG / BMP / TIFF: empty or impossible declared sizes
 # --------------------------------------------------------------------------------------------
 
 
@@ -423,6 +423,46 @@ def test_bmp_declared_size_is_checked_before_decoding(tmp_path, patch, phrase):
     path.write_bytes(bytes(data))
     with pytest.raises(ImageReadError, match=phrase):
         read_image(path)
+
+
+def tiff_with_size(path, width, height, compression):
+    """An 8x8 16-bit TIFF written by OpenCV whose IFD then declares width x height."""
+    params = [cv2.IMWRITE_TIFF_COMPRESSION, compression]
+    _, buf = cv2.imencode(".tif", np.zeros((8, 8), np.uint16), params)
+    data = bytearray(buf.tobytes())
+    (ifd,) = struct.unpack_from("<I", data, 4)
+    (count,) = struct.unpack_from("<H", data, ifd)
+    for k in range(count):
+        at = ifd + 2 + 12 * k
+        tag, kind = struct.unpack_from("<HH", data, at)
+        if tag in (256, 257):
+            struct.pack_into("<H" if kind == 3 else "<I", data, at + 8, (width, height)[tag - 256])
+    path.write_bytes(bytes(data))
+    return path
+
+
+@pytest.mark.parametrize(
+    ("size", "compression", "phrase"),
+    [
+        ((0, 8), 1, "empty image of 0 x 8"),
+        ((60000, 60000), 1, "truncated TIFF"),
+        ((60000, 60000), 5, "truncated TIFF"),
+    ],
+    ids=["zero-width", "huge-uncompressed", "huge-lzw"],
+)
+def test_tiff_declared_size_is_checked_before_decoding(tmp_path, size, compression, phrase):
+    path = tiff_with_size(tmp_path / "bad.tif", *size, compression)
+    err, peak = peak_while(read_image, path)
+    assert isinstance(err, ImageReadError)
+    assert phrase in str(err)
+    assert str(path) in str(err)
+    assert peak < SMALL_PEAK
+
+
+def test_tiff_size_check_passes_whole_tiffs(tmp_path):
+    for compression in (1, 5):
+        path = tiff_with_size(tmp_path / f"ok{compression}.tif", 8, 8, compression)
+        assert read_image(path).shape == (8, 8)
 
 
 # --------------------------------------------------------------------------------------------
