@@ -381,11 +381,12 @@ def test_read_series_raises_what_read_dicom_raises_for_the_file(mr, tmp_path):
     assert str(late.value) == str(one.value)
 
 
-def test_lenient_read_series_records_the_undecodable_slice(mr, tmp_path):
+@pytest.mark.parametrize("series", [None, 0], ids=["one-series", "series-given"])
+def test_lenient_read_series_records_the_undecodable_slice(mr, tmp_path, series):
     folder = write_series(tmp_path / "series", mr, [RLELossless])
     bad = folder / "slice03.dcm"
     cut_stream(bad, bad, fraction=0.3)
-    vol = read_series(folder, strict=False)
+    vol = read_series(folder, strict=False, series=series)
     kinds = {n["kind"]: n for n in vol.metadata["irregularities"]}
     assert kinds["undecodable slices"]["dropped_files"] == ["slice03.dcm"]
     # its position is kept as an inserted slice, so the geometry stays true

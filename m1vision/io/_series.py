@@ -217,6 +217,28 @@ def _check_readable(folder, slices, skipped, strict, notes):
     return slices
 
 
+def _decode_all(slices, workers: int) -> None:
+    """Decode the slices not decoded while reading (in threads); a failure is kept as the
+    slice's ``raw``, the PixelDataError read_dicom raises for that file."""
+
+    def one(s) -> None:
+        if s.raw is not None or s.frames > 1:
+            return
+        try:
+            s.raw = s.ds.pixel_array
+        except Exception as exc:
+            s.raw = _decode_error(s.path, s.ds, exc)
+        if "PixelData" in s.ds:
+            del s.ds.PixelData
+
+    if workers > 1 and len(slices) > 8:
+        with ThreadPoolExecutor(workers) as pool:
+            list(pool.map(one, slices))
+    else:
+        for s in slices:
+            one(s)
+
+
 def _check_consistent(folder, slices, strict, notes):
     keys = [_geometry_key(s) for s in slices]
     counts = Counter(keys)
@@ -397,8 +419,7 @@ def read_series(
     ImageReadError
         ``folder`` is missing or a file; a DICOM file in it cannot be parsed (strict).
     PixelDataError
-        A slice's pixel data cannot be decoded or disagree with its declared size (strict;
-        also lenient when ``series`` is given, as the files are decoded after the choice):
+        A slice's pixel data cannot be decoded or disagree with its declared size (strict):
         the same error and text as :func:`read_dicom` for that file.
 
     Examples
@@ -419,7 +440,7 @@ def read_series(
         raise InvalidParameterError(f"strict must be True or False, got {strict!r}.")
     n_workers = _workers(workers)
     # One series expected (series=None): decode while reading, in the reading threads. With
-    # series= given, decode only the chosen series' files, below.
+    # series= given, decode only the chosen series' files, after the choice.
     groups, skipped = _scan(
         p, pixels=True, workers=n_workers, progress=progress, decode=series is None
     )
@@ -429,6 +450,8 @@ def read_series(
         from m1vision.io._dicom import read_dicom
 
         return read_dicom(slices[0].path)
+    if series is not None:  # the chosen series' files, decoded now: undecodable ones are known
+        _decode_all(slices, n_workers)
     notes: list[dict] = []
     slices = _check_readable(p, slices, skipped, strict, notes)
     slices = _check_orientation(p, slices, strict, notes)
