@@ -485,3 +485,34 @@ def test_predict_volume_on_an_empty_volume(shape):
         Predictor(model, device="cpu").predict_volume(volume)
     assert str(shape) in str(info.value)
     assert "/data/empty.nii.gz" in str(info.value)
+
+
+# --------------------------------------------------------------------------------------------
+# the batch engine's volume input kinds report the same errors, one item each
+# --------------------------------------------------------------------------------------------
+
+
+def test_batch_volume_inputs_fail_with_the_documented_errors(mr, tmp_path):
+    from m1vision.pipeline import GaussianBlur, Pipeline, Window
+
+    root = tmp_path / "scans"
+    root.mkdir()
+    patch_dim(nifti(root / "empty.nii.gz"), 3, 0)
+    huge_native(mr, root / "huge.dcm")
+    _, files = series(root, "tilted")
+    for f in files:
+        rewrite(f, ImageOrientationPatient=[1, 0, 0, 0.70710678, 0.70710678, 0])
+    write_ct_series(root / "good", shape=SHAPE, spacing=SPACING)
+    out = tmp_path / "out"
+    report = Pipeline([Window(center=40, width=400), GaussianBlur(ksize=3)]).run(
+        root, out, progress=False
+    )
+    errors = {i.key: (i.status, (i.error or "").split(":")[0]) for i in report.items}
+    assert errors == {
+        "empty.nii.gz": ("failed", "ImageReadError"),
+        "good": ("ok", ""),
+        "huge.dcm": ("failed", "PixelDataError"),
+        "tilted": ("failed", "SeriesGeometryError"),
+    }
+    written = sorted(p.name for p in out.iterdir() if not p.name.startswith(("batch_", "m1")))
+    assert written == ["good.nii.gz"]
