@@ -138,14 +138,14 @@ def _sniff(path: Path) -> str:
         return f"cannot be read ({exc.strerror or exc})"
     if not head:
         return "is empty (0 bytes)"
+    if has_dicm_marker(head):  # first: a DICOM preamble may hold a TIFF header
+        return "is a DICOM file"
     if head.startswith(b"\x89PNG"):
         return "is a PNG image"
     if head.startswith(b"\xff\xd8\xff"):
         return "is a JPEG image"
     if head.startswith((b"II*\x00", b"MM\x00*")):
         return "is a TIFF image"
-    if has_dicm_marker(head):
-        return "is a DICOM file"
     if head.startswith(b"\x89HDF"):
         return "is an HDF5 file (a Keras 2 .h5 model? load it in Keras and save it as .keras)"
     try:
