@@ -34,7 +34,7 @@ from pydicom.uid import (
 
 from m1vision.errors import ImageReadError, PixelDataError
 from m1vision.io import read_any, read_dicom, read_series
-from m1vision.io._dicom import READ_TRANSFER_SYNTAXES, transfer_syntax_support
+from m1vision.io._pixels import READ_TRANSFER_SYNTAXES, transfer_syntax_support
 
 
 def gdcm_pixels(path) -> np.ndarray:

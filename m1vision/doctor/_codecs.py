@@ -6,7 +6,7 @@ from m1vision.doctor._common import REINSTALL_FIX, _check
 
 
 def codecs_check(table: list[dict]) -> dict:
-    """The ``dicom_codecs`` check from :func:`m1vision.io._dicom.transfer_syntax_support`'s rows.
+    """The ``dicom_codecs`` check from :func:`m1vision.io._pixels.transfer_syntax_support`'s rows.
 
     ``ok`` when every syntax m1vision promises to read decodes here; ``fail`` naming those
     that do not, with what to install.
@@ -49,7 +49,7 @@ def codecs_check(table: list[dict]) -> dict:
 
 
 def _codecs_probe() -> tuple[list[dict], dict]:
-    from m1vision.io._dicom import transfer_syntax_support
+    from m1vision.io._pixels import transfer_syntax_support
 
     table = transfer_syntax_support()
     return [codecs_check(table)], {"transfer_syntaxes": table}

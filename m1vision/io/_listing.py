@@ -21,14 +21,8 @@ from m1vision.errors import (
     InvalidParameterError,
 )
 from m1vision.geometry import orientation_problem, plane_name
-from m1vision.io._dicom import (
-    _check_size,
-    _cut_image_reason,
-    _decode_error,
-    _first,
-    _floats,
-    _parse_reason,
-)
+from m1vision.io._dicom import _first, _floats
+from m1vision.io._pixels import _check_size, _cut_image_reason, _decode_error, _parse_reason
 from m1vision.io._sniff import DICOM_HEAD, dicom_kind
 
 __all__ = ["SeriesInfo", "SeriesListing", "list_series"]

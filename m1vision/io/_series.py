@@ -30,13 +30,12 @@ from m1vision.errors import (
 from m1vision.geometry import (
     axcodes,
     dicom_affine,
-    orientation_problem,
     plane_name,
     slice_normal,
     to_layout,
 )
 from m1vision.io._core import MedicalImage
-from m1vision.io._dicom import _decode_error, _dicom_metadata, _first, _monochrome1_constant
+from m1vision.io._dicom import _dicom_metadata, _first, _monochrome1_constant
 from m1vision.io._listing import (
     SeriesListing,
     _check_folder,
@@ -47,6 +46,8 @@ from m1vision.io._listing import (
     _Slice,
     _workers,
 )
+from m1vision.io._pixels import _decode_error
+from m1vision.io._series_checks import _check_orientation, _check_readable, _decode_all
 
 __all__ = ["read_series"]
 
@@ -139,104 +140,6 @@ def _describe_key(key) -> str:
     iop, sp, size = key
     iop_s = "none" if iop is None else "[" + ", ".join(f"{v * _COS_TOL:.4g}" for v in iop) + "]"
     return f"orientation {iop_s}, pixel spacing {sp}, size {size[0]}x{size[1]}"
-
-
-def _check_orientation(folder, slices, strict, notes):
-    """Refuse (strict, or when no slice is left) or drop slices whose orientation is degenerate.
-
-    A zero-length or non-orthogonal ImageOrientationPatient places no plane: no slice normal,
-    so no order, spacing or tilt can be derived from it, and none is invented.
-    """
-    bad = [(s, p) for s in slices if s.iop is not None and (p := orientation_problem(s.iop))]
-    if not bad:
-        return slices
-    first, why = bad[0]
-    shown = ", ".join(f"{x:g}" for x in first.iop)
-    if strict or len(bad) == len(slices):
-        raise SeriesGeometryError(
-            folder,
-            f"{len(bad)} of {len(slices)} slice(s) have a degenerate ImageOrientationPatient "
-            f"({why})",
-            expected="two orthogonal unit vectors (row and column direction cosines)",
-            got=f"[{shown}] in {first.name}",
-            fix="the header is damaged: export the series again from its source; "
-            + (
-                "pass strict=False to read the slices whose orientation is whole"
-                if len(bad) < len(slices)
-                else "no slice has a usable orientation, so no volume can be placed"
-            ),
-            files=[b.name for b, _ in bad],
-        )
-    notes.append(
-        {
-            "kind": "degenerate orientation",
-            "dropped_files": [b.name for b, _ in bad],
-            "detail": f"{why} in {first.name} ([{shown}])",
-        }
-    )
-    return [s for s in slices if not any(s is b for b, _ in bad)]
-
-
-def _check_readable(folder, slices, skipped, strict, notes):
-    """Refuse (strict) or drop and record DICOM files that cannot be parsed or decoded.
-
-    ``strict``: the first one raises the error :func:`read_dicom` raises for that file.
-    """
-    unreadable = [(f, r) for f, r in skipped if r.startswith("unreadable DICOM")]
-    undecodable = [s for s in slices if isinstance(s.raw, Exception)]
-    if strict and undecodable:
-        raise undecodable[0].raw
-    if strict and unreadable:
-        name, reason = unreadable[0]
-        raise ImageReadError(
-            Path(folder) / name,
-            f"{reason.removeprefix('unreadable DICOM: ')} It lies in the series folder, so "
-            f"the volume would miss a slice: remove it if it belongs to no series, or pass "
-            "strict=False to read the series without it (recorded in "
-            "metadata['irregularities']).",
-        )
-    if unreadable:
-        notes.append(
-            {
-                "kind": "unreadable files",
-                "dropped_files": [f for f, _ in unreadable],
-                "detail": "; ".join(f"{f}: {r}" for f, r in unreadable[:5]),
-            }
-        )
-    if undecodable:
-        notes.append(
-            {
-                "kind": "undecodable slices",
-                "dropped_files": [s.name for s in undecodable],
-                "detail": "; ".join(f"{s.name}: {s.raw.reason}" for s in undecodable[:3]),
-            }
-        )
-        slices = [s for s in slices if not isinstance(s.raw, Exception)]
-        if not slices:
-            raise undecodable[0].raw
-    return slices
-
-
-def _decode_all(slices, workers: int) -> None:
-    """Decode the slices not decoded while reading (in threads); a failure is kept as the
-    slice's ``raw``, the PixelDataError read_dicom raises for that file."""
-
-    def one(s) -> None:
-        if s.raw is not None or s.frames > 1:
-            return
-        try:
-            s.raw = s.ds.pixel_array
-        except Exception as exc:
-            s.raw = _decode_error(s.path, s.ds, exc)
-        if "PixelData" in s.ds:
-            del s.ds.PixelData
-
-    if workers > 1 and len(slices) > 8:
-        with ThreadPoolExecutor(workers) as pool:
-            list(pool.map(one, slices))
-    else:
-        for s in slices:
-            one(s)
 
 
 def _check_consistent(folder, slices, strict, notes):
