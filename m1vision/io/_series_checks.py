@@ -25,18 +25,18 @@ def _check_orientation(folder, slices, strict, notes):
     first, why = bad[0]
     shown = ", ".join(f"{x:g}" for x in first.iop)
     if strict or len(bad) == len(slices):
+        lenient = (
+            "pass strict=False to read the slices whose orientation is whole"
+            if len(bad) < len(slices)
+            else "no slice has a usable orientation, so no volume can be placed"
+        )
         raise SeriesGeometryError(
             folder,
             f"{len(bad)} of {len(slices)} slice(s) have a degenerate ImageOrientationPatient "
             f"({why})",
             expected="two orthogonal unit vectors (row and column direction cosines)",
             got=f"[{shown}] in {first.name}",
-            fix="the header is damaged: export the series again from its source; "
-            + (
-                "pass strict=False to read the slices whose orientation is whole"
-                if len(bad) < len(slices)
-                else "no slice has a usable orientation, so no volume can be placed"
-            ),
+            fix=f"the header is damaged: export the series again from its source; {lenient}",
             files=[b.name for b, _ in bad],
         )
     notes.append(
@@ -63,7 +63,7 @@ def _check_readable(folder, slices, skipped, strict, notes):
         raise ImageReadError(
             Path(folder) / name,
             f"{reason.removeprefix('unreadable DICOM: ')} It lies in the series folder, so "
-            f"the volume would miss a slice: remove it if it belongs to no series, or pass "
+            "the volume would miss a slice: remove it if it belongs to no series, or pass "
             "strict=False to read the series without it (recorded in "
             "metadata['irregularities']).",
         )
