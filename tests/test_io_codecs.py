@@ -28,6 +28,7 @@ from pydicom.uid import (
     HTJ2KLossless,
     HTJ2KLosslessRPCL,
     JPEG2000Lossless,
+    JPEGLossless,
     RLELossless,
     generate_uid,
 )
@@ -209,6 +210,18 @@ def test_htj2k_syntaxes_reach_a_decoder(mr, tmp_path, uid):
     got = read_dicom(path)
     assert got.metadata["transfer_syntax_uid"] == str(uid)
     assert_array_equal(got.pixels, read_dicom(pydicom_file("MR_small.dcm")).pixels)
+
+
+def test_jpeg_lossless_process_14_equals_the_original(tmp_path):
+    """Process 14 (UID .57) allows any predictor; the real SV1 stream of pydicom's file uses
+    predictor 1, so it is also a conformant Process 14 stream: labelled so, it decodes the same."""
+    ds = pydicom.dcmread(pydicom_file("SC_rgb_jpeg_gdcm.dcm"))
+    ds.file_meta.TransferSyntaxUID = JPEGLossless
+    path = tmp_path / "p14.dcm"
+    ds.save_as(path)
+    got = read_dicom(path)
+    assert got.metadata["transfer_syntax"] == "JPEG Lossless, Non-Hierarchical (Process 14)"
+    assert_array_equal(got.pixels, read_dicom(pydicom_file("SC_rgb_rle.dcm")).pixels)
 
 
 # --------------------------------------------------------------------------------------------
