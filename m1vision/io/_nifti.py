@@ -10,7 +10,13 @@ import numpy as np
 from m1vision.errors import ImageReadError, InvalidParameterError
 from m1vision.geometry import canonical_to_layout, check_affine, default_affine
 from m1vision.io._core import MedicalImage, _check_file, _read_bytes
-from m1vision.io._sniff import _gunzip_head, _nifti_kind, nifti_dims
+from m1vision.io._sniff import (
+    GZIP_MAGIC,
+    _gunzip_head,
+    _nifti_kind,
+    nifti_dims,
+    nifti_pair_header,
+)
 
 #: Deflate's largest compression ratio (a run of equal bytes): a .nii.gz cannot unpack to
 #: more than this many times its own size.
@@ -42,7 +48,7 @@ def _declared_problem(p: Path, img, head: bytes) -> str | None:
     need = int(np.prod(shape, dtype=np.int64)) * header.get_data_dtype().itemsize
     offset = int(header.get_data_offset())
     size = p.stat().st_size
-    compressed = p.name.lower().endswith(".gz") or _read_bytes(p, 2) == b"\x1f\x8b"
+    compressed = p.name.lower().endswith(".gz") or _read_bytes(p, 2) == GZIP_MAGIC
     room = size * _MAX_DEFLATE_RATIO if compressed else size - offset
     if need > room:
         what = (
@@ -136,7 +142,7 @@ def read_nifti(path, *, frame: int | None = None) -> MedicalImage:
 
     p = _check_file(path)
     head = _read_bytes(p, 540)
-    if head.startswith(b"\x1f\x8b"):
+    if head.startswith(GZIP_MAGIC):
         head = _gunzip_head(p, 540)
     kind = _nifti_kind(head)
     if kind is None:
@@ -145,7 +151,7 @@ def read_nifti(path, *, frame: int | None = None) -> MedicalImage:
             "not a NIfTI file: no NIfTI-1 (348-byte) or NIfTI-2 (540-byte) header at the "
             "start; use read_any for other formats.",
         )
-    if head[344:347] == b"ni1" or head[4:7] == b"ni2":
+    if nifti_pair_header(head):
         raise ImageReadError(
             p,
             "a NIfTI header of a .hdr/.img pair; read the pair by its .hdr with nibabel, "
@@ -157,7 +163,7 @@ def read_nifti(path, *, frame: int | None = None) -> MedicalImage:
             img = nib.load(p)
         else:  # content says NIfTI, the name does not: decode from bytes
             data = _read_bytes(p)
-            if data.startswith(b"\x1f\x8b"):
+            if data.startswith(GZIP_MAGIC):
                 data = gzip.decompress(data)
             cls = nib.Nifti1Image if kind == "nifti1" else nib.Nifti2Image
             img = cls.from_bytes(data)

@@ -86,6 +86,19 @@ def _nifti_header(head: bytes) -> tuple[str, str] | None:
     return None
 
 
+#: The first bytes of a gzip stream (RFC 1952).
+GZIP_MAGIC = b"\x1f\x8b"
+
+
+def nifti_pair_header(head: bytes) -> bool:
+    """True if ``head`` is the header of a .hdr/.img pair (magic ``ni1``/``ni2``), whose
+    data live in another file."""
+    found = _nifti_header(head)
+    if found is None:
+        return False
+    return head[344:347] == b"ni1" if found[0] == "nifti1" else head[4:7] == b"ni2"
+
+
 def _nifti_kind(head: bytes) -> str | None:
     """'nifti1'/'nifti2' if ``head`` starts with a NIfTI header (either byte order), else None."""
     found = _nifti_header(head)
@@ -159,7 +172,7 @@ def sniff_format(path) -> str:
         return "bmp"
     if _nifti_kind(head):
         return "nifti"
-    if head.startswith(b"\x1f\x8b"):
+    if head.startswith(GZIP_MAGIC):
         inner = _gunzip_head(p, 540)
         if _nifti_kind(inner):
             return "nifti"
