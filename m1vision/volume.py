@@ -23,16 +23,17 @@ Examples
 from __future__ import annotations
 
 import functools
-import os
 from collections.abc import Callable
 from concurrent.futures import Executor, ThreadPoolExecutor
 
 import numpy as np
 
-from m1vision.errors import InvalidImageError, InvalidParameterError, VolumeSliceError
+from m1vision._checks import check_axis, check_volume, check_workers
+from m1vision._progress import track
+from m1vision.errors import InvalidImageError, VolumeSliceError
 from m1vision.io import MedicalImage
 
-__all__ = ["apply_volume", "as_volume"]
+__all__ = ["apply_volume", "as_volume", "volume_slices"]
 
 
 def as_volume(image, *, name: str = "image") -> MedicalImage:
@@ -57,16 +58,13 @@ def as_volume(image, *, name: str = "image") -> MedicalImage:
             f"{type(image).__name__}; read a volume with m1vision.io.read_any."
         )
     layout = image.metadata.get("layout") if isinstance(image, MedicalImage) else "volume"
-    if pixels.ndim != 3 or layout in ("color", "color-volume") or pixels.size == 0:
-        hint = (
-            "a 2-D image: call the function on it directly"
-            if pixels.ndim == 2 or layout == "color"
-            else "read a volume with m1vision.io.read_nifti, read_series or read_dicom"
-        )
+    if layout in ("color", "color-volume"):
         raise InvalidImageError(
-            f"{name} must be a non-empty monochrome (Z, H, W) volume, got shape "
-            f"{pixels.shape} (layout {layout!r}); {hint}."
+            f"{name} must be a monochrome (Z, H, W) volume, got a color image of shape "
+            f"{pixels.shape} (layout {layout!r}); convert it with m1vision.preprocess.to_gray "
+            "first, or call the function on each 2-D image."
         )
+    check_volume(pixels, name=name)
     if isinstance(image, MedicalImage):
         if layout == "volume":
             return image
@@ -75,12 +73,24 @@ def as_volume(image, *, name: str = "image") -> MedicalImage:
     return MedicalImage(pixels, metadata={"layout": "volume"})
 
 
-def _check_axis(axis) -> int:
-    if isinstance(axis, bool) or not isinstance(axis, (int, np.integer)) or axis not in (0, 1, 2):
-        raise InvalidParameterError(
-            f"axis must be 0 (axial slices), 1 (coronal) or 2 (sagittal), got {axis!r}."
-        )
-    return int(axis)
+def volume_slices(
+    image, *, axis: int = 0, name: str = "image", hint: str | None = None
+) -> list[np.ndarray]:
+    """The 2-D slices of a (Z, H, W) volume along ``axis``, as views (not copies).
+
+    The one way m1vision slices a volume: :func:`apply_volume`,
+    :meth:`m1vision.inference.Predictor.predict_volume` and
+    :func:`m1vision.explain.grad_cam_volume` go through it.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from m1vision.volume import volume_slices
+    >>> [s.shape for s in volume_slices(np.zeros((2, 3, 4), np.float32), axis=2)]
+    [(2, 3), (2, 3), (2, 3), (2, 3)]
+    """
+    pixels = check_volume(image, name=name, hint=hint)
+    return list(np.moveaxis(pixels, check_axis(axis), 0))
 
 
 def _describe(func) -> str:
@@ -172,21 +182,14 @@ def apply_volume(
             f"{type(func).__name__}."
         )
     vol = as_volume(image)
-    axis = _check_axis(axis)
-    if workers is None:
-        workers = max(1, min(8, os.cpu_count() or 1))
-    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
-        raise InvalidParameterError(
-            f"workers must be a positive integer or None (automatic), got {workers!r}."
-        )
+    axis = check_axis(axis)
+    workers = check_workers(workers)
     pixels = vol.pixels
     n = pixels.shape[axis]
     slice_shape = tuple(s for i, s in enumerate(pixels.shape) if i != axis)
 
     one = functools.partial(_apply_slice, func, axis, n, slice_shape)
-    planes = (np.take(pixels, k, axis=axis).copy() for k in range(n))
-
-    from tqdm.auto import tqdm
+    planes = (s.copy() for s in volume_slices(pixels, axis=axis))
 
     indices = range(n)
     if executor is not None:
@@ -197,7 +200,7 @@ def apply_volume(
         pool = ThreadPoolExecutor(workers)
         results = pool.map(one, indices, planes)
     try:
-        outs = list(tqdm(results, total=n, desc="slices", disable=not progress, leave=False))
+        outs = list(track(results, n, show=progress, desc="slices", unit="slice"))
     finally:
         if executor is None and workers > 1 and n > 1:
             pool.shutdown(cancel_futures=True)

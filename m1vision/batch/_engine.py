@@ -24,7 +24,8 @@ from concurrent.futures import (
 from pathlib import Path
 from typing import Any, ClassVar
 
-from m1vision._checks import check_int
+from m1vision._checks import available_cores, check_int, default_workers
+from m1vision._progress import progress
 from m1vision.batch._inputs import Input, collect
 from m1vision.batch._report import BatchItem, BatchReport, write_report
 from m1vision.batch._resume import (
@@ -45,41 +46,6 @@ PROCESS_MIN_ITEMS_PER_WORKER = 4
 
 # How often (seconds) the manifest is saved while a run goes on (and once at its end).
 _SAVE_EVERY = 1.0
-
-
-class _NoBar:
-    def update(self, n=1):
-        pass
-
-    def set_postfix(self, *args, **kwargs):
-        pass
-
-    def close(self):
-        pass
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
-
-
-def progress(total: int, *, show: bool = True, desc: str = "", initial: int = 0, unit="img"):
-    """The one progress bar of m1vision: ``tqdm.auto`` (a widget in Jupyter), or a no-op.
-
-    Use it as a context manager or call ``close()``; ``update(n)`` counts ``n`` done.
-
-    Examples
-    --------
-    >>> from m1vision.batch import progress
-    >>> with progress(3, show=False) as bar:
-    ...     bar.update(3)
-    """
-    if not show:
-        return _NoBar()
-    from tqdm.auto import tqdm
-
-    return tqdm(total=total, desc=desc, unit=unit, initial=initial)
 
 
 class Job:
@@ -162,14 +128,6 @@ def _fork_context():
     return multiprocessing.get_context("spawn")
 
 
-def available_cores() -> int:
-    """The cores this process may run on (its CPU affinity where the OS tells it)."""
-    try:
-        return len(os.sched_getaffinity(0)) or 1
-    except AttributeError:  # macOS, Windows
-        return os.cpu_count() or 1
-
-
 _POOL: dict = {}  # the warm process pool: {"key": ..., "pool": ProcessPoolExecutor}
 _POOL_LOCK = threading.Lock()
 
@@ -225,7 +183,7 @@ def default_executor(
     :func:`shutdown_workers` stops it. Else a thread pool (OpenCV releases the GIL; no
     start-up cost), shut down after the run.
     """
-    workers = max(1, min(available_cores(), n_todo))
+    workers = default_workers(n_todo, cores=available_cores())
     if processes and workers >= PROCESS_MIN_WORKERS and n_todo >= (
         PROCESS_MIN_ITEMS_PER_WORKER * workers
     ):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from m1vision._checks import check_int
+from m1vision._checks import check_axis, check_int
 from m1vision.errors import InvalidImageError, InvalidParameterError
 from m1vision.widgets._common import _static_bundle, _unwrap, _widgets
 from m1vision.widgets._edges import EdgeExplorer
@@ -60,9 +60,7 @@ class VolumeExplorer:
                 f"volume must be 3-D (Z, H, W), got shape {volume.shape}; "
                 "for one 2-D image use EdgeExplorer."
             )
-        axis = check_int(axis, name="axis")
-        if axis not in (0, 1, 2):
-            raise InvalidParameterError(f"axis must be 0, 1 or 2, got {axis}.")
+        axis = check_axis(axis)
         if min(volume.shape) < 1:
             raise InvalidImageError(f"volume is empty (shape {volume.shape}).")
         self._volume = volume

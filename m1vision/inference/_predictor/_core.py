@@ -10,8 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
-from m1vision._checks import check_int
-from m1vision.batch import progress as _progress
+from m1vision._checks import check_int, check_workers
+from m1vision._progress import progress as _progress
 from m1vision.errors import InvalidImageError, InvalidParameterError
 from m1vision.inference import _backend
 from m1vision.inference._device import DeviceChoice, select_device
@@ -56,7 +56,7 @@ class Predictor(_ProcessPreparation, _VolumesAndFolders):
         logits; if the model does not tell, from the first batch (logits if any value lies
         outside [0, 1]). ``predictor.from_logits`` shows the decision.
     workers : int, optional
-        Threads reading and preprocessing (default: the number of CPU cores, at most 4).
+        Threads reading and preprocessing (default: one per available CPU core).
     prefetch : int
         Batches prepared while one is being computed (default 2); 0 prepares and computes
         in turn, without overlap.
@@ -150,9 +150,7 @@ class Predictor(_ProcessPreparation, _VolumesAndFolders):
             )
         self.executor = executor
         self._workers_given = workers is not None
-        if workers is None:
-            workers = max(1, min(4, os.cpu_count() or 1))
-        self.workers = check_int(workers, name="workers", minimum=1)
+        self.workers = check_workers(workers)
         #: Which executor the last :meth:`predict` prepared on (see ``executor``).
         self.last_executor: str | None = None
         self._shared = None

@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 
 from m1vision._checks import check_image
-from m1vision.errors import InvalidImageError, InvalidParameterError
+from m1vision.errors import InvalidImageError
 from m1vision.inference._predictor._results import _describe
 
 
@@ -93,19 +93,6 @@ class _Preparer:
 
 def _volume_slices(image, axis) -> list[np.ndarray]:
     """The 2-D slices of a MedicalImage volume along ``axis`` (views, not copies)."""
-    pixels = getattr(image, "pixels", None)
-    if not isinstance(pixels, np.ndarray):
-        raise TypeError(
-            f"image must be a MedicalImage volume (e.g. from m1vision.io.read_nifti), got "
-            f"{type(image).__name__}; wrap an array as MedicalImage(pixels, spacing=...)."
-        )
-    if pixels.ndim != 3:
-        raise InvalidImageError(
-            f"image must be a volume of shape (Z, H, W), got shape {pixels.shape}; for 2-D "
-            "images use Predictor.predict."
-        )
-    if isinstance(axis, bool) or axis not in (0, 1, 2):
-        raise InvalidParameterError(
-            f"axis must be 0, 1 or 2 (the axis of (Z, H, W) to slice along), got {axis!r}."
-        )
-    return list(np.moveaxis(pixels, axis, 0))
+    from m1vision.volume import volume_slices
+
+    return volume_slices(image, axis=axis, hint="for 2-D images use Predictor.predict")

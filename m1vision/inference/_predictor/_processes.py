@@ -84,10 +84,11 @@ class _ProcessPreparation:
         )
 
     def _shared_batches(self):
-        from m1vision.batch import available_cores
+        from m1vision._checks import default_workers
         from m1vision.inference._procprep import SharedBatches
 
-        workers = self.workers if self._workers_given else max(1, available_cores() - 1)
+        # the default count, less the core of the process that feeds the model
+        workers = self.workers if self._workers_given else max(1, default_workers() - 1)
         shape = (self.batch_size, *self.input_shape[1:])
         shared = self._shared
         if (

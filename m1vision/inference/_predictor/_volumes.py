@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from m1vision.batch import progress as _progress
+from m1vision._progress import progress as _progress
 from m1vision.inference._predictor._inputs import _volume_slices
 from m1vision.inference._predictor._results import Predictions
 
