@@ -336,28 +336,41 @@ def _write(path, result, source) -> None:
     write_nifti(path, result, overwrite=True)
 
 
-def _register_input_kinds() -> None:
-    from m1vision.batch import InputKind, register_input_kind
-
-    common = {"apply": _apply, "write": _write, "output_suffix": ".nii.gz"}
-    register_input_kind(
-        InputKind(
-            name="dicom_series",
-            folder=True,
-            matches=_series_folder,
-            read=_read_volume,
-            output_stem=lambda key: key,
-            **common,
-        )
-    )
-    register_input_kind(
-        InputKind(name="nifti_volume", matches=_nifti_volume_file, read=_read_volume, **common)
-    )
-    register_input_kind(
-        InputKind(
-            name="dicom_multiframe", matches=_multiframe_dicom_file, read=_read_volume, **common
-        )
-    )
+_VOLUME_KINDS: list = []
 
 
-_register_input_kinds()
+def volume_input_kinds() -> tuple:
+    """The input kinds of a volume run, in the order they are tried: a DICOM series folder,
+    a 3-D NIfTI file, a monochrome multi-frame DICOM file; each is one input and one
+    ``.nii.gz`` output. :meth:`m1vision.pipeline.Pipeline.run` declares them (nothing is
+    registered by importing this module).
+
+    Examples
+    --------
+    >>> from m1vision.volume import volume_input_kinds
+    >>> [kind.name for kind in volume_input_kinds()]
+    ['dicom_series', 'nifti_volume', 'dicom_multiframe']
+    """
+    if not _VOLUME_KINDS:
+        from m1vision.batch import InputKind
+
+        common = {"apply": _apply, "write": _write, "output_suffix": ".nii.gz"}
+        _VOLUME_KINDS[:] = [
+            InputKind(
+                name="dicom_series",
+                folder=True,
+                matches=_series_folder,
+                read=_read_volume,
+                output_stem=_folder_stem,
+                **common,
+            ),
+            InputKind(name="nifti_volume", matches=_nifti_volume_file, read=_read_volume, **common),
+            InputKind(
+                name="dicom_multiframe", matches=_multiframe_dicom_file, read=_read_volume, **common
+            ),
+        ]
+    return tuple(_VOLUME_KINDS)
+
+
+def _folder_stem(key: str) -> str:
+    return key

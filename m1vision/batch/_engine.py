@@ -103,6 +103,13 @@ class Job:
         """
         raise NotImplementedError
 
+    def input_kinds(self) -> list:
+        """The input kinds this job accepts, in the order they are tried (default: the
+        registered kinds, then ``"image"``; see :func:`m1vision.batch.input_kinds`)."""
+        from m1vision.batch._inputs import input_kinds
+
+        return input_kinds()
+
     def processes_ok(self) -> bool:
         """Can the default executor run this job in worker processes?"""
         return True
@@ -319,7 +326,10 @@ def run(
             f"{type(executor).__name__}."
         )
     out_dir = Path(out_dir).absolute()
-    items = collected if collected is not None else collect(inputs, exclude=out_dir)
+    if collected is not None:
+        items = collected
+    else:
+        items = collect(inputs, exclude=out_dir, kinds=job.input_kinds())
     planned = plan(job, items, out_dir)
     fingerprint = job.fingerprint()
     manifest_path = Path(manifest_path) if manifest_path else out_dir / MANIFEST_NAME

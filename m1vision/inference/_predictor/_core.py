@@ -330,9 +330,9 @@ class Predictor(_ProcessPreparation, _VolumesAndFolders):
     def _as_items(images) -> list:
         if isinstance(images, str | os.PathLike):
             if Path(images).is_dir():
-                from m1vision.pipeline import collect_inputs
+                from m1vision.batch import collect
 
-                return [source for source, _ in collect_inputs(images)]
+                return [inp.path for inp in collect(images)]
             return [images]
         if isinstance(images, np.ndarray):
             return list(images) if images.ndim == 4 else [images]
