@@ -9,6 +9,7 @@ from m1vision import _platform
 from m1vision.doctor._common import (
     KNOWN_GOOD_METAL,
     KNOWN_GOOD_TF,
+    KNOWN_GOOD_TF_RELEASE,
     REINSTALL_FIX,
     TF_PIN_FIX,
     _check,
@@ -49,7 +50,8 @@ def platform_checks(facts: dict, executable: dict | None = None) -> list[dict]:
                     "os",
                     "fail",
                     f"macOS {mac}",
-                    "TensorFlow 2.18.1's arm64 wheels and tensorflow-metal need macOS 12 or later.",
+                    f"TensorFlow {KNOWN_GOOD_TF_RELEASE}'s arm64 wheels and tensorflow-metal "
+                    "need macOS 12 or later.",
                     "Update macOS (System Settings > General > Software Update).",
                 )
             )
@@ -208,12 +210,13 @@ def version_check(label: str, dist: str, version: str, facts: dict, installed: d
     mac = _on_apple_silicon(facts)
     if label == "tensorflow":
         if version.startswith(KNOWN_GOOD_TF + "."):
-            return "ok", f"{dist} {version} (2.18.x, the version tested with Metal).", None
+            tested = f"{KNOWN_GOOD_TF}.x, the version tested with Metal"
+            return "ok", f"{dist} {version} ({tested}).", None
         why = (
-            f"{dist} {version} is not 2.18.x. With the Metal plugin, TensorFlow 2.21 (what an "
-            "unpinned install resolves to) fails at import of tensorflow-metal, and 2.19 "
-            "loads it but gives wrong results; 2.18.1 + tensorflow-metal 1.2.0 is the "
-            "known-good pair."
+            f"{dist} {version} is not {KNOWN_GOOD_TF}.x. With the Metal plugin, TensorFlow 2.21 "
+            "(what an unpinned install resolves to) fails at import of tensorflow-metal, and "
+            f"2.19 loads it but gives wrong results; {KNOWN_GOOD_TF_RELEASE} + tensorflow-metal "
+            f"{KNOWN_GOOD_METAL} is the known-good pair."
         )
         return ("fail" if mac else "warn"), why, TF_PIN_FIX if mac else REINSTALL_FIX
     if label == "tensorflow_metal":
@@ -223,14 +226,15 @@ def version_check(label: str, dist: str, version: str, facts: dict, installed: d
             "fail",
             (
                 f"tensorflow-metal {version} is not {KNOWN_GOOD_METAL}, the plugin tested with "
-                "TensorFlow 2.18.1; other pairs fail at import or compute wrongly."
+                f"TensorFlow {KNOWN_GOOD_TF_RELEASE}; other pairs fail at import or compute "
+                "wrongly."
             ),
             TF_PIN_FIX,
         )
     if label == "numpy" and not version.startswith("2.0."):
         return "warn", f"NumPy {version}; m1vision is tested with NumPy 2.0.x.", REINSTALL_FIX
     if label == "keras" and not version.startswith("3."):
-        return "fail", f"Keras {version}; TensorFlow 2.18 needs Keras 3.", REINSTALL_FIX
+        return "fail", f"Keras {version}; TensorFlow {KNOWN_GOOD_TF} needs Keras 3.", REINSTALL_FIX
     if label == "opencv" and not version.startswith("4."):
         return "warn", f"OpenCV {version}; m1vision needs OpenCV 4.x.", REINSTALL_FIX
     return "ok", "", None
@@ -357,7 +361,8 @@ def gpu_check(facts: dict, metal_installed: bool, gpus: list[dict]) -> dict:
                 "fail",
                 names,
                 "tensorflow-metal is installed but TensorFlow lists no GPU: the plugin did not "
-                "load (a TensorFlow/plugin version mismatch, e.g. TF 2.21 with metal 1.2.0).",
+                "load (a TensorFlow/plugin version mismatch, e.g. TF 2.21 with metal "
+                f"{KNOWN_GOOD_METAL}).",
                 TF_PIN_FIX,
             )
         return _check(
