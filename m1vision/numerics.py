@@ -245,6 +245,8 @@ def _run_jax(inputs, device):
 
 
 _RUNNERS = {"tensorflow": _run_tensorflow, "torch": _run_torch, "jax": _run_jax}
+
+
 def selftest(device: str | None = None, *, backend: str | None = None) -> dict:
     """Run the self-test model on ``device`` of ``backend`` and judge it.
 

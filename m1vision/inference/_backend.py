@@ -30,7 +30,6 @@ from m1vision._devices import BACKENDS, cpu_name, keras_backend, list_gpus
 __all__ = ["BACKENDS", "Compiled", "backend", "class_score_gradient", "cpu_name", "list_gpus"]
 
 
-
 def _keras():
     import keras
 
