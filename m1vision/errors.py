@@ -109,7 +109,7 @@ class RecordError(M1VisionError, ValueError):
     """An experiment record is unreadable, of an unknown schema, or inconsistent."""
 
 
-# --- issue 9: every error class in one place (moved here from binarch and inference) -------
+# --- files, models, records, binaries, devices, jobs ---------------------------------------
 
 
 class BinaryFormatError(M1VisionError, ValueError):
@@ -143,7 +143,7 @@ class JobMismatchError(OutputExistsError):
     """
 
 
-# --- issue 10: DICOM series and volumes ---------------------------------------------------------
+# --- DICOM series and volumes ------------------------------------------------------------------
 
 
 class SeriesError(M1VisionError, ValueError):

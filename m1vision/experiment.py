@@ -440,7 +440,7 @@ def record(
     return atomic_write_json(folder / "record.json", data)
 
 
-# -- explorer views (issue 11) ------------------------------------------------------------------
+# -- explorer views ------------------------------------------------------------------
 def _explorer_views(explorers) -> list:
     """Each explorer's ``(state, array, picture hashes)``, taken before anything runs."""
     if explorers is None:
@@ -738,7 +738,7 @@ def reproduce(record_path, *, device: str = "auto", progress: bool = False) -> R
                 got = predictor.predict(
                     [str(_resolve(p["input"], base)) for p in wanted], progress=progress
                 )
-                # issue 12: the tolerance follows the devices of the record and the replay
+                # the tolerance follows the devices of the record and the replay
                 from m1vision.numerics import prediction_tolerance
 
                 tolerance, why = prediction_tolerance(

@@ -366,7 +366,7 @@ def split_indices(
     return np.sort(order[n_test:]), np.sort(order[:n_test])
 
 
-# --------------------------------------------------------------------------- CT series (issue 10)
+# ---------------------------------------------------------------------------------- CT series
 
 #: The series :func:`write_ct_series` writes: a regular one and each irregular kind.
 SERIES_VARIANTS: tuple[str, ...] = (

@@ -286,3 +286,28 @@ def test_the_pins_are_written_once_and_agree_with_pyproject():
         f"the known-good pins are written out again at {written}; use the constants of "
         "m1vision._platform (KNOWN_GOOD_TF_RELEASE, KNOWN_GOOD_METAL, KNOWN_GOOD_INSTALL)."
     )
+
+
+# The faces say the same: README's room table and docs/architecture.md list every public room.
+
+PUBLIC_ROOMS = sorted(
+    p.stem if p.suffix == ".py" else p.name
+    for p in PACKAGE.iterdir()
+    if not p.name.startswith(("_", "."))
+    and (p.suffix == ".py" or (p.is_dir() and (p / "__init__.py").is_file()))
+)
+
+
+@pytest.mark.parametrize("page", ["README.md", "docs/architecture.md"])
+def test_the_room_tables_list_every_public_room(page):
+    text = (REPO / page).read_text(encoding="utf-8")
+    if page == "README.md":
+        text = text.split("## Rooms", 1)[1].split("\n## ", 1)[0]
+    missing = [room for room in PUBLIC_ROOMS if f"`{room}`" not in text]
+    assert not missing, f"{page} does not list the room(s) {missing}: add a row for each."
+
+
+def test_the_readme_is_short_and_without_history():
+    text = (REPO / "README.md").read_text(encoding="utf-8")
+    assert len(text.splitlines()) < 200
+    assert "(issue " not in text.lower()
