@@ -99,7 +99,7 @@ def check_volume(volume, *, name: str = "image", hint: str | None = None) -> np.
                 else "read a volume with m1vision.io.read_nifti, read_series or read_dicom"
             )
         raise InvalidImageError(
-            f"{name} must be a non-empty volume of shape (Z, H, W), got shape "
+            f"{name} must be a non-empty 3-D volume of shape (Z, H, W), got shape "
             f"{pixels.shape}; {hint}."
         )
     return pixels
