@@ -19,9 +19,18 @@ function               returns
 :func:`write_nifti`    writes a volume to .nii/.nii.gz with its affine, atomically
 =====================  ==========================================================================
 
-The package's parts (private): ``_core`` (MedicalImage, file checks), ``_sniff`` (formats by
-content), ``_raster``, ``_dicom``, ``_nifti``, ``_listing`` (finding and listing DICOM series),
-``_series`` (reading one as a volume), ``_write``.
+Where things are (private parts):
+
+=============  ===================================================================================
+``_core``      :class:`MedicalImage`, file checks
+``_sniff``     formats by content (magic bytes)
+``_raster``    PNG, JPEG, TIFF, BMP reading
+``_dicom``     one DICOM file
+``_nifti``     NIfTI reading and writing
+``_listing``   finding and listing DICOM series
+``_series``    reading one series as a volume
+``_write``     :func:`write_image`
+=============  ===================================================================================
 
 Conventions
 -----------

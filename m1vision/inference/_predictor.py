@@ -1,4 +1,11 @@
-"""The Predictor: device, batching, the compiled inference call, predict (internal)."""
+"""The Predictor: batched, overlapped prediction on any Keras 3 backend (internal).
+
+One class: device and model, batching and the compiled call (:meth:`Predictor.predict`),
+volumes and folders (:meth:`Predictor.predict_volume`, :meth:`Predictor.predict_folder`),
+the choice of executor for preparation, and its configuration as data
+(:meth:`Predictor.to_config`, :meth:`Predictor.from_config`). Reading and preparing inputs,
+in threads or in worker processes, is :mod:`m1vision.inference._prepare`.
+"""
 
 from __future__ import annotations
 
@@ -10,10 +17,10 @@ from pathlib import Path
 
 import numpy as np
 
-from m1vision._checks import check_int, check_workers
+from m1vision._checks import available_cores, check_int, check_workers, default_workers
 from m1vision._progress import progress as _progress
 from m1vision.errors import InvalidImageError, InvalidParameterError
-from m1vision.inference import _backend
+from m1vision.inference import _backend, _prepare
 from m1vision.inference._device import DeviceChoice, select_device
 from m1vision.inference._models import (
     SavedModelClassifier,
@@ -21,16 +28,13 @@ from m1vision.inference._models import (
     load_model,
     model_input_spec,
 )
-from m1vision.inference._predictor._inputs import _load_item, _Preparer
-from m1vision.inference._predictor._processes import _ProcessPreparation
-from m1vision.inference._predictor._results import Predictions, _label, _softmax
-from m1vision.inference._predictor._volumes import _VolumesAndFolders
+from m1vision.inference._predictions import Predictions, _label, _softmax
 
 # how a model's output is read: probabilities as they are, logits through a softmax
 _KIND = {"probabilities": False, "logits": True, None: None}
 
 
-class Predictor(_ProcessPreparation, _VolumesAndFolders):
+class Predictor:
     """Batched, overlapped prediction with a Keras image classifier.
 
     Parameters
@@ -192,11 +196,118 @@ class Predictor(_ProcessPreparation, _VolumesAndFolders):
         self._lock = threading.Lock()
         self._fn = self._compile()
 
+    # -- configuration as data ---------------------------------------------------------------
+
+    def to_config(self) -> dict:
+        """This Predictor as JSON-safe data: :meth:`from_config` rebuilds an equal one.
+
+        ``model`` is the file or folder the model was loaded from, ``preprocess`` the
+        pipeline's dict; ``device`` and ``backend`` say where it ran (informational: a
+        rebuilt Predictor selects its device again).
+
+        Raises
+        ------
+        InvalidParameterError
+            The Predictor was built from a model object (no file to reload), or its
+            ``preprocess`` is a plain function (not a :class:`m1vision.pipeline.Pipeline`).
+
+        Examples
+        --------
+        >>> import json, tempfile, pathlib, keras
+        >>> from m1vision.inference import Predictor
+        >>> inputs = keras.Input((8, 8, 1))
+        >>> x = keras.layers.GlobalAveragePooling2D()(inputs)
+        >>> path = pathlib.Path(tempfile.mkdtemp()) / "m.keras"
+        >>> keras.Model(inputs, keras.layers.Dense(2, activation="softmax")(x)).save(path)
+        >>> config = Predictor(path, labels=["a", "b"], device="cpu").to_config()
+        >>> Predictor.from_config(json.loads(json.dumps(config))).to_config() == config
+        True
+        """
+        if self.model_path is None:
+            raise InvalidParameterError(
+                "this Predictor was built from a model object, so its configuration cannot "
+                "name a file to reload; build it from the file: Predictor('model.keras', ...)."
+            )
+        preprocess = self.preprocess
+        if preprocess is not None:
+            from m1vision.pipeline import Pipeline
+
+            if not isinstance(preprocess, Pipeline):
+                raise InvalidParameterError(
+                    f"preprocess is a plain function ({type(preprocess).__name__}), "
+                    "which a configuration cannot store; express it as an "
+                    "m1vision.pipeline.Pipeline."
+                )
+            preprocess = preprocess.to_dict()
+        return {
+            "model": str(self.model_path),
+            "preprocess": preprocess,
+            "batch_size": self.batch_size,
+            "labels": None if self.labels is None else list(self.labels),
+            "top_k": self.top_k,
+            "from_logits": self.from_logits,
+            "workers": self.workers if self._workers_given else None,
+            "prefetch": self.prefetch,
+            "executor": self.executor,
+            "device": self.device.name,
+            "backend": self.device.backend,
+        }
+
+    @classmethod
+    def from_config(cls, config: dict, *, model=None, device=None) -> Predictor:
+        """A Predictor rebuilt from :meth:`to_config`'s data.
+
+        Parameters
+        ----------
+        config : dict
+            What :meth:`to_config` gave (``workers``, ``prefetch`` and ``executor`` may be
+            left out: their defaults).
+        model : path, optional
+            Load the model from here instead of ``config["model"]`` (a record moved to
+            another folder).
+        device : {"auto", "gpu", "cpu"} or DeviceChoice, optional
+            Default: ``"cpu"`` if the configuration ran on a CPU, else ``"auto"``.
+
+        Raises
+        ------
+        InvalidParameterError
+            ``config`` is no dict, lacks a key, or has keys :meth:`to_config` does not write.
+        """
+        if not isinstance(config, dict):
+            raise TypeError(f"config must be a dict (from to_config), got {type(config).__name__}.")
+        required = {"model", "preprocess", "batch_size", "labels", "top_k", "from_logits"}
+        known = required | {"workers", "prefetch", "executor", "device", "backend"}
+        missing, unknown = sorted(required - set(config)), sorted(set(config) - known)
+        if missing or unknown:
+            raise InvalidParameterError(
+                f"config must hold the keys Predictor.to_config writes; missing {missing}, "
+                f"unknown {unknown}. Rebuild it with Predictor.to_config()."
+            )
+        preprocess = config["preprocess"]
+        if preprocess is not None:
+            from m1vision.pipeline import Pipeline
+
+            preprocess = Pipeline.from_dict(preprocess)
+        if device is None:
+            device = "cpu" if "cpu" in str(config.get("device") or "").lower() else "auto"
+        return cls(
+            config["model"] if model is None else model,
+            preprocess=preprocess,
+            batch_size=config["batch_size"],
+            labels=config["labels"],
+            top_k=config["top_k"],
+            from_logits=config["from_logits"],
+            workers=config.get("workers"),
+            prefetch=config.get("prefetch", 2),
+            executor=config.get("executor", "auto"),
+            device=device,
+        )
+
     @property
-    def _preparer(self) -> _Preparer:
+    def _preparer(self) -> _prepare.Preparer:
         cached = self._cached_preparer
         if cached is None or cached.preprocess is not self.preprocess:
-            cached = self._cached_preparer = _Preparer(
+            cached = self._cached_preparer = _prepare.Preparer(
                 self.preprocess, self.input_shape, self.input_dtype
             )
         return cached
@@ -242,7 +353,7 @@ class Predictor(_ProcessPreparation, _VolumesAndFolders):
     # -- per image -----------------------------------------------------------------------------
 
     def _load(self, item) -> np.ndarray:
-        return _load_item(item)
+        return _prepare.load_item(item)
 
     def prepare(self, item) -> np.ndarray:
         """Read (if a path), preprocess, resize and adapt one input to the model's
@@ -407,3 +518,208 @@ class Predictor(_ProcessPreparation, _VolumesAndFolders):
             and all(e is None or e == g for e, g in zip(expected, images.shape[1:], strict=True))
             and bool(np.isfinite(images).all())
         )
+
+    def predict_volume(self, image, *, axis: int = 0, progress: bool | None = None) -> Predictions:
+        """Run the 2-D model on every slice of a volume.
+
+        Slices are taken along ``axis`` of ``image.pixels`` (0: the axial slices of m1vision's
+        (Z, H, W) layout), prepared in threads (``preprocess``, resize, channels) and
+        predicted in batches overlapped with the preparation, exactly as :meth:`predict`
+        does for a list of 2-D images.
+
+        Parameters
+        ----------
+        image : MedicalImage
+            A volume: ``pixels`` of shape (Z, H, W) in modality units (e.g. from
+            :func:`m1vision.io.read_nifti`).
+        axis : {0, 1, 2}
+            The axis to slice along.
+        progress : bool, optional
+            As for :meth:`predict`.
+
+        Returns
+        -------
+        Predictions
+            One row per slice, in order; ``inputs`` holds the slice indices along ``axis``.
+
+        Raises
+        ------
+        InvalidImageError
+            ``image`` is no volume (a 2-D image: use :meth:`predict`).
+        InvalidParameterError
+            ``axis`` is not 0, 1 or 2.
+
+        Examples
+        --------
+        >>> import numpy as np, keras
+        >>> from m1vision.io import MedicalImage
+        >>> from m1vision.inference import Predictor
+        >>> inputs = keras.Input((8, 8, 1))
+        >>> x = keras.layers.GlobalAveragePooling2D()(inputs)
+        >>> model = keras.Model(inputs, keras.layers.Dense(2, activation="softmax")(x))
+        >>> volume = MedicalImage(np.zeros((5, 8, 8), np.float32), spacing=(2.0, 1.0, 1.0))
+        >>> result = Predictor(model, device="cpu").predict_volume(volume)
+        >>> result.probabilities.shape, result.inputs
+        ((5, 2), [0, 1, 2, 3, 4])
+        """
+        slices = _prepare.slices_of(image, axis)
+        n = len(slices)
+        rows = []
+        show = n > 4 * self.batch_size if progress is None else bool(progress)
+        with _progress(n, show=show, desc="predict_volume") as bar:
+            for _, batch, _ in self._batches(slices, record_errors=False):
+                rows.append(self._run(batch))
+                bar.update(len(batch))
+        probabilities = np.concatenate(rows, axis=0)
+        return Predictions(probabilities, self._top_k(probabilities), list(range(n)), self.labels)
+
+    # -- folders -------------------------------------------------------------------------------
+
+    def predict_folder(
+        self, inputs, out_dir, *, overwrite: bool = False, progress: bool = True, executor=None
+    ):
+        """Predict every image file under ``inputs`` on the batch engine, resumably.
+
+        The run is a job of :mod:`m1vision.batch` (one report shape, one input key, one
+        manifest): chunks of ``batch_size`` inputs are read and prepared on a thread pool in
+        this process, overlapped with the model's work on the previous chunk. Its
+        fingerprint holds the model file's SHA-256 and the preprocessing, so resuming never
+        mixes results of two models: see :mod:`m1vision.inference._folder`.
+
+        Parameters
+        ----------
+        inputs : path or list of paths
+            Image files and/or folders (scanned recursively).
+        out_dir : path
+            A folder for ``predictions.jsonl`` (a header line, then per input ``{"key",
+            "input", "status", "top_k", "probabilities", "error"}``), the engine's manifest
+            ``m1vision-manifest.json`` and its ``batch_report-<UTC>.json``.
+        overwrite : bool
+            ``False`` (default): a folder of the same job is resumed (inputs done and
+            unchanged are skipped, failed or changed ones predicted again); a folder of
+            another job (another model file, even with the same shapes and labels, or other
+            preprocessing) raises :class:`~m1vision.errors.JobMismatchError` before anything
+            is written. ``True``: predict everything anew.
+        progress : bool
+            Show a progress bar.
+        executor : concurrent.futures.Executor, optional
+            Default: a thread pool of ``1 + prefetch`` threads in this process.
+
+        Returns
+        -------
+        m1vision.batch.BatchReport
+            One :class:`PredictionItem` per input key (``status`` ok / skipped / failed,
+            ``reason``, ``top_k``, ``probabilities``); a file that cannot be read or
+            preprocessed is recorded as failed and the run goes on.
+
+        Examples
+        --------
+        >>> import tempfile, pathlib, numpy as np, keras
+        >>> from m1vision.inference import Predictor, read_predictions
+        >>> from m1vision.io import write_image
+        >>> folder = pathlib.Path(tempfile.mkdtemp())
+        >>> _ = write_image(folder / "in" / "a.png", np.zeros((8, 8), np.uint8))
+        >>> _ = (folder / "in" / "b.png").write_bytes(b"not a png")
+        >>> inputs = keras.Input((8, 8, 1))
+        >>> x = keras.layers.GlobalAveragePooling2D()(inputs)
+        >>> model = keras.Model(inputs, keras.layers.Dense(2, activation="softmax")(x))
+        >>> predictor = Predictor(model, device="cpu")
+        >>> report = predictor.predict_folder(folder / "in", folder / "out", progress=False)
+        >>> [(i.key, i.status) for i in report.items]
+        [('a.png', 'ok'), ('b.png', 'failed')]
+        >>> again = predictor.predict_folder(folder / "in", folder / "out", progress=False)
+        >>> [(i.key, i.status) for i in again.items]
+        [('a.png', 'skipped'), ('b.png', 'failed')]
+        """
+        from m1vision.inference._folder import predict_folder
+
+        return predict_folder(
+            self, inputs, out_dir, overwrite=overwrite, progress=progress, executor=executor
+        )
+
+    def _prepared_batches(self, items: list):
+        """The batches of ``items`` prepared on the executor chosen (see ``executor``), and
+        its description."""
+        why = self._processes_refused(items)
+        if why is None:
+            shared = self._shared_batches()
+            desc = (
+                f"processes ({shared.workers} workers, {shared.method}, "
+                f"{len(shared.names)} shared-memory batch buffers)"
+            )
+            return shared.batches(items, _label), desc
+        desc = f"threads ({self.workers} workers)"
+        if why:
+            desc += f"; processes not used: {why}"
+        return (b for _, b, _ in self._batches(items, record_errors=False)), desc
+
+    def _processes_refused(self, items: list) -> str | None:
+        """``None`` if this call prepares in processes, else why not ("" when threads were
+        asked for or are the plain choice). ``executor="processes"`` raises instead."""
+        if self.executor == "threads":
+            return ""
+        forced = self.executor == "processes"
+        if not forced:
+            if self.device.kind != "gpu":
+                return ""  # on a CPU the model uses the cores itself; threads do
+            cores = available_cores()
+            if cores < 8:
+                return f"{cores} cores (auto uses processes from 8)"
+            if len(items) < 2 * self.batch_size or not all(
+                isinstance(i, str | os.PathLike) for i in items
+            ):
+                return ""
+        why = None
+        if any(v is None for v in self.input_shape[1:]):
+            why = f"the model's input size is open ({self.input_shape[1:]})"
+        elif (bad := _prepare.picklable(self._preparer)) is not None:
+            why = (
+                f"preprocess cannot be sent to a worker process ({bad}); use a "
+                "m1vision.pipeline.Pipeline or a module-level function"
+            )
+        elif not _prepare.shm_room(self._ring_bytes()):
+            why = f"/dev/shm has no room for {self._ring_bytes() / 2**20:.0f} MiB of batch buffers"
+        if forced and why:
+            raise InvalidParameterError(
+                f"executor='processes' cannot be used: {why}. Pass executor='threads' (or "
+                "'auto', which falls back to threads and says why in Predictions.executor)."
+            )
+        return why
+
+    def _ring_bytes(self) -> int:
+        _, h, w, c = self.input_shape
+        slots = self.prefetch + 1
+        return (
+            slots
+            * self.batch_size
+            * (h or 0)
+            * (w or 0)
+            * (c or 0)
+            * np.dtype(self.input_dtype).itemsize
+        )
+
+    def _shared_batches(self):
+
+        # the default count, less the core of the process that feeds the model
+        workers = self.workers if self._workers_given else max(1, default_workers() - 1)
+        shape = (self.batch_size, *self.input_shape[1:])
+        shared = self._shared
+        if (
+            shared is None
+            or not shared.alive
+            or shared.batch_shape != shape
+            or shared.workers != workers
+            or len(shared.names) != self.prefetch + 1
+            or shared.prepare_key != (id(self.preprocess),)
+        ):
+            self.close()
+            shared = _prepare.SharedBatches(
+                self._preparer,
+                batch_shape=shape,
+                dtype=self.input_dtype,
+                slots=self.prefetch + 1,
+                workers=workers,
+            )
+            shared.prepare_key = (id(self.preprocess),)
+            self._shared = shared
+        return shared
