@@ -117,6 +117,37 @@ class Predictor:
         prefetch: int = 2,
         executor: str = "auto",
     ):
+        # 1. the model: loaded from its file where given one, an image classifier
+        self._set_model(model)
+        # 2. how inputs are prepared and batched
+        if preprocess is not None and not callable(preprocess):
+            raise TypeError(
+                f"preprocess must be a callable (image -> image) or a m1vision.pipeline."
+                f"Pipeline, got {type(preprocess).__name__}."
+            )
+        self.preprocess = preprocess
+        self.batch_size = check_int(batch_size, name="batch_size", minimum=1)
+        self.prefetch = check_int(prefetch, name="prefetch", minimum=0)
+        if executor not in ("auto", "threads", "processes"):
+            raise InvalidParameterError(
+                f"executor must be 'auto', 'threads' or 'processes', got {executor!r}; "
+                "'auto' picks worker processes on a GPU for files, threads otherwise."
+            )
+        self.executor = executor
+        self._workers_given = workers is not None
+        self.workers = check_workers(workers)
+        #: Which executor the last :meth:`predict` prepared on (see ``executor``).
+        self.last_executor: str | None = None
+        self._shared = None
+        self._cached_preparer = None
+        # 3. how outputs are read: labels, top-k, logits or probabilities
+        self._set_outputs(labels, top_k, from_logits)
+        # 4. the device, then the one compiled call on it
+        self.device = self._check_device(device)
+        self._lock = threading.Lock()
+        self._fn = self._compile()
+
+    def _set_model(self, model) -> None:
         #: The file or folder the model was loaded from (None for a model object): what an
         #: experiment record hashes and reloads.
         self.model_path = None
@@ -137,33 +168,16 @@ class Predictor:
                 f"Predictor needs a classifier with output (batch, classes), got output shape "
                 f"{out_shape}; for other outputs call the model directly."
             )
-        if preprocess is not None and not callable(preprocess):
-            raise TypeError(
-                f"preprocess must be a callable (image -> image) or a m1vision.pipeline."
-                f"Pipeline, got {type(preprocess).__name__}."
-            )
         self.model = model
-        self.preprocess = preprocess
-        self.batch_size = check_int(batch_size, name="batch_size", minimum=1)
-        self.top_k = check_int(top_k, name="top_k", minimum=1)
-        self.prefetch = check_int(prefetch, name="prefetch", minimum=0)
-        if executor not in ("auto", "threads", "processes"):
-            raise InvalidParameterError(
-                f"executor must be 'auto', 'threads' or 'processes', got {executor!r}; "
-                "'auto' picks worker processes on a GPU for files, threads otherwise."
-            )
-        self.executor = executor
-        self._workers_given = workers is not None
-        self.workers = check_workers(workers)
-        #: Which executor the last :meth:`predict` prepared on (see ``executor``).
-        self.last_executor: str | None = None
-        self._shared = None
-        self._cached_preparer = None
-        if from_logits is not None and not isinstance(from_logits, bool):
-            raise TypeError(f"from_logits must be True, False or None, got {from_logits!r}.")
         self.input_shape = shape
         self.input_dtype = dtype
         self.num_classes = out_shape[1] if out_shape is not None else None
+        self._output_kind = kind
+
+    def _set_outputs(self, labels, top_k, from_logits) -> None:
+        self.top_k = check_int(top_k, name="top_k", minimum=1)
+        if from_logits is not None and not isinstance(from_logits, bool):
+            raise TypeError(f"from_logits must be True, False or None, got {from_logits!r}.")
         if labels is not None:
             if isinstance(labels, str) or not all(isinstance(v, str) for v in labels):
                 raise TypeError(f"labels must be a sequence of class names (str), got {labels!r}.")
@@ -178,7 +192,10 @@ class Predictor:
             raise InvalidParameterError(
                 f"top_k must be <= the number of classes ({self.num_classes}), got {top_k}."
             )
-        self.from_logits = from_logits if from_logits is not None else _KIND.get(kind)
+        self.from_logits = from_logits if from_logits is not None else _KIND.get(self._output_kind)
+
+    @staticmethod
+    def _check_device(device) -> DeviceChoice:
         if isinstance(device, DeviceChoice):
             if device.backend != _backend.backend():
                 raise InvalidParameterError(
@@ -186,15 +203,12 @@ class Predictor:
                     f"Keras runs on {_backend.backend()}; pass device='auto', 'gpu' or 'cpu', "
                     "or a DeviceChoice from select_device() in this process."
                 )
-            self.device = device
-        else:
-            if not isinstance(device, str):
-                raise TypeError(
-                    f"device must be 'auto', 'gpu', 'cpu' or a DeviceChoice, got {device!r}."
-                )
-            self.device = select_device(device)
-        self._lock = threading.Lock()
-        self._fn = self._compile()
+            return device
+        if not isinstance(device, str):
+            raise TypeError(
+                f"device must be 'auto', 'gpu', 'cpu' or a DeviceChoice, got {device!r}."
+            )
+        return select_device(device)
 
     # -- configuration as data ---------------------------------------------------------------
 
