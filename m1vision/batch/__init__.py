@@ -8,7 +8,8 @@ volume runs are other jobs of the same engine. Where things are:
 ==============  ===============================================================================
 ``_inputs``     collecting: :class:`Input` (the input key), :class:`InputKind`, the kinds of a job
 ``_resume``     **where resume is decided**: the manifest, input fingerprints, :func:`decide`
-``_engine``     the flow: :class:`Job`, :func:`run`, the default executor, :func:`progress`
+``_engine``     the flow: :class:`Job`, :func:`run`, the default executor (:func:`progress`
+                is :mod:`m1vision._progress`'s, :func:`available_cores` :mod:`m1vision._checks`')
 ``_report``     **where the batch report is made and written**: :class:`BatchItem`,
                 :class:`BatchReport`
 ==============  ===============================================================================
@@ -94,15 +95,15 @@ with the one ``schema`` + ``version`` header (:func:`m1vision._atomic.versioned`
 
 from __future__ import annotations
 
+from m1vision._checks import available_cores
+from m1vision._progress import progress
 from m1vision.batch._engine import (
     PROCESS_MIN_ITEMS_PER_WORKER,
     PROCESS_MIN_WORKERS,
     Job,
-    available_cores,
     default_executor,
     executor_name,
     plan,
-    progress,
     run,
     shutdown_workers,
 )
