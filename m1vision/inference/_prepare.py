@@ -124,6 +124,11 @@ def slices_of(image, axis) -> list[np.ndarray]:
     """The 2-D slices of a MedicalImage volume along ``axis`` (views, not copies)."""
     from m1vision.volume import volume_slices
 
+    if not isinstance(getattr(image, "pixels", None), np.ndarray):
+        raise TypeError(
+            f"image must be a MedicalImage volume (e.g. from m1vision.io.read_nifti), got "
+            f"{type(image).__name__}; wrap an array as MedicalImage(pixels, spacing=...)."
+        )
     return volume_slices(image, axis=axis, hint="for 2-D images use Predictor.predict")
 
 
