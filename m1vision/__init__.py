@@ -17,6 +17,7 @@ floor  room              what it holds
 0      ``_devices``      the Keras backends, their device names and GPUs
 0      ``_platform``     this machine's platform and the known-good version pins
 0      ``_atomic``       atomic, versioned writes; ``_resources``: where the bundled data is
+0      ``_hashing``      the one SHA-256 rule for files, folders and models
 0      ``geometry``      layout affines, spacing/affine checks, orientation letters, voxel<->RAS
 1      ``io``            readers and writers (DICOM, series, NIfTI, PNG/TIFF) -> ``MedicalImage``
 1      ``preprocess``    window, blur, Canny, CLAHE, resize, normalize

@@ -35,6 +35,7 @@ FLOORS: dict[int, tuple[str, tuple[str, ...]]] = {
             "m1vision._platform",
             "m1vision._resources",
             "m1vision._atomic",
+            "m1vision._hashing",
             "m1vision.geometry",
         ),
     ),
