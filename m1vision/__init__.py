@@ -21,15 +21,17 @@ floor  room              what it holds
 0      ``geometry``      layout affines, spacing/affine checks, orientation letters, voxel<->RAS
 1      ``io``            readers and writers (DICOM, series, NIfTI, PNG/TIFF) -> ``MedicalImage``
 1      ``preprocess``    window, blur, Canny, CLAHE, resize, normalize
-1      ``synthetic``     generated phantoms and DICOM series for tests and notebooks
 1      ``numerics``      the numerics self-test of a backend's device
 2      ``draw``          overlays: edges, masks, heatmaps, boxes, contours
 2      ``render``        the explorers' pure compute: pictures, caches, PNG
 2      ``planes``        the tri-planar view's geometry and picture cache
 2      ``viz``           matplotlib figures
 2      ``data``          the bundled samples and model
+2      ``labels``        label maps in and out (NIfTI, DICOM SEG), statistics, comparison
+2      ``synthetic``     generated phantoms, their label maps, DICOM series for tests and notebooks
 3      ``batch``         the one batch engine: collect, plan, resume, execute, report
-3      ``volume``        a 2-D function over every slice of a volume; the volume input kinds
+3      ``volume``        a 2-D function over every slice of a volume, resampling, reorienting;
+                         the volume input kinds
 3      ``pipeline``      serialisable step pipelines and :meth:`Pipeline.run`
 3      ``inference``     :class:`~m1vision.inference.Predictor`, devices, models
 4      ``explain``       Grad-CAM of images and volumes

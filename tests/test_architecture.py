@@ -39,13 +39,19 @@ FLOORS: dict[int, tuple[str, tuple[str, ...]]] = {
             "m1vision.geometry",
         ),
     ),
-    1: (
-        "readers and pixels",
-        ("m1vision.io", "m1vision.preprocess", "m1vision.synthetic", "m1vision.numerics"),
-    ),
+    1: ("readers and pixels", ("m1vision.io", "m1vision.preprocess", "m1vision.numerics")),
     2: (
-        "pictures",
-        ("m1vision.draw", "m1vision.render", "m1vision.planes", "m1vision.viz", "m1vision.data"),
+        "pictures, labels, samples",
+        (
+            "m1vision.draw",
+            "m1vision.render",
+            "m1vision.planes",
+            "m1vision.viz",
+            "m1vision.labels",
+            "m1vision._resample",
+            "m1vision.synthetic",
+            "m1vision.data",
+        ),
     ),
     3: ("jobs", ("m1vision.batch", "m1vision.volume", "m1vision.pipeline", "m1vision.inference")),
     4: (

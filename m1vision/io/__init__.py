@@ -21,16 +21,18 @@ function               returns
 
 Where things are (private parts):
 
-=============  ===================================================================================
-``_core``      :class:`MedicalImage`, file checks
-``_sniff``     formats by content (magic bytes)
-``_raster``    PNG, JPEG, TIFF, BMP reading
-``_dicom``     one DICOM file
-``_nifti``     NIfTI reading and writing
-``_listing``   finding and listing DICOM series
-``_series``    reading one series as a volume
-``_write``     :func:`write_image`
-=============  ===================================================================================
+==================  ==============================================================================
+``_core``           :class:`MedicalImage`, file checks
+``_sniff``          formats by content (magic bytes), and the DICOM/NIfTI header fields it needs
+``_raster``         PNG, JPEG, TIFF, BMP reading
+``_dicom``          one DICOM file
+``_pixels``         DICOM pixel data: the transfer syntaxes read, size checks, decode errors
+``_nifti``          NIfTI reading and writing
+``_listing``        finding and listing DICOM series
+``_series``         reading one series as a volume
+``_series_checks``  readable slices, usable orientation
+``_write``          :func:`write_image`
+==================  ==============================================================================
 
 Conventions
 -----------
