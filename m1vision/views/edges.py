@@ -32,7 +32,14 @@ from typing import Any, ClassVar
 import cv2
 import numpy as np
 
-from m1vision._checks import check_choice, check_image, check_int, check_number
+from m1vision._checks import (
+    check_axis,
+    check_choice,
+    check_image,
+    check_int,
+    check_number,
+    check_volume,
+)
 from m1vision.draw import overlay_edges
 from m1vision.errors import InvalidImageError, InvalidParameterError
 from m1vision.preprocess import canny, gaussian_blur, resize, to_bgr, to_uint8, window
@@ -535,15 +542,8 @@ def take_slice(volume: np.ndarray, axis: int, index: int | None = None) -> np.nd
     >>> take_slice(np.arange(24).reshape(2, 3, 4), 2, 1).tolist()
     [[1, 5, 9], [13, 17, 21]]
     """
-    if not isinstance(volume, np.ndarray) or volume.ndim != 3 or min(volume.shape) < 1:
-        shape = getattr(volume, "shape", None)
-        raise InvalidImageError(
-            f"volume must be a non-empty 3-D (Z, H, W) array, got shape {shape}; "
-            "for one 2-D image use EdgeExplorer."
-        )
-    axis = check_int(axis, name="axis")
-    if axis not in (0, 1, 2):
-        raise InvalidParameterError(f"axis must be 0, 1 or 2, got {axis}.")
+    volume = check_volume(volume, name="volume", hint="for one 2-D image use EdgeExplorer")
+    axis = check_axis(axis)
     n = volume.shape[axis]
     index = n // 2 if index is None else check_int(index, name="index", minimum=0)
     if index >= n:

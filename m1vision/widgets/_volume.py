@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from m1vision._checks import check_volume
 from m1vision.views.edges import VolumeView, take_slice
 from m1vision.widgets._common import _static_bundle, _unwrap, _widgets
 from m1vision.widgets._edges import EdgeExplorer
@@ -46,9 +47,8 @@ class VolumeExplorer(Explorer):
         w = _widgets()
         medical = volume if not isinstance(volume, np.ndarray) else None
         volume, window_, _is_ct = _unwrap(volume, kwargs.pop("window", None))
-        if not isinstance(volume, np.ndarray):
-            raise TypeError(f"volume must be a numpy.ndarray, got {type(volume).__name__}.")
-        first = take_slice(volume, axis, index)  # checks the volume, axis and index
+        check_volume(volume, name="volume", hint="for one 2-D image use EdgeExplorer")
+        first = take_slice(volume, axis, index)  # checks the axis and the slice too
         axis = int(axis)
         index = volume.shape[axis] // 2 if index is None else int(index)
         self._volume = volume
