@@ -26,8 +26,8 @@ builds the explorer of the state's kind, and :func:`from_record` restores a view
 An error inside an update (a failing ``pipeline`` step, say) is shown in the explorer's error
 area and kept in ``.last_error``; the explorer keeps the last good picture and keeps working.
 
-Where things are (private parts; the compute is :mod:`m1vision.render` and
-:mod:`m1vision.planes`):
+Where things are (private parts; the compute, the state as data and the export are
+:mod:`m1vision.views`'s):
 
 ===============  ===================================================================================
 ``_common``      the shared controls (window), the error area, the static fallback picture
@@ -36,8 +36,8 @@ Where things are (private parts; the compute is :mod:`m1vision.render` and
 ``_explore``     :func:`explore`, :class:`FunctionExplorer`
 ``_volume``      :class:`VolumeExplorer`
 ``_triplanar``   :class:`TriPlanarExplorer`
-``_export``      PNG pictures and GIF/MP4 sweeps of an explorer
-``_replay``      explorers restored from an experiment record (:func:`from_record`)
+``_state``       :class:`Explorer`: ``state()`` / ``from_state()`` through the view of each kind,
+                 :func:`from_record` (an explorer restored from an experiment record)
 ===============  ===================================================================================
 """
 
