@@ -46,9 +46,9 @@ __all__ = [
     "display_shape",
     "display_to_voxel",
     "extract_plane",
+    "letter_boxes",
     "orientation_letters",
     "plane_geometry",
-    "letter_boxes",
     "render_plane",
     "resize_plane",
     "slice_after_key",
@@ -636,8 +636,10 @@ def resize_plane(picture: np.ndarray, display_hw, *, linear_rows: bool = False) 
     >>> import numpy as np
     >>> from m1vision.planes import resize_plane
     >>> two = np.array([[0], [100]], np.uint8)
-    >>> resize_plane(two, (4, 1))[:, 0].tolist(), resize_plane(two, (4, 1), linear_rows=True)[:, 0].tolist()
-    ([0, 0, 100, 100], [0, 25, 75, 100])
+    >>> resize_plane(two, (4, 1))[:, 0].tolist()
+    [0, 0, 100, 100]
+    >>> resize_plane(two, (4, 1), linear_rows=True)[:, 0].tolist()
+    [0, 25, 75, 100]
     """
     height, width = (int(v) for v in display_hw)
     if linear_rows and height != picture.shape[0]:
