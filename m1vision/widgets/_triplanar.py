@@ -36,7 +36,7 @@ from m1vision.widgets._common import (
 
 # the slider of each plane moves the crosshair along that plane's slice axis
 _SLIDER_AXIS = {plane: plane_geometry(plane)[0] for plane in PLANES}
-_UNDER_THE_MOUSE = "<b>under the mouse:</b> "
+_UNDER_THE_MOUSE = "<b>value under the mouse:</b>&nbsp;"
 
 
 def cursor_text(pixels: np.ndarray, affine, voxel, *, unit: str = "") -> str:
@@ -97,7 +97,8 @@ class TriPlanarExplorer:
         ``ipyevents.Event`` of each plane's picture (mouse move and click), or empty if
         ipyevents is missing.
     cursor : ipywidgets.HTML
-        The value-under-cursor line; ``cursor_voxel`` is the voxel it describes.
+        The value-under-cursor line (after ``cursor_label``, "value under the mouse:");
+        ``cursor_voxel`` is the voxel it describes.
     last_ms, last_error
         Milliseconds of the last update (render + PNG encode), the last update's error.
 
@@ -206,7 +207,9 @@ class TriPlanarExplorer:
             )
             for plane in PLANES
         }
-        self.cursor = w.HTML(value=_UNDER_THE_MOUSE + "move the mouse over a plane")
+        self.cursor = w.HTML(value="move the mouse over a plane")
+        #: the label in front of :attr:`cursor`: whose value the line shows
+        self.cursor_label = w.HTML(value=_UNDER_THE_MOUSE)
         self.readout = w.HTML()
         self.error_area = w.HTML(layout={"display": "none"})
         pictures = w.HBox(
@@ -229,7 +232,8 @@ class TriPlanarExplorer:
                 ),
             ]
         )
-        self.widget = w.VBox([pictures, self.cursor, self.readout, self.error_area, controls])
+        cursor_line = w.HBox([self.cursor_label, self.cursor])
+        self.widget = w.VBox([pictures, cursor_line, self.readout, self.error_area, controls])
         self._timings = bool(timings)
         self._wire()
         self._update()
@@ -314,7 +318,7 @@ class TriPlanarExplorer:
                 self._cache.pixels.shape,
             )
             self.cursor_voxel = voxel
-            self.cursor.value = _UNDER_THE_MOUSE + html.escape(
+            self.cursor.value = html.escape(
                 cursor_text(self._cache.pixels, self._cache.affine, voxel, unit=self._unit)
             )
         except Exception as exc:  # shown in the widget; the explorer keeps working
