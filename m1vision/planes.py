@@ -41,8 +41,10 @@ from m1vision._checks import check_int
 from m1vision.errors import InvalidParameterError
 from m1vision.geometry import (
     PLANES,
+    check_affine,
     check_spacing,
     default_affine,
+    direction_letter,
     orientation_letters,
     plane_geometry,
     volume_geometry,
@@ -559,8 +561,8 @@ def slice_position_text(affine, axis: int, voxel) -> str:
     >>> slice_position_text(affine, 0, (5, 0, 0)), slice_position_text(affine, 2, (0, 0, 3))
     ('S 12.5 mm', 'L 3.0 mm')
     """
-    a = _check_affine(affine)
+    a = check_affine(affine)
     world = int(np.argmax(np.abs(a[:3, int(axis)])))
-    mm = float((a @ np.array([*map(float, voxel), 1.0]))[world])
-    letter = (_POSITIVE if mm >= 0 else _NEGATIVE)[world]
+    mm = voxel_to_ras(a, voxel)[world]
+    letter = direction_letter(np.eye(3)[world] * (1.0 if mm >= 0 else -1.0))
     return f"{letter} {abs(mm):.1f} mm"
