@@ -263,15 +263,10 @@ CONTROLS: dict[str, dict] = {
     "smooth": {"kind": "bool", "tooltip": (
         "Thick slices: interpolate linearly between slices in the coronal and sagittal "
         "planes instead of repeating each slice (stairs)")},
-    "axial": {"kind": "int", "tooltip": (
-        "Axial slice (z index), its position in mm beside it; the arrow keys step it with "
-        "the mouse over the axial picture")},
-    "coronal": {"kind": "int", "tooltip": (
-        "Coronal slice (row index), its position in mm beside it; the arrow keys step it "
-        "with the mouse over the coronal picture")},
-    "sagittal": {"kind": "int", "tooltip": (
-        "Sagittal slice (column index), its position in mm beside it; the arrow keys step "
-        "it with the mouse over the sagittal picture")},
+    **{plane: {"kind": "int", "tooltip": (
+        f"{plane.capitalize()} slice ({index} index), its position in mm beside it; the "
+        f"arrow keys step it with the mouse over the {plane} picture")}
+       for plane, index in (("axial", "z"), ("coronal", "row"), ("sagittal", "column"))},
     "axis": {"kind": "toggles", "options": [0, 1, 2], "style": {"button_width": "40px"},
              "tooltip": "The volume axis the slices are taken along: 0 = z, 1 = rows, 2 = columns"},
     "slice": {"kind": "int", "tooltip": (
@@ -332,6 +327,17 @@ def build_controls(values: dict, **changes) -> dict:
         name: make_control(name, value, **{**CONTROLS[name], **changes.get(name, {})})
         for name, value in values.items()
     }
+
+
+def blur_canny_controls(params) -> dict:
+    """``ksize``, ``sigma``, ``low``, ``high`` holding ``params``' values (the edge and the
+    tri-planar explorers share them; the thresholds' range reaches ``high`` if above 255)."""
+    top = max(255.0, params.high)
+    return build_controls(
+        {name: getattr(params, name) for name in ("ksize", "sigma", "low", "high")},
+        low={"max": top},
+        high={"max": top},
+    )
 
 
 def key_events(image_widget, on_key: Callable[[str], None]):

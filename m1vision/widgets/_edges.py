@@ -21,6 +21,7 @@ from m1vision.widgets._common import (
     _unwrap,
     _widgets,
     _WindowControls,
+    blur_canny_controls,
     build_controls,
 )
 
@@ -146,15 +147,11 @@ class EdgeExplorer:
                 f"window={window!r} was given but the image is 8-bit ({source.dtype}); a "
                 "window applies to images wider than 8 bits (CT in HU, 16-bit). Leave it out."
             )
-        top = max(255.0, params.high)
         self._aperture = params.aperture
+        self.controls.update(blur_canny_controls(params))
         self.controls.update(
             build_controls(
                 {
-                    "ksize": params.ksize,
-                    "sigma": params.sigma,
-                    "low": params.low,
-                    "high": params.high,
                     "l2_gradient": params.l2_gradient,
                     "auto": None,
                     "view": params.view,
@@ -164,8 +161,6 @@ class EdgeExplorer:
                     "pan_y": params.pan_y,
                     "curtain": params.curtain,
                 },
-                low={"max": top},
-                high={"max": top},
                 full_resolution={
                     "tooltip": "Work on the full image instead of a preview of <= "
                     f"{self._preview_size} px"

@@ -30,6 +30,7 @@ from m1vision.widgets._common import (
     _unwrap,
     _widgets,
     _WindowControls,
+    blur_canny_controls,
     build_controls,
     key_events,
 )
@@ -168,21 +169,15 @@ class TriPlanarExplorer:
         self._window_controls = _WindowControls(
             value_range, (params.center, params.width), is_ct=is_ct
         )
-        top = max(255.0, params.high)
-        built = build_controls(
+        built = blur_canny_controls(params)
+        built |= build_controls(
             {
                 **{plane: params.index[_SLIDER_AXIS[plane]] for plane in PLANES},
                 "edges": params.edges,
                 "crosshair": params.crosshair,
                 "smooth": params.smooth,
-                "ksize": params.ksize,
-                "sigma": params.sigma,
-                "low": params.low,
-                "high": params.high,
             },
             **{plane: {"max": pixels.shape[_SLIDER_AXIS[plane]] - 1} for plane in PLANES},
-            low={"max": top},
-            high={"max": top},
         )
         sliders = {plane: built[plane] for plane in PLANES}
         self.controls = {
