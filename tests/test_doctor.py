@@ -602,6 +602,30 @@ def test_mismatched_front_end_on_the_jupyter_path(tmp_path, name, version, check
     assert by_name(report["checks"])[others.pop()]["status"] == "ok"
 
 
+def test_a_server_in_another_environment_is_read_there(tmp_path):
+    """JupyterLab in another environment (conda's base, say), found as `jupyter-lab` on PATH."""
+    server = tmp_path / "server-env"
+    (server / "bin").mkdir(parents=True)
+    launcher = server / "bin" / "jupyter-lab"
+    launcher.write_text("#!/bin/sh\n")
+    launcher.chmod(0o755)
+    _extension(server / "share" / "jupyter", "@jupyter-widgets/jupyterlab-manager", "3.6.1")
+    env = {**os.environ, "PATH": f"{server / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}",
+           "JUPYTER_DATA_DIR": str(tmp_path / "user")}  # fmt: skip
+    env.pop("JUPYTER_PATH", None)
+    report = json.loads(run_cli_subprocess("--json", "--no-tensorflow", env=env).stdout)
+    raw = report["jupyter_front_ends"]
+    assert raw["server_prefix"] == str(server)
+    assert str(server / "share" / "jupyter" / "labextensions") in raw["labextension_dirs"]
+    kernel_dir = os.path.join(sys.prefix, "share", "jupyter", "labextensions")
+    assert kernel_dir not in raw["labextension_dirs"]  # the server never looks there
+    checks = by_name(report["checks"])
+    assert checks["jupyter_widgets"]["status"] == "fail"  # ipywidgets 8 with an ipywidgets 7 lab
+    assert str(server) in checks["jupyter_widgets"]["fix"]
+    assert checks["jupyter_ipyevents"]["status"] == "warn"  # not in the server's environment
+    assert "ipyevents==" in checks["jupyter_ipyevents"]["fix"]
+
+
 @pytest.mark.parametrize(
     ("front_ends", "expected"),
     [

@@ -294,7 +294,8 @@ def make_control(name: str, value, *, kind: str, tooltip: str, **spec):
     if kind == "button":
         return w.Button(**common, **spec)
     if kind == "bool":
-        return w.Checkbox(value=bool(value), indent=False, **common, **spec)
+        compact = {"width": "auto", "margin": "2px 16px 2px 0"}  # side by side, not 300 px
+        return w.Checkbox(value=bool(value), indent=False, layout=compact, **common, **spec)
     if kind == "toggle":
         return w.ToggleButton(value=bool(value), **common, **spec)
     if kind in ("choice", "toggles"):
