@@ -570,7 +570,7 @@ def _extension(root, name: str, version: str) -> None:
     ("name", "version", "check", "phrase", "package"),
     [
         ("@jupyter-widgets/jupyterlab-manager", "3.1.1", "jupyter_widgets", "model not found",
-         "jupyterlab_widgets==3.*"),
+         "jupyterlab_widgets~=3.0."),
         ("ipyevents", "1.9.0", "jupyter_ipyevents", "do nothing", "ipyevents=="),
     ],
     ids=["widget-manager", "ipyevents"],

@@ -20,9 +20,11 @@ widget manager (``@jupyter-widgets/jupyterlab-manager``, shipped by the Python p
 
 from __future__ import annotations
 
+import importlib.metadata
 import importlib.util
 import json
 import os
+import re
 import shutil
 import sys
 from pathlib import Path
@@ -43,15 +45,9 @@ FRONT_ENDS = {
 
 
 def _version_tuple(text: str) -> tuple[int, ...] | None:
-    parts = []
-    for piece in str(text).split("."):
-        digits = "".join(ch for ch in piece if ch.isdigit()) if piece[:1].isdigit() else ""
-        if not digits:
-            return None if not parts else tuple(parts)
-        parts.append(int(digits))
-        if not piece.isdigit():
-            break
-    return tuple(parts) if parts else None
+    """``"5.0.16"`` -> ``(5, 0, 16)``; ``"2.0.4rc1"`` -> ``(2, 0, 4)``; None if no number leads."""
+    match = re.match(r"\s*v?(\d+)(?:\.(\d+))?(?:\.(\d+))?", str(text))
+    return tuple(int(g) for g in match.groups() if g is not None) if match else None
 
 
 def satisfies(version: str, spec: str) -> bool:
@@ -102,10 +98,25 @@ def _load_version_module(package: str) -> dict | None:
     return {k: v for k, v in namespace.items() if not k.startswith("__builtins__")}
 
 
+def _requirement(dist: str, name: str) -> str | None:
+    """``dist``'s requirement on ``name`` as installed, e.g. ``"jupyterlab_widgets~=3.0.17"``."""
+    try:
+        requires = importlib.metadata.requires(dist) or []
+    except importlib.metadata.PackageNotFoundError:
+        return None
+    for line in requires:
+        spec = line.split(";")[0].strip()
+        if re.split(r"[\s<>=!~\[(]", spec, maxsplit=1)[0].replace("-", "_").lower() == name:
+            return spec.replace(" ", "")
+    return None
+
+
 def kernel_widget_versions() -> dict:
     """What this kernel's widget packages ask of the front end (None where not installed).
 
-    ``{"ipywidgets": {"version", "base_protocol"}, "ipyevents": {"version", "module_version"}}``.
+    ``{"ipywidgets": {"version", "base_protocol", "front_end_requirement"}, "ipyevents":
+    {"version", "module_version"}}``; the requirement is ipywidgets' own on
+    ``jupyterlab_widgets`` (what the fix installs).
     """
     out: dict = {"ipywidgets": None, "ipyevents": None}
     ipywidgets = _load_version_module("ipywidgets")
@@ -113,6 +124,7 @@ def kernel_widget_versions() -> dict:
         out["ipywidgets"] = {
             "version": ipywidgets.get("__version__"),
             "base_protocol": ipywidgets.get("__jupyter_widgets_base_version__"),
+            "front_end_requirement": _requirement("ipywidgets", "jupyterlab_widgets"),
         }
     ipyevents = _load_version_module("ipyevents")
     if ipyevents is not None:
@@ -179,10 +191,10 @@ def installed_front_ends(dirs: list[str], names=tuple(FRONT_ENDS)) -> dict:
 
 
 def _fix(package: str, version: str | None, where: str) -> str:
-    pin = f"=={version}" if version else ""
+    pin = f"=={version}" if version and version[0].isdigit() else (version or "")
     return (
         f"In the environment that runs JupyterLab / Notebook ({where}), run `python -m pip "
-        f'install "{package}{pin}"` (conda: `conda install -c conda-forge {package}{pin}`), '
+        f'install "{package}{pin}"` (conda: `conda install -c conda-forge "{package}{pin}"`), '
         "then restart the server and reload the browser tab. Or install the kernel's "
         "environment as the server's: `make install` there and start `jupyter lab` from it."
     )
@@ -214,7 +226,9 @@ def front_end_checks(kernel: dict, front_ends: dict, *, where: str) -> list[dict
     wanted = ipywidgets["version"]
     protocol = _version_tuple(ipywidgets.get("base_protocol") or "0")
     majors = MANAGER_MAJORS.get(protocol[0] if protocol else 0, ())
-    pin = {2: "3.*", 1: "1.*"}.get(protocol[0] if protocol else 0)
+    requirement = ipywidgets.get("front_end_requirement") or ""
+    pin = requirement[len(package) :] if requirement.startswith(package) else None
+    pin = pin or {2: "==3.*", 1: "==1.*"}.get(protocol[0] if protocol else 0)
     if manager is None:
         checks.append(_check(
             name, "warn", None,
