@@ -344,10 +344,11 @@ def blur_canny_controls(params) -> dict:
 def key_events(image_widget, on_key: Callable[[str], None]):
     """Arrow keys (and Page Up/Down, Home, End) over ``image_widget`` call ``on_key(key)``.
 
-    Through ipyevents: the picture takes the keyboard while the mouse is over it (or after
-    a click), and the key's default action and its way up the page are stopped, so the
-    front end's own shortcuts (Notebook 7 moves between cells on the arrow keys, taking them
-    from any slider) do not see it. Returns the ``ipyevents.Event``, or None without
+    Through ipyevents: the picture takes the keyboard while the mouse is over it (every key:
+    move the mouse away to type elsewhere), and the key's default action and its way up the
+    page are stopped, so the front end's own shortcuts (Notebook 7 moves between cells on the
+    arrow keys, taking them from any slider) do not see it. Not on a slider: it would swallow
+    the digits typed into its readout. Returns the ``ipyevents.Event``, or None without
     ipyevents.
     """
     try:
