@@ -551,6 +551,7 @@ def test_edge_controls_say_what_ksize_sigma_low_high_mean(explorer):
     assert "Canny low threshold" in c["low"].tooltip
     assert "Canny high threshold" in c["high"].tooltip
     assert "preview of <= 512 px" in c["full_resolution"].tooltip
+    assert len(c["view"].tooltips) == len(c["view"].options)  # one per view button
 
 
 def test_edge_timings_only_when_asked(hu):

@@ -243,7 +243,11 @@ CONTROLS: dict[str, dict] = {
     "view": {"kind": "toggles", "options": [("edges", "edges"), ("overlay", "overlay"),
                                             ("side by side", "side_by_side"),
                                             ("curtain", "curtain")],
-             "style": {"button_width": "100px"}, "tooltip": (
+             "style": {"button_width": "100px"},
+             "tooltips": ["the edges alone (white on black)", "the edges (green) over the image",
+                          "the image and its edges side by side",
+                          "the image left of the curtain, edges over it right of it"],
+             "tooltip": (
         "What to show: the edges alone, the edges over the image, both side by side, or a "
         "curtain between image and edges")},
     "curtain": {"kind": "float", "min": 0.0, "max": 1.0, "step": 0.01, "tooltip": (
