@@ -20,6 +20,7 @@ class                   also a                  raised for
 ``BinaryFormatError``   ``ValueError``          a file that is no readable Mach-O/ELF binary
 ``DeviceUnavailableError`` ``RuntimeError``     a device was asked for that cannot be used
 ``JobMismatchError``    ``FileExistsError``     an output folder holding another job's results
+``OutputFolderBusyError`` ``RuntimeError``      an output folder another run is writing into
 ``SeriesError``         ``ValueError``          a DICOM series that is no consistent volume;
                                                 subclasses: ``SeriesNotFoundError``,
                                                 ``SeriesSelectionError``,
@@ -46,6 +47,7 @@ __all__ = [
     "MissingSlicesError",
     "ModelLoadError",
     "OutputExistsError",
+    "OutputFolderBusyError",
     "PipelineConfigError",
     "PipelineStepError",
     "RecordError",
@@ -140,6 +142,15 @@ class JobMismatchError(OutputExistsError):
     Raised by the batch engine (:mod:`m1vision.batch`) before anything is written; the
     message says what differs and the fix (``overwrite=True``, or another folder). The
     attributes ``manifest`` (its path) and ``differences`` (list of str) hold the same facts.
+    """
+
+
+class OutputFolderBusyError(M1VisionError, RuntimeError):
+    """Another run holds the output folder's lock (one run per output folder).
+
+    Raised at once, before anything is read or written; the message names the folder and the
+    holder's process id (attributes ``folder`` and ``pid``; ``pid`` is None when the holder
+    had not written it yet). A crashed run's lock is released by the operating system.
     """
 
 
