@@ -204,7 +204,8 @@ def front_end_checks(kernel: dict, front_ends: dict, *, where: str) -> list[dict
     """The ``jupyter_widgets`` and ``jupyter_ipyevents`` checks (pure).
 
     ``kernel`` is :func:`kernel_widget_versions`, ``front_ends`` :func:`installed_front_ends`,
-    ``where`` names the server's environment for the fix. A missing front end is a warning
+    ``where`` names the server's environment for the fix. A wrong front end's detail names
+    its ``package.json`` (every path is in the probe's raw section). A missing one is a warning
     (VS Code and other front ends bring their own, and the explorers' static picture still
     shows); one of the wrong version is a failure ("model not found").
     """
@@ -252,8 +253,8 @@ def front_end_checks(kernel: dict, front_ends: dict, *, where: str) -> list[dict
         if have and have[0] in majors:
             checks.append(_check(
                 name, "ok", manager["version"],
-                f"{WIDGET_MANAGER} {manager['version']} ({manager['path']}) speaks the widget "
-                f"protocol {ipywidgets['base_protocol']} of the kernel's ipywidgets {wanted}.",
+                f"{WIDGET_MANAGER} {manager['version']} speaks the widget protocol "
+                f"{ipywidgets['base_protocol']} of the kernel's ipywidgets {wanted}.",
             ))  # fmt: skip
         else:
             checks.append(_check(
@@ -285,8 +286,8 @@ def front_end_checks(kernel: dict, front_ends: dict, *, where: str) -> list[dict
                 name,
                 "ok",
                 events["version"],
-                f"ipyevents {events['version']} ({events['path']}) serves the "
-                f"kernel's ipyevents {ipyevents['version']}.",
+                f"ipyevents {events['version']} serves the kernel's ipyevents "
+                f"{ipyevents['version']}.",
             )
         )
     else:
