@@ -1,8 +1,4 @@
-"""Drawing on image arrays with OpenCV: overlays that return new BGR ``uint8`` arrays.
-
-These functions return pictures as arrays (to save, to encode for a widget, to put in a
-report); :mod:`m1vision.viz` turns arrays into matplotlib figures.
-"""
+"""Overlays of edges, heatmaps, masks, contours and boxes (internal; see :mod:`m1vision.draw`)."""
 
 from __future__ import annotations
 
