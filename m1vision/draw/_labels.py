@@ -183,17 +183,17 @@ def _tables(values: np.ndarray, info: dict[int, dict], hidden: set[int]):
 def _outline(lab: np.ndarray) -> np.ndarray:
     """Where a pixel's value differs from one of its 4-neighbours (outside the slice counts
     as background, so a label at the slice's edge is closed there)."""
-    edge = np.zeros(lab.shape, bool)
+    edge = np.zeros(lab.shape, np.uint8)
     d = lab[1:, :] != lab[:-1, :]
     edge[1:, :] |= d
     edge[:-1, :] |= d
     d = lab[:, 1:] != lab[:, :-1]
     edge[:, 1:] |= d
     edge[:, :-1] |= d
-    edge[0, :] = True
-    edge[-1, :] = True
-    edge[:, 0] = True
-    edge[:, -1] = True
+    edge[0, :] = 1
+    edge[-1, :] = 1
+    edge[:, 0] = 1
+    edge[:, -1] = 1
     return edge
 
 
@@ -201,7 +201,7 @@ def _dashes(shape: tuple[int, int]) -> np.ndarray:
     """The dash pattern: pixel (r, c) is drawn where ``((r + c) // 4) % 2 == 0``."""
     r = np.arange(shape[0])[:, None]
     c = np.arange(shape[1])[None, :]
-    return ((r + c) // _DASH) % 2 == 0
+    return (((r + c) // _DASH) % 2 == 0).view(np.uint8)
 
 
 def draw_labels(
@@ -294,7 +294,7 @@ def draw_labels(
         values, inverse = np.unique(lab, return_inverse=True)
         lab = inverse.reshape(lab.shape)
         lut, shown = _tables(values.astype(np.int64), info, hide)
-    where = np.take(shown, lab)
+    where = _lookup(shown.view(np.uint8), lab)  # 1 where a shown label is
     if outline:
         where &= _outline(lab)
     if style == "dashed":
@@ -302,11 +302,22 @@ def draw_labels(
     out = np.array(pic, dtype=np.uint8, copy=True, order="C")
     if opacity == 0.0 or not where.any():
         return out
-    colours = np.take(lut, lab, axis=0)
+    colours = _lookup(lut, lab)
     if opacity < 1.0:
         colours = cv2.addWeighted(pic, 1.0 - opacity, colours, opacity, 0.0)
-    np.copyto(out, colours, where=where[:, :, None])
+    cv2.copyTo(colours, where, out)  # in place, where the mask is non-zero
     return out
+
+
+def _lookup(table: np.ndarray, lab: np.ndarray) -> np.ndarray:
+    """``table[lab]``: OpenCV's LUT for 8-bit slices, ``numpy.take`` otherwise."""
+    if lab.dtype == np.uint8:
+        full = np.zeros((256, *table.shape[1:]), np.uint8)
+        full[: len(table)] = table
+        if table.ndim == 1:
+            return cv2.LUT(lab, full)
+        return cv2.LUT(cv2.merge((lab, lab, lab)), full.reshape(256, 1, 3))
+    return np.take(table, lab, axis=0)
 
 
 def legend_entries(labels_info=None, *, values=None, hidden=()) -> list[tuple[int, str, tuple]]:
