@@ -43,6 +43,9 @@ name                    what it is (module)
 :func:`label_stats`     per-label voxels, mL, image statistics, centroid, box (``_stats``)
 :class:`LabelTable`     the table statistics and comparisons return (``_table``)
 :func:`compare_labels`  Dice, IoU, HD95, ASSD, volume difference (``_compare``)
+:func:`stats_folder`    ``label_stats`` of a folder of image/label pairs into one CSV, through
+                        the batch engine (never-stale resume) (``_batch``)
+:func:`match_pairs`     the image/label pairs of two folders, by name (``_batch``)
 ======================  ==================================================================
 
 Resampling and reorienting live in :mod:`m1vision.volume` (``resample``, ``reorient``) and as
@@ -60,6 +63,7 @@ Examples
 
 from __future__ import annotations
 
+from m1vision.labels._batch import match_pairs, stats_folder
 from m1vision.labels._compare import compare_labels
 from m1vision.labels._core import (
     DEFAULT_PALETTE,
@@ -81,7 +85,9 @@ __all__ = [
     "grids_match",
     "label_map",
     "label_stats",
+    "match_pairs",
     "read_labels",
     "sidecar_path",
+    "stats_folder",
     "write_labels",
 ]
