@@ -83,6 +83,7 @@ def test_demo_labels_open_aligned_in_nibabel(demo_labels_out):
 
 
 def test_demo_seg_reads_back_as_the_map_and_marks_the_same_place(demo_labels_out):
+    import highdicom as hd
     import nibabel as nib
     import numpy as np
 
@@ -102,8 +103,17 @@ def test_demo_seg_reads_back_as_the_map_and_marks_the_same_place(demo_labels_out
     np.testing.assert_array_equal(nifti.pixels, expected.pixels)
     labels = nib.load(out / "labels" / "organs.nii.gz")
     (ijk,) = np.argwhere(np.asanyarray(labels.dataobj) == MARK_VALUE)
-    (world,) = seg_world_of(out / "labels" / "organs_seg.dcm", MARK_NAME)
-    np.testing.assert_allclose(world, nib.affines.apply_affine(labels.affine, ijk), atol=1e-3)
+    world = nib.affines.apply_affine(labels.affine, ijk)
+    # the SEG's own geometry, read by highdicom (its volume and LPS affine) and by the demo's
+    # pydicom reading of the frame positions
+    seg = hd.seg.segread(out / "labels" / "organs_seg.dcm")
+    (number,) = [s.SegmentNumber for s in seg.SegmentSequence if s.SegmentLabel == MARK_NAME]
+    volume = seg.get_volume(segment_numbers=[number], combine_segments=True)
+    (seg_ijk,) = np.argwhere(volume.array > 0)
+    lps = nib.affines.apply_affine(volume.affine, seg_ijk)
+    np.testing.assert_allclose(lps * (-1, -1, 1), world, atol=1e-3)
+    (by_pydicom,) = seg_world_of(out / "labels" / "organs_seg.dcm", MARK_NAME)
+    np.testing.assert_allclose(by_pydicom, world, atol=1e-3)
 
 
 def test_demo_labels_statistics_and_overlay(demo_labels_out):
