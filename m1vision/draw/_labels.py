@@ -14,7 +14,8 @@ import numbers
 import cv2
 import numpy as np
 
-from m1vision._checks import check_bool, check_choice, check_int, check_number
+from m1vision._checks import check_bool, check_choice, check_int
+from m1vision.draw._overlays import _check_alpha
 from m1vision.errors import InvalidImageError, InvalidParameterError, LabelValueError
 
 __all__ = [
@@ -277,11 +278,7 @@ def draw_labels(
     pic = _check_picture(picture)
     lab, meta_info = _check_slice(labels)
     info = _check_info(meta_info if labels_info is None else labels_info)
-    opacity = check_number(opacity, name="opacity")
-    if not 0.0 <= opacity <= 1.0:
-        raise InvalidParameterError(
-            f"opacity must be in [0, 1] (0: invisible, 1: opaque), got {opacity}."
-        )
+    opacity = _check_alpha(opacity, name="opacity")
     outline = check_bool(outline, name="outline")
     hide = _check_hidden(hidden)
     style = check_choice(style, name="style", choices=LABEL_STYLES)
@@ -359,7 +356,9 @@ def legend_entries(labels_info=None, *, values=None, hidden=()) -> list[tuple[in
 def legend_html(entries) -> str:
     """An HTML legend of :func:`legend_entries`: one swatch and "value name" per line.
 
-    Names are escaped. Examples
+    Names are escaped; colours are written as CSS ``rgb()``.
+
+    Examples
     --------
     >>> from m1vision.draw import legend_html
     >>> legend_html([(1, "liver <L>", (75, 25, 230))])  # doctest: +NORMALIZE_WHITESPACE

@@ -77,11 +77,11 @@ def overlay_edges(
 # --------------------------------------------------------------------------- helpers
 
 
-def _check_alpha(alpha) -> float:
-    alpha = check_number(alpha, name="alpha")
+def _check_alpha(alpha, *, name: str = "alpha") -> float:
+    alpha = check_number(alpha, name=name)
     if not 0.0 <= alpha <= 1.0:
         raise InvalidParameterError(
-            f"alpha must be in [0, 1] (0: invisible, 1: opaque), got {alpha}."
+            f"{name} must be in [0, 1] (0: invisible, 1: opaque), got {alpha}."
         )
     return alpha
 
