@@ -58,11 +58,16 @@ def main(argv: list[str] | None = None) -> int:
 
         return run(out_dir=args.out)
     if args.command == "stats":
+        from m1vision.errors import M1VisionError
         from m1vision.labels import stats_folder
 
-        report = stats_folder(
-            args.images, args.labels, args.out, match=args.match, progress=sys.stderr.isatty()
-        )
+        try:
+            report = stats_folder(
+                args.images, args.labels, args.out, match=args.match, progress=sys.stderr.isatty()
+            )
+        except M1VisionError as exc:
+            print(f"m1vision stats: {type(exc).__name__}: {exc}", file=sys.stderr)
+            return 2
         print(str(report))
         print(f"wrote {report.csv} ({len(report.table.rows)} rows)")
         return 1 if report.failed else 0

@@ -179,4 +179,22 @@ def test_the_stats_command(folders):
     assert done.returncode == 0, done.stderr
     assert "3 ok" in done.stdout
     assert str(out) in done.stdout
-    assert len(LabelTable.read_csv(out).rows) == len(LabelTable.read_csv(out).rows) > 0
+    want = [row for case in CASES for row in expected_rows(folders, case)]
+    got = LabelTable.read_csv(out).rows
+    assert [(r["case"], r["label"], r["voxels"]) for r in got] == [
+        (r["case"], r["label"], r["voxels"]) for r in want
+    ]
+
+
+def test_the_stats_command_says_what_is_missing(folders):
+    (folders / "labels" / "a.nii.gz").unlink()
+    done = subprocess.run(
+        [sys.executable, "-m", "m1vision", "stats", str(folders / "images"),
+         str(folders / "labels"), "--out", str(folders / "cli.csv")],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 2
+    assert "InvalidParameterError" in done.stderr
+    assert "looked for a.nii.gz" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert not (folders / "cli.csv").exists()
