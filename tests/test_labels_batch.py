@@ -77,6 +77,8 @@ def test_one_csv_of_every_case_equal_to_label_stats(folders):
     assert (
         (folders / "stats.csv").read_text().startswith("# m1vision.label_stats_folder version 1\n")
     )
+    left = sorted(p.name for p in folders.iterdir() if not p.name.startswith("batch_report-"))
+    assert left == ["images", "labels", "stats.csv", "stats.csv.m1vision-manifest.json"]
 
 
 def test_resume_recomputes_only_the_changed_case(folders):
@@ -198,3 +200,20 @@ def test_the_stats_command_says_what_is_missing(folders):
     assert "looked for a.nii.gz" in done.stderr
     assert "Traceback" not in done.stderr
     assert not (folders / "cli.csv").exists()
+
+
+def test_a_seg_label_file_is_placed_on_its_image(tmp_path):
+    from m1vision.io import read_series
+    from m1vision.synthetic import write_ct_series
+
+    series = write_ct_series(tmp_path / "series", shape=SHAPE, seed=5).folder
+    ct = read_series(series)
+    write_nifti(tmp_path / "images" / "s1.nii.gz", ct)
+    organs = label_map(ct_phantom_labels(SHAPE).pixels, like=ct)
+    write_labels(tmp_path / "labels" / "s1.dcm", organs, source=series)
+    report = run(tmp_path)
+    assert [i.status for i in report.items] == ["ok"]
+    image = read_nifti(tmp_path / "images" / "s1.nii.gz")
+    want = label_stats(read_labels(tmp_path / "labels" / "s1.dcm", like=image), image).rows
+    assert [r["voxels"] for r in report.table.rows] == [r["voxels"] for r in want]
+    assert [r["mean"] for r in report.table.rows] == [r["mean"] for r in want]

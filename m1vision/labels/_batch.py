@@ -1,16 +1,18 @@
 """Label statistics over a folder of image/label pairs, through the batch engine (internal).
 
 Each case is one input of :func:`m1vision.batch.run`: a small folder of links to the case's
-image, its label file and the label file's names (sidecar or colour table), kept in a hidden
-folder beside the CSV. The engine identifies that folder by the content of the files it
-links to (its one rule, with its stat cache), so a changed image, label file or sidecar
-recomputes that case and nothing else; the per-case rows live in the engine's manifest and
-one CSV is written from them after every run.
+image, its label file and the label file's names (sidecar or colour table), made in a private
+temporary folder for the run. The engine identifies that folder by its files' names and the
+content of the files they link to (its one rule, with its stat cache on the linked files), so
+a changed image, label file or sidecar recomputes that case and nothing else; the per-case
+rows live in the engine's manifest and one CSV is written from them after every run.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -26,7 +28,6 @@ FOLDER_STATS_SCHEMA = "m1vision.label_stats_folder"
 # Suffixes of label files and of the names beside them, in the order they are looked for.
 _LABEL_SUFFIXES = (".nii.gz", ".nii", ".dcm")
 _NAME_SUFFIXES = (".json", ".ctbl", ".txt", ".label")
-_PAIRS = ".m1vision-pairs"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -138,20 +139,14 @@ def match_pairs(images, labels, *, match: str = "{case}") -> list[tuple[str, Pat
     return pairs
 
 
-def _link(target: Path, link: Path) -> None:
-    if link.is_symlink() and os.readlink(link) == str(target):
-        return
-    if link.is_symlink() or link.exists():
-        link.unlink()
-    os.symlink(target, link)
-
-
 def _stage(pairs, folder: Path) -> list[Input]:
-    """One folder of links per case under ``folder`` (the engine's input), up to date."""
+    """One folder of links per case under ``folder`` (a new, private folder): the engine's
+    inputs. A case's folder links ``image<ext>``, ``labels<ext>`` and the label file's names
+    (``labels.json``, ``.ctbl``, ``.txt``, ``.label``) to the user's files."""
     inputs = []
     for case, image, labels in pairs:
         here = folder / case
-        here.mkdir(parents=True, exist_ok=True)
+        here.mkdir(parents=True)
         stem, suffix = _split(labels.name, _LABEL_SUFFIXES)
         wanted = {"image" + _split(image.name, _image_suffixes())[1]: image}
         wanted["labels" + suffix] = labels
@@ -159,11 +154,8 @@ def _stage(pairs, folder: Path) -> list[Input]:
             side = labels.with_name(stem + names)
             if side.is_file():
                 wanted["labels" + names] = side
-        for old in here.iterdir():
-            if old.name not in wanted and old.is_symlink():
-                old.unlink()
         for name, target in wanted.items():
-            _link(target.absolute(), here / name)
+            os.symlink(target.absolute(), here / name)
         inputs.append(Input(key=case, path=here, kind="label_pair"))
     return inputs
 
@@ -279,8 +271,7 @@ def stats_folder(
         The CSV to write (atomically): the columns of ``label_stats`` after a ``case``
         column (the case name), first line ``# m1vision.label_stats_folder version 1``
         (:meth:`LabelTable.read_csv` reads it back). Beside it the engine keeps
-        ``<out name>.m1vision-manifest.json``, its reports ``batch_report-<UTC>.json`` and a
-        hidden folder of links, ``.m1vision-pairs/<out name>/``.
+        ``<out name>.m1vision-manifest.json`` and its reports ``batch_report-<UTC>.json``.
     match : str, keyword-only
         The label file's name with ``{case}`` for the image's (default ``"{case}"``).
     workers : int, optional, keyword-only
@@ -339,10 +330,14 @@ def stats_folder(
             "Nothing was written. Pass overwrite=True to replace it, or choose another path."
         )
     out.parent.mkdir(parents=True, exist_ok=True)
-    inputs = _stage(pairs, out.parent / _PAIRS / out.name)
+    # Each run links its own pairs in a private folder: the engine knows an input by its
+    # key and its files' content, not by this folder's path, and no other run can relink
+    # them while this one reads.
+    staging = Path(tempfile.mkdtemp(prefix="m1vision-pairs-"))
     job = LabelStatsJob(out, overwrite=overwrite)
     executor = None if workers is None else ThreadPoolExecutor(max_workers=workers)
     try:
+        inputs = _stage(pairs, staging)
         report = run_batch(
             job,
             [inp.path for inp in inputs],
@@ -356,5 +351,6 @@ def stats_folder(
     finally:
         if executor is not None:
             executor.shutdown(wait=True)
+        shutil.rmtree(staging, ignore_errors=True)  # the links only, never what they point to
     report.table, report.csv = job.table, out
     return report
