@@ -58,8 +58,8 @@ def main(argv: list[str] | None = None) -> int:
 
         return run(out_dir=args.out)
     if args.command == "stats":
+        from m1vision.cohort import stats_folder
         from m1vision.errors import M1VisionError
-        from m1vision.labels import stats_folder
 
         try:
             report = stats_folder(

@@ -8,15 +8,14 @@ import sys
 import numpy as np
 import pytest
 
+from m1vision.cohort import match_pairs, stats_folder
 from m1vision.errors import InvalidParameterError, OutputExistsError
 from m1vision.io import MedicalImage, read_nifti, write_nifti
 from m1vision.labels import (
     LabelTable,
     label_map,
     label_stats,
-    match_pairs,
     read_labels,
-    stats_folder,
     write_labels,
 )
 from m1vision.synthetic import ct_phantom, ct_phantom_labels

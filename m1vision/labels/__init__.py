@@ -43,14 +43,13 @@ name                    what it is (module)
 :func:`label_stats`     per-label voxels, mL, image statistics, centroid, box (``_stats``)
 :class:`LabelTable`     the table statistics and comparisons return (``_table``)
 :func:`compare_labels`  Dice, IoU, HD95, ASSD, volume difference (``_compare``)
-:func:`stats_folder`    ``label_stats`` of a folder of image/label pairs into one CSV, through
-                        the batch engine (never-stale resume) (``_batch``)
-:func:`match_pairs`     the image/label pairs of two folders, by name (``_batch``)
 ======================  ==================================================================
 
 Resampling and reorienting live in :mod:`m1vision.volume` (``resample``, ``reorient``) and as
 pipeline steps (:class:`m1vision.pipeline.Resample`, :class:`m1vision.pipeline.Reorient`).
 The phantom :func:`m1vision.synthetic.ct_phantom_labels` gives a label map with known organs.
+Statistics over a folder of image/label pairs, through the batch engine, are
+:func:`m1vision.cohort.stats_folder` (a job: a floor above this room).
 
 Examples
 --------
@@ -63,7 +62,6 @@ Examples
 
 from __future__ import annotations
 
-from m1vision.labels._batch import match_pairs, stats_folder
 from m1vision.labels._compare import compare_labels
 from m1vision.labels._core import (
     DEFAULT_PALETTE,
@@ -85,9 +83,7 @@ __all__ = [
     "grids_match",
     "label_map",
     "label_stats",
-    "match_pairs",
     "read_labels",
     "sidecar_path",
-    "stats_folder",
     "write_labels",
 ]

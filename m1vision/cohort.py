@@ -1,4 +1,14 @@
-"""Label statistics over a folder of image/label pairs, through the batch engine (internal).
+"""A cohort's label statistics: a folder of image/label pairs through the batch engine, one CSV.
+
+Where things are
+----------------
+======================  ==================================================================
+:func:`stats_folder`    ``label_stats`` of every image/label pair of two folders into one
+                        CSV, with the engine's never-stale resume
+:func:`match_pairs`     the image/label pairs of two folders, by name (the matching rule)
+:class:`LabelStatsJob`  the :class:`m1vision.batch.Job` it runs; its items are
+                        :class:`LabelStatsItem` (the batch item plus image, labels, rows)
+======================  ==================================================================
 
 Each case is one input of :func:`m1vision.batch.run`: a small folder of links to the case's
 image, its label file and the label file's names (sidecar or colour table), made in a private
@@ -18,7 +28,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from m1vision.batch import BatchItem, Input, Job
+from m1vision.batch import MANIFEST_NAME, BatchItem, Input, Job
 from m1vision.batch import run as run_batch
 from m1vision.errors import ImageReadError, InvalidParameterError, OutputExistsError
 
@@ -251,7 +261,7 @@ def stats_folder(
     progress: bool = True,
     overwrite: bool = False,
 ):
-    """:func:`~m1vision.labels.label_stats` of every image/label pair of two folders, as one CSV.
+    """:func:`~m1vision.labels.label_stats` of every image/label pair of two folders, one CSV.
 
     The pairs are matched by name (:func:`match_pairs`: ``images/a.nii.gz`` with
     ``labels/a.nii.gz``, or with ``match="{case}_seg"`` ``a_seg.nii.gz``; label files are
@@ -297,7 +307,8 @@ def stats_folder(
     --------
     >>> import pathlib, tempfile
     >>> from m1vision.io import MedicalImage, write_nifti
-    >>> from m1vision.labels import stats_folder, write_labels
+    >>> from m1vision.cohort import stats_folder
+    >>> from m1vision.labels import write_labels
     >>> from m1vision.synthetic import ct_phantom, ct_phantom_labels
     >>> root = pathlib.Path(tempfile.mkdtemp())
     >>> labels = ct_phantom_labels((8, 32, 32))
@@ -313,7 +324,6 @@ def stats_folder(
     'BatchReport: 0 ok, 1 skipped, 0 failed'
     """
     from m1vision._checks import check_bool, check_int
-    from m1vision.batch import MANIFEST_NAME
 
     progress = check_bool(progress, name="progress")
     overwrite = check_bool(overwrite, name="overwrite")
