@@ -251,3 +251,23 @@ def test_legend_entries_html_and_picture():
     assert pic[2 + 10, 6].tolist() == [30, 200, 10]
     assert pic[2 + 20 + 10, 6].tolist() == bgr(default_color(3))
     assert (pic[2:22, 30:] > 0).any()  # the text
+
+
+@pytest.mark.parametrize(
+    "take",
+    [lambda v: v[:, 20, :], lambda v: v[:, :, 30], lambda v: v[3].T, lambda v: v[3, ::2, ::2]],
+    ids=["coronal", "sagittal", "transposed", "strided"],
+)
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.int32], ids=["u8", "u16", "i32"])
+def test_views_of_a_volume_draw_as_their_copies(take, dtype):
+    volume = ct_phantom_labels((8, 64, 64)).pixels.astype(dtype)
+    view = take(volume)
+    pic = np.random.default_rng(2).integers(0, 256, (*view.shape, 3), dtype=np.uint8)
+    for outline in (False, True):
+        got = draw.draw_labels(pic, view, outline=outline)
+        want = draw.draw_labels(pic, np.ascontiguousarray(view), outline=outline)
+        np.testing.assert_array_equal(got, want)
+    np.testing.assert_array_equal(
+        draw.draw_labels(pic, view, opacity=0.4),
+        slow_fill(pic, np.ascontiguousarray(view), {}, 0.4),
+    )
