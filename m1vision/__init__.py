@@ -35,6 +35,7 @@ floor  room              what it holds
 3      ``views``         what the explorers show, without widgets: pictures, caches, PNG, state
                          as data (``render`` and ``planes``: their first import paths)
 3      ``_record``       the experiment record's format and the explorer views it keeps
+3      ``cohort``        label statistics of a folder of image/label pairs: one CSV, resumable
 4      ``explain``       Grad-CAM of images and volumes
 4      ``widgets``       the ipywidgets explorers
 4      ``experiment``    records of a run and their reproduction

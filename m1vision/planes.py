@@ -22,6 +22,7 @@ from m1vision.geometry import (
     voxel_to_ras,
 )
 from m1vision.views.planes import (
+    SLICE_KEYS,
     PlaneCache,
     TriPlanarParams,
     TriPlanarView,
@@ -29,13 +30,19 @@ from m1vision.views.planes import (
     display_to_voxel,
     draw_crosshair,
     extract_plane,
+    letter_boxes,
     render_plane,
+    resize_plane,
+    slice_after_key,
+    slice_position_text,
+    stretches_slices,
     value_at,
     voxel_to_display,
 )
 
 __all__ = [
     "PLANES",
+    "SLICE_KEYS",
     "PlaneCache",
     "TriPlanarParams",
     "TriPlanarView",
@@ -44,9 +51,14 @@ __all__ = [
     "display_to_voxel",
     "draw_crosshair",
     "extract_plane",
+    "letter_boxes",
     "orientation_letters",
     "plane_geometry",
     "render_plane",
+    "resize_plane",
+    "slice_after_key",
+    "slice_position_text",
+    "stretches_slices",
     "value_at",
     "volume_geometry",
     "voxel_to_display",

@@ -62,6 +62,7 @@ FLOORS: dict[int, tuple[str, tuple[str, ...]]] = {
             "m1vision.render",
             "m1vision.planes",
             "m1vision._record",
+            "m1vision.cohort",
         ),
     ),
     4: (
