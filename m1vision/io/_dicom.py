@@ -171,7 +171,7 @@ def _dicom_metadata(ds) -> dict:
     return meta
 
 
-def read_dicom(path) -> MedicalImage:
+def read_dicom(path, *, stack: int | str | None = None, strict: bool = True) -> MedicalImage:
     """Read a DICOM file: pixels in modality units, default window, spacing, safe metadata.
 
     What is done, in order:
@@ -256,6 +256,7 @@ def read_dicom(path) -> MedicalImage:
             f"{what} without pixel data (no PixelData element); it holds no image "
             "(e.g. a structured report, RT plan/structure set, or DICOMDIR).",
         )
+    enhanced = _multiframe_plan(p, ds, stack, strict)
     fm = getattr(ds, "file_meta", None)
     ts = fm.get("TransferSyntaxUID") if fm is not None else None
     try:
@@ -271,6 +272,10 @@ def read_dicom(path) -> MedicalImage:
             ) from exc
         raise ImageReadError(p, f"its pixel data cannot be decoded: {text}") from exc
 
+    if enhanced is not None:
+        from m1vision.io._enhanced import assemble
+
+        return assemble(p, ds, raw, enhanced)
     metadata = _dicom_metadata(ds)
     modality = metadata.get("modality")
     photometric = str(ds.get("PhotometricInterpretation", "MONOCHROME2")).upper()
@@ -315,6 +320,29 @@ def read_dicom(path) -> MedicalImage:
         metadata=metadata,
         source=str(p),
     )
+
+
+def _multiframe_plan(p, ds, stack, strict):
+    """The header-only plan of an Enhanced multi-frame object (None for other objects).
+
+    Checks a multi-frame object's frame count against its pixel data before decoding.
+    """
+    from m1vision.errors import InvalidParameterError
+    from m1vision.io import _enhanced
+
+    photometric = str(ds.get("PhotometricInterpretation", "MONOCHROME2")).upper()
+    if photometric.startswith("MONOCHROME") and _enhanced.is_enhanced(ds):
+        return _enhanced.plan(p, ds, stack=stack, strict=strict)
+    if stack is not None:
+        raise InvalidParameterError(
+            f"stack={stack!r} picks a stack of an Enhanced multi-frame object, but {str(p)!r} "
+            "is none (no plane positions in functional groups); leave stack out."
+        )
+    if not isinstance(strict, bool):
+        raise InvalidParameterError(f"strict must be True or False, got {strict!r}.")
+    if int(_first(ds.get("NumberOfFrames")) or 1) > 1:
+        _enhanced._check_frame_count(p, ds)
+    return None
 
 
 def _monochrome1_constant(ds, apply_modality_lut) -> float:

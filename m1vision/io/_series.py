@@ -12,6 +12,7 @@ import contextlib
 import math
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -239,6 +240,278 @@ def _typical_step(positions: np.ndarray) -> float:
     return float(np.median(steps)) if steps.size else 0.0
 
 
+@dataclass
+class _Geometry:
+    """The sorted, checked stack: what steps 3-4 of :func:`read_series` decide."""
+
+    slices: list  # the kept items, sorted along the normal
+    slots: list[int]  # output slot of each kept item (gaps leave slots empty)
+    n_out: int
+    positions: np.ndarray  # along the normal, mm, of the kept items
+    step: np.ndarray  # displacement between output slots, LPS mm
+    z_spacing: float
+    tilt: float  # degrees
+    iop: np.ndarray
+    pixel_spacing: tuple[float, float] | None
+
+
+def _check_steps(where, slices, positions, step, strict, notes):
+    """Gaps (missing slices) and uneven steps: (slices, positions, slots, n_out)."""
+    slots = list(range(len(slices)))
+    n_out = len(slices)
+    steps = np.diff(positions)
+    tol = max(_STEP_ATOL, _STEP_RTOL * step)
+    ratio = steps / step
+    gap_at = [
+        i
+        for i, r in enumerate(ratio)
+        if r > 1.5 and abs(steps[i] - round(r) * step) <= tol * round(r)
+    ]
+    if gap_at:
+        miss = [round(ratio[i]) - 1 for i in gap_at]
+        pairs = [
+            f"{slices[i].name} at {positions[i]:.2f} mm -> {slices[i + 1].name} at "
+            f"{positions[i + 1]:.2f} mm ({m} missing)"
+            for i, m in zip(gap_at, miss, strict=True)
+        ]
+        if strict:
+            raise MissingSlicesError(
+                where,
+                f"{sum(miss)} slice(s) missing in {len(gap_at)} gap(s)",
+                expected=f"a step of {step:.4g} mm between neighbouring slices",
+                got="; ".join(pairs[:5]),
+                fix="find the missing files (an incomplete export or copy), or pass "
+                "strict=False to insert empty slices (filled with the minimum) where they are "
+                "missing",
+                files=[slices[i].name for i in gap_at],
+            )
+        if sum(miss) <= len(slices):
+            shift = np.zeros(len(slices), dtype=np.int64)
+            for i, m in zip(gap_at, miss, strict=True):
+                shift[i + 1 :] += m
+            slots = [i + int(shift[i]) for i in range(len(slices))]
+            n_out = len(slices) + sum(miss)
+            inserted = sorted(set(range(n_out)) - set(slots))
+            notes.append(
+                {"kind": "missing slices", "detail": "; ".join(pairs), "inserted_slices": inserted}
+            )
+        else:  # a huge gap: keep the longest gap-free run
+            bounds = [-1, *gap_at, len(slices) - 1]
+            runs = [(bounds[k] + 1, bounds[k + 1]) for k in range(len(bounds) - 1)]
+            a, b = max(runs, key=lambda r: (r[1] - r[0], -r[0]))
+            dropped = [s.name for i, s in enumerate(slices) if not a <= i <= b]
+            notes.append(
+                {
+                    "kind": "missing slices",
+                    "detail": "; ".join(pairs)
+                    + "; the gaps exceed the slices present: kept the longest gap-free run",
+                    "dropped_files": dropped,
+                }
+            )
+            slices = slices[a : b + 1]
+            positions = positions[a : b + 1]
+            slots = list(range(len(slices)))
+            n_out = len(slices)
+        steps = np.diff(positions)
+        gaps = set(gap_at) if n_out != len(slices) else set()
+        steps = np.array([s for i, s in enumerate(steps) if i not in gaps])
+    if steps.size and np.abs(steps - step).max() > tol:
+        worst = int(np.argmax(np.abs(steps - step)))
+        detail = (
+            f"steps from {steps.min():.4g} to {steps.max():.4g} mm (typical {step:.4g} mm, "
+            f"tolerance {tol:.3g} mm)"
+        )
+        if strict:
+            raise UnevenSpacingError(
+                where,
+                "the slices are unevenly spaced",
+                expected=f"every step {step:.4g} mm within {tol:.3g} mm",
+                got=detail,
+                fix="resample the series to even spacing with another tool, or pass "
+                "strict=False to load it with the mean step (positions recorded in "
+                "metadata['slice_positions'])",
+                files=[slices[worst].name, slices[worst + 1].name],
+            )
+        notes.append(
+            {"kind": "uneven spacing", "detail": detail + "; the affine uses the mean step"}
+        )
+    return slices, positions, slots, n_out
+
+
+def _check_geometry(where, slices, strict, notes, *, single_step=None) -> _Geometry:
+    """Steps 3-4: consistency, sorting along the normal, duplicates, gaps, even steps, tilt.
+
+    Shared by series of files and the frames of an Enhanced multi-frame object: ``slices``
+    are :class:`_Slice` items (a frame is one with ``name`` "frame N"); ``where`` names the
+    folder or file in the errors; ``single_step`` is the slice thickness of a one-slice stack.
+    """
+    slices = _check_consistent(where, slices, strict, notes)
+    iop = slices[0].iop
+    normal = slice_normal(iop)
+    for s in slices:
+        s.position = float(s.ipp @ normal)
+    slices.sort(key=lambda s: (s.position, s.name))
+    if len(slices) > 1:
+        slices = _dedupe(
+            where, slices, _typical_step(np.array([s.position for s in slices])), strict, notes
+        )
+    positions = np.array([s.position for s in slices])
+    step = _typical_step(positions)
+    slots, n_out = list(range(len(slices))), len(slices)
+    if len(slices) > 1:
+        slices, positions, slots, n_out = _check_steps(
+            where, slices, positions, step, strict, notes
+        )
+    # the slice step vector: first to last position over the output slots
+    if n_out > 1:
+        v = (slices[-1].ipp - slices[0].ipp) / (slots[-1] - slots[0])
+    else:
+        v = normal * (single_step or 1.0)
+    z_spacing = round(float(abs(v @ normal)), 6)
+    tilt = math.degrees(math.acos(min(1.0, z_spacing / float(np.linalg.norm(v)))))
+    if n_out > 1 and tilt > _TILT_TOL_DEG:
+        if strict:
+            raise GantryTiltError(
+                where,
+                f"the stack is tilted by {tilt:.2f} degrees (gantry tilt)",
+                expected="each slice displaced along its normal",
+                got=f"a step of {np.linalg.norm(v):.4g} mm at {tilt:.2f} degrees to the normal",
+                fix="pass strict=False to load it with the tilt as a shear in the affine "
+                "(metadata['gantry_tilt_deg']), or resample it to an untilted grid",
+                files=[slices[0].name, slices[-1].name],
+            )
+        notes.append({"kind": "gantry tilt", "detail": f"{tilt:.3f} degrees, kept as a shear"})
+    return _Geometry(
+        slices=slices,
+        slots=slots,
+        n_out=n_out,
+        positions=positions,
+        step=v,
+        z_spacing=z_spacing,
+        tilt=tilt,
+        iop=iop,
+        pixel_spacing=slices[0].spacing,
+    )
+
+
+def _exact_in_float32(raw: np.ndarray, slope: float, inter: float) -> bool:
+    """Every value raw * slope + inter an integer below 2**24: float32 arithmetic is exact."""
+    return (
+        raw.dtype.kind in "iu"
+        and raw.dtype.itemsize <= 2
+        and float(slope).is_integer()
+        and float(inter).is_integer()
+        and abs(slope) * 65536 + abs(inter) < 2**24
+    )
+
+
+def _rescale(raw: np.ndarray, slope, inter, dst: np.ndarray):
+    """``raw * slope + inter`` in modality units: written into the float32 ``dst`` when float32
+    arithmetic is exact (returns None), else returned as float64 for the caller to store."""
+    slope = 1.0 if slope is None else float(slope)
+    inter = float(inter or 0.0)
+    if _exact_in_float32(raw, slope, inter):  # no float64 pass
+        np.multiply(raw, np.float32(slope), out=dst, dtype=np.float32)
+        dst += np.float32(inter)
+        return None
+    return raw * np.float64(slope) + np.float64(inter)
+
+
+def _fill_gaps(stack: np.ndarray, geo: _Geometry) -> None:
+    """Slots no slice fills (inserted for missing slices) get the volume's minimum."""
+    if geo.n_out != len(geo.slices):
+        fill = float(min(stack[k].min() for k in geo.slots))
+        for k in sorted(set(range(geo.n_out)) - set(geo.slots)):
+            stack[k] = fill
+
+
+def _layout_volume(stack: np.ndarray, geo: _Geometry):
+    """Step 6: (pixels, affine, spacing, stored affine) in read_nifti's layout."""
+    first = geo.slices[0]
+    d_row, d_col = geo.pixel_spacing if geo.pixel_spacing else (1.0, 1.0)
+    ras = dicom_affine(geo.iop, first.ipp - geo.step * geo.slots[0], (d_row, d_col), geo.step)
+    pixels, affine, perm = to_layout(stack, ras)
+    stored_spacing = (geo.z_spacing, d_row, d_col)
+    spacing = tuple(float(stored_spacing[i]) for i in perm)
+    return pixels, affine, spacing, ras
+
+
+def _geometry_metadata(geo: _Geometry, affine, ras, notes) -> dict:
+    """The facts of steps 3-6 every stacked volume records."""
+    meta = {
+        "layout": "volume",
+        "orientation": _LAYOUT,
+        "series_orientation": plane_name(geo.iop),
+        "original_orientation": "".join(axcodes(ras[:, [2, 1, 0, 3]])),
+        "affine": [[float(x) for x in row] for row in affine],
+        "sorted_by": "ImagePositionPatient along the slice normal",
+        "spacing_source_z": "ImagePositionPatient",
+        "irregularities": notes,
+    }
+    if geo.pixel_spacing is None:
+        meta["pixel_spacing_missing"] = True
+    if geo.tilt > _TILT_TOL_DEG:
+        meta["gantry_tilt_deg"] = round(geo.tilt, 4)
+    if any(n["kind"] in ("uneven spacing", "missing slices") for n in notes):
+        meta["slice_positions"] = [float(x) for x in geo.positions]
+    return meta
+
+
+def _decode_series(geo: _Geometry, n_workers: int, progress):
+    """Step 5: decode each slice, its own modality LUT and MONOCHROME1 as read_dicom does.
+
+    Returns the float32 (k, r, c) stack in stored order and the MONOCHROME1 constants used.
+    """
+    from pydicom.pixels import apply_modality_lut
+
+    slices, slots = geo.slices, geo.slots
+    rows, cols = slices[0].size
+    stack = np.empty((geo.n_out, rows, cols), dtype=np.float32)
+    inversions: set = set()
+
+    def decode(i: int) -> None:
+        s = slices[i]
+        raw = s.raw
+        if raw is None:  # not decoded while reading
+            try:
+                raw = s.ds.pixel_array
+            except Exception as exc:
+                raw = exc
+            if "PixelData" in s.ds:
+                del s.ds.PixelData
+        if isinstance(raw, Exception):
+            raise ImageReadError(s.path, f"its pixel data cannot be decoded: {raw}") from raw
+        if raw.shape != (rows, cols):
+            raise ImageReadError(
+                s.path, f"pixel data of shape {raw.shape}, expected {(rows, cols)} (Rows, Columns)"
+            )
+        ds = s.ds
+        dst = stack[slots[i]]
+        if "ModalityLUTSequence" in ds:
+            values = np.asarray(apply_modality_lut(raw, ds), dtype=np.float64)
+        else:
+            slope, inter = _first(ds.get("RescaleSlope")), _first(ds.get("RescaleIntercept"))
+            values = _rescale(raw, slope, inter, dst)
+        if str(ds.get("PhotometricInterpretation", "")).upper() == "MONOCHROME1":
+            k = _monochrome1_constant(ds, apply_modality_lut)
+            inversions.add(k)
+            values = np.float64(k) - (dst.astype(np.float64) if values is None else values)
+        if values is not None:
+            dst[...] = values
+        s.raw = None  # the volume holds the values now
+
+    items = range(len(slices))
+    if n_workers > 1 and len(slices) > 8:
+        with ThreadPoolExecutor(n_workers) as pool:
+            for _ in _progress(pool.map(decode, items), len(slices), progress, "decoding"):
+                pass
+    else:
+        for i in _progress(items, len(slices), progress, "decoding"):
+            decode(i)
+    _fill_gaps(stack, geo)
+    return stack, inversions
+
+
 def read_series(
     folder,
     *,
@@ -321,242 +594,51 @@ def read_series(
     >>> [round(v, 2) for v in vol.metadata["affine"][2]]  # z: inferior -> superior
     [2.5, 0.0, 0.0, -1.24]
     """
-    from pydicom.pixels import apply_modality_lut
-
     p = _check_folder(folder)
     if not isinstance(strict, bool):
         raise InvalidParameterError(f"strict must be True or False, got {strict!r}.")
     n_workers = _workers(workers)
-    # One series expected (series=None): decode while reading, in the reading threads. With
-    # series= given, decode only the chosen series' files, below.
+    # 1. collect. One series expected (series=None): decode while reading, in the reading
+    # threads. With series= given, decode only the chosen series' files, in step 5.
     groups, skipped = _scan(
         p, pixels=True, workers=n_workers, progress=progress, decode=series is None
     )
+    # 2. group and pick
     groups.sort(key=_key)
     slices = _pick(p, groups, series, skipped)
     if len(slices) == 1 and slices[0].frames > 1:
         from m1vision.io._dicom import read_dicom
 
-        return read_dicom(slices[0].path)
+        return read_dicom(slices[0].path, stack=slices[0].stack, strict=strict)
+    # 3-4. sort along the normal, check the geometry
     notes: list[dict] = []
-    slices = _check_consistent(p, slices, strict, notes)
-    iop = slices[0].iop
-    normal = slice_normal(iop)
-    for s in slices:
-        s.position = float(s.ipp @ normal)
-    slices.sort(key=lambda s: (s.position, s.name))
-    if len(slices) > 1:
-        slices = _dedupe(
-            p, slices, _typical_step(np.array([s.position for s in slices])), strict, notes
-        )
-    positions = np.array([s.position for s in slices])
-    step = _typical_step(positions)
-    slots = list(range(len(slices)))  # output slot of each slice
-    n_out = len(slices)
-    if len(slices) > 1:
-        steps = np.diff(positions)
-        tol = max(_STEP_ATOL, _STEP_RTOL * step)
-        ratio = steps / step
-        gap_at = [
-            i
-            for i, r in enumerate(ratio)
-            if r > 1.5 and abs(steps[i] - round(r) * step) <= tol * round(r)
-        ]
-        if gap_at:
-            miss = [round(ratio[i]) - 1 for i in gap_at]
-            pairs = [
-                f"{slices[i].name} at {positions[i]:.2f} mm -> {slices[i + 1].name} at "
-                f"{positions[i + 1]:.2f} mm ({m} missing)"
-                for i, m in zip(gap_at, miss, strict=True)
-            ]
-            if strict:
-                raise MissingSlicesError(
-                    p,
-                    f"{sum(miss)} slice(s) missing in {len(gap_at)} gap(s)",
-                    expected=f"a step of {step:.4g} mm between neighbouring slices",
-                    got="; ".join(pairs[:5]),
-                    fix="find the missing files (an incomplete export or copy), or pass "
-                    "strict=False to insert empty slices (filled with the minimum) where they are "
-                    "missing",
-                    files=[slices[i].name for i in gap_at],
-                )
-            if sum(miss) <= len(slices):
-                shift = np.zeros(len(slices), dtype=np.int64)
-                for i, m in zip(gap_at, miss, strict=True):
-                    shift[i + 1 :] += m
-                slots = [i + int(shift[i]) for i in range(len(slices))]
-                n_out = len(slices) + sum(miss)
-                inserted = sorted(set(range(n_out)) - set(slots))
-                notes.append(
-                    {
-                        "kind": "missing slices",
-                        "detail": "; ".join(pairs),
-                        "inserted_slices": inserted,
-                    }
-                )
-            else:  # a huge gap: keep the longest gap-free run
-                bounds = [-1, *gap_at, len(slices) - 1]
-                runs = [(bounds[k] + 1, bounds[k + 1]) for k in range(len(bounds) - 1)]
-                a, b = max(runs, key=lambda r: (r[1] - r[0], -r[0]))
-                dropped = [s.name for i, s in enumerate(slices) if not a <= i <= b]
-                notes.append(
-                    {
-                        "kind": "missing slices",
-                        "detail": "; ".join(pairs)
-                        + "; the gaps exceed the slices present: kept the longest gap-free run",
-                        "dropped_files": dropped,
-                    }
-                )
-                slices = slices[a : b + 1]
-                positions = positions[a : b + 1]
-                slots = list(range(len(slices)))
-                n_out = len(slices)
-            steps = np.diff(positions)
-            gaps = set(gap_at) if n_out != len(slices) else set()
-            steps = np.array([s for i, s in enumerate(steps) if i not in gaps])
-        if steps.size and np.abs(steps - step).max() > tol:
-            worst = int(np.argmax(np.abs(steps - step)))
-            detail = (
-                f"steps from {steps.min():.4g} to {steps.max():.4g} mm (typical {step:.4g} mm, "
-                f"tolerance {tol:.3g} mm)"
-            )
-            if strict:
-                raise UnevenSpacingError(
-                    p,
-                    "the slices are unevenly spaced",
-                    expected=f"every step {step:.4g} mm within {tol:.3g} mm",
-                    got=detail,
-                    fix="resample the series to even spacing with another tool, or pass "
-                    "strict=False to load it with the mean step (positions recorded in "
-                    "metadata['slice_positions'])",
-                    files=[slices[worst].name, slices[worst + 1].name],
-                )
-            notes.append(
-                {
-                    "kind": "uneven spacing",
-                    "detail": detail + "; the affine uses the mean step",
-                }
-            )
-    # the slice step vector: first to last position over the output slots
-    if n_out > 1:
-        v = (slices[-1].ipp - slices[0].ipp) / (slots[-1] - slots[0])
-    else:
-        thick = _first(slices[0].ds.get("SpacingBetweenSlices")) or _first(
-            slices[0].ds.get("SliceThickness")
-        )
-        v = normal * (thick or 1.0)
-    z_spacing = round(float(abs(v @ normal)), 6)
-    tilt = math.degrees(math.acos(min(1.0, z_spacing / float(np.linalg.norm(v)))))
-    if n_out > 1 and tilt > _TILT_TOL_DEG:
-        if strict:
-            raise GantryTiltError(
-                p,
-                f"the stack is tilted by {tilt:.2f} degrees (gantry tilt)",
-                expected="each slice displaced along its normal",
-                got=f"a step of {np.linalg.norm(v):.4g} mm at {tilt:.2f} degrees to the normal",
-                fix="pass strict=False to load it with the tilt as a shear in the affine "
-                "(metadata['gantry_tilt_deg']), or resample it to an untilted grid",
-                files=[slices[0].name, slices[-1].name],
-            )
-        notes.append({"kind": "gantry tilt", "detail": f"{tilt:.3f} degrees, kept as a shear"})
+    thick = _first(slices[0].ds.get("SpacingBetweenSlices")) or _first(
+        slices[0].ds.get("SliceThickness")
+    )
+    geo = _check_geometry(p, slices, strict, notes, single_step=thick)
+    # 5. decode and rescale into one stack
+    stack, inversions = _decode_series(geo, n_workers, progress)
+    # 6. reorient into the layout
+    pixels, affine, spacing, ras = _layout_volume(stack, geo)
+    return _series_image(p, geo, pixels, affine, spacing, ras, notes, inversions, skipped)
 
-    slopes = {
-        (_first(s.ds.get("RescaleSlope")), _first(s.ds.get("RescaleIntercept"))) for s in slices
-    }
-    # decode, per-slice modality LUT, MONOCHROME1 like read_dicom
-    rows, cols = slices[0].size
-    stack = np.empty((n_out, rows, cols), dtype=np.float32)
-    inversions: set = set()
 
-    def decode(i: int) -> None:
-        s = slices[i]
-        raw = s.raw
-        if raw is None:  # not decoded while reading
-            try:
-                raw = s.ds.pixel_array
-            except Exception as exc:
-                raw = exc
-            if "PixelData" in s.ds:
-                del s.ds.PixelData
-        if isinstance(raw, Exception):
-            raise ImageReadError(s.path, f"its pixel data cannot be decoded: {raw}") from raw
-        if raw.shape != (rows, cols):
-            raise ImageReadError(
-                s.path, f"pixel data of shape {raw.shape}, expected {(rows, cols)} (Rows, Columns)"
-            )
-        ds = s.ds
-        values = None
-        if "ModalityLUTSequence" in ds:
-            values = np.asarray(apply_modality_lut(raw, ds), dtype=np.float64)
-        else:
-            slope = _first(ds.get("RescaleSlope"))
-            inter = _first(ds.get("RescaleIntercept"))
-            slope = 1.0 if slope is None else slope
-            inter = inter or 0.0
-            if (
-                raw.dtype.kind in "iu"
-                and raw.dtype.itemsize <= 2
-                and slope.is_integer()
-                and inter.is_integer()
-                and abs(slope) * 65536 + abs(inter) < 2**24
-            ):  # exact in float32 (every value an integer below 2**24): no float64 pass
-                dst = stack[slots[i]]
-                np.multiply(raw, np.float32(slope), out=dst, dtype=np.float32)
-                dst += np.float32(inter)
-                values = None
-            else:
-                values = raw * np.float64(slope) + np.float64(inter)
-        if str(ds.get("PhotometricInterpretation", "")).upper() == "MONOCHROME1":
-            k = _monochrome1_constant(ds, apply_modality_lut)
-            inversions.add(k)
-            if values is None:
-                values = stack[slots[i]].astype(np.float64)
-            values = np.float64(k) - np.asarray(values, dtype=np.float64)
-        if values is not None:
-            stack[slots[i]] = values
-        s.raw = None  # the volume holds the values now
-
-    items = range(len(slices))
-    if n_workers > 1 and len(slices) > 8:
-        with ThreadPoolExecutor(n_workers) as pool:
-            for _ in _progress(pool.map(decode, items), len(slices), progress, "decoding"):
-                pass
-    else:
-        for i in _progress(items, len(slices), progress, "decoding"):
-            decode(i)
-    if n_out != len(slices):
-        fill = float(min(stack[k].min() for k in slots))
-        for k in sorted(set(range(n_out)) - set(slots)):
-            stack[k] = fill
-
-    # affine of the stored stack: (k, r, c) -> LPS, then RAS
-    first = slices[0]
-    d_row, d_col = first.spacing if first.spacing else (1.0, 1.0)
-    ras = dicom_affine(iop, first.ipp - v * slots[0], (d_row, d_col), v)
-    pixels, affine, perm = to_layout(stack, ras)
-    stored_spacing = (z_spacing, d_row, d_col)
-    spacing = tuple(float(stored_spacing[i]) for i in perm)
-
+def _series_image(p, geo, pixels, affine, spacing, ras, notes, inversions, skipped):
+    first = geo.slices[0]
     meta = _dicom_metadata(first.ds)
     for k in ("instance_number", "image_position_patient", "slice_location", "frames"):
         meta.pop(k, None)
+    meta.update(_geometry_metadata(geo, affine, ras, notes))
     meta.update(
         {
             "format": "dicom-series",
-            "layout": "volume",
-            "orientation": _LAYOUT,
-            "series_orientation": plane_name(iop),
-            "original_orientation": "".join(axcodes(ras[:, [2, 1, 0, 3]])),
-            "affine": [[float(x) for x in row] for row in affine],
-            "files": len(slices),
-            "sorted_by": "ImagePositionPatient along the slice normal",
-            "spacing_source_z": "ImagePositionPatient",
-            "irregularities": notes,
+            "files": len(geo.slices),
             "skipped": [{"file": f, "reason": r} for f, r in skipped],
         }
     )
-    if first.spacing is None:
-        meta["pixel_spacing_missing"] = True
+    slopes = {
+        (_first(s.ds.get("RescaleSlope")), _first(s.ds.get("RescaleIntercept"))) for s in geo.slices
+    }
     if len(slopes) > 1:
         meta["rescale_per_slice"] = True
         meta.pop("rescale_slope", None)
@@ -571,10 +653,6 @@ def read_series(
         meta["inversion_constant"] = ks[0] if len(ks) == 1 else ks
         if window is not None:
             window = (ks[0] - window[0], window[1])
-    if tilt > _TILT_TOL_DEG:
-        meta["gantry_tilt_deg"] = round(tilt, 4)
-    if any(n["kind"] in ("uneven spacing", "missing slices") for n in notes):
-        meta["slice_positions"] = [float(x) for x in positions]
     with contextlib.suppress(Exception):
         meta["modality"] = str(first.ds.Modality)
     return MedicalImage(
