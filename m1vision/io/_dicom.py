@@ -193,12 +193,30 @@ def read_dicom(path, *, stack: int | str | None = None, strict: bool = True) -> 
     4. Color (RGB, YBR, PALETTE COLOR) becomes BGR uint8/uint16 (there are no modality units),
        ``metadata["layout"] = "color"``
        (multi-frame color: (Z, H, W, 3), ``"color-volume"``).
-    5. Multi-frame data become a (Z, H, W) volume, ``metadata["layout"] = "volume"``.
+    5. Multi-frame data become a (Z, H, W) volume, ``metadata["layout"] = "volume"``; legacy
+       multi-frame (NumberOfFrames with SpacingBetweenSlices or GridFrameOffsetVector, RT dose)
+       keep the file's frame order. Before decoding, NumberOfFrames is checked against the
+       pixel data length and the functional groups.
+    6. **Enhanced multi-frame** CT, MR and PET (frames placed by PlanePositionSequence and
+       PlaneOrientationSequence in the Shared/PerFrame functional groups) are read as
+       :func:`read_series` reads a folder of slices: frames sorted along the slice normal
+       (never by frame number), the same checks (duplicates, gaps, uneven steps, tilt; strict
+       or lenient), each frame's PixelValueTransformationSequence rescale (HU for CT), laid
+       out like :func:`read_nifti` with ``metadata["affine"]``. An object holding several
+       stacks (StackID, TemporalPositionIndex, echo times, b-values, other dimensions of
+       DimensionIndexValues) is never flattened: ``stack`` picks one
+       (``metadata["stacks"]`` lists them, as do :func:`list_series` rows).
 
     Parameters
     ----------
     path : str or pathlib.Path
         A DICOM Part 10 file (with or without the 128-byte preamble).
+    stack : int or str, optional, keyword-only
+        For an Enhanced object with several stacks: its index or label (e.g.
+        ``"echo time 20 ms"``); required when there are several.
+    strict : bool, keyword-only
+        For Enhanced objects, as :func:`read_series`: raise on any irregularity (default) or
+        read what is consistent and record it in ``metadata["irregularities"]``.
 
     Returns
     -------
@@ -216,7 +234,14 @@ def read_dicom(path, *, stack: int | str | None = None, strict: bool = True) -> 
     ImageReadError
         Missing/empty/not DICOM; a DICOM without pixel data (structured report, RT plan,
         DICOMDIR...); a compressed transfer syntax no installed plugin decodes (the message names
-        the transfer syntax and the packages to install); a truncated pixel data element.
+        the transfer syntax and the packages to install); a truncated pixel data element;
+        NumberOfFrames disagreeing with the pixel data or the per-frame functional groups.
+    SeriesSelectionError
+        An Enhanced object with several stacks and no (or no matching) ``stack``.
+    FrameGeometryError
+        Frames without a position or orientation; several orientations in one stack (strict).
+    MissingSlicesError, UnevenSpacingError, DuplicatePositionError, GantryTiltError
+        As :func:`read_series`, for the frames of an Enhanced object (strict).
 
     Examples
     --------

@@ -525,8 +525,10 @@ def read_series(
     1. DICOM files are found by content (any name, no extension needed), recursively.
        DICOMDIR files, objects without pixel data and localizers are skipped
        (``metadata["skipped"]`` says which and why).
-    2. Files are grouped by SeriesInstanceUID; with several series, ``series`` picks one (a row
-       index or description of :func:`list_series`).
+    2. Files are grouped by SeriesInstanceUID, and an Enhanced multi-frame object into one row
+       per stack; with several rows, ``series`` picks one (a row index or description of
+       :func:`list_series`). An Enhanced object's row is read by :func:`read_dicom` with its
+       ``stack``, through the same steps 3-6 for its frames.
     3. Slices are sorted by ImagePositionPatient projected on the slice normal (the cross product
        of ImageOrientationPatient's row and column directions), never by InstanceNumber or file
        name; the z spacing comes from the positions, not SliceThickness.
