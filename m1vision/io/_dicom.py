@@ -43,6 +43,16 @@ def _first(value) -> float | None:
         return None
 
 
+def _window(ds) -> tuple[float, float] | None:
+    """The first WindowCenter/WindowWidth pair of a data set (or a functional group item)."""
+    if ds is None:
+        return None
+    center, width = _first(ds.get("WindowCenter")), _first(ds.get("WindowWidth"))
+    if center is not None and width is not None and width > 0:
+        return (center, width)
+    return None
+
+
 def _floats(value) -> list[float] | None:
     if value is None or value == "":
         return None
@@ -308,10 +318,7 @@ def read_dicom(path, *, stack: int | str | None = None, strict: bool = True) -> 
     n_frames = int(_first(ds.get("NumberOfFrames")) or 1)
     metadata["frames"] = n_frames
     multi = n_frames > 1
-    window = None
-    center, width = _first(ds.get("WindowCenter")), _first(ds.get("WindowWidth"))
-    if center is not None and width is not None and width > 0:
-        window = (center, width)
+    window = _window(ds)
 
     if photometric == "PALETTE COLOR" or samples > 1:
         rgb = apply_color_lut(raw, ds) if photometric == "PALETTE COLOR" else raw

@@ -21,10 +21,10 @@ from m1vision.errors import (
     FrameGeometryError,
     ImageReadError,
     InvalidParameterError,
-    SeriesSelectionError,
 )
 from m1vision.io._core import MedicalImage
-from m1vision.io._dicom import _dicom_metadata, _first, _floats
+from m1vision.io._dicom import _dicom_metadata, _first, _floats, _window
+from m1vision.io._listing import _Slice, _vector
 
 #: DimensionIndexPointer values that order frames within a stack (not stacks apart).
 _SPATIAL = {0x00209057, 0x00200032}  # InStackPositionNumber, ImagePositionPatient
@@ -86,13 +86,6 @@ def _item(ds, i: int, seq: str):
     return None
 
 
-def _vector(value, n: int) -> np.ndarray | None:
-    v = _floats(value)
-    if v is None or len(v) != n or not all(math.isfinite(x) for x in v):
-        return None
-    return np.asarray(v, dtype=np.float64)
-
-
 def _unit_iop(iop: np.ndarray | None) -> np.ndarray | None:
     if iop is None:
         return None
@@ -151,11 +144,7 @@ def _frames(ds) -> list[_Frame]:
             if gradient and _floats(gradient[0].get("DiffusionGradientOrientation")):
                 g = _floats(gradient[0].get("DiffusionGradientOrientation"))
                 values["gradient"] = tuple(round(v, 4) for v in g)
-        window = None
-        if voi is not None:
-            center, width = _first(voi.get("WindowCenter")), _first(voi.get("WindowWidth"))
-            if center is not None and width is not None and width > 0:
-                window = (center, width)
+        window = _window(voi)
         out.append(
             _Frame(
                 number=i + 1,
@@ -257,42 +246,23 @@ def _stack_table(stacks: list[_Stack]) -> str:
     )
 
 
+_STACK_WORDS = {
+    "name": "stack",
+    "noun": ("stack", "stacks"),
+    "holder": "the Enhanced multi-frame object",
+    "index_word": "a stack index",
+    "label_word": "a label",
+    "source": " from metadata['stacks'] or list_series",
+    "fix_none": "pass stack=<index> or stack=<label> from the list to read_dicom (or "
+    "series=<row> to read_series; list_series shows one row per stack)",
+}
+
+
 def _select(path: Path, stacks: list[_Stack], stack) -> int:
-    if stack is None:
-        if len(stacks) == 1:
-            return 0
-        raise SeriesSelectionError(
-            path,
-            f"the Enhanced multi-frame object holds {len(stacks)} stacks",
-            expected="one stack, or stack= naming one",
-            got=f"{len(stacks)} stacks:\n{_stack_table(stacks)}\n",
-            fix="pass stack=<index> or stack=<label> from the list to read_dicom (or "
-            "series=<row> to read_series; list_series shows one row per stack)",
-        )
-    if isinstance(stack, bool) or not isinstance(stack, (int, str)):
-        raise InvalidParameterError(
-            f"stack must be a stack index (int) or label (str), got {type(stack).__name__}."
-        )
-    if isinstance(stack, int):
-        if not 0 <= stack < len(stacks):
-            raise SeriesSelectionError(
-                path,
-                f"stack={stack} is out of range",
-                expected=f"a stack index 0..{len(stacks) - 1}",
-                got=f"{stack}; the stacks are:\n{_stack_table(stacks)}\n",
-                fix="pass one of the indices listed",
-            )
-        return stack
-    hits = [i for i, s in enumerate(stacks) if s.label == stack.strip()]
-    if len(hits) != 1:
-        raise SeriesSelectionError(
-            path,
-            f"stack={stack!r} matches {len(hits)} stacks",
-            expected="the label of exactly one stack",
-            got=f"{len(hits)} matches among:\n{_stack_table(stacks)}\n",
-            fix="pass the stack's index instead (stack=<int>)",
-        )
-    return hits[0]
+    from m1vision.io._series import _choose
+
+    labels = [s.label for s in stacks]
+    return _choose(path, stack, labels, _stack_table(stacks), **_STACK_WORDS)
 
 
 def _check_frame_count(path: Path, ds) -> None:
@@ -332,7 +302,6 @@ def _check_frame_count(path: Path, ds) -> None:
 
 def plan(path: Path, ds, *, stack=None, strict: bool = True) -> _Plan:
     """Header work before decoding: frame count, stacks, selection and the series checks."""
-    from m1vision.io._listing import _Slice
     from m1vision.io._series import _check_geometry
 
     if not isinstance(strict, bool):
@@ -450,11 +419,7 @@ def assemble(path: Path, ds, raw: np.ndarray, p: _Plan) -> MedicalImage:
             meta["rescale_slope"] = slope
         if inter is not None:
             meta["rescale_intercept"] = inter
-    window = frames[0].window
-    if window is None:
-        center, width = _first(ds.get("WindowCenter")), _first(ds.get("WindowWidth"))
-        if center is not None and width is not None and width > 0:
-            window = (center, width)
+    window = frames[0].window or _window(ds)
     return MedicalImage(
         pixels=pixels,
         spacing=spacing,

@@ -30,7 +30,7 @@ from m1vision.errors import (
 )
 from m1vision.geometry import axcodes, dicom_affine, plane_name, slice_normal, to_layout
 from m1vision.io._core import MedicalImage
-from m1vision.io._dicom import _dicom_metadata, _first, _monochrome1_constant
+from m1vision.io._dicom import _dicom_metadata, _first, _monochrome1_constant, _window
 from m1vision.io._listing import (
     SeriesListing,
     _check_folder,
@@ -79,46 +79,66 @@ def _pick(folder: Path, groups, series, skipped):
             "is found and skipped",
             files=[f for f, _ in skipped],
         )
-    if series is None:
-        if len(groups) == 1:
-            return groups[0]
+    labels = [i.description for i in infos]
+    return groups[_choose(folder, series, labels, table, **_SERIES_WORDS)]
+
+
+_SERIES_WORDS = {
+    "name": "series",
+    "noun": ("series", "series"),
+    "holder": "the folder",
+    "index_word": "a row index",
+    "label_word": "a description",
+    "source": " from list_series",
+    "fix_none": "pass series=<row index> or series=<description> from the table (list_series "
+    "shows it)",
+}
+
+
+def _choose(where, choice, labels, table, *, name, noun, holder, index_word, label_word,
+            source, fix_none) -> int:  # fmt: skip
+    """The index of the row ``choice`` names: ``None`` (when there is one row), a row index or
+    a label (exact, else case-insensitive); a SeriesSelectionError listing ``table`` otherwise.
+
+    Shared by series of a folder and stacks of an Enhanced object (``noun``: singular, plural).
+    """
+    one, many = noun
+    n = len(labels)
+    if choice is None:
+        if n == 1:
+            return 0
         raise SeriesSelectionError(
-            folder,
-            f"the folder holds {len(groups)} series",
-            expected="one series, or series= naming one",
-            got=f"{len(groups)} series:\n{table}\n",
-            fix="pass series=<row index> or series=<description> from the table (list_series "
-            "shows it)",
+            where,
+            f"{holder} holds {n} {many}",
+            expected=f"one {one}, or {name}= naming one",
+            got=f"{n} {many}:\n{table}\n",
+            fix=fix_none,
         )
-    if isinstance(series, bool) or not isinstance(series, (int, str)):
+    if isinstance(choice, bool) or not isinstance(choice, (int, str)):
         raise InvalidParameterError(
-            f"series must be a row index (int) or a description (str) from list_series, got "
-            f"{type(series).__name__}."
+            f"{name} must be {index_word} (int) or {label_word} (str){source}, got "
+            f"{type(choice).__name__}."
         )
-    if isinstance(series, int):
-        if not 0 <= series < len(groups):
+    if isinstance(choice, int):
+        if not 0 <= choice < n:
             raise SeriesSelectionError(
-                folder,
-                f"series={series} is out of range",
-                expected=f"a row index 0..{len(groups) - 1}",
-                got=f"{series}; the series are:\n{table}\n",
-                fix="pass one of the row indices listed",
+                where,
+                f"{name}={choice} is out of range",
+                expected=f"{index_word} 0..{n - 1}",
+                got=f"{choice}; the {many} are:\n{table}\n",
+                fix="pass one of the indices listed",
             )
-        return groups[series]
-    hits = [g for g, i in zip(groups, infos, strict=True) if i.description == series.strip()]
+        return choice
+    hits = [i for i, label in enumerate(labels) if label == choice.strip()]
     if not hits:
-        hits = [
-            g
-            for g, i in zip(groups, infos, strict=True)
-            if i.description.lower() == series.strip().lower()
-        ]
+        hits = [i for i, label in enumerate(labels) if label.lower() == choice.strip().lower()]
     if len(hits) != 1:
         raise SeriesSelectionError(
-            folder,
-            f"series={series!r} matches {len(hits)} series",
-            expected="a description that names exactly one series",
+            where,
+            f"{name}={choice!r} matches {len(hits)} {many}",
+            expected=f"{label_word} that names exactly one {one}",
             got=f"{len(hits)} matches among:\n{table}\n",
-            fix="pass the row index instead (series=<int>)",
+            fix=f"pass the {index_word[2:]} instead ({name}=<int>)",
         )
     return hits[0]
 
@@ -645,10 +665,7 @@ def _series_image(p, geo, pixels, affine, spacing, ras, notes, inversions, skipp
         meta["rescale_per_slice"] = True
         meta.pop("rescale_slope", None)
         meta.pop("rescale_intercept", None)
-    window = None
-    center, width = _first(first.ds.get("WindowCenter")), _first(first.ds.get("WindowWidth"))
-    if center is not None and width is not None and width > 0:
-        window = (center, width)
+    window = _window(first.ds)
     if inversions:
         meta["inverted"] = True
         ks = sorted(inversions)
