@@ -23,9 +23,9 @@ function               returns
 
 The package's parts (private): ``_core`` (MedicalImage, file checks), ``_sniff`` (formats by
 content), ``_raster``, ``_dicom``, ``_nifti``, ``_listing`` (finding and listing DICOM series),
-``_series`` (reading one as a volume, in steps shared with Enhanced frames), ``_enhanced``
-(Enhanced multi-frame objects: functional groups, stacks), ``_write``. Geometry (affines,
-orientations, the layout) is :mod:`m1vision.geometry`'s.
+``_series`` (reading one as a volume), ``_stack`` (the checks and layout shared with
+Enhanced frames), ``_enhanced`` (Enhanced multi-frame objects: functional groups, stacks),
+``_write``. Geometry (affines, orientations, the layout) is :mod:`m1vision.geometry`'s.
 
 Conventions
 -----------

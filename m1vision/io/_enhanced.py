@@ -5,7 +5,7 @@ its PerFrameFunctionalGroupsSequence item or in the SharedFunctionalGroupsSequen
 are split into stacks by the values that tell stacks apart (StackID, TemporalPositionIndex,
 EffectiveEchoTime, diffusion b-value and gradient, the other dimensions of
 DimensionIndexValues), then each stack goes through the same checks and layout as a series of
-single-frame files (:func:`m1vision.io._series._check_geometry`). Header work (:func:`plan`)
+single-frame files (:func:`m1vision.io._stack._check_geometry`). Header work (:func:`plan`)
 comes before decoding; :func:`assemble` rescales and lays out the decoded frames.
 """
 
@@ -25,6 +25,14 @@ from m1vision.errors import (
 from m1vision.io._core import MedicalImage
 from m1vision.io._dicom import _dicom_metadata, _first, _floats, _window
 from m1vision.io._listing import _Slice, _vector
+from m1vision.io._stack import (
+    _check_geometry,
+    _choose,
+    _fill_gaps,
+    _geometry_metadata,
+    _layout_volume,
+    _rescale,
+)
 
 #: DimensionIndexPointer values that order frames within a stack (not stacks apart).
 _SPATIAL = {0x00209057, 0x00200032}  # InStackPositionNumber, ImagePositionPatient
@@ -259,8 +267,6 @@ _STACK_WORDS = {
 
 
 def _select(path: Path, stacks: list[_Stack], stack) -> int:
-    from m1vision.io._series import _choose
-
     labels = [s.label for s in stacks]
     return _choose(path, stack, labels, _stack_table(stacks), **_STACK_WORDS)
 
@@ -302,7 +308,6 @@ def _check_frame_count(path: Path, ds) -> None:
 
 def plan(path: Path, ds, *, stack=None, strict: bool = True) -> _Plan:
     """Header work before decoding: frame count, stacks, selection and the series checks."""
-    from m1vision.io._series import _check_geometry
 
     if not isinstance(strict, bool):
         raise InvalidParameterError(f"strict must be True or False, got {strict!r}.")
@@ -355,7 +360,6 @@ def plan(path: Path, ds, *, stack=None, strict: bool = True) -> _Plan:
 def assemble(path: Path, ds, raw: np.ndarray, p: _Plan) -> MedicalImage:
     """Rescale the planned frames of the decoded ``raw`` (n, rows, cols) and lay them out."""
     from m1vision.geometry import plane_name
-    from m1vision.io._series import _fill_gaps, _geometry_metadata, _layout_volume, _rescale
 
     geo = p.geometry
     n = int(_first(ds.get("NumberOfFrames")) or 1)
