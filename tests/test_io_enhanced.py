@@ -21,6 +21,7 @@ import pytest
 from numpy.testing import assert_array_equal
 
 from m1vision.errors import (
+    DuplicatePositionError,
     FrameGeometryError,
     GantryTiltError,
     ImageReadError,
@@ -191,6 +192,33 @@ def test_gaps_uneven_steps_and_tilt_get_the_series_checks(tmp_path, variant, err
     assert_array_equal(lenient.metadata["affine"], series.metadata["affine"])
     assert [n["kind"] for n in lenient.metadata["irregularities"]] == [kind]
     assert_array_equal(lenient.pixels, gen.series.expected)
+
+
+def test_frames_sharing_a_position_without_a_stack_value_are_duplicates(tmp_path):
+    gen = _write(tmp_path, "CT", "regular")
+    src = pydicom.dcmread(gen.path)
+    order = list(gen.frame_order)
+    a, b = order.index(2), order.index(3)  # the frames holding series slices 2 and 3
+
+    def repeat(ds):
+        pos = ds.PerFrameFunctionalGroupsSequence[a].PlanePositionSequence[0].ImagePositionPatient
+        ds.PerFrameFunctionalGroupsSequence[b].PlanePositionSequence[0].ImagePositionPatient = pos
+        frames = ds.pixel_array.copy()
+        frames[b] = frames[a] + 7
+        ds.PixelData = frames.astype(src.pixel_array.dtype).tobytes()
+
+    path = _edit(gen, tmp_path, repeat)
+    with pytest.raises(DuplicatePositionError, match="2 slices share 1 position") as info:
+        read_dicom(path)
+    assert "do not tell apart" in info.value.fix
+    assert sorted(info.value.files) == sorted([f"frame {a + 1}", f"frame {b + 1}"])
+    lenient = read_dicom(path, strict=False)
+    kept = min(a, b)  # the first frame (by frame number) at the position
+    assert_array_equal(lenient.pixels[2], pydicom.dcmread(path).pixel_array[kept] - 1024.0)
+    assert [n["kind"] for n in lenient.metadata["irregularities"]] == [
+        "duplicate positions",
+        "missing slices",
+    ]
 
 
 # --------------------------------------------------------------------------- bad input

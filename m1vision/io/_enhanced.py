@@ -353,7 +353,7 @@ def plan(path: Path, ds, *, stack=None, strict: bool = True) -> _Plan:
         )
     notes: list[dict] = []
     thickness = frames[0].thickness or _first(ds.get("SpacingBetweenSlices"))
-    geometry = _check_geometry(path, items, strict, notes, single_step=thickness)
+    geometry = _check_geometry(path, items, strict, notes, single_step=thickness, unit="frames")
     return _Plan(stacks=stacks, index=index, geometry=geometry, notes=notes)
 
 

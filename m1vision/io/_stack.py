@@ -34,6 +34,27 @@ _STEP_RTOL, _STEP_ATOL = 0.01, 0.01
 _COS_TOL, _SPACING_RTOL = 1e-4, 1e-4
 #: A stack whose step leaves the slice normal by more than this (degrees) is tilted.
 _TILT_TOL_DEG = 0.05
+#: The fixes the errors suggest, for the files of a series and the frames of one object.
+_FIXES = {
+    "files": {
+        "odd": "these files are not one volume: remove the odd ones, or pass strict=False to "
+        "load the largest consistent set (the others are listed in metadata)",
+        "duplicates": "this is several volumes in one series (echoes, b-values, acquisitions): "
+        "move each into its own folder, or pass strict=False to keep the first slice (by "
+        "InstanceNumber) at each position",
+        "missing": "find the missing files (an incomplete export or copy), or pass strict=False "
+        "to insert empty slices (filled with the minimum) where they are missing",
+    },
+    "frames": {
+        "odd": "these frames are not one volume: pass strict=False to read the largest "
+        "consistent set (the others are listed in metadata)",
+        "duplicates": "the object holds several volumes its functional groups do not tell apart "
+        "(no StackID, temporal, echo or diffusion values): pass strict=False to keep the first "
+        "frame at each position, or export the volumes apart",
+        "missing": "the object lacks frames (an incomplete export): export it again, or pass "
+        "strict=False to insert empty slices (filled with the minimum) where frames are missing",
+    },
+}
 #: How the layout reads, recorded in metadata.
 _LAYOUT = "z: inferior->superior, rows: anterior->posterior, cols: right->left"
 
@@ -98,7 +119,7 @@ def _describe_key(key) -> str:
     return f"orientation {iop_s}, pixel spacing {sp}, size {size[0]}x{size[1]}"
 
 
-def _check_consistent(folder, slices, strict, notes):
+def _check_consistent(folder, slices, strict, notes, unit="files"):
     keys = [_geometry_key(s) for s in slices]
     counts = Counter(keys)
     if len(counts) > 1:
@@ -118,8 +139,7 @@ def _check_consistent(folder, slices, strict, notes):
                 f"the slices differ in {' and '.join(kinds)}",
                 expected=f"every slice with the {_describe_key(main)}",
                 got=got,
-                fix="these files are not one volume: remove the odd ones, or pass strict=False "
-                "to load the largest consistent set (the others are listed in metadata)",
+                fix=_FIXES[unit]["odd"],
                 files=[s.name for s in odd],
             )
         notes.append(
@@ -145,7 +165,7 @@ def _check_consistent(folder, slices, strict, notes):
     return slices
 
 
-def _dedupe(folder, slices, step, strict, notes):
+def _dedupe(folder, slices, step, strict, notes, unit="files"):
     """Drop (strict=False) or refuse (strict=True) slices sharing a position."""
     tol = max(1e-3, 0.01 * step) if step > 0 else 1e-3
     groups: list[list[_Slice]] = [[slices[0]]]
@@ -175,9 +195,7 @@ def _dedupe(folder, slices, step, strict, notes):
             f"{sum(len(g) for g in dups)} slices share {len(dups)} position(s){why}",
             expected="one slice per position",
             got=f"{len(first)} slices at {first[0].position:.3f} mm along the normal, first",
-            fix="this is several volumes in one series (echoes, b-values, acquisitions): move "
-            "each into its own folder, or pass strict=False to keep the first slice (by "
-            "InstanceNumber) at each position",
+            fix=_FIXES[unit]["duplicates"],
             files=[s.name for g in dups for s in g],
         )
 
@@ -218,7 +236,7 @@ class _Geometry:
     pixel_spacing: tuple[float, float] | None
 
 
-def _check_steps(where, slices, positions, step, strict, notes):
+def _check_steps(where, slices, positions, step, strict, notes, unit="files"):
     """Gaps (missing slices) and uneven steps: (slices, positions, slots, n_out)."""
     slots = list(range(len(slices)))
     n_out = len(slices)
@@ -243,9 +261,7 @@ def _check_steps(where, slices, positions, step, strict, notes):
                 f"{sum(miss)} slice(s) missing in {len(gap_at)} gap(s)",
                 expected=f"a step of {step:.4g} mm between neighbouring slices",
                 got="; ".join(pairs[:5]),
-                fix="find the missing files (an incomplete export or copy), or pass "
-                "strict=False to insert empty slices (filled with the minimum) where they are "
-                "missing",
+                fix=_FIXES[unit]["missing"],
                 files=[slices[i].name for i in gap_at],
             )
         if sum(miss) <= len(slices):
@@ -301,14 +317,17 @@ def _check_steps(where, slices, positions, step, strict, notes):
     return slices, positions, slots, n_out
 
 
-def _check_geometry(where, slices, strict, notes, *, single_step=None) -> _Geometry:
+def _check_geometry(
+    where, slices, strict, notes, *, single_step=None, unit: str = "files"
+) -> _Geometry:
     """Steps 3-4: consistency, sorting along the normal, duplicates, gaps, even steps, tilt.
 
     Shared by series of files and the frames of an Enhanced multi-frame object: ``slices``
     are :class:`_Slice` items (a frame is one with ``name`` "frame N"); ``where`` names the
-    folder or file in the errors; ``single_step`` is the slice thickness of a one-slice stack.
+    folder or file in the errors and ``unit`` ("files" or "frames") picks the fixes they suggest;
+    ``single_step`` is the slice thickness of a one-slice stack.
     """
-    slices = _check_consistent(where, slices, strict, notes)
+    slices = _check_consistent(where, slices, strict, notes, unit)
     iop = slices[0].iop
     normal = slice_normal(iop)
     for s in slices:
@@ -316,14 +335,19 @@ def _check_geometry(where, slices, strict, notes, *, single_step=None) -> _Geome
     slices.sort(key=lambda s: (s.position, s.name))
     if len(slices) > 1:
         slices = _dedupe(
-            where, slices, _typical_step(np.array([s.position for s in slices])), strict, notes
+            where,
+            slices,
+            _typical_step(np.array([s.position for s in slices])),
+            strict,
+            notes,
+            unit,
         )
     positions = np.array([s.position for s in slices])
     step = _typical_step(positions)
     slots, n_out = list(range(len(slices))), len(slices)
     if len(slices) > 1:
         slices, positions, slots, n_out = _check_steps(
-            where, slices, positions, step, strict, notes
+            where, slices, positions, step, strict, notes, unit
         )
     # the slice step vector: first to last position over the output slots
     if n_out > 1:
