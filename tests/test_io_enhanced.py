@@ -92,6 +92,17 @@ def test_ct_values_are_hounsfield_units_and_mr_has_its_slope(tmp_path):
     assert float(mr.pixels.max()) == pytest.approx(float(raw.max()) * 0.75)
 
 
+def test_a_compressed_enhanced_object_reads_like_the_uncompressed_one(tmp_path):
+    gen = _write(tmp_path, "MR", "oblique", rescale_per_frame=True)
+    ds = pydicom.dcmread(gen.path)
+    ds.compress(pydicom.uid.RLELossless)  # pydicom's own encoder, one fragment per frame
+    path = tmp_path / "rle.dcm"
+    ds.save_as(path, enforce_file_format=True)
+    img = read_dicom(path)
+    assert img.metadata["transfer_syntax"] == "RLE Lossless"
+    assert_array_equal(img.pixels, read_dicom(gen.path).pixels)
+
+
 def test_frames_are_sorted_by_position_not_by_frame_number(tmp_path):
     gen = _write(tmp_path, "CT", "regular")
     img = read_dicom(gen.path)
