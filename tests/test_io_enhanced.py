@@ -273,10 +273,17 @@ def test_frames_without_position_are_named(tmp_path):
         for i in (1, 4):
             del ds.PerFrameFunctionalGroupsSequence[i].PlanePositionSequence
 
+    path = _edit(gen, tmp_path, drop)
     with pytest.raises(FrameGeometryError, match="2 of 6 frames have no position") as info:
-        read_dicom(_edit(gen, tmp_path, drop))
+        read_dicom(path)
     assert info.value.files == ("frame 2", "frame 5")
     assert "PlanePositionSequence" in info.value.expected
+    folder = tmp_path / "damaged"
+    folder.mkdir()
+    shutil.move(path, folder / "damaged.dcm")
+    assert [r.orientation for r in list_series(folder)] == ["multi-frame"]  # listed, not read
+    with pytest.raises(FrameGeometryError, match="no position"):
+        read_series(folder)
 
 
 def test_frames_without_orientation_are_named(tmp_path):

@@ -113,6 +113,8 @@ def _dimension_pointers(ds) -> list[int]:
 
 def _frames(ds) -> list[_Frame]:
     """One :class:`_Frame` per frame, from the functional groups (header only)."""
+    from pydicom.datadict import keyword_for_tag
+
     n = int(_first(ds.get("NumberOfFrames")) or 1)
     pointers = _dimension_pointers(ds)
     top_slope, top_inter = _first(ds.get("RescaleSlope")), _first(ds.get("RescaleIntercept"))
@@ -139,8 +141,6 @@ def _frames(ds) -> list[_Frame]:
                 for pointer, value in zip(pointers, indices, strict=False):
                     if pointer in _SPATIAL or pointer in _NAMED:
                         continue
-                    from pydicom.datadict import keyword_for_tag
-
                     name = keyword_for_tag(pointer) or f"{pointer:08X}"
                     values[f"dimension {name}"] = int(value)
         if echo is not None and _first(echo.get("EffectiveEchoTime")) is not None:

@@ -309,7 +309,7 @@ def _stack_rows(item: _Slice) -> list[_Slice]:
         return [item]
     try:
         stacks = split_stacks(item.path, item.ds)
-    except SeriesError:  # listed as one row; reading it explains what is wrong
+    except (SeriesError, TypeError, ValueError):  # one row; reading it says what is wrong
         return [item]
     rows = []
     for i, stack in enumerate(stacks):
