@@ -251,9 +251,10 @@ def test_pixel_data_shorter_than_the_frame_count_is_refused(tmp_path):
         ds.PixelData = ds.PixelData[:-frame_bytes]
 
     path = _edit(gen, tmp_path, cut)
-    with pytest.raises(ImageReadError, match=r"NumberOfFrames is 6 but the pixel data hold 5") as e:
-        read_dicom(path)
+    with pytest.raises(ImageReadError, match=r"NumberOfFrames is 6|6 frame\(s\)") as e:
+        read_dicom(path)  # before decoding; whichever size check words it
     assert str(path) in str(e.value) and "export it again" in str(e.value)
+    assert f"{5 * frame_bytes:,}".replace(",", "") in str(e.value).replace(",", "")
 
 
 def test_a_frame_count_the_functional_groups_disagree_with_is_refused(tmp_path):
