@@ -260,11 +260,12 @@ def test_pixel_data_shorter_than_the_frame_count_is_refused(tmp_path):
 def test_a_frame_count_the_functional_groups_disagree_with_is_refused(tmp_path):
     gen = _write(tmp_path, "CT", "regular")
 
-    def more(ds):
-        ds.NumberOfFrames = 7
+    def fewer_groups(ds):
+        del ds.PerFrameFunctionalGroupsSequence[5]
 
-    with pytest.raises(ImageReadError, match="NumberOfFrames is 7 but the PerFrame"):
-        read_dicom(_edit(gen, tmp_path, more))
+    with pytest.raises(ImageReadError, match="NumberOfFrames is 6 but the PerFrame") as info:
+        read_dicom(_edit(gen, tmp_path, fewer_groups))
+    assert "holds 5 items" in str(info.value)
 
 
 def test_frames_without_position_are_named(tmp_path):

@@ -25,6 +25,7 @@ from m1vision.errors import (
 from m1vision.io._core import MedicalImage
 from m1vision.io._dicom import _dicom_metadata, _first, _floats, _window
 from m1vision.io._listing import _Slice, _vector
+from m1vision.io._series_checks import _check_orientation
 from m1vision.io._stack import (
     _check_geometry,
     _choose,
@@ -352,6 +353,7 @@ def plan(path: Path, ds, *, stack=None, strict: bool = True) -> _Plan:
             )
         )
     notes: list[dict] = []
+    items = _check_orientation(path, items, strict, notes)
     thickness = frames[0].thickness or _first(ds.get("SpacingBetweenSlices"))
     geometry = _check_geometry(path, items, strict, notes, single_step=thickness, unit="frames")
     return _Plan(stacks=stacks, index=index, geometry=geometry, notes=notes)
