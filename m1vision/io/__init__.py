@@ -21,13 +21,24 @@ function               returns
 :func:`write_nifti`    writes a volume to .nii/.nii.gz with its affine, atomically
 =====================  ==========================================================================
 
-The package's parts (private): ``_core`` (MedicalImage, file checks), ``_sniff`` (formats by
-content, and the DICOM/NIfTI header fields it needs), ``_raster``, ``_dicom``, ``_pixels`` (DICOM
-pixel data: the transfer syntaxes read, size checks, decode errors), ``_nifti``, ``_listing``
-(finding and listing DICOM series), ``_series`` (reading one as a volume), ``_series_checks``
-(readable slices, usable orientation), ``_stack`` (the geometry checks and layout shared with
-Enhanced frames), ``_enhanced`` (Enhanced multi-frame objects: functional groups, stacks),
-``_write``. Geometry (affines, orientations, the layout) is :mod:`m1vision.geometry`'s.
+Where things are (private parts):
+
+==================  ==============================================================================
+``_core``           :class:`MedicalImage`, file checks
+``_sniff``          formats by content (magic bytes), and the DICOM/NIfTI header fields it needs
+``_raster``         PNG, JPEG, TIFF, BMP reading
+``_dicom``          one DICOM file
+``_pixels``         DICOM pixel data: the transfer syntaxes read, size checks, decode errors
+``_nifti``          NIfTI reading and writing
+``_listing``        finding and listing DICOM series
+``_series``         reading one series as a volume
+``_series_checks``  readable slices, usable orientation
+``_stack``          the geometry checks, rescale and layout shared by series and Enhanced frames
+``_enhanced``       Enhanced multi-frame objects: functional groups, stacks
+``_write``          :func:`write_image`
+==================  ==============================================================================
+
+Geometry (affines, orientations, the layout) is :mod:`m1vision.geometry`'s.
 
 Conventions
 -----------
