@@ -190,6 +190,7 @@ class TriPlanarExplorer(Explorer):
         self.last_error: BaseException | None = None
         self.cursor_voxel: tuple[int, int, int] | None = None
         self._pngs: dict[str, bytes] = {}
+        self._legend_of = None  # the hidden labels the legend shows
         self._batch = _Batch(self._update)
 
         self._window_controls = _WindowControls(
@@ -500,10 +501,11 @@ class TriPlanarExplorer(Explorer):
             self.positions[plane].value = slice_position_text(
                 self._cache.affine, _SLIDER_AXIS[plane], params.index
             )
-        if overlay is not None:
+        if overlay is not None and self._legend_of != overlay.hidden:
             self.legend.value = legend_html(
                 legend_entries(overlay.info["labels"], hidden=overlay.hidden)
             )
+            self._legend_of = overlay.hidden
         z, r, c = params.index
         ms = f" &middot; {self.last_ms:.1f} ms" if self._timings else ""
         self.readout.value = (
