@@ -247,3 +247,70 @@ def test_labels_on_another_grid_are_refused_with_both_grids_and_the_fix(ct, labe
 def test_a_reference_without_labels_is_refused(ct, labels):
     with pytest.raises(InvalidParameterError, match="give labels="):
         TriPlanarExplorer(ct, reference=labels)
+
+
+# -- the 2-D explorers: a mask --------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def slice_and_mask(ct, labels):
+    k = label_centroid(labels.pixels, LIVER)[0]
+    return ct.pixels[k], labels.pixels[k]
+
+
+@pytest.mark.parametrize("view_name", ["overlay", "edges", "curtain"])
+def test_the_edge_view_draws_the_mask_over_its_picture(slice_and_mask, view_name):
+    from m1vision.views import EdgeView
+
+    image, mask = slice_and_mask
+    p = {"center": 40.0, "width": 400.0, "view": view_name}
+    shown = EdgeView(image, p, labels=mask, overlay={"outline": True}).pictures()[0]
+    plain = EdgeView(image, p).pictures()[0]
+    assert np.array_equal(shown, draw_labels(plain, mask, outline=True))
+
+
+def test_the_edge_view_side_by_side_draws_the_mask_on_the_image_half(slice_and_mask):
+    from m1vision.views import EdgeView
+
+    image, mask = slice_and_mask
+    p = {"center": 40.0, "width": 400.0, "view": "side_by_side"}
+    shown = EdgeView(image, p, labels=mask).pictures()[0]
+    plain = EdgeView(image, p).pictures()[0]
+    half = plain.shape[1] // 2
+    assert np.array_equal(shown[:, :half], draw_labels(plain[:, :half], mask))
+    assert np.array_equal(shown[:, half:], plain[:, half:])
+
+
+def test_a_zoomed_edge_view_draws_the_mask_of_the_region_shown(slice_and_mask):
+    from m1vision.views import EdgeView
+    from m1vision.views.edges import zoom_region
+
+    image, mask = slice_and_mask
+    p = {"center": 40.0, "width": 400.0, "view": "overlay", "zoom": 2.0, "pan_x": 0.4}
+    shown = EdgeView(image, p, labels=mask).pictures()[0]
+    plain = EdgeView(image, p).pictures()[0]
+    r0, r1, c0, c1 = zoom_region(image.shape, zoom=2.0, pan_x=0.4, pan_y=0.5)
+    assert np.array_equal(shown, draw_labels(plain, mask[r0:r1, c0:c1]))
+
+
+def test_the_edge_explorer_with_a_mask_round_trips_its_state(slice_and_mask):
+    from m1vision.widgets import EdgeExplorer
+
+    image, mask = slice_and_mask
+    ex = EdgeExplorer(image, window=(40, 400), labels=mask, opacity=0.7, hidden=[LIVER])
+    ex.controls["outline"].value = True
+    state = json.loads(json.dumps(ex.state()))
+    assert state["overlay"]["outline"] is True and state["overlay"]["hidden"] == [LIVER]
+    again = EdgeExplorer.from_state(state, image, **ex.view().arrays())
+    assert again.state() == ex.state()
+    assert np.array_equal(again.view().pictures()[0], ex.view().pictures()[0])
+    shown = cv2.imdecode(np.frombuffer(bytes(ex.image_widget.value), np.uint8), cv2.IMREAD_COLOR)
+    assert np.array_equal(shown, ex.view().pictures()[0])
+    with pytest.raises(InvalidParameterError, match="labels=mask"):
+        ex.set_image(image)
+
+
+def test_a_mask_of_another_shape_is_refused(slice_and_mask):
+    from m1vision.widgets import EdgeExplorer
+
+    image, mask = slice_and_mask
+    with pytest.raises(GridMismatchError, match="resample"):
+        EdgeExplorer(image, labels=mask[:-2])

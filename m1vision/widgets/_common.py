@@ -337,6 +337,21 @@ def build_controls(values: dict, **changes) -> dict:
     }
 
 
+def overlay_controls(overlay, *, picker: bool = False) -> dict:
+    """``overlay`` (show), ``opacity``, ``outline``, ``hidden`` (a multi-select of the labels,
+    usable with a hundred) holding ``overlay``'s settings; with ``picker`` also ``label``, a
+    menu of the labels to jump to."""
+    names = overlay.names()
+    options = [(f"{v} {name}", v) for v, name in names.items()]
+    values = {"overlay": overlay.show, "opacity": overlay.opacity, "outline": overlay.outline,
+              "hidden": tuple(v for v in overlay.hidden if v in names)}  # fmt: skip
+    if picker:
+        values["label"] = None
+    return build_controls(
+        values, hidden={"options": options}, label={"options": [("(a label)", None), *options]}
+    )
+
+
 def blur_canny_controls(params) -> dict:
     """``ksize``, ``sigma``, ``low``, ``high`` holding ``params``' values (the edge and the
     tri-planar explorers share them; the thresholds' range reaches ``high`` if above 255)."""

@@ -34,6 +34,7 @@ from m1vision.widgets._common import (
     blur_canny_controls,
     build_controls,
     key_events,
+    overlay_controls,
 )
 from m1vision.widgets._state import Explorer
 
@@ -207,7 +208,7 @@ class TriPlanarExplorer(Explorer):
             **{plane: {"max": pixels.shape[_SLIDER_AXIS[plane]] - 1} for plane in PLANES},
         )
         sliders = {plane: built[plane] for plane in PLANES}
-        overlay_controls = self._overlay_controls(overlay)
+        labels_controls = {} if overlay is None else overlay_controls(overlay, picker=True)
         self.controls = {
             **sliders,
             "preset": self._window_controls.preset,
@@ -216,7 +217,7 @@ class TriPlanarExplorer(Explorer):
             **{name: built[name] for name in ("edges", "ksize", "sigma", "low", "high")},
             "crosshair": built["crosshair"],
             "smooth": built["smooth"],
-            **overlay_controls,
+            **labels_controls,
         }
         c = self.controls
         #: the legend of the shown labels (HTML swatches), empty without an overlay
@@ -322,18 +323,6 @@ class TriPlanarExplorer(Explorer):
                     self.jump_to(change["new"])
 
             c["label"].observe(on_label, names="value")
-
-    def _overlay_controls(self, overlay) -> dict:
-        if overlay is None:
-            return {}
-        names = overlay.names()
-        options = [(f"{v} {name}", v) for v, name in names.items()]
-        return build_controls(
-            {"overlay": overlay.show, "opacity": overlay.opacity, "outline": overlay.outline,
-             "hidden": tuple(v for v in overlay.hidden if v in names), "label": None},
-            hidden={"options": options},
-            label={"options": [("(a label)", None), *options]},
-        )  # fmt: skip
 
     def current_overlay(self) -> Overlay | None:
         """The overlay as the controls set it now (None without labels)."""
