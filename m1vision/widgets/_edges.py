@@ -271,7 +271,7 @@ class EdgeExplorer(Explorer):
                 return
             picture = overlaid_picture(self._cache, params, overlay)
             fraction = edge_fraction(self._cache.edges(params))
-            png = encode_png(picture, bilevel=params.view == "edges")
+            png = encode_png(picture, bilevel=params.view == "edges" and picture.ndim == 2)
         except Exception as exc:  # shown in the widget; the explorer keeps working
             _show_error(self, exc)
             return
