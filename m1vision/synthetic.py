@@ -739,7 +739,7 @@ def write_messy_collection(
         The folder to write into (created; it should be empty).
     files_per_series : int, keyword-only
         Image files of each series (the gap series has one fewer), >= 4. About
-        ``7 * files_per_series + 2`` files in all.
+        ``7 * files_per_series + 3`` files in all.
     size : int, keyword-only
         The smaller matrices' side in pixels, >= 8.
     seed : int, keyword-only
@@ -756,7 +756,7 @@ def write_messy_collection(
     >>> from m1vision.synthetic import write_messy_collection
     >>> gen = write_messy_collection(tempfile.mkdtemp(), files_per_series=4, size=16)
     >>> len(gen.series), gen.n_files, gen.unreadable
-    (7, 32, ('misc/readme.txt', 'misc/truncated.dcm'))
+    (7, 31, ('misc/readme.txt', 'misc/truncated.dcm'))
     """
     import shutil
 
