@@ -13,6 +13,8 @@ function               returns
 :func:`read_nifti`     a :class:`MedicalImage`, a float32 (Z, H, W) volume in DICOM-like layout
 :func:`read_series`    a :class:`MedicalImage` volume from a folder of single-slice DICOM files
 :func:`list_series`    one :class:`SeriesInfo` row per DICOM series found in a folder
+:func:`audit`          an :class:`AuditReport` of a whole collection: series, geometry, verdicts,
+                       duplicate images, unreadable files; CSV, JSON and pictures
 :func:`read_any`       a :class:`MedicalImage` for any of the above (a file or a one-series
                        folder), picked by content
 :func:`write_image`    writes PNG/JPEG/TIFF/BMP atomically; refuses to overwrite unless asked
@@ -21,7 +23,7 @@ function               returns
 
 The package's parts (private): ``_core`` (MedicalImage, file checks), ``_sniff`` (formats by
 content), ``_raster``, ``_dicom``, ``_nifti``, ``_listing`` (finding and listing DICOM series),
-``_series`` (reading one as a volume), ``_write``.
+``_series`` (reading one as a volume), ``_audit`` (a collection at a glance), ``_write``.
 
 Conventions
 -----------
@@ -36,6 +38,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from m1vision.errors import ImageReadError, SeriesNotFoundError
+from m1vision.io._audit import AuditReport, AuditRow, audit
 from m1vision.io._core import MedicalImage, _check_file
 from m1vision.io._dicom import read_dicom
 from m1vision.io._listing import SeriesInfo, SeriesListing, list_series
@@ -47,9 +50,12 @@ from m1vision.io._write import write_image
 
 __all__ = [
     "IMAGE_EXTENSIONS",
+    "AuditReport",
+    "AuditRow",
     "MedicalImage",
     "SeriesInfo",
     "SeriesListing",
+    "audit",
     "has_image_extension",
     "list_series",
     "read_any",
