@@ -30,6 +30,20 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="run the main job on the bundled sample data")
     demo.add_argument("--out", default="outputs", help="output folder (default: outputs)")
 
+    audit = sub.add_parser(
+        "audit",
+        help="audit a folder of DICOM files: series, geometry, duplicates, unreadable files",
+    )
+    audit.add_argument("root", help="the folder holding the collection (searched recursively)")
+    audit.add_argument(
+        "--out", default="audit", help="folder for audit.csv, audit.json and the pictures"
+    )
+    audit.add_argument(
+        "--workers", type=int, default=None, help="worker processes (default: one per core)"
+    )
+    audit.add_argument("--overwrite", action="store_true", help="replace an earlier audit")
+    audit.add_argument("--no-progress", action="store_true", help="no progress bar")
+
     reproduce = sub.add_parser("reproduce", help="re-run an experiment record and compare")
     reproduce.add_argument("record", help="path of a record JSON written by experiment.record")
     return parser
@@ -45,11 +59,31 @@ def main(argv: list[str] | None = None) -> int:
         from m1vision.demo import run
 
         return run(out_dir=args.out)
+    if args.command == "audit":
+        return _audit(args)
     if args.command == "reproduce":
         from m1vision.experiment import reproduce_cli
 
         return reproduce_cli(args.record)
     raise AssertionError(f"unhandled command {args.command!r}")  # argparse rejects others
+
+
+def _audit(args) -> int:
+    """Print the audit's table, write its files; a bad root prints why and returns 2."""
+    from m1vision.errors import M1VisionError
+    from m1vision.io import audit
+    from m1vision.io._audit import check_out
+
+    try:
+        check_out(args.out, overwrite=args.overwrite)  # refuse before the work, not after
+        report = audit(args.root, workers=args.workers, progress=not args.no_progress)
+        paths = report.write(args.out, overwrite=args.overwrite)
+    except M1VisionError as exc:
+        print(f"m1vision audit: {exc}", file=sys.stderr)
+        return 2
+    print(report)
+    print("wrote " + ", ".join(str(p) for p in paths.values()))
+    return 0
 
 
 if __name__ == "__main__":

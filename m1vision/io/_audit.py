@@ -68,6 +68,23 @@ _CSV_COLUMNS = (
 )
 
 
+#: The files :meth:`AuditReport.write` writes into its folder.
+AUDIT_FILES = ("audit.csv", "audit.json", "spacing.png", "contact_sheet.png")
+
+
+def check_out(out, *, overwrite: bool) -> dict:
+    """``{name: path}`` of the audit's files in ``out``; with ``overwrite=False`` raise
+    :class:`~m1vision.errors.OutputExistsError` if any exists (before any work is done)."""
+    from m1vision._atomic import _exists_error
+
+    paths = {name: Path(out) / name for name in AUDIT_FILES}
+    if not overwrite:
+        for path in paths.values():
+            if path.exists():
+                raise _exists_error(path)
+    return paths
+
+
 @dataclass(frozen=True)
 class AuditRow:
     """One series (or multi-frame object) of an audit; no patient or study identifiers.
@@ -323,17 +340,11 @@ class AuditReport:
         when any of them exists (:class:`~m1vision.errors.OutputExistsError`). Returns
         ``{name: path}``.
         """
-        from m1vision._atomic import _exists_error, atomic_write_bytes, atomic_write_json
+        from m1vision._atomic import atomic_write_bytes, atomic_write_json
         from m1vision.io._write import write_image
         from m1vision.viz import figure_to_png
 
-        out = Path(out)
-        names = ("audit.csv", "audit.json", "spacing.png", "contact_sheet.png")
-        if not overwrite:
-            for name in names:
-                if (out / name).exists():
-                    raise _exists_error(out / name)
-        paths = {n: out / n for n in names}
+        paths = check_out(out, overwrite=overwrite)
         png = figure_to_png(self.scatter(), dpi=100)
         atomic_write_bytes(paths["audit.csv"], self.to_csv().encode("utf-8"), overwrite=overwrite)
         atomic_write_json(paths["audit.json"], self.to_dict(), overwrite=overwrite)
@@ -503,6 +514,15 @@ def _inspect_chunk(paths: list[Path], root: Path, hash_pixels: bool) -> list:
 # ---------------------------------------------------------------------------------------------
 
 
+def _check_workers(workers) -> None:
+    if workers is not None and (
+        isinstance(workers, bool) or not isinstance(workers, int) or workers < 1
+    ):
+        raise InvalidParameterError(
+            f"workers must be a positive integer or None (one per available core), got {workers!r}."
+        )
+
+
 def _executor(n_paths: int, workers):
     from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 
@@ -512,14 +532,7 @@ def _executor(n_paths: int, workers):
         available_cores,
     )
 
-    if workers is None:
-        n = available_cores()
-    elif isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
-        raise InvalidParameterError(
-            f"workers must be a positive integer or None (one per available core), got {workers!r}."
-        )
-    else:
-        n = workers
+    n = available_cores() if workers is None else workers
     n = max(1, min(n, n_paths))
     if n > 1 and n_paths >= PROCESS_MIN_ITEMS_PER_WORKER * n:
         ctx = _fork_context()
@@ -653,6 +666,7 @@ def audit(root, *, workers: int | None = None, progress: bool = True) -> AuditRe
     """
     if not isinstance(progress, bool):
         raise InvalidParameterError(f"progress must be True or False, got {progress!r}.")
+    _check_workers(workers)
     start = time.perf_counter()
     p = _check_folder(root)
     paths = _files(p)
