@@ -352,3 +352,40 @@ def test_cli_bad_root_exits_2_naming_it(tmp_path):
     assert done.returncode == 2
     assert str(tmp_path / "nowhere") in done.stderr
     assert not (tmp_path / "audit").exists()
+
+
+# --- objects that are no series of slices ---------------------------------------------------
+
+
+def _slice_file(gen, **changes):
+    ds = pydicom.dcmread(next((gen.root / "ct/chest").iterdir()))
+    for keyword, value in changes.items():
+        if value is None:
+            delattr(ds, keyword)
+        else:
+            setattr(ds, keyword, value)
+    return ds
+
+
+def test_a_multi_frame_object_is_one_row(tmp_path, gen):
+    ds = _slice_file(gen, NumberOfFrames=3)
+    ds.PixelData = ds.PixelData * 3
+    (tmp_path / "mf").mkdir()
+    ds.save_as(tmp_path / "mf" / "volume.dcm", enforce_file_format=True)
+    (row,) = audit(tmp_path, progress=False).rows
+    assert (row.folder, row.files, row.slices) == ("mf", 1, 3)
+    assert (row.orientation, row.verdict) == ("multi-frame", "multi-frame")
+    assert "?" in str(audit(tmp_path, progress=False))  # no slice spacing from positions
+
+
+def test_slices_without_positions_are_not_a_volume(tmp_path, gen):
+    for k in range(3):
+        ds = _slice_file(gen, ImagePositionPatient=None, InstanceNumber=k + 1)
+        ds.SOPInstanceUID = f"{ds.SOPInstanceUID[:60]}.{k}"
+        ds.save_as(tmp_path / f"sc{k}.dcm", enforce_file_format=True)
+    rep = audit(tmp_path, progress=False)
+    (row,) = rep.rows
+    assert row.verdict == "not a volume"
+    assert row.strict_error.startswith("SeriesGeometryError: slices without ImagePositionPatient")
+    with pytest.raises(SeriesError, match="without ImagePositionPatient"):
+        read_series(tmp_path, strict=False, progress=False)

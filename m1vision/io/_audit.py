@@ -381,7 +381,11 @@ class AuditReport:
         )
         body = []
         for r in self.rows:
-            sp = "-" if r.spacing is None else " x ".join(f"{v:.3g}" for v in r.spacing)
+            sp = (
+                "-"
+                if r.spacing is None
+                else " x ".join("?" if v is None else f"{v:.3g}" for v in r.spacing)
+            )
             syntax = ", ".join(r.transfer_syntaxes) + ("" if r.decodable else " (not here)")
             verdict = r.verdict + (
                 f": {r.irregularities[0].split(':')[0]}"
@@ -707,6 +711,8 @@ def audit(root, *, workers: int | None = None, progress: bool = True) -> AuditRe
         (sorted(v) for v in by_digest.values() if len(v) > 1), key=lambda v: (-len(v), v)
     )
     shared = {name: group for group in dup_groups for name in group}
+    from pydicom.uid import UID
+
     rows, tiles = [], {}
     for ((folder, _), g), info in zip(ordered, infos, strict=True):
         sid = ids[(folder, _)]
@@ -731,8 +737,6 @@ def audit(root, *, workers: int | None = None, progress: bool = True) -> AuditRe
             {series_of[n] for s in dups for n in shared[s] if series_of[n] != sid},
             key=lambda x: int(x[1:]),
         )
-        from pydicom.uid import UID
-
         rows.append(
             AuditRow(
                 id=sid,
