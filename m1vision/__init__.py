@@ -46,6 +46,7 @@ _SUBMODULES = (
     "errors",
     "experiment",
     "explain",
+    "geometry",
     "inference",
     "io",
     "pipeline",

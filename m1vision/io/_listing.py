@@ -20,6 +20,7 @@ from m1vision.errors import (
     ImageReadError,
     InvalidParameterError,
 )
+from m1vision.geometry import plane_name
 from m1vision.io._dicom import _first, _floats
 from m1vision.io._sniff import _looks_like_preambleless_dicom
 
@@ -282,18 +283,6 @@ def _scan(folder: Path, *, pixels: bool, workers: int, progress, decode: bool = 
     return list(groups.values()), skipped
 
 
-def _normal(iop: np.ndarray) -> np.ndarray:
-    return np.cross(iop[:3], iop[3:])
-
-
-def _orientation_name(iop: np.ndarray | None) -> str:
-    if iop is None:
-        return "unknown"
-    n = np.abs(_normal(iop))
-    name = ("sagittal", "coronal", "axial")[int(np.argmax(n))]
-    return name if n.max() > 0.99 else f"oblique {name}"
-
-
 def _key(group: list[_Slice]):
     ds = group[0].ds
     number = _first(ds.get("SeriesNumber"))
@@ -321,7 +310,7 @@ def _infos(groups) -> list[SeriesInfo]:
                 rows=g[0].size[0],
                 columns=g[0].size[1],
                 slices=g[0].frames if multi else (len(positions) or len(g)),
-                orientation="multi-frame" if multi else _orientation_name(g[0].iop),
+                orientation="multi-frame" if multi else plane_name(g[0].iop),
                 folder=Path(g[0].name).parent.as_posix(),
             )
         )

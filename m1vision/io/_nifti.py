@@ -7,17 +7,10 @@ from pathlib import Path
 
 import numpy as np
 
-from m1vision.errors import ImageReadError
+from m1vision.errors import ImageReadError, InvalidParameterError
+from m1vision.geometry import canonical_to_layout, check_affine, default_affine
 from m1vision.io._core import MedicalImage, _check_file, _read_bytes
 from m1vision.io._sniff import _gunzip_head, _nifti_kind
-
-
-#: index (k, r, c) of the output -> index (i, j, k) of the canonical RAS array, per shape.
-def _out_to_ras_index(shape_xyz) -> np.ndarray:
-    nx, ny, _ = shape_xyz
-    return np.array(
-        [[0, 0, -1, nx - 1], [0, -1, 0, ny - 1], [1, 0, 0, 0], [0, 0, 0, 1]], dtype=np.float64
-    )
 
 
 def read_nifti(path, *, frame: int | None = None) -> MedicalImage:
@@ -130,7 +123,7 @@ def read_nifti(path, *, frame: int | None = None) -> MedicalImage:
         raise ImageReadError(p, f"nibabel cannot read it: {type(exc).__name__}: {exc}") from exc
 
     pixels = np.ascontiguousarray(data_ras.transpose(2, 1, 0)[:, ::-1, ::-1])
-    affine = canon.affine @ _out_to_ras_index(data_ras.shape)
+    affine = canon.affine @ canonical_to_layout(data_ras.shape)
     header = canon.header
     cal_min, cal_max = float(header["cal_min"]), float(header["cal_max"])
     window = None
@@ -162,12 +155,6 @@ def read_nifti(path, *, frame: int | None = None) -> MedicalImage:
 
 #: dtypes write_nifti stores as they are; float64 is stored as float32, bool as uint8.
 _NIFTI_DTYPES = ("uint8", "int8", "int16", "uint16", "int32", "uint32", "float32")
-
-
-def _layout_affine_from_spacing(spacing) -> np.ndarray:
-    """The affine of an image laid out like read_nifti's output, at the origin, from spacing."""
-    sz, sr, sc = spacing
-    return np.array([[0, 0, -sc, 0], [0, -sr, 0, 0], [sz, 0, 0, 0], [0, 0, 0, 1]], dtype=np.float64)
 
 
 def write_nifti(path, image, *, affine=None, overwrite: bool = False):
@@ -225,7 +212,7 @@ def write_nifti(path, image, *, affine=None, overwrite: bool = False):
     import nibabel as nib
 
     from m1vision._atomic import atomic_write_bytes
-    from m1vision.errors import ImageWriteError, InvalidImageError, InvalidParameterError
+    from m1vision.errors import ImageWriteError, InvalidImageError
 
     p = Path(path)
     name = p.name.lower()
@@ -264,19 +251,17 @@ def write_nifti(path, image, *, affine=None, overwrite: bool = False):
         affine = meta.get("affine")
     if affine is None:
         sp = spacing if spacing is not None and len(spacing) == 3 else (1.0, 1.0, 1.0)
-        affine = _layout_affine_from_spacing(sp)
+        affine = default_affine(sp)
     try:
-        a = np.asarray(affine, dtype=np.float64)
-    except (TypeError, ValueError):
-        a = np.zeros(0)
-    if a.shape != (4, 4) or not np.isfinite(a).all() or abs(np.linalg.det(a[:3, :3])) < 1e-12:
+        a = check_affine(affine)
+    except InvalidParameterError as exc:
         raise InvalidParameterError(
             f"cannot write {str(p)!r}: affine must be a finite, invertible 4x4 matrix mapping "
-            f"(z, row, col, 1) to RAS+ mm, got {np.asarray(affine).tolist()!r}; pass the "
-            "image's metadata['affine'] or leave affine=None."
-        )
+            f"(z, row, col, 1) to RAS+ mm, got {np.asarray(affine, dtype=object).tolist()!r}; "
+            "pass the image's metadata['affine'] or leave affine=None."
+        ) from exc
     data_ras = np.ascontiguousarray(pixels.transpose(2, 1, 0)[::-1, ::-1, :])
-    aff_ras = a @ np.linalg.inv(_out_to_ras_index(data_ras.shape))
+    aff_ras = a @ np.linalg.inv(canonical_to_layout(data_ras.shape))
     img = nib.Nifti1Image(data_ras, None)
     img.set_sform(aff_ras, code=1)
     cols = aff_ras[:3, :3] / np.linalg.norm(aff_ras[:3, :3], axis=0)

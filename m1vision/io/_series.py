@@ -28,6 +28,7 @@ from m1vision.errors import (
     SeriesSelectionError,
     UnevenSpacingError,
 )
+from m1vision.geometry import axcodes, dicom_affine, plane_name, slice_normal, to_layout
 from m1vision.io._core import MedicalImage
 from m1vision.io._dicom import _dicom_metadata, _first, _monochrome1_constant
 from m1vision.io._listing import (
@@ -35,8 +36,6 @@ from m1vision.io._listing import (
     _check_folder,
     _infos,
     _key,
-    _normal,
-    _orientation_name,
     _progress,
     _scan,
     _Slice,
@@ -267,7 +266,7 @@ def _check_stack(folder, slices: list[_Slice], strict: bool) -> _Stack:
     notes: list[dict] = []
     slices = _check_consistent(folder, slices, strict, notes)
     iop = slices[0].iop
-    normal = _normal(iop)
+    normal = slice_normal(iop)
     for s in slices:
         s.position = float(s.ipp @ normal)
     slices.sort(key=lambda s: (s.position, s.name))
@@ -388,12 +387,7 @@ def _check_stack(folder, slices: list[_Slice], strict: bool) -> _Stack:
 
     first = slices[0]
     d_row, d_col = first.spacing if first.spacing else (1.0, 1.0)
-    lps = np.eye(4)
-    lps[:3, 0] = v
-    lps[:3, 1] = iop[3:] * d_row
-    lps[:3, 2] = iop[:3] * d_col
-    lps[:3, 3] = first.ipp - v * slots[0]
-    ras = np.diag([-1.0, -1.0, 1.0, 1.0]) @ lps
+    ras = dicom_affine(iop, first.ipp - v * slots[0], (d_row, d_col), v)
     return _Stack(
         slices=slices,
         slots=slots,
@@ -409,9 +403,7 @@ def _check_stack(folder, slices: list[_Slice], strict: bool) -> _Stack:
 
 def _axis_codes(ras: np.ndarray) -> str:
     """Axis codes (e.g. "LPS") of the stored column, row and slice axes of a stack."""
-    import nibabel as nib
-
-    return "".join(nib.aff2axcodes(ras[:, [2, 1, 0, 3]]))
+    return "".join(axcodes(ras[:, [2, 1, 0, 3]]))
 
 
 def read_series(
@@ -588,7 +580,7 @@ def read_series(
 
     first = slices[0]
     d_row, d_col = first.spacing if first.spacing else (1.0, 1.0)
-    pixels, affine, perm = _to_layout(stack, ras)
+    pixels, affine, perm = to_layout(stack, ras)
     stored_spacing = (z_spacing, d_row, d_col)
     spacing = tuple(float(stored_spacing[i]) for i in perm)
 
@@ -600,7 +592,7 @@ def read_series(
             "format": "dicom-series",
             "layout": "volume",
             "orientation": _LAYOUT,
-            "series_orientation": _orientation_name(iop),
+            "series_orientation": plane_name(iop),
             "original_orientation": _axis_codes(ras),
             "affine": [[float(x) for x in row] for row in affine],
             "files": len(slices),
@@ -640,33 +632,3 @@ def read_series(
         metadata=meta,
         source=str(p),
     )
-
-
-def _to_layout(stack: np.ndarray, affine: np.ndarray):
-    """Reorient a (k, r, c) stack with its (k, r, c) -> RAS affine into read_nifti's layout.
-
-    The same choice as ``nibabel.as_closest_canonical`` (``io_orientation``), then output axis 0
-    along +S, 1 along -A (posterior), 2 along -R (left). Returns (pixels, affine, perm) where
-    output axis ``o`` comes from stored axis ``perm[o]``. No copy for an axial stack already in
-    that layout.
-    """
-    from nibabel.orientations import io_orientation
-
-    ornt = io_orientation(affine)  # per stored axis: (RAS axis, +1/-1)
-    want = {2: 1.0, 1: -1.0, 0: -1.0}  # RAS axis -> wanted sign, output axes S, P, L
-    perm, flips = [], []
-    for ras_axis in (2, 1, 0):
-        stored = int(np.flatnonzero(ornt[:, 0] == ras_axis)[0])
-        perm.append(stored)
-        flips.append(ornt[stored, 1] != want[ras_axis])
-    out = stack.transpose(perm)
-    index = tuple(slice(None, None, -1) if f else slice(None) for f in flips)
-    out = np.ascontiguousarray(out[index])
-    # out index o -> stored index
-    m = np.zeros((4, 4))
-    m[3, 3] = 1.0
-    for o, (s, f) in enumerate(zip(perm, flips, strict=True)):
-        n = stack.shape[s]
-        m[s, o] = -1.0 if f else 1.0
-        m[s, 3] = n - 1 if f else 0.0
-    return out, affine @ m, perm
