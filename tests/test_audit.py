@@ -389,3 +389,10 @@ def test_slices_without_positions_are_not_a_volume(tmp_path, gen):
     assert row.strict_error.startswith("SeriesGeometryError: slices without ImagePositionPatient")
     with pytest.raises(SeriesError, match="without ImagePositionPatient"):
         read_series(tmp_path, strict=False, progress=False)
+
+
+def test_progress_bar_counts_every_file(gen, capsys):
+    audit(gen.root, progress=True, workers=1)
+    err = capsys.readouterr().err
+    assert "auditing" in err
+    assert f"{gen.n_files}/{gen.n_files}" in err
