@@ -482,6 +482,12 @@ def pixel_hash(array: np.ndarray) -> str:
     return h.hexdigest()
 
 
+def _why(exc: BaseException, path: Path, name: str) -> str:
+    """An error's reason without the machine's path of the file (the name relative to root)."""
+    reason = getattr(exc, "reason", None) or str(exc)
+    return reason.replace(str(path), name)
+
+
 def _inspect(path: Path, root: Path, hash_pixels: bool):
     """(name, _Slice or None, skip reason or None, syntax uid, pixel hash or None)."""
     import pydicom
@@ -489,15 +495,17 @@ def _inspect(path: Path, root: Path, hash_pixels: bool):
     name = path.relative_to(root).as_posix()
     item, reason = _load(path, root, pixels=hash_pixels)
     if item is None:
-        return name, None, reason, None, None
+        return name, None, reason.replace(str(path), name), None, None
     ds = item.ds
     uid = _syntax(ds)
     digest = None
+    if isinstance(item.raw, Exception):  # the reader found the pixel data unusable already
+        return name, None, f"pixel data cannot be decoded: {_why(item.raw, path, name)}", uid, None
     if hash_pixels and _decodable(uid):
         try:
             array = ds.pixel_array
         except Exception as exc:  # a broken stream: the file is listed with the reason
-            return name, None, f"pixel data cannot be decoded: {exc}", uid, None
+            return name, None, f"pixel data cannot be decoded: {_why(exc, path, name)}", uid, None
         # A blank image (one value everywhere: air around a phantom, an empty frame) equals
         # every other blank one of its size; it is counted, not reported as a duplicate.
         digest = _BLANK if array.size and array.min() == array.max() else pixel_hash(array)
@@ -506,6 +514,7 @@ def _inspect(path: Path, root: Path, hash_pixels: bool):
         if keyword in ds:
             small[keyword] = ds[keyword]
     item.ds = small
+    item.raw = None
     return name, item, None, uid, digest
 
 
