@@ -2,7 +2,7 @@
 
 Files are found and read by :mod:`._listing` (``_files``, ``_load``), grouped per folder and
 SeriesInstanceUID, and each series is checked with the header-only checks of
-:func:`~m1vision.io.read_series` (``_series._check_stack``). Pixels are decoded only to hash
+:func:`~m1vision.io.read_series` (``_series._check_geometry``). Pixels are decoded only to hash
 them (duplicates); everything runs on a pool of worker processes.
 """
 
@@ -21,7 +21,7 @@ import numpy as np
 
 from m1vision.errors import InvalidParameterError, SeriesError, SeriesNotFoundError
 from m1vision.io._listing import _check_folder, _files, _infos, _key, _load
-from m1vision.io._series import _axis_codes, _check_stack
+from m1vision.io._series import _check_geometry
 
 __all__ = ["AuditReport", "AuditRow", "audit"]
 
@@ -575,23 +575,42 @@ def _run(paths: list[Path], root: Path, hash_pixels: bool, workers, show: bool):
     return [r for chunk in results for r in chunk], described
 
 
+def _geometry(folder: str, slices, strict: bool, notes: list):
+    from m1vision.io._dicom import _first
+
+    ds = slices[0].ds
+    thick = _first(ds.get("SpacingBetweenSlices")) or _first(ds.get("SliceThickness"))
+    return _check_geometry(folder, list(slices), strict, notes, single_step=thick)
+
+
+def _axes(geo) -> str:
+    """Axis codes (e.g. "LPS") of the stored column, row and slice directions of a stack."""
+    from m1vision.geometry import axcodes, dicom_affine
+
+    first = geo.slices[0]
+    spacing = geo.pixel_spacing or (1.0, 1.0)
+    ras = dicom_affine(geo.iop, first.ipp - geo.step * geo.slots[0], spacing, geo.step)
+    return "".join(axcodes(ras[:, [2, 1, 0, 3]]))
+
+
 def _verdict(folder: str, slices) -> tuple:
-    """(verdict, irregularities, strict error, stack or None) from the headers."""
+    """(verdict, irregularities, strict error, geometry or None) from the headers."""
+    notes: list[dict] = []
     try:
-        stack = _check_stack(folder, list(slices), strict=False)
+        geo = _geometry(folder, slices, False, notes)
     except SeriesError as exc:
         return "not a volume", (exc.problem,), f"{type(exc).__name__}: {exc.problem}", None
-    if not stack.notes:
-        return "ok", (), "", stack
+    if not notes:
+        return "ok", (), "", geo
     named = tuple(
-        f"{n['kind']}: {n.get('detail') or ', '.join(n.get('differs_in', []))}" for n in stack.notes
+        f"{n['kind']}: {n.get('detail') or ', '.join(n.get('differs_in', []))}" for n in notes
     )
     try:
-        _check_stack(folder, list(slices), strict=True)
+        _geometry(folder, slices, True, [])
         strict_error = ""
     except SeriesError as exc:
         strict_error = f"{type(exc).__name__}: {exc.problem}"
-    return "irregular", named, strict_error, stack
+    return "irregular", named, strict_error, geo
 
 
 def _tile(path: Path, spacing) -> np.ndarray | None:
@@ -757,7 +776,7 @@ def audit(root, *, workers: int | None = None, progress: bool = True) -> AuditRe
                 slices=info.slices,
                 spacing=spacing,
                 orientation=info.orientation,
-                axes=_axis_codes(stack.ras) if stack is not None else "",
+                axes=_axes(stack) if stack is not None else "",
                 transfer_syntaxes=tuple(UID(u).name for u in uids),
                 decodable=all(_decodable(u) for u in uids),
                 verdict=verdict,

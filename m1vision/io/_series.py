@@ -241,30 +241,111 @@ def _typical_step(positions: np.ndarray) -> float:
 
 
 @dataclass
-class _Stack:
-    """A series' slices checked and placed along the normal (headers only)."""
+class _Geometry:
+    """The sorted, checked stack: what steps 3-4 of :func:`read_series` decide."""
 
-    slices: list[_Slice]  # kept, sorted along the normal
-    slots: list[int]  # output slot of each slice (gaps leave slots empty)
-    n_out: int  # slices of the volume, inserted ones included
-    positions: np.ndarray  # of the kept slices along the normal, mm
-    step: np.ndarray  # the step vector between output slots, LPS mm
-    z_spacing: float  # distance between slice planes, mm
-    tilt: float  # degrees between the step and the normal
-    notes: list[dict]  # the irregularities recorded (strict=False)
-    ras: np.ndarray  # the stored (k, r, c, 1) -> RAS+ affine
+    slices: list  # the kept items, sorted along the normal
+    slots: list[int]  # output slot of each kept item (gaps leave slots empty)
+    n_out: int
+    positions: np.ndarray  # along the normal, mm, of the kept items
+    step: np.ndarray  # displacement between output slots, LPS mm
+    z_spacing: float
+    tilt: float  # degrees
+    iop: np.ndarray
+    pixel_spacing: tuple[float, float] | None
 
 
-def _check_stack(folder, slices: list[_Slice], strict: bool) -> _Stack:
-    """Check and place one series' slices from their headers alone (no pixel data).
+def _check_steps(where, slices, positions, step, strict, notes):
+    """Gaps (missing slices) and uneven steps: (slices, positions, slots, n_out)."""
+    slots = list(range(len(slices)))
+    n_out = len(slices)
+    steps = np.diff(positions)
+    tol = max(_STEP_ATOL, _STEP_RTOL * step)
+    ratio = steps / step
+    gap_at = [
+        i
+        for i, r in enumerate(ratio)
+        if r > 1.5 and abs(steps[i] - round(r) * step) <= tol * round(r)
+    ]
+    if gap_at:
+        miss = [round(ratio[i]) - 1 for i in gap_at]
+        pairs = [
+            f"{slices[i].name} at {positions[i]:.2f} mm -> {slices[i + 1].name} at "
+            f"{positions[i + 1]:.2f} mm ({m} missing)"
+            for i, m in zip(gap_at, miss, strict=True)
+        ]
+        if strict:
+            raise MissingSlicesError(
+                where,
+                f"{sum(miss)} slice(s) missing in {len(gap_at)} gap(s)",
+                expected=f"a step of {step:.4g} mm between neighbouring slices",
+                got="; ".join(pairs[:5]),
+                fix="find the missing files (an incomplete export or copy), or pass "
+                "strict=False to insert empty slices (filled with the minimum) where they are "
+                "missing",
+                files=[slices[i].name for i in gap_at],
+            )
+        if sum(miss) <= len(slices):
+            shift = np.zeros(len(slices), dtype=np.int64)
+            for i, m in zip(gap_at, miss, strict=True):
+                shift[i + 1 :] += m
+            slots = [i + int(shift[i]) for i in range(len(slices))]
+            n_out = len(slices) + sum(miss)
+            inserted = sorted(set(range(n_out)) - set(slots))
+            notes.append(
+                {"kind": "missing slices", "detail": "; ".join(pairs), "inserted_slices": inserted}
+            )
+        else:  # a huge gap: keep the longest gap-free run
+            bounds = [-1, *gap_at, len(slices) - 1]
+            runs = [(bounds[k] + 1, bounds[k + 1]) for k in range(len(bounds) - 1)]
+            a, b = max(runs, key=lambda r: (r[1] - r[0], -r[0]))
+            dropped = [s.name for i, s in enumerate(slices) if not a <= i <= b]
+            notes.append(
+                {
+                    "kind": "missing slices",
+                    "detail": "; ".join(pairs)
+                    + "; the gaps exceed the slices present: kept the longest gap-free run",
+                    "dropped_files": dropped,
+                }
+            )
+            slices = slices[a : b + 1]
+            positions = positions[a : b + 1]
+            slots = list(range(len(slices)))
+            n_out = len(slices)
+        steps = np.diff(positions)
+        gaps = set(gap_at) if n_out != len(slices) else set()
+        steps = np.array([s for i, s in enumerate(steps) if i not in gaps])
+    if steps.size and np.abs(steps - step).max() > tol:
+        worst = int(np.argmax(np.abs(steps - step)))
+        detail = (
+            f"steps from {steps.min():.4g} to {steps.max():.4g} mm (typical {step:.4g} mm, "
+            f"tolerance {tol:.3g} mm)"
+        )
+        if strict:
+            raise UnevenSpacingError(
+                where,
+                "the slices are unevenly spaced",
+                expected=f"every step {step:.4g} mm within {tol:.3g} mm",
+                got=detail,
+                fix="resample the series to even spacing with another tool, or pass "
+                "strict=False to load it with the mean step (positions recorded in "
+                "metadata['slice_positions'])",
+                files=[slices[worst].name, slices[worst + 1].name],
+            )
+        notes.append(
+            {"kind": "uneven spacing", "detail": detail + "; the affine uses the mean step"}
+        )
+    return slices, positions, slots, n_out
 
-    The checks of :func:`read_series` (step 4 there): ``strict`` raises the matching
-    :class:`~m1vision.errors.SeriesError`, else each irregularity is recorded in ``notes``.
-    Returns the slices kept, sorted along the normal, with their output slots and the
-    stored stack's affine.
+
+def _check_geometry(where, slices, strict, notes, *, single_step=None) -> _Geometry:
+    """Steps 3-4: consistency, sorting along the normal, duplicates, gaps, even steps, tilt.
+
+    Shared by series of files and the frames of an Enhanced multi-frame object: ``slices``
+    are :class:`_Slice` items (a frame is one with ``name`` "frame N"); ``where`` names the
+    folder or file in the errors; ``single_step`` is the slice thickness of a one-slice stack.
     """
-    notes: list[dict] = []
-    slices = _check_consistent(folder, slices, strict, notes)
+    slices = _check_consistent(where, slices, strict, notes)
     iop = slices[0].iop
     normal = slice_normal(iop)
     for s in slices:
@@ -272,110 +353,26 @@ def _check_stack(folder, slices: list[_Slice], strict: bool) -> _Stack:
     slices.sort(key=lambda s: (s.position, s.name))
     if len(slices) > 1:
         slices = _dedupe(
-            folder, slices, _typical_step(np.array([s.position for s in slices])), strict, notes
+            where, slices, _typical_step(np.array([s.position for s in slices])), strict, notes
         )
     positions = np.array([s.position for s in slices])
     step = _typical_step(positions)
-    slots = list(range(len(slices)))  # output slot of each slice
-    n_out = len(slices)
+    slots, n_out = list(range(len(slices))), len(slices)
     if len(slices) > 1:
-        steps = np.diff(positions)
-        tol = max(_STEP_ATOL, _STEP_RTOL * step)
-        ratio = steps / step
-        gap_at = [
-            i
-            for i, r in enumerate(ratio)
-            if r > 1.5 and abs(steps[i] - round(r) * step) <= tol * round(r)
-        ]
-        if gap_at:
-            miss = [round(ratio[i]) - 1 for i in gap_at]
-            pairs = [
-                f"{slices[i].name} at {positions[i]:.2f} mm -> {slices[i + 1].name} at "
-                f"{positions[i + 1]:.2f} mm ({m} missing)"
-                for i, m in zip(gap_at, miss, strict=True)
-            ]
-            if strict:
-                raise MissingSlicesError(
-                    folder,
-                    f"{sum(miss)} slice(s) missing in {len(gap_at)} gap(s)",
-                    expected=f"a step of {step:.4g} mm between neighbouring slices",
-                    got="; ".join(pairs[:5]),
-                    fix="find the missing files (an incomplete export or copy), or pass "
-                    "strict=False to insert empty slices (filled with the minimum) where they are "
-                    "missing",
-                    files=[slices[i].name for i in gap_at],
-                )
-            if sum(miss) <= len(slices):
-                shift = np.zeros(len(slices), dtype=np.int64)
-                for i, m in zip(gap_at, miss, strict=True):
-                    shift[i + 1 :] += m
-                slots = [i + int(shift[i]) for i in range(len(slices))]
-                n_out = len(slices) + sum(miss)
-                inserted = sorted(set(range(n_out)) - set(slots))
-                notes.append(
-                    {
-                        "kind": "missing slices",
-                        "detail": "; ".join(pairs),
-                        "inserted_slices": inserted,
-                    }
-                )
-            else:  # a huge gap: keep the longest gap-free run
-                bounds = [-1, *gap_at, len(slices) - 1]
-                runs = [(bounds[k] + 1, bounds[k + 1]) for k in range(len(bounds) - 1)]
-                a, b = max(runs, key=lambda r: (r[1] - r[0], -r[0]))
-                dropped = [s.name for i, s in enumerate(slices) if not a <= i <= b]
-                notes.append(
-                    {
-                        "kind": "missing slices",
-                        "detail": "; ".join(pairs)
-                        + "; the gaps exceed the slices present: kept the longest gap-free run",
-                        "dropped_files": dropped,
-                    }
-                )
-                slices = slices[a : b + 1]
-                positions = positions[a : b + 1]
-                slots = list(range(len(slices)))
-                n_out = len(slices)
-            steps = np.diff(positions)
-            gaps = set(gap_at) if n_out != len(slices) else set()
-            steps = np.array([s for i, s in enumerate(steps) if i not in gaps])
-        if steps.size and np.abs(steps - step).max() > tol:
-            worst = int(np.argmax(np.abs(steps - step)))
-            detail = (
-                f"steps from {steps.min():.4g} to {steps.max():.4g} mm (typical {step:.4g} mm, "
-                f"tolerance {tol:.3g} mm)"
-            )
-            if strict:
-                raise UnevenSpacingError(
-                    folder,
-                    "the slices are unevenly spaced",
-                    expected=f"every step {step:.4g} mm within {tol:.3g} mm",
-                    got=detail,
-                    fix="resample the series to even spacing with another tool, or pass "
-                    "strict=False to load it with the mean step (positions recorded in "
-                    "metadata['slice_positions'])",
-                    files=[slices[worst].name, slices[worst + 1].name],
-                )
-            notes.append(
-                {
-                    "kind": "uneven spacing",
-                    "detail": detail + "; the affine uses the mean step",
-                }
-            )
+        slices, positions, slots, n_out = _check_steps(
+            where, slices, positions, step, strict, notes
+        )
     # the slice step vector: first to last position over the output slots
     if n_out > 1:
         v = (slices[-1].ipp - slices[0].ipp) / (slots[-1] - slots[0])
     else:
-        thick = _first(slices[0].ds.get("SpacingBetweenSlices")) or _first(
-            slices[0].ds.get("SliceThickness")
-        )
-        v = normal * (thick or 1.0)
+        v = normal * (single_step or 1.0)
     z_spacing = round(float(abs(v @ normal)), 6)
     tilt = math.degrees(math.acos(min(1.0, z_spacing / float(np.linalg.norm(v)))))
     if n_out > 1 and tilt > _TILT_TOL_DEG:
         if strict:
             raise GantryTiltError(
-                folder,
+                where,
                 f"the stack is tilted by {tilt:.2f} degrees (gantry tilt)",
                 expected="each slice displaced along its normal",
                 got=f"a step of {np.linalg.norm(v):.4g} mm at {tilt:.2f} degrees to the normal",
@@ -384,11 +381,7 @@ def _check_stack(folder, slices: list[_Slice], strict: bool) -> _Stack:
                 files=[slices[0].name, slices[-1].name],
             )
         notes.append({"kind": "gantry tilt", "detail": f"{tilt:.3f} degrees, kept as a shear"})
-
-    first = slices[0]
-    d_row, d_col = first.spacing if first.spacing else (1.0, 1.0)
-    ras = dicom_affine(iop, first.ipp - v * slots[0], (d_row, d_col), v)
-    return _Stack(
+    return _Geometry(
         slices=slices,
         slots=slots,
         n_out=n_out,
@@ -396,14 +389,9 @@ def _check_stack(folder, slices: list[_Slice], strict: bool) -> _Stack:
         step=v,
         z_spacing=z_spacing,
         tilt=tilt,
-        notes=notes,
-        ras=ras,
+        iop=iop,
+        pixel_spacing=slices[0].spacing,
     )
-
-
-def _axis_codes(ras: np.ndarray) -> str:
-    """Axis codes (e.g. "LPS") of the stored column, row and slice axes of a stack."""
-    return "".join(axcodes(ras[:, [2, 1, 0, 3]]))
 
 
 def read_series(
@@ -505,10 +493,14 @@ def read_series(
         from m1vision.io._dicom import read_dicom
 
         return read_dicom(slices[0].path)
-    plan = _check_stack(p, slices, strict)
-    slices, slots, n_out, positions = plan.slices, plan.slots, plan.n_out, plan.positions
-    notes, z_spacing, tilt, ras = plan.notes, plan.z_spacing, plan.tilt, plan.ras
-    iop = slices[0].iop
+    notes: list[dict] = []
+    thick = _first(slices[0].ds.get("SpacingBetweenSlices")) or _first(
+        slices[0].ds.get("SliceThickness")
+    )
+    geo = _check_geometry(p, slices, strict, notes, single_step=thick)
+    slices, slots, n_out, positions = geo.slices, geo.slots, geo.n_out, geo.positions
+    v, z_spacing, tilt, iop = geo.step, geo.z_spacing, geo.tilt, geo.iop
+
     slopes = {
         (_first(s.ds.get("RescaleSlope")), _first(s.ds.get("RescaleIntercept"))) for s in slices
     }
@@ -578,8 +570,10 @@ def read_series(
         for k in sorted(set(range(n_out)) - set(slots)):
             stack[k] = fill
 
+    # affine of the stored stack: (k, r, c) -> LPS, then RAS
     first = slices[0]
     d_row, d_col = first.spacing if first.spacing else (1.0, 1.0)
+    ras = dicom_affine(iop, first.ipp - v * slots[0], (d_row, d_col), v)
     pixels, affine, perm = to_layout(stack, ras)
     stored_spacing = (z_spacing, d_row, d_col)
     spacing = tuple(float(stored_spacing[i]) for i in perm)
@@ -593,7 +587,7 @@ def read_series(
             "layout": "volume",
             "orientation": _LAYOUT,
             "series_orientation": plane_name(iop),
-            "original_orientation": _axis_codes(ras),
+            "original_orientation": "".join(axcodes(ras[:, [2, 1, 0, 3]])),
             "affine": [[float(x) for x in row] for row in affine],
             "files": len(slices),
             "sorted_by": "ImagePositionPatient along the slice normal",
