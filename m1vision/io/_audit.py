@@ -253,11 +253,16 @@ class AuditReport:
     # -- pictures ----------------------------------------------------------------------------
 
     def scatter(self):
-        """A matplotlib Figure: slice vs in-plane spacing, and slices vs matrix, per series."""
+        """A matplotlib Figure, one point per series: spacing, matrix and physical extent.
+
+        Left: slice spacing against in-plane (column) spacing. Middle: slices against pixels
+        per slice. Right: the extent along the slices against the in-plane field of view, in
+        mm. Colour: modality; a cross: a series whose verdict is not "ok".
+        """
         from matplotlib.figure import Figure
 
-        fig = Figure(figsize=(10, 4.2), layout="constrained")
-        ax_sp, ax_sz = fig.subplots(1, 2)
+        fig = Figure(figsize=(13, 4.2), layout="constrained")
+        ax_sp, ax_sz, ax_mm = fig.subplots(1, 3)
         colors = {}
         labels: dict = defaultdict(list)  # one label per point, naming every series there
         for r in self.rows:
@@ -265,7 +270,9 @@ class AuditReport:
             marker = "o" if r.verdict == "ok" else "X"
             points = [(ax_sz, (r.rows * r.columns, r.slices))]
             if r.spacing is not None and r.spacing[2] is not None:
+                fov = max(r.rows * r.spacing[0], r.columns * r.spacing[1])
                 points.append((ax_sp, (r.spacing[1], r.spacing[2])))
+                points.append((ax_mm, (round(fov, 3), round(r.slices * r.spacing[2], 3))))
             for ax, xy in points:
                 ax.scatter(*xy, s=60, c=color, marker=marker)
                 labels[(id(ax), xy)].append((ax, r.id))
@@ -282,14 +289,17 @@ class AuditReport:
             ylabel="slice spacing (mm)",
             title="spacing per series",
         )
-        ax_sz.set(
-            xlabel="pixels per slice (rows x columns)", ylabel="slices", title="size per series"
-        )
+        ax_sz.set(xlabel="pixels per slice (rows x columns)", ylabel="slices", title="matrix")
         ax_sz.set_xscale("log")
+        ax_mm.set(
+            xlabel="field of view (mm, larger side)",
+            ylabel="extent along the slices (mm)",
+            title="physical size",
+        )
         for m, c in colors.items():
-            ax_sz.scatter([], [], c=c, label=m)
-        ax_sz.scatter([], [], c="gray", marker="X", label="not ok")
-        ax_sz.legend(fontsize=8, loc="best")
+            ax_mm.scatter([], [], c=c, label=m)
+        ax_mm.scatter([], [], c="gray", marker="X", label="not ok")
+        ax_mm.legend(fontsize=8, loc="best")
         return fig
 
     def contact_sheet(self, *, columns: int = 6) -> np.ndarray:
