@@ -429,9 +429,9 @@ class AuditReport:
             for row in table
         ]
         for f, why in self.unreadable:
-            lines.append(f"unreadable: {f}: {why}")
+            lines.append(f"unreadable: {f} - {why}")
         for f, why in self.skipped:
-            lines.append(f"skipped: {f}: {why}")
+            lines.append(f"skipped: {f} - {why}")
         return "\n".join(lines)
 
     def __repr__(self) -> str:
@@ -448,7 +448,7 @@ class AuditReport:
             "<tr>" + "".join(f"<td>{e(c)}</td>" for c in row) + "</tr>" for row in table[1:]
         )
         extra = "".join(
-            f"<li>{e(kind)}: <code>{e(f)}</code>: {e(why)}</li>"
+            f"<li>{e(kind)}: <code>{e(f)}</code> - {e(why)}</li>"
             for kind, items in (("unreadable", self.unreadable), ("skipped", self.skipped))
             for f, why in items
         )
