@@ -72,7 +72,7 @@ def _audit(args) -> int:
     """Print the audit's table, write its files; a bad root prints why and returns 2."""
     from m1vision.errors import M1VisionError
     from m1vision.io import audit
-    from m1vision.io._audit import check_out
+    from m1vision.io._audit_report import check_out
 
     try:
         check_out(args.out, overwrite=args.overwrite)  # refuse before the work, not after

@@ -23,7 +23,8 @@ function               returns
 
 The package's parts (private): ``_core`` (MedicalImage, file checks), ``_sniff`` (formats by
 content), ``_raster``, ``_dicom``, ``_nifti``, ``_listing`` (finding and listing DICOM series),
-``_series`` (reading one as a volume), ``_audit`` (a collection at a glance), ``_write``.
+``_series`` (reading one as a volume), ``_audit`` (a collection at a glance) and
+``_audit_report`` (its table, files and pictures), ``_write``.
 
 Conventions
 -----------
