@@ -202,7 +202,7 @@ def _verdict(folder: str, slices) -> tuple:
     return "irregular", named, strict_error, geo
 
 
-def _tile(path: Path, spacing) -> np.ndarray | None:
+def _tile(path: Path) -> np.ndarray | None:
     """The windowed middle slice of a file fitted into a square tile at its physical aspect."""
     import cv2
 
@@ -223,7 +223,7 @@ def _tile(path: Path, spacing) -> np.ndarray | None:
     else:
         gray = to_uint8(px, mode="percentile")
     h, w = gray.shape
-    dr, dc = (spacing[0], spacing[1]) if spacing else (1.0, 1.0)
+    dr, dc = img.spacing[-2:] if img.spacing else (1.0, 1.0)  # of the slice shown
     scale = _TILE / max(h * dr, w * dc)
     size = (max(1, round(w * dc * scale)), max(1, round(h * dr * scale)))
     small = cv2.resize(gray, size, interpolation=cv2.INTER_AREA)
@@ -380,7 +380,7 @@ def audit(root, *, workers: int | None = None, progress: bool = True) -> AuditRe
         row, geo = _series_row(sid, folder, g, info, syntaxes, digests, shared, series_of)
         rows.append(row)
         middle = geo.slices[len(geo.slices) // 2] if geo is not None else g[len(g) // 2]
-        tile = _tile(middle.path, middle.spacing) if row.decodable else None
+        tile = _tile(middle.path) if row.decodable else None
         if tile is not None:
             tiles[sid] = tile
     duplicates = tuple(
