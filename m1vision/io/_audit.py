@@ -394,7 +394,7 @@ def audit(root, *, workers: int | None = None, progress: bool = True) -> AuditRe
         unreadable=tuple(unreadable),
         skipped=tuple(skipped),
         files=len(paths),
-        not_hashed=sum(len(g) for g in groups.values()) - len(digests),
+        not_hashed=len({s.name for g in groups.values() for s in g} - set(digests)),
         seconds=time.perf_counter() - start,
         executor=described,
         tiles=tiles,
