@@ -5,6 +5,7 @@ The flow, one module each::
     io -> preprocess -> pipeline -> inference -> viz / widgets -> experiment
     (data: samples)     (draw: overlays) (explain: Grad-CAM) (render: the explorers' compute)
     batch: the one engine of every batch run (Pipeline.run, predictions, volumes)
+    labels: label maps in and out (NIfTI, DICOM SEG), statistics, comparison
     doctor and the command line (python -m m1vision) beside them
 
 ``import m1vision`` is light: it loads NumPy and OpenCV only. TensorFlow loads on the
@@ -49,6 +50,7 @@ _SUBMODULES = (
     "geometry",
     "inference",
     "io",
+    "labels",
     "pipeline",
     "preprocess",
     "render",

@@ -3,6 +3,7 @@
 A reader never sees a half-written file, a crash leaves no partial output, and an existing
 file is never replaced unless ``overwrite=True``. Without ``overwrite`` the final step is a
 hard link, which fails atomically if the target appeared meanwhile (no check-then-write race).
+:func:`folder_lock` lets one writer at a time into a folder.
 """
 
 from __future__ import annotations
@@ -11,12 +12,14 @@ import contextlib
 import itertools
 import json
 import os
+import socket
 import tempfile
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from m1vision.errors import OutputExistsError
+from m1vision.errors import OutputExistsError, OutputFolderBusyError
 
 __all__ = [
     "atomic_path",
@@ -24,6 +27,7 @@ __all__ = [
     "atomic_write_json",
     "atomic_write_text",
     "check_versioned",
+    "folder_lock",
     "versioned",
 ]
 
@@ -199,3 +203,125 @@ def check_versioned(data, *, schema: str, versions, source: str, error: type[Exc
             f"version {', '.join(map(str, versions))}.{fix}"
         )
     return data
+
+
+# ---------------------------------------------------------------------------------------------
+# One writer per folder: an OS lock on a file in it.
+# ---------------------------------------------------------------------------------------------
+
+#: The lock file a run keeps in its output folder while it runs (removed when it ends).
+LOCK_NAME = ".m1vision.lock"
+
+
+_HELD: set[int] = set()  # the lock descriptors this process holds
+
+
+def _close_held_in_child() -> None:
+    # A forked worker (the engine's process pool starts during a run) must not keep the
+    # run's lock alive after the run: close its copies (this does not unlock the parent's).
+    for fd in list(_HELD):
+        with contextlib.suppress(OSError):
+            os.close(fd)
+    _HELD.clear()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_close_held_in_child)
+
+
+def _holder(fd: int) -> dict:
+    try:
+        return json.loads(os.pread(fd, 4096, 0).decode("utf-8"))
+    except (ValueError, OSError):
+        return {}  # the holder has not written it yet
+
+
+@contextlib.contextmanager
+def folder_lock(folder) -> Iterator[Path]:
+    """Hold ``folder``'s lock (``folder / LOCK_NAME``) for the ``with`` block; fail at once
+    if another process, or another run in this one, holds it.
+
+    The lock is the operating system's (``flock``): it goes with the process that holds it,
+    so a run killed by SIGKILL or a crash never blocks the next one; the file's content (the
+    holder's pid, host and start time) only names the holder in the error. The choice is to
+    fail at once rather than wait: a second run into a busy folder is a mistake to show, and
+    waiting would hide it. The folder must exist.
+
+    Raises
+    ------
+    OutputFolderBusyError
+        Another holder; the message names the folder and the holder's pid.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from m1vision._atomic import folder_lock
+    >>> from m1vision.errors import OutputFolderBusyError
+    >>> folder = tempfile.mkdtemp()
+    >>> with folder_lock(folder):
+    ...     try:
+    ...         with folder_lock(folder):
+    ...             pass
+    ...     except OutputFolderBusyError as exc:
+    ...         print(exc.pid == os.getpid())
+    True
+    """
+    import fcntl  # POSIX (macOS, Linux)
+
+    folder = Path(folder)
+    path = folder / LOCK_NAME
+    while True:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = _holder(fd)
+            deadline = time.monotonic() + 0.2
+            while not holder and time.monotonic() < deadline:  # it writes right after locking
+                time.sleep(0.005)
+                holder = _holder(fd)
+            os.close(fd)
+            raise _busy_error(folder, holder) from None
+        except OSError:
+            os.close(fd)
+            raise
+        # The holder before us may have removed the file after we opened it: then we hold
+        # the lock of a name that is gone; open the new one.
+        try:
+            same = os.path.samestat(os.fstat(fd), os.stat(path))
+        except FileNotFoundError:
+            same = False
+        if same:
+            break
+        os.close(fd)
+    _HELD.add(fd)
+    try:
+        info = {
+            "pid": os.getpid(),
+            "host": socket.gethostname(),
+            "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        }
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, json.dumps(info).encode("utf-8"), 0)
+        yield path
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(path)  # while still holding it (see the loop above)
+        _HELD.discard(fd)
+        os.close(fd)
+
+
+def _busy_error(folder: Path, holder: dict) -> OutputFolderBusyError:
+    pid = holder.get("pid")
+    who = (
+        f"process {pid} on {holder.get('host', '?')} (started {holder.get('started', '?')})"
+        if pid is not None
+        else "a process that is starting (its pid is not written yet)"
+    )
+    err = OutputFolderBusyError(
+        f"the output folder {str(folder)!r} is in use by another m1vision run: {who} holds "
+        f"its lock {LOCK_NAME}. Runs into one folder cannot share it. Wait for that run to "
+        "finish (or stop it) and run again, or choose another output folder."
+    )
+    err.folder, err.pid = folder, pid
+    return err

@@ -328,6 +328,48 @@ def check_resize(
     }
 
 
+#: Interpolations of :func:`m1vision.volume.resample` (and its step).
+VOLUME_INTERPOLATIONS = ("linear", "nearest", "bspline")
+
+
+def check_resample_spacing(spacing) -> tuple[float, float, float]:
+    """A target voxel size (z, row, col) in mm, every value > 0 (one number: all three)."""
+    if isinstance(spacing, numbers.Real) and not isinstance(spacing, bool):
+        spacing = (spacing, spacing, spacing)
+    if not isinstance(spacing, tuple | list | np.ndarray) or len(spacing) != 3:
+        raise InvalidParameterError(
+            f"spacing must be the target voxel size (z, row, col) in mm or one number for all "
+            f"three, got {spacing!r}; e.g. spacing=(1.5, 1.5, 1.5)."
+        )
+    out = []
+    for i, v in enumerate(spacing):
+        if isinstance(v, bool) or not isinstance(v, numbers.Real) or not np.isfinite(v) or v <= 0:
+            raise InvalidParameterError(
+                f"spacing[{i}] must be a finite number of mm > 0, got {v!r} (spacing "
+                f"{tuple(spacing)!r}); a voxel cannot be {v!r} mm wide. Fix: pass positive "
+                "sizes, e.g. spacing=(1.5, 1.5, 1.5)."
+            )
+        out.append(float(v))
+    return tuple(out)
+
+
+def check_resample(*, spacing=None, interpolation="linear") -> dict:
+    """The checked parameters of :func:`m1vision.volume.resample` and its step."""
+    return {
+        "spacing": None if spacing is None else check_resample_spacing(spacing),
+        "interpolation": check_choice(
+            interpolation, name="interpolation", choices=VOLUME_INTERPOLATIONS
+        ),
+    }
+
+
+def check_reorient(*, orientation="SPL") -> dict:
+    """The checked parameters of :func:`m1vision.volume.reorient` and its step."""
+    from m1vision.geometry import check_axcodes
+
+    return {"orientation": check_axcodes(orientation)}
+
+
 def check_normalize(*, mode="unit") -> dict:
     """Options of :func:`~m1vision.preprocess.normalize`.
 

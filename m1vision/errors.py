@@ -11,6 +11,8 @@ class                   also a                  raised for
 ``InvalidImageError``   ``ValueError``          an array that is no usable image (NaN, 4-D...)
 ``InvalidParameterError`` ``ValueError``        a bad option (even blur kernel, low > high...)
 ``ImageReadError``      ``OSError``             a file that cannot be read as an image
+``PixelDataError``      ``OSError``             DICOM pixel data that cannot be decoded (an
+                                                ``ImageReadError``; names the transfer syntax)
 ``ImageWriteError``     ``OSError``             a file that cannot be written
 ``OutputExistsError``   ``FileExistsError``     an output that exists and would be overwritten
 ``PipelineStepError``   ``RuntimeError``        a pipeline step failed (names step, shape, dtype)
@@ -20,6 +22,12 @@ class                   also a                  raised for
 ``BinaryFormatError``   ``ValueError``          a file that is no readable Mach-O/ELF binary
 ``DeviceUnavailableError`` ``RuntimeError``     a device was asked for that cannot be used
 ``JobMismatchError``    ``FileExistsError``     an output folder holding another job's results
+``OutputFolderBusyError`` ``RuntimeError``      an output folder another run is writing into
+``LabelError``          ``ValueError``          a label map that cannot be used (base class);
+                                                subclasses: ``GridMismatchError``,
+                                                ``LabelValueError``, ``LabelSidecarError``,
+                                                ``SegReferenceError``, ``SegOverlapError``,
+                                                ``EmptyLabelError``
 ``SeriesError``         ``ValueError``          a DICOM series that is no consistent volume;
                                                 subclasses: ``SeriesNotFoundError``,
                                                 ``SeriesSelectionError``,
@@ -36,19 +44,28 @@ __all__ = [
     "BinaryFormatError",
     "DeviceUnavailableError",
     "DuplicatePositionError",
+    "EmptyLabelError",
     "GantryTiltError",
+    "GridMismatchError",
     "ImageReadError",
     "ImageWriteError",
     "InvalidImageError",
     "InvalidParameterError",
     "JobMismatchError",
+    "LabelError",
+    "LabelSidecarError",
+    "LabelValueError",
     "M1VisionError",
     "MissingSlicesError",
     "ModelLoadError",
     "OutputExistsError",
+    "OutputFolderBusyError",
     "PipelineConfigError",
     "PipelineStepError",
+    "PixelDataError",
     "RecordError",
+    "SegOverlapError",
+    "SegReferenceError",
     "SeriesError",
     "SeriesGeometryError",
     "SeriesNotFoundError",
@@ -80,6 +97,32 @@ class ImageReadError(M1VisionError, OSError):
 
     def __reduce__(self):  # keep it picklable across process pools and Dask workers
         return (type(self), (self.path, self.reason))
+
+
+class PixelDataError(ImageReadError):
+    """A DICOM file's pixel data cannot be decoded here, or disagree with its declared size.
+
+    Raised by :func:`~m1vision.io.read_dicom` and, with the same text for the same file, by
+    :func:`~m1vision.io.read_series`. Besides ``path`` and ``reason`` it keeps
+    ``transfer_syntax`` (the name, e.g. "JPEG-LS Lossless Image Compression") and
+    ``transfer_syntax_uid``; the reason says what happened and the fix.
+    """
+
+    def __init__(self, path, reason: str, *, transfer_syntax=None, transfer_syntax_uid=None):
+        self.transfer_syntax = transfer_syntax
+        self.transfer_syntax_uid = transfer_syntax_uid
+        super().__init__(path, reason)
+
+    def __reduce__(self):
+        kwargs = {
+            "transfer_syntax": self.transfer_syntax,
+            "transfer_syntax_uid": self.transfer_syntax_uid,
+        }
+        return (_rebuild_pixel_data_error, (type(self), self.path, self.reason, kwargs))
+
+
+def _rebuild_pixel_data_error(cls, path, reason, kwargs):
+    return cls(path, reason, **kwargs)
 
 
 class ImageWriteError(M1VisionError, OSError):
@@ -141,6 +184,55 @@ class JobMismatchError(OutputExistsError):
     message says what differs and the fix (``overwrite=True``, or another folder). The
     attributes ``manifest`` (its path) and ``differences`` (list of str) hold the same facts.
     """
+
+
+class OutputFolderBusyError(M1VisionError, RuntimeError):
+    """Another run holds the output folder's lock (one run per output folder).
+
+    Raised at once, before anything is read or written; the message names the folder and the
+    holder's process id (attributes ``folder`` and ``pid``; ``pid`` is None when the holder
+    had not written it yet). A crashed run's lock is released by the operating system.
+    """
+
+
+# --- labels: label maps, their files and their grids -------------------------------------------
+
+
+class LabelError(M1VisionError, ValueError):
+    """A label map cannot be used as given (base class of the label errors below).
+
+    Raised by :mod:`m1vision.labels` and :func:`m1vision.volume.resample`; the message names
+    the argument or file, what was expected, what came and the fix.
+    """
+
+
+class GridMismatchError(LabelError):
+    """A label map and an image (or two label maps) are not on one grid.
+
+    The message shows both grids (shape, spacing, origin, axis codes) and the fix,
+    ``m1vision.volume.resample(labels, like=image, interpolation="nearest")``. The
+    attributes ``first`` and ``second`` hold the two grids as dicts.
+    """
+
+
+class LabelValueError(LabelError):
+    """Label values that no label map holds: float (non-integral), negative, or too many."""
+
+
+class LabelSidecarError(LabelError):
+    """A label sidecar (names and colours) that cannot be read, or names values not in the map."""
+
+
+class SegReferenceError(LabelError):
+    """A DICOM SEG and a source series that do not belong together (or no source at all)."""
+
+
+class SegOverlapError(LabelError):
+    """A DICOM SEG whose segments overlap, read with ``overlap="error"``."""
+
+
+class EmptyLabelError(LabelError):
+    """A label asked for that holds no voxel in any of the maps it is measured on."""
 
 
 # --- issue 10: DICOM series and volumes ---------------------------------------------------------

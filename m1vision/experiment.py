@@ -36,6 +36,7 @@ from typing import Any
 import numpy as np
 
 from m1vision._atomic import atomic_write_json
+from m1vision._hashing import file_sha256, path_sha256
 from m1vision.errors import OutputExistsError, RecordError
 
 __all__ = [
@@ -113,15 +114,6 @@ def set_seed(seed: int, *, tensorflow: bool | None = None) -> None:
 
 
 # ------------------------------------------------------------------------------ hashing
-def file_sha256(path) -> str:
-    """SHA-256 of a file's bytes, read in chunks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def array_sha256(array: np.ndarray) -> str:
     """SHA-256 of an array's shape, dtype and bytes (C order): equal iff the arrays are equal.
 
@@ -255,6 +247,7 @@ def _predictor_config(predictor) -> dict:
         )
     return {
         "model_path": Path(model_path),
+        "model_sha256": getattr(predictor, "model_sha256", None) or path_sha256(model_path),
         "preprocess": None if predictor.preprocess is None else predictor.preprocess.to_dict(),
         "batch_size": predictor.batch_size,
         "labels": predictor.labels,
@@ -406,7 +399,7 @@ def record(
         model_path = predictor_config.pop("model_path")
         model = {
             "path": _portable(model_path, base),
-            "sha256": _tree_sha256(model_path),
+            "sha256": predictor_config.pop("model_sha256"),  # of the bytes it loaded
             **predictor_config,
         }
     timings["total_seconds"] = round(time.perf_counter() - started, 4)
@@ -508,18 +501,6 @@ def _explorer_differences(data: dict, base: Path) -> tuple[list[Difference], int
 def _mean_fraction(outputs: list[dict]) -> float:
     fractions = [o["summary"]["nonzero_fraction"] for o in outputs if "summary" in o]
     return round(float(np.mean(fractions)), 6) if fractions else 0.0
-
-
-def _tree_sha256(path: Path) -> str:
-    """SHA-256 of a file, or of a folder's files (names and bytes, sorted) for SavedModels."""
-    path = Path(path)
-    if path.is_file():
-        return file_sha256(path)
-    digest = hashlib.sha256()
-    for p in sorted(q for q in path.rglob("*") if q.is_file()):
-        digest.update(p.relative_to(path).as_posix().encode() + b"\0")
-        digest.update(file_sha256(p).encode())
-    return digest.hexdigest()
 
 
 # ------------------------------------------------------------------------------ reading
@@ -646,7 +627,7 @@ def _array_difference(old_path: Path, new: np.ndarray) -> str:
 
 def _hash_difference(entry: dict, path: Path, hasher) -> Difference | None:
     """A missing or changed file (input or model) of a record, or None if it is the same."""
-    if not (path.is_file() or (path.is_dir() and hasher is _tree_sha256)):
+    if not (path.is_file() or (path.is_dir() and hasher is path_sha256)):
         return Difference("input-missing", entry["path"], "the file is not there")
     digest = hasher(path)
     if digest == entry["sha256"]:
@@ -726,7 +707,7 @@ def reproduce(record_path, *, device: str = "auto", progress: bool = False) -> R
     if data.get("model"):
         model = data["model"]
         model_path = _resolve(model["path"], base)
-        difference = _hash_difference(model, model_path, _tree_sha256)
+        difference = _hash_difference(model, model_path, path_sha256)
         if difference is not None:
             differences.append(difference)
         if model_path.exists():

@@ -23,11 +23,18 @@ function                        what it gives
 :data:`PLANES`                  "axial", "coronal", "sagittal"
 :func:`plane_geometry`          a plane's slice, vertical and horizontal axes in the layout
 :func:`orientation_letters`     the letters at the four edges of a plane's picture
+:func:`orientation_problem`     why an ImageOrientationPatient places no plane, or None
 :func:`slice_normal`            the normal of a DICOM ImageOrientationPatient
 :func:`plane_name`              "axial", "oblique coronal"... of an ImageOrientationPatient
 :func:`dicom_affine`            a DICOM stack's (slice, row, col) -> RAS+ affine
 :func:`to_layout`               a stored stack and its affine reoriented into the layout
 :func:`canonical_to_layout`     index map from a RAS-canonical (x, y, z) array to the layout
+:data:`GRID_TOLERANCE_MM`       how far apart voxel centres of two "matching" grids may be
+:func:`grid_corners`            RAS+ mm of a grid's corner voxel centres
+:func:`grid_distance`           how far apart two grids' voxel centres are (mm)
+:func:`describe_grid`           a one-line description of a grid (shape, spacing, origin, axes)
+:func:`check_axcodes`           three orientation letters ("RAS", "LPS"...) checked
+:func:`reorient_transform`      the axis order, flips and affine that reorient a grid
 ==============================  ===========================================================
 
 Examples
@@ -40,26 +47,35 @@ Examples
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 
 from m1vision._checks import check_choice, check_number
 from m1vision.errors import InvalidImageError, InvalidParameterError
 
 __all__ = [
+    "GRID_TOLERANCE_MM",
     "PLANES",
     "apply_affine",
     "axcodes",
     "canonical_to_layout",
     "check_affine",
+    "check_axcodes",
     "check_spacing",
     "default_affine",
+    "describe_grid",
     "dicom_affine",
     "direction_letter",
+    "grid_corners",
+    "grid_distance",
     "io_orientation",
     "orientation_letters",
+    "orientation_problem",
     "plane_geometry",
     "plane_name",
     "ras_to_voxel",
+    "reorient_transform",
     "slice_normal",
     "to_layout",
     "volume_geometry",
@@ -346,6 +362,44 @@ def orientation_letters(affine, plane: str) -> dict[str, str]:
 # ---------------------------------------------------------------------------------------------
 
 
+#: Direction cosines shorter than this are zero-length.
+_ZERO_LENGTH = 1e-6
+#: |cos| of the angle between the row and column directions above this is not orthogonal
+#: (0.057 degrees; DICOM writers round cosines to ~6 digits, far below it).
+_ORTHOGONAL_TOL = 1e-3
+
+
+def orientation_problem(iop) -> str | None:
+    """Why an ImageOrientationPatient (row cosines, then column cosines) places no plane.
+
+    None for two non-zero, orthogonal direction vectors (any length: readers normalize
+    them); else a sentence with the numbers: a zero-length vector, or the angle between the
+    two directions. Such an orientation has no slice normal, so no slice order, spacing or
+    tilt can be derived from it.
+
+    Examples
+    --------
+    >>> from m1vision.geometry import orientation_problem
+    >>> orientation_problem([1, 0, 0, 0, 1, 0]) is None
+    True
+    >>> orientation_problem([1, 0, 0, 0, 0, 0])
+    'the column direction [0, 0, 0] has zero length'
+    >>> orientation_problem([1, 0, 0, 1, 1, 0])
+    'the row and column directions are 45 degrees apart, not 90'
+    """
+    v = np.asarray(iop, dtype=np.float64).reshape(2, 3)
+    lengths = np.linalg.norm(v, axis=1)
+    for name, vec, length in zip(("row", "column"), v, lengths, strict=True):
+        if not length > _ZERO_LENGTH:
+            shown = ", ".join(f"{x:g}" for x in vec)
+            return f"the {name} direction [{shown}] has zero length"
+    cos = float(v[0] @ v[1] / (lengths[0] * lengths[1]))
+    if abs(cos) > _ORTHOGONAL_TOL:
+        angle = float(np.degrees(np.arccos(np.clip(cos, -1.0, 1.0))))
+        return f"the row and column directions are {angle:.4g} degrees apart, not 90"
+    return None
+
+
 def slice_normal(iop) -> np.ndarray:
     """The slice normal (row direction x column direction) of ImageOrientationPatient (LPS).
 
@@ -362,8 +416,9 @@ def slice_normal(iop) -> np.ndarray:
 def plane_name(iop) -> str:
     """The plane ("axial", "oblique coronal"...) of an ImageOrientationPatient.
 
-    "unknown" for ``None``; oblique when the normal leaves its closest axis by more than
-    about 8 degrees (|cosine| below 0.99).
+    "unknown" for ``None``, "degenerate" for one :func:`orientation_problem` refuses; oblique
+    when the normal leaves its closest axis by more than about 8 degrees (|cosine| below
+    0.99).
 
     Examples
     --------
@@ -373,6 +428,8 @@ def plane_name(iop) -> str:
     """
     if iop is None:
         return "unknown"
+    if orientation_problem(iop):
+        return "degenerate"
     n = np.abs(slice_normal(iop))
     name = ("sagittal", "coronal", "axial")[int(np.argmax(n))]
     return name if n.max() > 0.99 else f"oblique {name}"
@@ -462,4 +519,137 @@ def canonical_to_layout(shape_xyz) -> np.ndarray:
     nx, ny, _ = (int(v) for v in shape_xyz)
     return np.array(
         [[0, 0, -1, nx - 1], [0, -1, 0, ny - 1], [1, 0, 0, 0], [0, 0, 0, 1]], dtype=np.float64
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# grids: comparing two grids, reorienting one
+# ---------------------------------------------------------------------------------------------
+#
+# Two grids *match* when their shapes are equal and the centres of their corner voxels lie
+# within GRID_TOLERANCE_MM of each other: the affine is linear, so every voxel centre is then
+# within that distance too (a bound in mm that does not depend on how the affine is written).
+
+#: Largest distance (mm) between corresponding voxel centres of two grids that "match".
+GRID_TOLERANCE_MM = 0.01
+
+_AXIS_LETTERS = {"R": (0, 1), "L": (0, -1), "A": (1, 1), "P": (1, -1), "S": (2, 1), "I": (2, -1)}
+
+
+def grid_corners(shape, affine) -> np.ndarray:
+    """RAS+ mm of the centres of the grid's corner voxels, (8, 3) ((4, 3) in 2-D).
+
+    Examples
+    --------
+    >>> from m1vision.geometry import default_affine, grid_corners
+    >>> grid_corners((2, 3, 4), default_affine((2.0, 1.0, 1.0)))[-1].tolist()
+    [-3.0, -2.0, 2.0]
+    """
+    idx = np.array(list(itertools.product(*[(0, max(int(n) - 1, 0)) for n in shape])), float)
+    a = np.asarray(affine, float)
+    return idx @ a[:3, : len(shape)].T + a[:3, 3]
+
+
+def grid_distance(shape_a, affine_a, shape_b, affine_b) -> float:
+    """The largest distance (mm) between corresponding corner voxel centres (inf: shapes differ).
+
+    Examples
+    --------
+    >>> from m1vision.geometry import default_affine, grid_distance
+    >>> a = default_affine((2.0, 1.0, 1.0))
+    >>> b = a.copy(); b[0, 3] += 0.5
+    >>> grid_distance((2, 3, 4), a, (2, 3, 4), b), grid_distance((2, 3, 4), a, (2, 3, 5), a)
+    (0.5, inf)
+    """
+    if tuple(shape_a) != tuple(shape_b):
+        return float("inf")
+    d = grid_corners(shape_a, affine_a) - grid_corners(shape_b, affine_b)
+    return float(np.sqrt((d * d).sum(axis=1)).max())
+
+
+def check_axcodes(codes, *, name: str = "orientation") -> str:
+    """Three letters, one of R/L, A/P, S/I each (upper case), or InvalidParameterError.
+
+    Examples
+    --------
+    >>> from m1vision.geometry import check_axcodes
+    >>> check_axcodes("ras"), check_axcodes(("L", "P", "S"))
+    ('RAS', 'LPS')
+    """
+    if isinstance(codes, str):
+        text = codes.upper()
+    elif isinstance(codes, tuple | list) and all(isinstance(c, str) for c in codes):
+        text = "".join(codes).upper()
+    else:
+        text = None
+    if text is None or len(text) != 3 or any(c not in _AXIS_LETTERS for c in text):
+        ok = False
+    else:
+        ok = len({_AXIS_LETTERS[c][0] for c in text}) == 3
+    if not ok:
+        raise InvalidParameterError(
+            f"{name} must be three letters naming where the (z, row, col) axes point, one of "
+            f"R/L, one of A/P and one of S/I (e.g. 'RAS', 'LPS', 'SPL' for the package's "
+            f"layout), got {codes!r}."
+        )
+    return text
+
+
+def reorient_transform(affine, codes: str, shape):
+    """How to reorient a grid so its axes point as ``codes`` say.
+
+    Returns ``(order, flips, new_affine)``: the array is ``pixels.transpose(order)`` then
+    reversed along the new axes in ``flips``; ``new_affine`` maps the new (i, j, k, 1) to
+    the same RAS+ mm, so every voxel keeps its world position. The current axes are read
+    with :func:`axcodes` (nibabel's choice, also for oblique affines).
+
+    Examples
+    --------
+    >>> from m1vision.geometry import default_affine, reorient_transform
+    >>> order, flips, affine = reorient_transform(default_affine((3.0, 1.0, 0.5)), "RAS",
+    ...                                           (4, 5, 6))
+    >>> order, flips, affine[:3, :3].tolist()
+    ((2, 1, 0), (0, 1), [[0.5, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 3.0]])
+    """
+    current = "".join(axcodes(affine))
+    target = check_axcodes(codes)
+    order, flips = [], []
+    for new_axis, letter in enumerate(target):
+        world, sign = _AXIS_LETTERS[letter]
+        for old_axis, cur in enumerate(current):
+            w, s = _AXIS_LETTERS[cur]
+            if w == world:
+                order.append(old_axis)
+                if s != sign:
+                    flips.append(new_axis)
+                break
+    a = np.asarray(affine, float)
+    perm = np.zeros((4, 4))
+    for new_axis, old_axis in enumerate(order):
+        perm[old_axis, new_axis] = 1.0
+    perm[3, 3] = 1.0
+    new_shape = [int(shape[o]) for o in order]
+    flip = np.eye(4)
+    for ax in flips:
+        flip[ax, ax] = -1.0
+        flip[ax, 3] = new_shape[ax] - 1
+    return tuple(order), tuple(flips), a @ perm @ flip
+
+
+def describe_grid(shape, spacing, affine) -> str:
+    """A one-line description of a grid: shape, spacing, origin, axis codes.
+
+    Examples
+    --------
+    >>> from m1vision.geometry import default_affine, describe_grid
+    >>> describe_grid((2, 3, 4), (2.0, 1.0, 1.0), default_affine((2.0, 1.0, 1.0)))
+    'shape (2, 3, 4), spacing 2x1x1 mm, origin (0.000, 0.000, 0.000) mm RAS, axes SPL'
+    """
+    a = np.asarray(affine, float)
+    sp = "?" if spacing is None else "x".join(f"{float(v):g}" for v in spacing)
+    origin = ", ".join(f"{v:.3f}" for v in a[:3, 3])
+    codes = "".join(axcodes(a)) if a.shape == (4, 4) and len(shape) == 3 else "-"
+    return (
+        f"shape {tuple(int(n) for n in shape)}, spacing {sp} mm, origin ({origin}) mm RAS, "
+        f"axes {codes}"
     )

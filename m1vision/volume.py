@@ -6,7 +6,9 @@ and ``metadata["affine"]``. :func:`apply_volume` runs any 2-D callable (a
 :class:`~m1vision.pipeline.Pipeline`, a preprocess function, a lambda) on every slice along one
 axis, in parallel threads (OpenCV and NumPy release the GIL), and returns a volume with the
 same shape, spacing and affine, which :func:`m1vision.io.write_nifti` writes aligned with the
-source.
+source. :func:`resample` brings a volume (or a label map) to a new voxel size or onto another
+image's grid, :func:`reorient` permutes and flips its axes to an orientation ("RAS", "LPS"...);
+both keep every voxel's world position (pipeline steps: ``Resample``, ``Reorient``).
 
 Examples
 --------
@@ -29,10 +31,11 @@ from concurrent.futures import Executor, ThreadPoolExecutor
 
 import numpy as np
 
+from m1vision._resample import orientation_of, reorient, resample
 from m1vision.errors import InvalidImageError, InvalidParameterError, VolumeSliceError
 from m1vision.io import MedicalImage
 
-__all__ = ["apply_volume", "as_volume"]
+__all__ = ["apply_volume", "as_volume", "orientation_of", "reorient", "resample"]
 
 
 def as_volume(image, *, name: str = "image") -> MedicalImage:
@@ -231,48 +234,36 @@ def apply_volume(
 def _nifti_volume_file(path) -> bool:
     """A .nii/.nii.gz file whose header says 3-D with more than one slice (a few bytes read)."""
     import gzip
-    import struct
     import zlib
 
-    from m1vision.io._sniff import _nifti_kind
+    from m1vision.io._sniff import nifti_dims
 
     name = path.name.lower()
     if not name.endswith((".nii", ".nii.gz")):
         return False
     try:
-        if name.endswith(".gz"):
-            with gzip.open(path, "rb") as fh:
-                head = fh.read(540)
-        else:
-            with open(path, "rb") as fh:
-                head = fh.read(540)
+        opener = gzip.open if name.endswith(".gz") else open
+        with opener(path, "rb") as fh:
+            head = fh.read(540)
     except (OSError, EOFError, zlib.error):
         return False  # the image kind reads it and reports what is wrong
-    kind = _nifti_kind(head)
-    if kind is None:
-        return False
-    for order in "<>":
-        if kind == "nifti1" and struct.unpack(order + "i", head[:4])[0] == 348:
-            dims = struct.unpack(order + "8h", head[40:56])
-        elif kind == "nifti2" and struct.unpack(order + "i", head[:4])[0] == 540:
-            dims = struct.unpack(order + "8q", head[16:80])
-        else:
-            continue
-        return dims[0] >= 3 and dims[3] > 1
-    return False
+    fields = nifti_dims(head)
+    return fields is not None and fields[0][0] >= 3 and fields[0][3] > 1
 
 
 def _dicom_header(path, tags):
     """The listed elements of a DICOM file found by its DICM marker, or None."""
+    from m1vision.io._sniff import DICOM_HEAD, has_dicm_marker
+
     try:
         with open(path, "rb") as fh:
-            if fh.read(132)[128:132] != b"DICM":
+            if not has_dicm_marker(fh.read(DICOM_HEAD)):
                 return None
             import pydicom
 
             fh.seek(0)
             return pydicom.dcmread(fh, stop_before_pixels=True, specific_tags=tags)
-    except Exception:  # not readable here: the image kind reports it
+    except Exception:  # not readable here: the image kind reads it and reports what is wrong
         return None
 
 

@@ -8,6 +8,7 @@ fingerprint changes (what a retrained model is to a prediction job).
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import os
 import signal
@@ -21,7 +22,7 @@ import numpy as np
 import pytest
 
 from m1vision import batch
-from m1vision.batch import MANIFEST_NAME, BatchItem, InputKind, Job, file_sha256
+from m1vision.batch import MANIFEST_NAME, BatchItem, InputKind, Job
 from m1vision.errors import JobMismatchError, OutputExistsError
 from m1vision.io import read_any, read_image, write_image
 from m1vision.pipeline import Canny, GaussianBlur, Pipeline, Step, ToUint8, register_step
@@ -139,39 +140,37 @@ def test_a_changed_input_is_recomputed_and_says_why(folder, tmp_path):
     _check_outputs(report, A)  # img0's output is the new input's
 
 
-def test_runs_record_size_and_mtime_without_hashing_inputs(folder, tmp_path):
+def test_runs_record_each_inputs_content_hash_and_stat(folder, tmp_path):
     out = tmp_path / "out"
     A.run(folder, out, progress=False)
-    recorded = json.loads((out / MANIFEST_NAME).read_text())["items"]["img0.png"]["input"]
+    recorded = json.loads((out / MANIFEST_NAME).read_text())["items"]["img0.png"]
     st = (folder / "img0.png").stat()
-    assert recorded == {"size": st.st_size, "mtime_ns": st.st_mtime_ns}
+    assert (
+        recorded["input"]["sha256"]
+        == hashlib.sha256((folder / "img0.png").read_bytes()).hexdigest()
+    )
+    assert recorded["input"]["size"] == st.st_size
+    # the stat the hash is reused on; null where it was too recent to trust (racily clean)
+    assert recorded["input"]["stat"] in (
+        [st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_dev],
+        None,
+    )
+    written = (out / "img0.png").read_bytes()
+    assert recorded["output_file"]["sha256"] == hashlib.sha256(written).hexdigest()
+    assert recorded["output_file"]["size"] == len(written)
 
 
-def test_a_touched_input_without_a_recorded_hash_is_recomputed(folder, tmp_path):
+def test_a_touched_input_is_hashed_again_and_kept_when_its_content_is_the_same(folder, tmp_path):
     out = tmp_path / "out"
     A.run(folder, out, progress=False)
     st = (folder / "img0.png").stat()
     os.utime(folder / "img0.png", ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))  # a touch
     report = A.run(folder, out, progress=False)
-    assert report.reasons == {"unchanged": 4, "input changed": 1}
+    assert report.reasons == {"unchanged": 5}
     manifest = json.loads((out / MANIFEST_NAME).read_text())
-    assert manifest["items"]["img0.png"]["input"]["mtime_ns"] == st.st_mtime_ns + 10**9
-
-
-def test_an_older_manifest_hash_decides_for_a_touched_input(folder, tmp_path):
-    out = tmp_path / "out"
-    A.run(folder, out, progress=False)
-    path = out / MANIFEST_NAME
-    manifest = json.loads(path.read_text())
-    for key, entry in manifest["items"].items():  # as m1vision 0.x wrote it: with sha256
-        entry["input"]["sha256"] = file_sha256(folder / key)
-    path.write_text(json.dumps(manifest))
-    st = (folder / "img0.png").stat()
-    os.utime(folder / "img0.png", ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))  # a touch
-    assert A.run(folder, out, progress=False).reasons == {"unchanged": 5}
-    write_image(folder / "sub" / "img1.png", _image(9), overwrite=True)  # same size? content
-    again = A.run(folder, out, progress=False)
-    assert again.reasons["input changed"] == 1
+    assert manifest["items"]["img0.png"]["input"]["stat"] in (None, [
+        st.st_mtime_ns + 10**9, (folder / "img0.png").stat().st_ctime_ns, st.st_ino, st.st_dev
+    ])  # fmt: skip
 
 
 def test_a_deleted_output_and_a_failed_input_are_recomputed(folder, tmp_path):
@@ -233,10 +232,11 @@ def test_a_killed_run_resumes_with_what_its_manifest_recorded(tmp_path):
 
     # the manifest on disk is whole (atomic), names the job and what was done
     manifest = json.loads((out / MANIFEST_NAME).read_text())
-    assert manifest["schema"] == "m1vision.batch_manifest" and manifest["version"] == 1
+    assert manifest["schema"] == "m1vision.batch_manifest" and manifest["version"] == 2
     done = set(manifest["items"])
     assert not list(out.glob("batch_report-*.json"))  # killed before its report
-    assert not list(out.rglob(".*"))  # no temporary file left either
+    # no temporary file left either; only the killed run's lock file, which blocks nobody
+    assert [p.name for p in out.rglob(".*")] == [".m1vision.lock"]
 
     pipeline = slow_pipeline(0.0 + 0.15)  # the same job: same parameters, same fingerprint
     report = pipeline.run(src, out, executor=ThreadPoolExecutor(2), progress=False)

@@ -7,7 +7,7 @@ volume runs are other jobs of the same engine. Where things are:
 
 ==============  ===============================================================================
 ``_inputs``     collecting: :class:`Input` (the input key), :class:`InputKind` and its registry
-``_resume``     **where resume is decided**: the manifest, input fingerprints, :func:`decide`
+``_resume``     **where resume is decided**: the manifest, identity records, :func:`decide`
 ``_engine``     the flow: :class:`Job`, :func:`run`, the default executor, :func:`progress`
 ``_report``     **where the batch report is made and written**: :class:`BatchItem`,
                 :class:`BatchReport`
@@ -22,21 +22,14 @@ a file named directly is keyed by its name, a folder that is one input by its fo
 Resume that is never stale
 --------------------------
 Beside the outputs the engine keeps a manifest, ``m1vision-manifest.json`` (written
-atomically: before the first output, then at least every second and at the end)::
-
-    {"schema": "m1vision.batch_manifest", "version": 1,
-     "job": {"schema": "m1vision.pipeline_run", "sha256": "...", "config": {...}},
-     "updated": "2026-01-01T00:00:00Z",
-     "items": {"sub/a.png": {"input": {"size": 1234, "mtime_ns": 1700000000000000000},
-                             "output": "sub/a.png", "status": "ok", "error": null,
-                             "result": {}}}}
-
-An output is reused (status ``"skipped"``, reason ``"unchanged"``) only when the manifest
-says the **same job** (its fingerprint: :meth:`Job.fingerprint`) made it from the **same
-input** (same size and mtime; a run records only these, a stat per input rather than a
-second read and hash of every file, so a touched input is recomputed; a manifest of an
-older m1vision that holds the content's SHA-256 lets the content decide). The policy, and
-why:
+atomically: before the first output, then at least every second and at the end; the format
+is in :class:`Manifest`). An output is reused (status ``"skipped"``, reason ``"unchanged"``)
+only when the manifest says the **same job** (its fingerprint: :meth:`Job.fingerprint`) made
+it from an input of the **same content** (SHA-256 of the file, or of a series folder's file
+names and bytes: the one rule of :mod:`m1vision._hashing`) and the output is **still the
+file written** (size and SHA-256). Hashes are reused while a file's size, mtime, ctime, inode
+and device match, as git's index does; stats too recent to trust are hashed again. The
+policy, and why:
 
 * another job (another pipeline, other parameters, another model) into a folder holding a
   job's results: :class:`~m1vision.errors.JobMismatchError` **before anything is written**,
@@ -44,18 +37,22 @@ why:
   another folder. Recomputing silently would replace results the user may want to keep;
   skipping would hand back the other job's results.
 * a changed input, same job: recomputed, reason ``"input changed"`` (the old output is
-  this job's and stale: nothing to keep).
+  this job's and stale: nothing to keep). An output gone, cut short or edited: ``"output
+  missing"``, ``"output truncated"``, ``"output changed"``.
 * an output the manifest does not record (a run killed before its manifest was saved):
-  recomputed, reason ``"interrupted"``; a recorded output that is gone: ``"output missing"``;
-  an input that failed last time: ``"failed before"``.
+  recomputed, reason ``"interrupted"``; an input that failed last time: ``"failed before"``;
+  a record of a version 1 manifest (size and mtime only): ``"older manifest"``.
 * outputs exist but no manifest (an older m1vision, files of the user):
   :class:`~m1vision.errors.OutputExistsError` before anything is written.
+* another run writing into the folder: :class:`~m1vision.errors.OutputFolderBusyError` at
+  once, naming the holder's pid (an OS lock on ``.m1vision.lock``, released when a process
+  dies). See ``docs/resume.md``.
 
 The fingerprint hook
 --------------------
 :meth:`Job.config` returns what defines the results (JSON-safe); :meth:`Job.fingerprint`
-hashes it with the job's schema. A prediction job puts the model file's
-:func:`file_sha256` and its preprocessing (a pipeline's dict) into its config; override
+hashes it with the job's schema. A prediction job puts the SHA-256 of the model bytes its
+Predictor loaded and its preprocessing (a pipeline's dict) into its config; override
 :meth:`Job.fingerprint` for anything else.
 
 Input kinds (the hook for volumes)

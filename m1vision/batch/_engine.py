@@ -24,7 +24,9 @@ from concurrent.futures import (
 from pathlib import Path
 from typing import Any, ClassVar
 
+from m1vision._atomic import folder_lock
 from m1vision._checks import check_int
+from m1vision._hashing import file_record, identify
 from m1vision.batch._inputs import Input, collect
 from m1vision.batch._report import BatchItem, BatchReport, write_report
 from m1vision.batch._resume import (
@@ -32,7 +34,6 @@ from m1vision.batch._resume import (
     Manifest,
     canonical_sha256,
     decide,
-    input_stat,
     relative_output,
 )
 from m1vision.errors import InvalidParameterError
@@ -113,7 +114,7 @@ class Job:
 
         ``sha256`` is over the canonical JSON of schema and :meth:`config`: equal configs,
         equal jobs. Override :meth:`config` to add what else makes results differ (the
-        model file's :func:`file_sha256` and its preprocessing, for a prediction job).
+        SHA-256 of the model bytes loaded and its preprocessing, for a prediction job).
         """
         config = self.config()
         return {
@@ -226,8 +227,10 @@ def default_executor(
     start-up cost), shut down after the run.
     """
     workers = max(1, min(available_cores(), n_todo))
-    if processes and workers >= PROCESS_MIN_WORKERS and n_todo >= (
-        PROCESS_MIN_ITEMS_PER_WORKER * workers
+    if (
+        processes
+        and workers >= PROCESS_MIN_WORKERS
+        and n_todo >= (PROCESS_MIN_ITEMS_PER_WORKER * workers)
     ):
         pool, how = _warm_pool(workers, state)
         method = _fork_context().get_start_method()
@@ -248,12 +251,15 @@ def executor_name(executor: Executor) -> str:
     return f"{name}({detail})"
 
 
-def _work(function, payload, tasks: list[tuple], caller_pid: int, token: str) -> list[dict]:
-    """Run on the executor: stat each input, then the job's function; never raises.
+def _work(
+    function, payload, tasks: list[tuple], caller_pid: int, token: str, known=None
+) -> list[dict]:
+    """Run on the executor: identify each input, run the job's function, identify each
+    output; never raises.
 
-    The manifest keeps each input's size and mtime (a stat, not a second read of the file and
-    a hash: that cost ~8% of a worker's time per PNG); an input whose mtime changes later is
-    recomputed (see :func:`m1vision.batch.decide`).
+    Each input is stat'ed and hashed before the function reads it (``known``: identity
+    records computed while deciding, reused while the file's stat holds), each output written
+    is stat'ed and hashed after: the manifest keeps both (see :func:`m1vision.batch.decide`).
 
     Module-level, so it pickles to any executor. ``token`` only makes the task's arguments
     unique (Dask caches pure tasks by their arguments).
@@ -262,9 +268,9 @@ def _work(function, payload, tasks: list[tuple], caller_pid: int, token: str) ->
     if os.getpid() != caller_pid and "cv2" in sys.modules:
         sys.modules["cv2"].setNumThreads(1)  # a worker process: files already run in parallel
     prints = []
-    for _key, src, _kind, _out in tasks:
+    for i, (_key, src, _kind, _out) in enumerate(tasks):
         try:
-            prints.append(input_stat(src))
+            prints.append(identify(src, known[i] if known else None)[0])
         except OSError:
             prints.append(None)
     try:
@@ -272,8 +278,14 @@ def _work(function, payload, tasks: list[tuple], caller_pid: int, token: str) ->
     except Exception as exc:  # e.g. a custom step not importable on this worker
         error = f"{type(exc).__name__}: {exc}"
         results = [{"status": "failed", "seconds": 0.0, "error": error} for _ in tasks]
-    for result, fp in zip(results, prints, strict=True):
+    for result, fp, task in zip(results, prints, tasks, strict=True):
         result["_input"] = fp
+        out = task[3]
+        if out is not None and result["status"] == "ok":
+            try:
+                result["_output"] = file_record(out)[0]
+            except OSError:
+                result["_output"] = None  # recorded without it: recomputed next time
     return results
 
 
@@ -326,9 +338,12 @@ def run(
 
     1. **collect** the inputs (:func:`collect`; or pass ``collected``),
     2. **plan** each input's output (:meth:`Job.output_path`; collisions are errors),
-    3. **decide** what is done from the manifest (:func:`m1vision.batch.decide`): reuse only
-       outputs of the same job from the same input; another job's folder is refused before
-       anything is written (:class:`~m1vision.errors.JobMismatchError`),
+    3. **decide** what is done from the manifest (:func:`m1vision.batch.decide`), holding the
+       output folder's lock from here on (another run into it:
+       :class:`~m1vision.errors.OutputFolderBusyError` at once): reuse only outputs of the
+       same job from an input of the same content that are still the files written; another
+       job's folder is refused before anything is written
+       (:class:`~m1vision.errors.JobMismatchError`),
     4. **execute** the rest in chunks on ``executor`` (default :meth:`Job.default_executor`),
        recording each result in the manifest (saved atomically, at least every second),
     5. **report**: a :class:`BatchReport` (also written as ``batch_report-<UTC>.json``).
@@ -365,6 +380,33 @@ def run(
     planned = plan(job, items, out_dir)
     fingerprint = job.fingerprint()
     manifest_path = Path(manifest_path) if manifest_path else out_dir / MANIFEST_NAME
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with folder_lock(out_dir):  # one run per output folder, from reading the manifest on
+        return _run_locked(
+            job,
+            planned,
+            fingerprint,
+            out_dir,
+            manifest_path,
+            executor,
+            overwrite,
+            progress_bar,
+            chunksize,
+        )
+
+
+def _run_locked(
+    job,
+    planned,
+    fingerprint,
+    out_dir,
+    manifest_path,
+    executor,
+    overwrite,
+    progress_bar,
+    chunksize,
+) -> BatchReport:
+    """Steps 3-5 of :func:`run`, holding the output folder's lock."""
     old = Manifest.load(manifest_path)
     decisions = decide(planned, old, fingerprint, overwrite=overwrite)
 
@@ -374,10 +416,12 @@ def run(
     t0 = time.perf_counter()
     same_job = old is not None and old.job.get("sha256") == fingerprint["sha256"]
     manifest = Manifest(manifest_path, fingerprint, old.items if same_job and not overwrite else {})
-    out_dir.mkdir(parents=True, exist_ok=True)
-    manifest.save()
-
     todo = [i for i, d in enumerate(decisions) if d.todo]
+    # an unchanged folder's manifest is not rewritten: nothing in it would change
+    save = bool(todo) or not same_job or overwrite or old.changed or old.version != manifest.version
+    if save:
+        manifest.save()
+
     results: list[dict | None] = [None] * len(decisions)
     own = executor is None
     if own and todo:
@@ -413,7 +457,11 @@ def run(
                 )
                 for i in chunk
             ]
-            futures[executor.submit(_work, function, payload, tasks, os.getpid(), token)] = chunk
+            known = [decisions[i].identity for i in chunk]
+            if not any(known):
+                known = None
+            future = executor.submit(_work, function, payload, tasks, os.getpid(), token, known)
+            futures[future] = chunk
         for fut in as_completed(futures):
             chunk = futures[fut]
             try:
@@ -428,12 +476,14 @@ def run(
                 results[i] = record
                 n_failed += record["status"] == "failed"
                 fp = record.pop("_input", None)
+                output_file = record.pop("_output", None)
                 if fp is not None:
                     d = decisions[i]
                     manifest.record(
                         d.input.key,
                         fingerprint=fp,
                         output=relative_output(d.output, manifest_path.parent),
+                        output_file=output_file,
                         result=record,
                     )
             bar.update(len(chunk))
@@ -448,8 +498,9 @@ def run(
         raise
     finally:
         bar.close()
-        with contextlib.suppress(Exception):
-            manifest.save()  # what finished is kept, also when interrupted
+        if save:
+            with contextlib.suppress(Exception):
+                manifest.save()  # what finished is kept, also when interrupted
         if cv2 is not None:
             cv2.setNumThreads(cv_threads)
         if own and todo and not getattr(executor, "_m1vision_shared", False):

@@ -1,8 +1,10 @@
 """Where resume is decided (internal): the manifest beside the outputs, and what is done.
 
 An output is reused only when the manifest says it was made by the same job (the job's
-fingerprint) from the same input (size + mtime as a fast check; the content's SHA-256 when
-they disagree). Everything else is recomputed, with the reason in the report, or, where a
+fingerprint) from the same input (the SHA-256 of its content, :mod:`m1vision._hashing`) and
+the output is still the file that was written (its size and SHA-256). Hashes are reused
+while a file's stat (size, mtime, ctime, inode, device) is the one recorded with them, as
+git's index does. Everything else is recomputed, with the reason in the report, or, where a
 run would replace another job's results, refused before anything is written.
 """
 
@@ -16,13 +18,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from m1vision._atomic import atomic_write_bytes, check_versioned, versioned
+from m1vision._hashing import file_record, file_sha256, identify, smudge_racy
 from m1vision.batch._inputs import Input
 from m1vision.errors import JobMismatchError, OutputExistsError
+
+__all__ = ["file_sha256"]  # the one rule, re-exported for m1vision.batch
 
 #: The manifest's file name, beside the outputs of a run (in its ``out_dir``).
 MANIFEST_NAME = "m1vision-manifest.json"
 MANIFEST_SCHEMA = "m1vision.batch_manifest"
-MANIFEST_VERSION = 1
+MANIFEST_VERSION = 2
 
 # Why an input is processed, or not (BatchItem.reason).
 NEW = "new"
@@ -30,66 +35,29 @@ UNCHANGED = "unchanged"
 INPUT_CHANGED = "input changed"
 FAILED_BEFORE = "failed before"
 OUTPUT_MISSING = "output missing"
+OUTPUT_TRUNCATED = "output truncated"
+OUTPUT_CHANGED = "output changed"
 INTERRUPTED = "interrupted"
 OVERWRITE = "overwrite"
-REASONS = (NEW, UNCHANGED, INPUT_CHANGED, FAILED_BEFORE, OUTPUT_MISSING, INTERRUPTED, OVERWRITE)
-
-_CHUNK = 1 << 20
-
-
-def file_sha256(path) -> str:
-    """The SHA-256 of a file's bytes, as hex (for model files in a job's fingerprint too).
-
-    Examples
-    --------
-    >>> import pathlib, tempfile
-    >>> from m1vision.batch import file_sha256
-    >>> p = pathlib.Path(tempfile.mkdtemp()) / "x"; _ = p.write_bytes(b"abc")
-    >>> file_sha256(p)[:16]
-    'ba7816bf8f01cfea'
-    """
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(_CHUNK):
-            h.update(block)
-    return h.hexdigest()
-
-
-def _folder_files(path: Path) -> list[Path]:
-    files = [p for p in path.rglob("*") if p.is_file() and not p.name.startswith(".")]
-    return sorted(files, key=lambda p: p.relative_to(path).parts)
-
-
-def input_stat(path) -> dict:
-    """The fast part of an input's fingerprint: ``{"size", "mtime_ns"}``.
-
-    For a folder input (a DICOM series): the total size and the newest mtime of its files.
-    """
-    path = Path(path)
-    if path.is_dir():
-        stats = [p.stat() for p in _folder_files(path)]
-        return {
-            "size": sum(s.st_size for s in stats),
-            "mtime_ns": max((s.st_mtime_ns for s in stats), default=0),
-        }
-    st = path.stat()
-    return {"size": st.st_size, "mtime_ns": st.st_mtime_ns}
-
-
-def input_sha256(path) -> str:
-    """The content part of an input's fingerprint (a folder: its files' names and bytes)."""
-    path = Path(path)
-    if not path.is_dir():
-        return file_sha256(path)
-    h = hashlib.sha256()
-    for p in _folder_files(path):
-        h.update(p.relative_to(path).as_posix().encode() + b"\0" + file_sha256(p).encode())
-    return h.hexdigest()
+OLDER_MANIFEST = "older manifest"
+REASONS = (
+    NEW,
+    UNCHANGED,
+    INPUT_CHANGED,
+    FAILED_BEFORE,
+    OUTPUT_MISSING,
+    OUTPUT_TRUNCATED,
+    OUTPUT_CHANGED,
+    INTERRUPTED,
+    OVERWRITE,
+    OLDER_MANIFEST,
+)
 
 
 def input_fingerprint(path) -> dict:
-    """``{"size", "mtime_ns", "sha256"}`` of an input file or folder."""
-    return {**input_stat(path), "sha256": input_sha256(path)}
+    """The identity record of an input file or folder (``"sha256"``, ``"size"`` and the stat
+    its hash is reused on; a folder's per file), as the manifest keeps it."""
+    return identify(path)[0]
 
 
 def canonical_sha256(obj) -> str:
@@ -126,31 +94,50 @@ class Manifest:
 
     Format (JSON, written atomically, replaced as the run goes)::
 
-        {"schema": "m1vision.batch_manifest", "version": 1,
+        {"schema": "m1vision.batch_manifest", "version": 2,
          "job": {"schema": ..., "sha256": ..., "config": {...}},   # Job.fingerprint()
          "updated": "2026-01-01T00:00:00Z",
-         "items": {"<input key>": {"input": {"size", "mtime_ns"},  # + "sha256" (older)
-                                   "output": "<path relative to the manifest's folder>" | null,
-                                   "status": "ok" | "failed", "error": str | null,
-                                   "result": {...}}}}                # the job's extra fields
+         "items": {"<input key>": {
+             "input": {"sha256", "size", "stat"},                   # a file input, or
+                      {"sha256", "size", "files": {"<rel>": {"sha256", "size", "stat"}}},
+             "output": "<path relative to the manifest's folder>" | null,
+             "output_file": {"sha256", "size", "stat"} | null,
+             "status": "ok" | "failed", "error": str | null,
+             "result": {...}}}}                                      # the job's extra fields
+
+    ``stat`` is ``[mtime_ns, ctime_ns, inode, device]`` of the moment the file was hashed, or
+    null where it is not to be trusted (:func:`m1vision._hashing.smudge_racy`). A version 1
+    manifest (inputs known by size and mtime only) is read with its job, and its items are
+    recomputed (reason ``"older manifest"``).
 
     The manifest is written (naming the job, with no items) before any output is, so a
     folder's files were always made by the job it names.
     """
 
-    def __init__(self, path: Path, job: dict, items: dict | None = None):
+    def __init__(self, path: Path, job: dict, items: dict | None = None, version=None):
         self.path = Path(path)
         self.job = job
         self.items: dict[str, dict] = dict(items or {})
+        self.version = MANIFEST_VERSION if version is None else version  # as read
+        self.changed = False  # records refreshed while deciding
 
     @classmethod
     def load(cls, path) -> Manifest | None:
-        """Read a manifest; None where there is none."""
+        """Read a manifest; None where there is none.
+
+        Stats not older than the manifest's own write (less the racy window) are dropped, so
+        those files are hashed again (git's "racily clean" entries). A version 1 manifest's
+        items lose their input record: they are recomputed.
+        """
         path = Path(path)
-        if not path.exists():
+        try:
+            with open(path, "rb") as fh:
+                written_ns = os.fstat(fh.fileno()).st_mtime_ns
+                raw = fh.read()
+        except FileNotFoundError:
             return None
         try:
-            data = json.loads(path.read_text(encoding="utf-8"))
+            data = json.loads(raw.decode("utf-8"))
         except (ValueError, OSError) as exc:
             raise OutputExistsError(
                 f"{str(path)!r} cannot be read as a manifest ({type(exc).__name__}: {exc}); "
@@ -159,11 +146,25 @@ class Manifest:
         check_versioned(
             data,
             schema=MANIFEST_SCHEMA,
-            versions=(MANIFEST_VERSION,),
+            versions=(1, MANIFEST_VERSION),
             source=repr(str(path)),
             error=OutputExistsError,
         )
-        return cls(path, data.get("job", {}), data.get("items", {}))
+        items = data.get("items", {})
+        if not isinstance(items, dict) or not all(isinstance(e, dict) for e in items.values()):
+            raise OutputExistsError(
+                f"{str(path)!r}: 'items' is not a mapping of input keys to records, so the "
+                "manifest is damaged; pass overwrite=True to start a new one, or choose "
+                "another out_dir."
+            )
+        for entry in items.values():
+            if data["version"] == 1:  # size + mtime only: no content identity to trust
+                entry["input"] = None
+                entry["output_file"] = None
+                continue
+            smudge_racy(entry.get("input"), written_ns)
+            smudge_racy(entry.get("output_file"), written_ns)
+        return cls(path, data.get("job", {}), items, data["version"])
 
     def save(self) -> Path:
         """Write the manifest atomically (replacing the previous one)."""
@@ -183,12 +184,22 @@ class Manifest:
         )
         return atomic_write_bytes(self.path, text.encode("utf-8"), overwrite=True, fsync=False)
 
-    def record(self, key: str, *, fingerprint: dict, output: str | None, result: dict) -> None:
-        """Keep what a task did for ``key`` (status, error and the job's extra fields)."""
+    def record(
+        self,
+        key: str,
+        *,
+        fingerprint: dict,
+        output: str | None,
+        result: dict,
+        output_file: dict | None = None,
+    ) -> None:
+        """Keep what a task did for ``key``: the input's and the output's identity records,
+        status, error and the job's extra fields."""
         extra = {k: v for k, v in result.items() if k not in ("status", "error", "seconds")}
         self.items[key] = {
             "input": fingerprint,
             "output": output,
+            "output_file": output_file,
             "status": result["status"],
             "error": result.get("error"),
             "result": extra,
@@ -197,34 +208,57 @@ class Manifest:
 
 @dataclass
 class Decision:
-    """What the engine does with one input: ``todo`` or not, and why."""
+    """What the engine does with one input: ``todo`` or not, and why.
+
+    ``identity`` is the input's identity record where deciding computed it already (a
+    changed input), so the worker does not hash it again while its stat holds.
+    """
 
     input: Input
     output: Path | None
     todo: bool
     reason: str
     result: dict | None = None  # a skipped input's recorded extra fields
+    identity: dict | None = None
 
 
-def _same_input(entry: dict, path: Path) -> bool:
-    recorded = entry.get("input") or {}
+def _check_entry(entry: dict, inp: Input, out: Path | None) -> tuple[str, dict | None]:
+    """Why a recorded input is recomputed, or UNCHANGED; and its fresh identity record.
+
+    Updates ``entry``'s records in place where a file was hashed again and found the same.
+    """
+    if entry.get("status") != "ok":
+        return FAILED_BEFORE, None
+    recorded = entry.get("input")
+    if not recorded or not recorded.get("sha256"):
+        return OLDER_MANIFEST, None
+    out_stat = None
+    if out is not None:
+        try:
+            out_stat = os.stat(out)
+        except OSError:
+            return OUTPUT_MISSING, None
     try:
-        now = input_stat(path)
+        now, _ = identify(inp.path, recorded)
     except OSError:
-        return False
-    if recorded.get("size") == now["size"] and recorded.get("mtime_ns") == now["mtime_ns"]:
-        return True
-    if recorded.get("size") != now["size"]:
-        return False
-    # same size, another mtime (a copy, a touch, a checkout): the content decides where the
-    # manifest holds a hash (older manifests); runs record size and mtime only (no second
-    # read of every input), so the input is recomputed: never stale, at the cost of a redo
-    if not recorded.get("sha256"):
-        return False
-    same = recorded.get("sha256") == input_sha256(path)
-    if same:
-        recorded["mtime_ns"] = now["mtime_ns"]  # the fast check holds next time
-    return same
+        return INPUT_CHANGED, None
+    if now["sha256"] != recorded["sha256"]:
+        return INPUT_CHANGED, now
+    entry["input"] = now
+    if out is not None:
+        before = entry.get("output_file")
+        if before is None:
+            return OUTPUT_CHANGED, now
+        if out_stat.st_size < before["size"]:
+            return OUTPUT_TRUNCATED, now
+        try:
+            current, _ = file_record(out, before, out_stat)
+        except OSError:
+            return OUTPUT_MISSING, now
+        if current["sha256"] != before["sha256"]:
+            return OUTPUT_CHANGED, now
+        entry["output_file"] = current
+    return UNCHANGED, now
 
 
 def check_job(manifest: Manifest | None, job: dict, *, overwrite: bool) -> None:
@@ -283,16 +317,17 @@ def decide(
     for inp, out in planned:
         entry = manifest.items.get(inp.key)
         if entry is None:
-            reason = INTERRUPTED if out is not None and out.exists() else NEW
+            reason = INTERRUPTED if out is not None and os.path.lexists(out) else NEW
             decisions.append(Decision(inp, out, True, reason))
-        elif entry.get("status") != "ok":
-            decisions.append(Decision(inp, out, True, FAILED_BEFORE))
-        elif out is not None and not out.exists():
-            decisions.append(Decision(inp, out, True, OUTPUT_MISSING))
-        elif not _same_input(entry, inp.path):
-            decisions.append(Decision(inp, out, True, INPUT_CHANGED))
-        else:
+            continue
+        records = (entry.get("input"), entry.get("output_file"))
+        reason, identity = _check_entry(entry, inp, out)
+        if records[0] is not entry.get("input") or records[1] is not entry.get("output_file"):
+            manifest.changed = True  # a file hashed again: its fresh stat is worth saving
+        if reason == UNCHANGED:
             decisions.append(Decision(inp, out, False, UNCHANGED, entry.get("result") or {}))
+        else:
+            decisions.append(Decision(inp, out, True, reason, identity=identity))
     return decisions
 
 

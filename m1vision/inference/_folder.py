@@ -7,8 +7,9 @@ device; the chunks' reading and preprocessing overlap the model's work on the pr
 chunk), and reports one :class:`~m1vision.batch.BatchItem` per input. The prediction item
 only adds ``top_k`` and ``probabilities``.
 
-Resume is never stale: the job's fingerprint holds the model file's SHA-256 (a SavedModel
-folder's tree hash; a model object's weights), the preprocessing (a pipeline's dict, a
+Resume is never stale: the job's fingerprint holds the SHA-256 of the model bytes the
+Predictor loaded (a file or a SavedModel folder, by the one rule of
+:mod:`m1vision._hashing`; a model object's weights), the preprocessing (a pipeline's dict, a
 function's code), the input shape, labels, ``top_k`` and ``from_logits``. A retrained model
 with the same shapes and labels is another job: the engine refuses its folder
 (:class:`~m1vision.errors.JobMismatchError`) instead of appending to the older predictions.
@@ -27,7 +28,8 @@ from pathlib import Path
 import numpy as np
 
 from m1vision._atomic import atomic_write_text
-from m1vision.batch import BatchItem, BatchReport, Job, file_sha256
+from m1vision._hashing import path_sha256
+from m1vision.batch import BatchItem, BatchReport, Job
 from m1vision.batch import run as run_batch
 from m1vision.errors import OutputExistsError
 
@@ -51,14 +53,6 @@ class PredictionItem(BatchItem):
     probabilities: list | None = None
 
 
-def _tree_sha256(folder: Path) -> str:
-    digest = hashlib.sha256()
-    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
-        digest.update(path.relative_to(folder).as_posix().encode())
-        digest.update(file_sha256(path).encode())
-    return digest.hexdigest()
-
-
 def _weights_sha256(model) -> str:
     digest = hashlib.sha256()
     for variable in getattr(model, "weights", []):
@@ -74,7 +68,8 @@ def _model_identity(predictor) -> dict:
     path = predictor.model_path
     if path is not None:
         path = Path(path)
-        sha = _tree_sha256(path) if path.is_dir() else file_sha256(path)
+        # the hash of the bytes the Predictor loaded, not of what is on disk now
+        sha = getattr(predictor, "model_sha256", None) or path_sha256(path)
         return {"file": path.name, "sha256": sha}
     return {
         "object": str(getattr(predictor.model, "name", "")),

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from m1vision._hashing import path_sha256, snapshot
 from m1vision.errors import InvalidParameterError, ModelLoadError
 from m1vision.inference import _backend
 
@@ -41,6 +42,9 @@ class SavedModelClassifier:
         dimension open).
     input_dtype : str
         E.g. ``"float32"``.
+    sha256 : str or None
+        The SHA-256 of the folder's files as they were loaded (:func:`load_model`), by the
+        one folder rule of :mod:`m1vision._hashing`.
     output_kind : {"probabilities", "logits", None}
         From the graph: the op computing the output (``Softmax``/``Sigmoid`` or a linear one);
         ``None`` if it cannot be told.
@@ -50,6 +54,7 @@ class SavedModelClassifier:
         self._loaded = loaded  # keeps the variables alive
         self._signature = signature
         self.path = str(path)
+        self.sha256: str | None = None
         _, kwargs = signature.structured_input_signature
         if len(kwargs) != 1:
             raise ModelLoadError(
@@ -129,6 +134,8 @@ def _graph_output_kind(signature) -> str | None:
 
 def _sniff(path: Path) -> str:
     """Say in words what a file that is no model looks like."""
+    from m1vision.io._sniff import has_dicm_marker
+
     try:
         with open(path, "rb") as fh:
             head = fh.read(256)
@@ -136,14 +143,14 @@ def _sniff(path: Path) -> str:
         return f"cannot be read ({exc.strerror or exc})"
     if not head:
         return "is empty (0 bytes)"
+    if has_dicm_marker(head):  # first: a DICOM preamble may hold a TIFF header
+        return "is a DICOM file"
     if head.startswith(b"\x89PNG"):
         return "is a PNG image"
     if head.startswith(b"\xff\xd8\xff"):
         return "is a JPEG image"
     if head.startswith((b"II*\x00", b"MM\x00*")):
         return "is a TIFF image"
-    if len(head) >= 132 and head[128:132] == b"DICM":
-        return "is a DICOM file"
     if head.startswith(b"\x89HDF"):
         return "is an HDF5 file (a Keras 2 .h5 model? load it in Keras and save it as .keras)"
     try:
@@ -375,9 +382,42 @@ def load_model(path, *, safe_mode: bool = True, custom_objects: dict | None = No
             "folder. Check the path (relative paths start from the current folder "
             f"{Path.cwd().name!r})."
         )
+    return load_model_identified(p, safe_mode=safe_mode, custom_objects=custom_objects)[0]
+
+
+def load_model_identified(path, *, safe_mode: bool = True, custom_objects=None):
+    """:func:`load_model`, and the SHA-256 of the bytes it loaded: ``(model, sha256)``.
+
+    The file (a ``.keras`` archive) or folder (a SavedModel) is hashed by the one rule of
+    :mod:`m1vision._hashing`, then loaded; the stats of its files (size, mtime, ctime, inode)
+    before hashing and after loading must be equal, so the hash is of the bytes the model
+    was built from. A file replaced on disk afterwards cannot change what a loaded model is
+    said to be. A SavedModel's :attr:`SavedModelClassifier.sha256` is set too.
+
+    Raises
+    ------
+    ModelLoadError
+        As :func:`load_model`; also when the files changed while they were being loaded (a
+        copy still under way): load again once it has finished.
+    """
+    p = Path(path)
+    if not p.exists():
+        return load_model(p), None  # raises the documented error
+    before = snapshot(p)
+    sha = path_sha256(p)
     if p.is_dir():
-        return _load_saved_model(p)
-    return _load_keras_file(p, safe_mode=safe_mode, custom_objects=custom_objects)
+        model = _load_saved_model(p)
+    else:
+        model = _load_keras_file(p, safe_mode=safe_mode, custom_objects=custom_objects)
+    if snapshot(p) != before:
+        raise ModelLoadError(
+            f"the model {str(p)!r} changed on disk while it was being loaded (its files' size, "
+            "time or inode differ before and after), so what was loaded cannot be named by a "
+            "hash. Wait until whatever writes it has finished, then load it again."
+        )
+    if isinstance(model, SavedModelClassifier):
+        model.sha256 = sha
+    return model, sha
 
 
 def model_input_spec(model) -> tuple[tuple, str]:

@@ -22,9 +22,11 @@ function               returns
 =====================  ==========================================================================
 
 The package's parts (private): ``_core`` (MedicalImage, file checks), ``_sniff`` (formats by
-content), ``_raster``, ``_dicom``, ``_nifti``, ``_listing`` (finding and listing DICOM series),
-``_series`` (reading one as a volume), ``_audit`` (a collection at a glance) and
-``_audit_report`` (its table, files and pictures), ``_write``.
+content, and the DICOM/NIfTI header fields it needs), ``_raster``, ``_dicom``, ``_pixels`` (DICOM
+pixel data: the transfer syntaxes read, size checks, decode errors), ``_nifti``, ``_listing``
+(finding and listing DICOM series), ``_series`` (reading one as a volume), ``_series_checks``
+(readable slices, usable orientation), ``_audit`` (a collection at a glance) and ``_audit_report``
+(its table, files and pictures), ``_write``.
 
 Conventions
 -----------

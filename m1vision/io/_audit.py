@@ -19,6 +19,7 @@ from m1vision.errors import InvalidParameterError, SeriesError, SeriesNotFoundEr
 from m1vision.io._audit_report import _TILE, AuditReport, AuditRow
 from m1vision.io._listing import _check_folder, _files, _infos, _key, _load
 from m1vision.io._series import _check_geometry
+from m1vision.io._series_checks import _check_orientation
 
 __all__ = ["AuditReport", "AuditRow", "audit"]
 
@@ -169,7 +170,8 @@ def _geometry(folder: str, slices, strict: bool, notes: list):
 
     ds = slices[0].ds
     thick = _first(ds.get("SpacingBetweenSlices")) or _first(ds.get("SliceThickness"))
-    return _check_geometry(folder, list(slices), strict, notes, single_step=thick)
+    slices = _check_orientation(folder, list(slices), strict, notes)
+    return _check_geometry(folder, slices, strict, notes, single_step=thick)
 
 
 def _axes(geo) -> str:

@@ -33,6 +33,9 @@ Built-in steps (the registered name, then the class; each wraps :mod:`m1vision.p
 ``clahe``         :class:`Clahe` (clip_limit=2.0, tile_grid=(8, 8))
 ``resize``        :class:`Resize` (size=(h, w), keep_aspect=True, letterbox=True, ...)
 ``normalize``     :class:`Normalize` (mode="unit") -> float32
+``resample``      :class:`Resample` (spacing=(z, row, col), interpolation="linear"); volumes,
+                  with ``inverse(result, like=source)``
+``reorient``      :class:`Reorient` (orientation="RAS"); volumes, with ``inverse``
 ================  ===============================================================================
 
 Errors
@@ -100,6 +103,8 @@ from m1vision.pipeline._steps import (
     Clahe,
     GaussianBlur,
     Normalize,
+    Reorient,
+    Resample,
     Resize,
     Step,
     ToGray,
@@ -119,6 +124,8 @@ __all__ = [
     "GaussianBlur",
     "Normalize",
     "Pipeline",
+    "Reorient",
+    "Resample",
     "Resize",
     "Step",
     "ToGray",

@@ -18,7 +18,7 @@ from m1vision.inference._device import DeviceChoice, select_device
 from m1vision.inference._models import (
     SavedModelClassifier,
     _output_spec,
-    load_model,
+    load_model_identified,
     model_input_spec,
 )
 from m1vision.inference._predictor._inputs import _load_item, _Preparer
@@ -116,11 +116,15 @@ class Predictor(_ProcessPreparation, _VolumesAndFolders):
         #: The file or folder the model was loaded from (None for a model object): what an
         #: experiment record hashes and reloads.
         self.model_path = None
+        #: The SHA-256 of the model's bytes as they were loaded (file or SavedModel folder,
+        #: the one rule of m1vision._hashing); None for a Keras model object.
+        self.model_sha256 = None
         if isinstance(model, str | os.PathLike):
             self.model_path = Path(model)
-            model = load_model(model)
+            model, self.model_sha256 = load_model_identified(model)
         elif isinstance(model, SavedModelClassifier):
             self.model_path = Path(model.path)
+            self.model_sha256 = model.sha256
         shape, dtype = model_input_spec(model)
         if len(shape) != 4:
             raise InvalidParameterError(
