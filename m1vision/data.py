@@ -536,7 +536,7 @@ def phantom(*, size: int = 512, dtype=np.uint16) -> np.ndarray:
     return np.round(base * top).astype(_PHANTOM_DTYPES[name])
 
 
-# --------------------------------------------------------------------------- issue 10: series
+# ------------------------------------------------------------------------------------ series
 
 #: Version of the generated CT series; a change of the generator bumps it (a new folder).
 _CT_SERIES_VERSION = 1

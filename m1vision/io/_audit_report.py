@@ -325,15 +325,15 @@ class AuditReport:
         when any of them exists (:class:`~m1vision.errors.OutputExistsError`). Returns
         ``{name: path}``.
         """
-        from m1vision._atomic import atomic_write_bytes, atomic_write_json
+        from m1vision._atomic import atomic_path, atomic_write_bytes, atomic_write_json
         from m1vision.io._write import write_image
-        from m1vision.viz import figure_to_png
 
         paths = check_out(out, overwrite=overwrite)
-        png = figure_to_png(self.scatter(), dpi=100)
+        fig = self.scatter()  # drawn before anything is written
         atomic_write_bytes(paths["audit.csv"], self.to_csv().encode("utf-8"), overwrite=overwrite)
         atomic_write_json(paths["audit.json"], self.to_dict(), overwrite=overwrite)
-        atomic_write_bytes(paths["spacing.png"], png, overwrite=overwrite)
+        with atomic_path(paths["spacing.png"], overwrite=overwrite) as tmp:
+            fig.savefig(tmp, dpi=100)  # a bare Figure: matplotlib's Agg, no pyplot
         write_image(paths["contact_sheet.png"], self.contact_sheet(), overwrite=overwrite)
         return paths
 
