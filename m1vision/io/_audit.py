@@ -19,8 +19,8 @@ from m1vision._checks import check_workers
 from m1vision.errors import InvalidParameterError, SeriesError, SeriesNotFoundError
 from m1vision.io._audit_report import _TILE, AuditReport, AuditRow
 from m1vision.io._listing import _check_folder, _files, _infos, _key, _load
-from m1vision.io._series import _check_geometry
 from m1vision.io._series_checks import _check_orientation
+from m1vision.io._stack import _check_geometry
 
 __all__ = ["AuditReport", "AuditRow", "audit"]
 
