@@ -399,3 +399,31 @@ def test_progress_bar_counts_every_file(gen, capsys):
     err = capsys.readouterr().err
     assert "auditing" in err
     assert f"{gen.n_files}/{gen.n_files}" in err
+
+
+# --- Enhanced multi-frame objects ----------------------------------------------------------
+
+
+def test_enhanced_objects_are_rows_per_stack_checked_like_their_classic_series(tmp_path):
+    from m1vision.io import read_dicom
+    from m1vision.synthetic import write_enhanced
+
+    write_enhanced(tmp_path / "mr", modality="MR", shape=(6, 24, 20), echoes=2, seed=1)
+    write_enhanced(tmp_path / "tilt", variant="tilted", shape=(6, 24, 20), seed=2)
+    rep = audit(tmp_path, progress=False)
+    rows = {(r.folder, r.stack): r for r in rep}
+    assert {s for f, s in rows if f == "mr"} == {"echo time 10 ms", "echo time 20 ms"}
+
+    def facts(r):
+        return (r.modality, r.rows, r.columns, r.slices, r.spacing, r.axes, r.verdict)
+
+    for (folder, _), row in rows.items():  # the same data written as a classic series
+        if not folder.endswith("/series"):
+            assert row.files == 1
+            assert facts(row) == facts(rows[(f"{folder}/series", "")])
+    tilt = rows[("tilt", "")]
+    assert tilt.irregularities[0].startswith("gantry tilt: ")
+    with pytest.raises(SeriesError) as info:
+        read_dicom(tmp_path / "tilt" / "enhanced.dcm")
+    assert tilt.strict_error == f"{type(info.value).__name__}: {info.value.problem}"
+    assert set(rep.tiles) == {r.id for r in rep}

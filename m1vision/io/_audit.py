@@ -18,7 +18,7 @@ import numpy as np
 from m1vision._checks import check_workers
 from m1vision.errors import InvalidParameterError, SeriesError, SeriesNotFoundError
 from m1vision.io._audit_report import _TILE, AuditReport, AuditRow
-from m1vision.io._listing import _check_folder, _files, _infos, _key, _load
+from m1vision.io._listing import _check_folder, _files, _infos, _key, _load, _stack_rows
 from m1vision.io._series_checks import _check_orientation
 from m1vision.io._stack import _check_geometry
 
@@ -80,7 +80,11 @@ def _why(exc: BaseException, path: Path, name: str) -> str:
 
 
 def _inspect(path: Path, root: Path, hash_pixels: bool):
-    """(name, _Slice or None, skip reason or None, syntax uid, pixel hash or None)."""
+    """(name, [_Slice rows] or None, skip reason or None, syntax uid, pixel hash or None).
+
+    An Enhanced multi-frame object gives one row per stack, each checked here while its
+    functional groups are at hand (``row.checked``).
+    """
     import pydicom
 
     name = path.relative_to(root).as_posix()
@@ -100,13 +104,33 @@ def _inspect(path: Path, root: Path, hash_pixels: bool):
         # A blank image (one value everywhere: air around a phantom, an empty frame) equals
         # every other blank one of its size; it is counted, not reported as a duplicate.
         digest = _BLANK if array.size and array.min() == array.max() else pixel_hash(array)
+    rows = _stack_rows(item)
+    for row in rows:
+        if row.stack_frames:
+            row.checked = _enhanced_verdict(path, ds, row.stack)
     small = pydicom.Dataset()  # only what grouping, checks and the report use
     for keyword in _KEEP:
         if keyword in ds:
             small[keyword] = ds[keyword]
-    item.ds = small
-    item.raw = None
-    return name, item, None, uid, digest
+    for row in rows:
+        row.ds, row.raw, row.frame = small, None, None
+    return name, rows, None, uid, digest
+
+
+def _enhanced_verdict(path: Path, ds, stack) -> tuple:
+    """(verdict, irregularities, strict error, pixel spacing, slice spacing, axes) of one
+    stack of an Enhanced object, from its functional groups (read_dicom's own checks)."""
+    from m1vision.io._enhanced import plan
+
+    def check(strict, notes):
+        p = plan(path, ds, stack=stack, strict=strict)
+        notes.extend(p.notes)
+        return p.geometry
+
+    verdict, named, strict_error, geo = _verdict(check)
+    if geo is None:
+        return verdict, named, strict_error, None, None, ""
+    return verdict, named, strict_error, geo.pixel_spacing, geo.z_spacing, _axes(geo)
 
 
 def _inspect_chunk(paths: list[Path], root: Path, hash_pixels: bool) -> list:
@@ -175,11 +199,14 @@ def _axes(geo) -> str:
     return "".join(axcodes(ras[:, [2, 1, 0, 3]]))
 
 
-def _verdict(folder: str, slices) -> tuple:
-    """(verdict, irregularities, strict error, geometry or None) from the headers."""
+def _verdict(check) -> tuple:
+    """(verdict, irregularities, strict error, geometry or None) from the headers.
+
+    ``check(strict, notes)`` runs the geometry checks (of a series, or of an Enhanced stack).
+    """
     notes: list[dict] = []
     try:
-        geo = _geometry(folder, slices, False, notes)
+        geo = check(False, notes)
     except SeriesError as exc:
         return "not a volume", (exc.problem,), f"{type(exc).__name__}: {exc.problem}", None
     if not notes:
@@ -188,14 +215,14 @@ def _verdict(folder: str, slices) -> tuple:
         f"{n['kind']}: {n.get('detail') or ', '.join(n.get('differs_in', []))}" for n in notes
     )
     try:
-        _geometry(folder, slices, True, [])
+        check(True, [])
         strict_error = ""
     except SeriesError as exc:
         strict_error = f"{type(exc).__name__}: {exc.problem}"
     return "irregular", named, strict_error, geo
 
 
-def _tile(path: Path) -> np.ndarray | None:
+def _tile(path: Path, stack=None) -> np.ndarray | None:
     """The windowed middle slice of a file fitted into a square tile at its physical aspect."""
     import cv2
 
@@ -203,7 +230,7 @@ def _tile(path: Path) -> np.ndarray | None:
     from m1vision.preprocess import to_uint8, window
 
     try:
-        img = read_dicom(path)
+        img = read_dicom(path, stack=stack, strict=False)  # a tilted object shows too
     except Exception:
         return None
     px = img.pixels
@@ -243,22 +270,33 @@ def _series_row(sid, folder, g, info, syntaxes, digests, shared, series_of):
     """(AuditRow, geometry or None) of one series' slices ``g``."""
     from pydicom.uid import UID
 
-    geo = None
-    if len(g) == 1 and g[0].frames > 1:
+    geo, axes = None, ""
+    pixel_spacing, z = g[0].spacing, None
+    checked = getattr(g[0], "checked", None) if len(g) == 1 else None
+    if checked is not None:  # an Enhanced stack, checked in the worker
+        verdict, named, strict_error, pixel_spacing, z, axes = checked
+    elif len(g) == 1 and g[0].frames > 1:
         verdict, named, strict_error = "multi-frame", (), ""
     else:
-        verdict, named, strict_error, geo = _verdict(folder, g)
-    first = geo.slices[0] if geo is not None else g[0]
+        verdict, named, strict_error, geo = _verdict(
+            lambda strict, notes: _geometry(folder, g, strict, notes)
+        )
+        if geo is not None:
+            pixel_spacing, z, axes = geo.slices[0].spacing, geo.z_spacing, _axes(geo)
     spacing = None
-    if first.spacing is not None:
-        z = None if geo is None else round(geo.z_spacing, 6)
-        spacing = (round(first.spacing[0], 6), round(first.spacing[1], 6), z)
+    if pixel_spacing is not None:
+        spacing = (
+            round(pixel_spacing[0], 6),
+            round(pixel_spacing[1], 6),
+            None if z is None else round(z, 6),
+        )
     uids = sorted({syntaxes[s.name] for s in g})
     dups = [s.name for s in g if s.name in shared]
     others = {series_of[n] for s in dups for n in shared[s]} - {sid}
     row = AuditRow(
         id=sid,
         folder=folder,
+        stack=info.stack,
         modality=info.modality,
         files=info.files,
         rows=info.rows,
@@ -266,7 +304,7 @@ def _series_row(sid, folder, g, info, syntaxes, digests, shared, series_of):
         slices=info.slices,
         spacing=spacing,
         orientation=info.orientation,
-        axes=_axes(geo) if geo is not None else "",
+        axes=axes,
         transfer_syntaxes=tuple(UID(u).name for u in uids),
         decodable=all(_decodable(u) for u in uids),
         verdict=verdict,
@@ -340,11 +378,12 @@ def audit(root, *, workers: int | None = None, progress: bool = True) -> AuditRe
     results, described = _run(paths, p, True, workers, progress) if paths else ([], "none")
     groups: dict[tuple[str, str], list] = defaultdict(list)
     unreadable, skipped, syntaxes, digests = [], [], {}, {}
-    for name, item, reason, uid, digest in results:
-        if item is None:
+    for name, items, reason, uid, digest in results:
+        if items is None:
             (unreadable if reason.startswith(_UNREADABLE) else skipped).append((name, reason))
             continue
-        groups[(Path(name).parent.as_posix(), item.uid)].append(item)
+        for item in items:
+            groups[(Path(name).parent.as_posix(), item.uid)].append(item)
         syntaxes[name] = uid
         if digest is not None:
             digests[name] = digest
@@ -373,7 +412,7 @@ def audit(root, *, workers: int | None = None, progress: bool = True) -> AuditRe
         row, geo = _series_row(sid, folder, g, info, syntaxes, digests, shared, series_of)
         rows.append(row)
         middle = geo.slices[len(geo.slices) // 2] if geo is not None else g[len(g) // 2]
-        tile = _tile(middle.path) if row.decodable else None
+        tile = _tile(middle.path, middle.stack) if row.decodable else None
         if tile is not None:
             tiles[sid] = tile
     duplicates = tuple(

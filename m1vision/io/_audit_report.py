@@ -22,6 +22,7 @@ _TILE = 160  # contact sheet tile side, pixels
 _CSV_COLUMNS = (
     "id",
     "folder",
+    "stack",
     "modality",
     "files",
     "rows",
@@ -70,6 +71,9 @@ class AuditRow:
         A short opaque name, ``"S1"``, ``"S2"``... (sorted by folder).
     folder : str
         The folder holding it, relative to the audited root.
+    stack : str
+        For one stack of an Enhanced multi-frame object holding several, what tells it apart
+        (e.g. "echo time 20 ms"); "" otherwise.
     modality : str
     files, rows, columns, slices : int
         Image files; matrix; distinct slice positions (frames of a multi-frame object).
@@ -85,9 +89,10 @@ class AuditRow:
     decodable : bool
         Whether this environment decodes every one of them (pydicom's decoders asked).
     verdict : str
-        "ok" (a strict read_series reads it), "irregular" (it raises; strict=False loads it,
-        see ``irregularities``), "not a volume" (no read_series at all; ``strict_error``
-        says why) or "multi-frame" (one object, read with read_dicom).
+        "ok" (a strict read_series reads it, or read_dicom an Enhanced stack), "irregular"
+        (it raises; strict=False loads it, see ``irregularities``), "not a volume" (no
+        read_series at all; ``strict_error`` says why) or "multi-frame" (a multi-frame object
+        without functional groups placing its frames, read with read_dicom).
     irregularities : tuple of str
         Each irregularity named, e.g. "missing slices: IM0004.dcm at 9.00 mm -> ...".
     strict_error : str
@@ -102,6 +107,7 @@ class AuditRow:
 
     id: str
     folder: str
+    stack: str
     modality: str
     files: int
     rows: int
@@ -383,7 +389,7 @@ class AuditReport:
             body.append(
                 (
                     r.id,
-                    r.folder,
+                    r.folder + (f" [{r.stack}]" if r.stack else ""),
                     r.modality,
                     f"{r.rows} x {r.columns} x {r.slices}",
                     sp,
