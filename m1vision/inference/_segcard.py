@@ -85,7 +85,7 @@ def check_intensity(spec, origin: str) -> dict | None:
             f"'mean': m, 'std': s}}, got {spec!r}."
         )
     if "window" in spec:
-        level, width = (float(v) for v in spec["window"])
+        _level, width = (float(v) for v in spec["window"])
         if width <= 0:
             raise SegmentationModelError(f"{origin}: the window width must be > 0, got {width}.")
     if float(spec.get("std", 1.0)) <= 0:

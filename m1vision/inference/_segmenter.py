@@ -194,7 +194,11 @@ class Segmenter:
         self.from_logits = kind == "logits"
         self.channels = shape[-1]
         card_channels = self.card.get("channels")
-        if card_channels is not None and self.channels is not None and card_channels != self.channels:
+        if (
+            card_channels is not None
+            and self.channels is not None
+            and card_channels != self.channels
+        ):
             raise SegmentationModelError(
                 f"{origin} says the model takes {card_channels} channel(s), but its input "
                 f"{shape} has {self.channels}; fix the card's 'channels'."
@@ -250,7 +254,8 @@ class Segmenter:
                 d = self.divisible_by[i]
                 raise SegmentationModelError(
                     f"window {tuple(win)}: axis {i} ({w}) is not divisible by {d}, which the "
-                    f"model needs ({origin}: divisible_by); use {w - w % d or d} or {w - w % d + d}."
+                    f"model needs ({origin}: divisible_by); use {w - w % d or d} or "
+                    f"{w - w % d + d}."
                 )
         self.window = tuple(w if w is not None else f for w, f in zip(win, fixed, strict=True))
         spacing = self.card.get("spacing")
@@ -276,7 +281,9 @@ class Segmenter:
         elif isinstance(device, str):
             self.device = select_device(device)
         else:
-            raise TypeError(f"device must be 'auto', 'gpu', 'cpu' or a DeviceChoice, got {device!r}.")
+            raise TypeError(
+                f"device must be 'auto', 'gpu', 'cpu' or a DeviceChoice, got {device!r}."
+            )
         self._fn = _backend.Compiled(model, shape, dtype, self.device.name)
 
     # -- configuration -----------------------------------------------------------------------
@@ -305,7 +312,9 @@ class Segmenter:
 
     def _volume(self, image) -> tuple[MedicalImage, bool]:
         if isinstance(image, np.ndarray):
-            image = MedicalImage(image, metadata={"layout": "volume" if image.ndim == 3 else "slice"})
+            image = MedicalImage(
+                image, metadata={"layout": "volume" if image.ndim == 3 else "slice"}
+            )
         if not isinstance(image, MedicalImage):
             raise TypeError(
                 f"image must be a MedicalImage or a numpy.ndarray, got {type(image).__name__}; "
@@ -332,7 +341,9 @@ class Segmenter:
             meta = {**image.metadata, "layout": "volume"}
             spacing = None if image.spacing is None else (1.0, *tuple(image.spacing)[-2:])
             meta.pop("affine", None)
-            return MedicalImage(px[None], spacing, image.window, image.modality, meta, image.source), True
+            return MedicalImage(
+                px[None], spacing, image.window, image.modality, meta, image.source
+            ), True
         return image, False
 
     def _target_spacing(self, spacing) -> tuple | None:
@@ -423,9 +434,10 @@ class Segmenter:
         fixes.append("a cropped or coarser volume (m1vision.volume.resample(image, spacing=...))")
         raise MemoryBudgetError(
             f"segmenting a volume of shape {tuple(shape)} (model grid {plan['work']}) with "
-            f"{self.num_classes} classes needs about {need / gib:.2f} GiB ({4 * (self.num_classes + 1)}"
-            f" bytes per voxel for the blend's accumulators, plus the output), more than the "
-            f"{budget / gib:.2f} GiB of {source}. Fix: {'; or '.join(fixes)}."
+            f"{self.num_classes} classes needs about {need / gib:.2f} GiB "
+            f"({4 * (self.num_classes + 1)} bytes per voxel for the blend's accumulators, "
+            f"plus the output), more than the {budget / gib:.2f} GiB of {source}. "
+            f"Fix: {'; or '.join(fixes)}."
         )
 
     # -- preparation and the model -----------------------------------------------------------
@@ -621,8 +633,15 @@ class Segmenter:
             px = np.argmax(acc, axis=0).astype(np.uint8 if k <= 256 else np.uint16)
         del acc
         if resampled:
-            on_model = MedicalImage(px, work_img.spacing, metadata={
-                "layout": "volume", "affine": work_img.metadata.get("affine"), "labels": {}})
+            on_model = MedicalImage(
+                px,
+                work_img.spacing,
+                metadata={
+                    "layout": "volume",
+                    "affine": work_img.metadata.get("affine"),
+                    "labels": {},
+                },
+            )
             px = resample(on_model, like=vol, interpolation="nearest").pixels
         meta = {"layout": "volume", "affine": _affine_of(vol)}
         meta["labels"] = label_info(px, self.labels, strict=False)
@@ -634,8 +653,11 @@ class Segmenter:
         if resampled:
             out = np.empty((acc.shape[0], *vol.shape), np.float32)
             for c in range(acc.shape[0]):
-                channel = MedicalImage(acc[c], work_img.spacing, metadata={
-                    "layout": "volume", "affine": work_img.metadata.get("affine")})
+                channel = MedicalImage(
+                    acc[c],
+                    work_img.spacing,
+                    metadata={"layout": "volume", "affine": work_img.metadata.get("affine")},
+                )
                 out[c] = resample(channel, like=vol, interpolation="linear", fill=0.0).pixels
             acc = out
         names = {0: "background", **{v: e["name"] for v, e in self.labels.items()}}
@@ -654,7 +676,7 @@ class Segmenter:
         inputs,
         out_dir,
         *,
-        format: str = "nifti",  # noqa: A002 - the public name
+        format: str = "nifti",
         stats: bool = False,
         executor=None,
         workers: int | None = None,
