@@ -285,6 +285,20 @@ class Segmenter:
                 f"device must be 'auto', 'gpu', 'cpu' or a DeviceChoice, got {device!r}."
             )
         self._fn = _backend.Compiled(model, shape, dtype, self.device.name)
+        # what a worker process needs to build the same Segmenter from the model file
+        self._settings = {
+            "mode": self.mode,
+            "window": window,
+            "overlap": self.overlap,
+            "blend": self.blend,
+            "batch_size": self.batch_size,
+            "labels": labels,
+            "tta": self.tta,
+            "axis": self.axis,
+            "preprocess": self.preprocess,
+            "max_memory": self.max_memory,
+            "card": dict(self.card),
+        }
 
     # -- configuration -----------------------------------------------------------------------
 
