@@ -42,6 +42,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import m1vision.volume  # noqa: F401 - registers the volume input kinds (also in workers)
 from m1vision.batch import BatchItem, Job, collect, get_input_kind
 from m1vision.batch import run as run_batch
 from m1vision.errors import InvalidParameterError, ModelLoadError, SegReferenceError
@@ -282,8 +283,6 @@ def segment_folder(
     m1vision.batch.BatchReport
         One :class:`SegmentationItem` per input.
     """
-    import m1vision.volume  # noqa: F401 - registers the volume input kinds
-
     if format not in FORMATS:
         raise InvalidParameterError(f"format must be 'nifti' or 'seg', got {format!r}.")
     if not isinstance(stats, bool):
