@@ -11,6 +11,8 @@ class                   also a                  raised for
 ``InvalidImageError``   ``ValueError``          an array that is no usable image (NaN, 4-D...)
 ``InvalidParameterError`` ``ValueError``        a bad option (even blur kernel, low > high...)
 ``ImageReadError``      ``OSError``             a file that cannot be read as an image
+``PixelDataError``      ``OSError``             DICOM pixel data that cannot be decoded (an
+                                                ``ImageReadError``; names the transfer syntax)
 ``ImageWriteError``     ``OSError``             a file that cannot be written
 ``OutputExistsError``   ``FileExistsError``     an output that exists and would be overwritten
 ``PipelineStepError``   ``RuntimeError``        a pipeline step failed (names step, shape, dtype)
@@ -63,6 +65,7 @@ __all__ = [
     "OutputFolderBusyError",
     "PipelineConfigError",
     "PipelineStepError",
+    "PixelDataError",
     "RecordError",
     "SegOverlapError",
     "SegReferenceError",
@@ -98,6 +101,32 @@ class ImageReadError(M1VisionError, OSError):
 
     def __reduce__(self):  # keep it picklable across process pools and Dask workers
         return (type(self), (self.path, self.reason))
+
+
+class PixelDataError(ImageReadError):
+    """A DICOM file's pixel data cannot be decoded here, or disagree with its declared size.
+
+    Raised by :func:`~m1vision.io.read_dicom` and, with the same text for the same file, by
+    :func:`~m1vision.io.read_series`. Besides ``path`` and ``reason`` it keeps
+    ``transfer_syntax`` (the name, e.g. "JPEG-LS Lossless Image Compression") and
+    ``transfer_syntax_uid``; the reason says what happened and the fix.
+    """
+
+    def __init__(self, path, reason: str, *, transfer_syntax=None, transfer_syntax_uid=None):
+        self.transfer_syntax = transfer_syntax
+        self.transfer_syntax_uid = transfer_syntax_uid
+        super().__init__(path, reason)
+
+    def __reduce__(self):
+        kwargs = {
+            "transfer_syntax": self.transfer_syntax,
+            "transfer_syntax_uid": self.transfer_syntax_uid,
+        }
+        return (_rebuild_pixel_data_error, (type(self), self.path, self.reason, kwargs))
+
+
+def _rebuild_pixel_data_error(cls, path, reason, kwargs):
+    return cls(path, reason, **kwargs)
 
 
 class ImageWriteError(M1VisionError, OSError):

@@ -23,6 +23,7 @@ function                        what it gives
 :data:`PLANES`                  "axial", "coronal", "sagittal"
 :func:`plane_geometry`          a plane's slice, vertical and horizontal axes in the layout
 :func:`orientation_letters`     the letters at the four edges of a plane's picture
+:func:`orientation_problem`     why an ImageOrientationPatient places no plane, or None
 :func:`slice_normal`            the normal of a DICOM ImageOrientationPatient
 :func:`plane_name`              "axial", "oblique coronal"... of an ImageOrientationPatient
 :func:`dicom_affine`            a DICOM stack's (slice, row, col) -> RAS+ affine
@@ -70,6 +71,7 @@ __all__ = [
     "grid_distance",
     "io_orientation",
     "orientation_letters",
+    "orientation_problem",
     "plane_geometry",
     "plane_name",
     "ras_to_voxel",
@@ -360,6 +362,44 @@ def orientation_letters(affine, plane: str) -> dict[str, str]:
 # ---------------------------------------------------------------------------------------------
 
 
+#: Direction cosines shorter than this are zero-length.
+_ZERO_LENGTH = 1e-6
+#: |cos| of the angle between the row and column directions above this is not orthogonal
+#: (0.057 degrees; DICOM writers round cosines to ~6 digits, far below it).
+_ORTHOGONAL_TOL = 1e-3
+
+
+def orientation_problem(iop) -> str | None:
+    """Why an ImageOrientationPatient (row cosines, then column cosines) places no plane.
+
+    None for two non-zero, orthogonal direction vectors (any length: readers normalize
+    them); else a sentence with the numbers: a zero-length vector, or the angle between the
+    two directions. Such an orientation has no slice normal, so no slice order, spacing or
+    tilt can be derived from it.
+
+    Examples
+    --------
+    >>> from m1vision.geometry import orientation_problem
+    >>> orientation_problem([1, 0, 0, 0, 1, 0]) is None
+    True
+    >>> orientation_problem([1, 0, 0, 0, 0, 0])
+    'the column direction [0, 0, 0] has zero length'
+    >>> orientation_problem([1, 0, 0, 1, 1, 0])
+    'the row and column directions are 45 degrees apart, not 90'
+    """
+    v = np.asarray(iop, dtype=np.float64).reshape(2, 3)
+    lengths = np.linalg.norm(v, axis=1)
+    for name, vec, length in zip(("row", "column"), v, lengths, strict=True):
+        if not length > _ZERO_LENGTH:
+            shown = ", ".join(f"{x:g}" for x in vec)
+            return f"the {name} direction [{shown}] has zero length"
+    cos = float(v[0] @ v[1] / (lengths[0] * lengths[1]))
+    if abs(cos) > _ORTHOGONAL_TOL:
+        angle = float(np.degrees(np.arccos(np.clip(cos, -1.0, 1.0))))
+        return f"the row and column directions are {angle:.4g} degrees apart, not 90"
+    return None
+
+
 def slice_normal(iop) -> np.ndarray:
     """The slice normal (row direction x column direction) of ImageOrientationPatient (LPS).
 
@@ -376,8 +416,9 @@ def slice_normal(iop) -> np.ndarray:
 def plane_name(iop) -> str:
     """The plane ("axial", "oblique coronal"...) of an ImageOrientationPatient.
 
-    "unknown" for ``None``; oblique when the normal leaves its closest axis by more than
-    about 8 degrees (|cosine| below 0.99).
+    "unknown" for ``None``, "degenerate" for one :func:`orientation_problem` refuses; oblique
+    when the normal leaves its closest axis by more than about 8 degrees (|cosine| below
+    0.99).
 
     Examples
     --------
@@ -387,6 +428,8 @@ def plane_name(iop) -> str:
     """
     if iop is None:
         return "unknown"
+    if orientation_problem(iop):
+        return "degenerate"
     n = np.abs(slice_normal(iop))
     name = ("sagittal", "coronal", "axial")[int(np.argmax(n))]
     return name if n.max() > 0.99 else f"oblique {name}"

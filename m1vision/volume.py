@@ -234,48 +234,36 @@ def apply_volume(
 def _nifti_volume_file(path) -> bool:
     """A .nii/.nii.gz file whose header says 3-D with more than one slice (a few bytes read)."""
     import gzip
-    import struct
     import zlib
 
-    from m1vision.io._sniff import _nifti_kind
+    from m1vision.io._sniff import nifti_dims
 
     name = path.name.lower()
     if not name.endswith((".nii", ".nii.gz")):
         return False
     try:
-        if name.endswith(".gz"):
-            with gzip.open(path, "rb") as fh:
-                head = fh.read(540)
-        else:
-            with open(path, "rb") as fh:
-                head = fh.read(540)
+        opener = gzip.open if name.endswith(".gz") else open
+        with opener(path, "rb") as fh:
+            head = fh.read(540)
     except (OSError, EOFError, zlib.error):
         return False  # the image kind reads it and reports what is wrong
-    kind = _nifti_kind(head)
-    if kind is None:
-        return False
-    for order in "<>":
-        if kind == "nifti1" and struct.unpack(order + "i", head[:4])[0] == 348:
-            dims = struct.unpack(order + "8h", head[40:56])
-        elif kind == "nifti2" and struct.unpack(order + "i", head[:4])[0] == 540:
-            dims = struct.unpack(order + "8q", head[16:80])
-        else:
-            continue
-        return dims[0] >= 3 and dims[3] > 1
-    return False
+    fields = nifti_dims(head)
+    return fields is not None and fields[0][0] >= 3 and fields[0][3] > 1
 
 
 def _dicom_header(path, tags):
     """The listed elements of a DICOM file found by its DICM marker, or None."""
+    from m1vision.io._sniff import DICOM_HEAD, has_dicm_marker
+
     try:
         with open(path, "rb") as fh:
-            if fh.read(132)[128:132] != b"DICM":
+            if not has_dicm_marker(fh.read(DICOM_HEAD)):
                 return None
             import pydicom
 
             fh.seek(0)
             return pydicom.dcmread(fh, stop_before_pixels=True, specific_tags=tags)
-    except Exception:  # not readable here: the image kind reports it
+    except Exception:  # not readable here: the image kind reads it and reports what is wrong
         return None
 
 

@@ -44,7 +44,7 @@ CORRUPT_KINDS = {
     "truncated_bmp": "truncated BMP",
     "truncated_nifti_gz": "nibabel cannot read it",
     "dicom_no_pixels": "without pixel data",
-    "dicom_truncated_pixels": "pixel data cannot be decoded",
+    "dicom_truncated_pixels": "the file is cut off",
 }
 
 NIBABEL_DATA = Path(__import__("nibabel").__file__).parent / "tests" / "data"

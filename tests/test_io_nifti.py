@@ -220,3 +220,13 @@ def test_bad_input_gets_a_documented_error_and_writes_nothing(
 def test_non_arrays_are_a_type_error(tmp_path):
     with pytest.raises(TypeError, match=r"MedicalImage or a numpy\.ndarray"):
         write_nifti(tmp_path / "v.nii", [[1, 2], [3, 4]])
+
+
+@pytest.mark.parametrize("kind", ["nifti1", "nifti2"], ids=["nifti1", "nifti2"])
+def test_header_of_a_hdr_img_pair_is_refused_with_the_way_to_read_it(tmp_path, kind):
+    cls = nib.Nifti1Pair if kind == "nifti1" else nib.Nifti2Pair
+    nib.save(cls(np.zeros((2, 3, 4), np.int16), np.eye(4)), tmp_path / "pair.hdr")
+    alone = tmp_path / "pair_header.nii"
+    alone.write_bytes((tmp_path / "pair.hdr").read_bytes())
+    with pytest.raises(ImageReadError, match=r"\.hdr/\.img pair"):
+        read_nifti(alone)

@@ -129,3 +129,41 @@ def test_path_type_errors():
         read_any(b"\x89PNG")
     with pytest.raises(TypeError, match=r"str or pathlib\.Path"):
         read_image(12)
+
+
+def test_dicom_whose_preamble_holds_a_tiff_header_is_dicom_everywhere(ct_path):
+    """CT_small.dcm's 128-byte preamble starts with a TIFF header (a dual DICOM/TIFF file):
+    every place that tells formats apart checks the DICM marker first."""
+    from m1vision.inference._models import _sniff
+
+    assert ct_path.read_bytes()[:4] == b"II*\x00"
+    assert sniff_format(ct_path) == "dicom"
+    assert _sniff(ct_path) == "is a DICOM file"
+
+
+@pytest.mark.parametrize("kind", ["nifti1", "nifti2"], ids=["nifti1", "nifti2"])
+def test_nifti_dims_reads_dim_and_pixdim_as_stored(tmp_path, kind):
+    import nibabel as nib
+
+    from m1vision.io._sniff import nifti_dims
+
+    cls = nib.Nifti1Image if kind == "nifti1" else nib.Nifti2Image
+    img = cls(np.zeros((3, 4, 5), np.int16), np.diag([0.5, 0.75, 2.0, 1.0]))
+    head = img.to_bytes()[:540]
+    dims, pixdim = nifti_dims(head)
+    assert dims[:4] == (3, 3, 4, 5)
+    assert pixdim[1:4] == (0.5, 0.75, 2.0)
+    assert nifti_dims(b"\x00" * 540) is None
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [("CT_small.dcm", True), ("ExplVR_LitEndNoMeta.dcm", None), ("README.txt", False)],
+    ids=["dicm-marker", "preamble-less", "text"],
+)
+def test_dicom_kind(name, expected):
+    from conftest import pydicom_file
+
+    from m1vision.io._sniff import DICOM_HEAD, dicom_kind
+
+    assert dicom_kind(pydicom_file(name).read_bytes()[:DICOM_HEAD]) is expected

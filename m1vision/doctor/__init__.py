@@ -22,6 +22,8 @@ check                      what it looks at
 ``keras``
 ``numpy_blas``             BLAS/LAPACK from NumPy's own build config (Accelerate, OpenBLAS, MKL)
 ``opencv_build``           OpenCV's CPU baseline and dispatched SIMD, parallel framework, threads
+``dicom_codecs``           which DICOM transfer syntaxes decode here (JPEG, JPEG-LS, JPEG 2000,
+                           HTJ2K, RLE, Deflated, uncompressed) and with which pydicom plugins
 ``tensorflow_import``      (TensorFlow on) the import itself, devices
 ``tensorflow_gpu``         (TensorFlow on) Metal plugin loaded and a GPU listed
 ``tensorflow_selftest``    (TensorFlow on) conv + dense numerics on the CPU and every GPU
@@ -41,6 +43,7 @@ Where things are (a package; the public names above are all importable from
 ``_rules``         pure rules: facts -> checks (platform, architectures, versions, BLAS, OpenCV)
 ``_probes``        the probes that collect facts, and :func:`get_env_info`
 ``_selftest``      :func:`tensorflow_selftest`: TensorFlow's entry to :mod:`m1vision.numerics`
+``_codecs``        the DICOM transfer syntaxes this environment decodes (:func:`codecs_check`)
 ``_backends``      Keras backends and their devices (TF + Metal, torch CUDA/MPS, JAX), each
                    self-tested; the GPU path to use (issue 12)
 ``_locks``         lock drift: :func:`installed_versus_lock`, :func:`read_lock`

@@ -256,7 +256,8 @@ def get_env_info(*, tensorflow: bool = True) -> dict:
         JSON-ready: ``checks`` (list of ``{"name", "status", "value", "detail", "fix"}``),
         ``summary`` (count per status), and raw sections ``m1vision``, ``platform``,
         ``python``, ``packages`` (per package: version, location, compiled-file
-        architectures), ``numpy_blas``, ``opencv_build``, ``tensorflow`` (when asked),
+        architectures), ``numpy_blas``, ``opencv_build``, ``dicom_codecs`` (per transfer
+        syntax: decodes here, with which plugins), ``tensorflow`` (when asked),
         ``lock_drift``. The home folder appears as ``~``.
 
     Examples
@@ -288,6 +289,9 @@ def get_env_info(*, tensorflow: bool = True) -> dict:
     info["packages"] = packages
     _run_probe(info, "numpy_blas", _blas_probe, facts)
     _run_probe(info, "opencv_build", _opencv_probe, facts)
+    from m1vision.doctor._codecs import _codecs_probe
+
+    _run_probe(info, "dicom_codecs", _codecs_probe)
     if tensorflow:
         _run_probe(info, "tensorflow", _tensorflow_probe, facts)
     # Keras backends (TF, torch, JAX): versions always; devices + self-tests with tensorflow

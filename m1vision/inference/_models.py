@@ -134,6 +134,8 @@ def _graph_output_kind(signature) -> str | None:
 
 def _sniff(path: Path) -> str:
     """Say in words what a file that is no model looks like."""
+    from m1vision.io._sniff import has_dicm_marker
+
     try:
         with open(path, "rb") as fh:
             head = fh.read(256)
@@ -141,14 +143,14 @@ def _sniff(path: Path) -> str:
         return f"cannot be read ({exc.strerror or exc})"
     if not head:
         return "is empty (0 bytes)"
+    if has_dicm_marker(head):  # first: a DICOM preamble may hold a TIFF header
+        return "is a DICOM file"
     if head.startswith(b"\x89PNG"):
         return "is a PNG image"
     if head.startswith(b"\xff\xd8\xff"):
         return "is a JPEG image"
     if head.startswith((b"II*\x00", b"MM\x00*")):
         return "is a TIFF image"
-    if len(head) >= 132 and head[128:132] == b"DICM":
-        return "is a DICOM file"
     if head.startswith(b"\x89HDF"):
         return "is an HDF5 file (a Keras 2 .h5 model? load it in Keras and save it as .keras)"
     try:

@@ -20,8 +20,10 @@ function               returns
 =====================  ==========================================================================
 
 The package's parts (private): ``_core`` (MedicalImage, file checks), ``_sniff`` (formats by
-content), ``_raster``, ``_dicom``, ``_nifti``, ``_listing`` (finding and listing DICOM series),
-``_series`` (reading one as a volume), ``_write``.
+content, and the DICOM/NIfTI header fields it needs), ``_raster``, ``_dicom``, ``_pixels`` (DICOM
+pixel data: the transfer syntaxes read, size checks, decode errors), ``_nifti``, ``_listing``
+(finding and listing DICOM series), ``_series`` (reading one as a volume), ``_series_checks``
+(readable slices, usable orientation), ``_write``.
 
 Conventions
 -----------

@@ -9,24 +9,13 @@ import numpy as np
 
 from m1vision.errors import ImageReadError
 from m1vision.io._core import MedicalImage, _check_file, _read_bytes
-from m1vision.io._sniff import _looks_like_preambleless_dicom
-
-#: PyPI packages that give pydicom a decoder, by transfer syntax family.
-_DECODER_PACKAGES = {
-    "JPEG-LS": "pylibjpeg + pylibjpeg-libjpeg, or pyjpegls, or python-gdcm",
-    "JPEG 2000": "pylibjpeg + pylibjpeg-openjpeg, or python-gdcm (Pillow with OpenJPEG does some)",
-    "HTJ2K": "pylibjpeg + pylibjpeg-openjpeg",
-    "JPEG": "pylibjpeg + pylibjpeg-libjpeg, or python-gdcm (Pillow does 8-bit baseline only)",
-    "RLE": "pylibjpeg + pylibjpeg-rle (pydicom's own NumPy decoder normally suffices)",
-    "Deflated": "pydicom's own (zlib); reinstall pydicom",
-}
-
-
-def _decoder_packages(ts_name: str) -> str:
-    for family in ("JPEG-LS", "HTJ2K", "JPEG 2000", "JPEG", "RLE", "Deflated"):
-        if family in ts_name or family.replace(" ", "") in ts_name:
-            return _DECODER_PACKAGES[family]
-    return "pylibjpeg with its plugins, or python-gdcm"
+from m1vision.io._pixels import (
+    _check_size,
+    _cut_image_reason,
+    _decode_error,
+    _parse_reason,
+)
+from m1vision.io._sniff import DICOM_HEAD, dicom_kind
 
 
 def _first(value) -> float | None:
@@ -176,8 +165,12 @@ def read_dicom(path) -> MedicalImage:
 
     What is done, in order:
 
-    1. Pixels are decoded by pydicom (uncompressed, RLE, deflate, and JPEG / JPEG 2000 as far as
-       the installed plugins go: Pillow decodes 8-bit JPEG baseline and JPEG 2000).
+    1. The declared image size (Rows x Columns x frames x samples x bits) is checked against the
+       pixel data (uncompressed: their length; compressed: one fragment per frame, each stream
+       whole and of the declared size) before anything is allocated. Pixels are then decoded
+       by pydicom with the default install's plugins: every syntax of
+       :data:`READ_TRANSFER_SYNTAXES` (uncompressed, Deflated, JPEG baseline / extended /
+       lossless / lossless SV1, JPEG-LS lossless and near-lossless, JPEG 2000, HTJ2K, RLE).
     2. Monochrome pixels go through the modality LUT (``pydicom.pixels.apply_modality_lut``:
        RescaleSlope/RescaleIntercept or a Modality LUT Sequence), so CT is in Hounsfield
        units. RT dose is also multiplied by ``DoseGridScaling`` (DICOM PS3.3 C.8.8.3) and is in
@@ -215,8 +208,11 @@ def read_dicom(path) -> MedicalImage:
     ------
     ImageReadError
         Missing/empty/not DICOM; a DICOM without pixel data (structured report, RT plan,
-        DICOMDIR...); a compressed transfer syntax no installed plugin decodes (the message names
-        the transfer syntax and the packages to install); a truncated pixel data element.
+        DICOMDIR...); an image object cut off before its pixel data.
+    PixelDataError
+        (an ImageReadError) Pixel data that cannot be decoded or disagree with the declared
+        size: a cut or damaged stream, an unknown transfer syntax, a missing decoder. The
+        message names the file, the transfer syntax by name and UID, and the fix.
 
     Examples
     --------
@@ -235,9 +231,9 @@ def read_dicom(path) -> MedicalImage:
     from pydicom.pixels import apply_color_lut, apply_modality_lut
 
     p = _check_file(path)
-    head = _read_bytes(p, 132)
-    force = not (len(head) >= 132 and head[128:132] == b"DICM")
-    if force and not _looks_like_preambleless_dicom(head):
+    kind = dicom_kind(_read_bytes(p, DICOM_HEAD))
+    force = kind is None
+    if kind is False:
         raise ImageReadError(
             p,
             "not a DICOM file: no 'DICM' marker at byte 128 and no DICOM data set at the "
@@ -246,30 +242,23 @@ def read_dicom(path) -> MedicalImage:
     try:
         ds = pydicom.dcmread(p, force=force)
     except (InvalidDicomError, EOFError, ValueError, struct.error, OSError) as exc:
-        raise ImageReadError(p, f"pydicom cannot parse it: {exc}") from exc
+        raise ImageReadError(p, _parse_reason(p, exc)) from exc
     pixel_keys = ("PixelData", "FloatPixelData", "DoubleFloatPixelData")
     if not any(k in ds for k in pixel_keys):
         sop = ds.get("SOPClassUID")
+        cut = _cut_image_reason(ds)
         what = f"a {sop.name} object" if sop else "a DICOM data set"
         raise ImageReadError(
             p,
-            f"{what} without pixel data (no PixelData element); it holds no image "
+            cut
+            or f"{what} without pixel data (no PixelData element); it holds no image "
             "(e.g. a structured report, RT plan/structure set, or DICOMDIR).",
         )
-    fm = getattr(ds, "file_meta", None)
-    ts = fm.get("TransferSyntaxUID") if fm is not None else None
+    _check_size(p, ds)
     try:
         raw = ds.pixel_array
     except Exception as exc:  # pydicom raises RuntimeError/ValueError/NotImplementedError...
-        text = str(exc)
-        if ts is not None and ts.is_compressed:
-            raise ImageReadError(
-                p,
-                f"its pixel data use the transfer syntax {ts.name!r} ({ts}), which no "
-                f"installed decoder handles; install {_decoder_packages(ts.name)}. "
-                f"pydicom says: {text}",
-            ) from exc
-        raise ImageReadError(p, f"its pixel data cannot be decoded: {text}") from exc
+        raise _decode_error(p, ds, exc) from exc
 
     metadata = _dicom_metadata(ds)
     modality = metadata.get("modality")

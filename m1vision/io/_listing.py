@@ -20,9 +20,10 @@ from m1vision.errors import (
     ImageReadError,
     InvalidParameterError,
 )
-from m1vision.geometry import plane_name
+from m1vision.geometry import orientation_problem, plane_name
 from m1vision.io._dicom import _first, _floats
-from m1vision.io._sniff import _looks_like_preambleless_dicom
+from m1vision.io._pixels import _check_size, _cut_image_reason, _decode_error, _parse_reason
+from m1vision.io._sniff import DICOM_HEAD, dicom_kind
 
 __all__ = ["SeriesInfo", "SeriesListing", "list_series"]
 
@@ -162,13 +163,6 @@ def _check_folder(folder) -> Path:
     return p
 
 
-def _is_dicom(head: bytes) -> bool | None:
-    """True: DICM marker; None: preamble-less data set; False: not DICOM."""
-    if len(head) >= 132 and head[128:132] == b"DICM":
-        return True
-    return None if _looks_like_preambleless_dicom(head) else False
-
-
 def _files(folder: Path) -> list[Path]:
     out = []
     for root, dirs, names in os.walk(folder):
@@ -192,13 +186,13 @@ def _load(path: Path, folder: Path, pixels: bool, decode: bool = False):
     name = path.relative_to(folder).as_posix()
     try:
         with open(path, "rb") as fh:  # one open: sniff the head, then parse from the start
-            kind = _is_dicom(fh.read(132))
+            kind = dicom_kind(fh.read(DICOM_HEAD))
             if kind is False:
                 return None, "not DICOM"
             fh.seek(0)
             ds = pydicom.dcmread(fh, force=kind is None, stop_before_pixels=not pixels)
     except (InvalidDicomError, EOFError, ValueError, struct.error, OSError) as exc:
-        return None, f"unreadable DICOM: {exc}"
+        return None, f"unreadable DICOM: {_parse_reason(path, exc)}"
     fm = getattr(ds, "file_meta", None)
     sop = str(fm.get("MediaStorageSOPClassUID", "")) if fm is not None else ""
     if sop == _MEDIA_DIRECTORY or "DirectoryRecordSequence" in ds:
@@ -209,6 +203,9 @@ def _load(path: Path, folder: Path, pixels: bool, decode: bool = False):
         else ("Rows" in ds and "Columns" in ds)
     )
     if not has_pixels:
+        cut = _cut_image_reason(ds)
+        if cut:
+            return None, f"unreadable DICOM: {cut}"
         what = ds.get("SOPClassUID")
         label = what.name if what is not None else "data set"
         return None, f"no pixel data: a {label} object holds no image"
@@ -216,18 +213,23 @@ def _load(path: Path, folder: Path, pixels: bool, decode: bool = False):
     if "LOCALIZER" in image_type:
         return None, "localizer: a scout image, not part of a volume"
     iop = _vector(ds.get("ImageOrientationPatient"), 6)
-    if iop is not None:
+    if iop is not None and orientation_problem(iop) is None:  # degenerate ones stay as read
         iop = np.concatenate([iop[:3] / np.linalg.norm(iop[:3]), iop[3:] / np.linalg.norm(iop[3:])])
     sp = _floats(ds.get("PixelSpacing"))
     raw = None
     frames = int(_first(ds.get("NumberOfFrames")) or 1)
-    if decode and frames == 1:  # decode here, in the reading thread, and drop the bytes
+    if pixels:  # the declared size against the bytes, before anything is allocated
+        try:
+            _check_size(path, ds)
+        except ImageReadError as exc:  # reported only if this slice is used
+            raw = exc
+    if decode and frames == 1 and raw is None:  # decode here, in the reading thread
         try:
             raw = ds.pixel_array
         except Exception as exc:  # reported only if this slice is used
-            raw = exc
-        if "PixelData" in ds:
-            del ds.PixelData
+            raw = _decode_error(path, ds, exc)
+    if decode and frames == 1 and "PixelData" in ds:  # drop the bytes
+        del ds.PixelData
     return (
         _Slice(
             path=path,

@@ -10,7 +10,84 @@ import numpy as np
 from m1vision.errors import ImageReadError, InvalidParameterError
 from m1vision.geometry import canonical_to_layout, check_affine, default_affine
 from m1vision.io._core import MedicalImage, _check_file, _read_bytes
-from m1vision.io._sniff import _gunzip_head, _nifti_kind
+from m1vision.io._sniff import (
+    GZIP_MAGIC,
+    _gunzip_head,
+    _nifti_kind,
+    nifti_dims,
+    nifti_pair_header,
+)
+
+#: Deflate's largest compression ratio (a run of equal bytes): a .nii.gz cannot unpack to
+#: more than this many times its own size.
+_MAX_DEFLATE_RATIO = 1032
+
+
+def _declared_problem(p: Path, img, head: bytes) -> str | None:
+    """Why the header's image cannot be in the file (an empty axis, more voxels than the
+    bytes can hold, a zero voxel size, a singular affine), checked before the data are read;
+    None if fine. ``head`` holds the header as stored (nibabel fixes zero voxel sizes)."""
+    header = img.header
+    dims, pixdim = nifti_dims(head)
+    spatial = [float(v) for v in pixdim[1 : 1 + min(3, max(dims[0], 1))]]
+    if not all(np.isfinite(spatial)) or 0.0 in spatial:
+        return (
+            f"the header's voxel sizes (pixdim) are {tuple(spatial)}: a zero or non-finite "
+            "size gives no spacing, and nibabel would silently make it 1 mm. Fix: write the "
+            "right voxel sizes and voxel-to-world matrix A into the file with nibabel: img = "
+            "nibabel.load(path); img.header.set_zooms(sizes); img.set_sform(A, code=1); "
+            "img.set_qform(A, code=1); nibabel.save(img, 'fixed.nii.gz')"
+        )
+    shape = tuple(int(n) for n in header.get_data_shape())
+    if not shape or 0 in shape:
+        return (
+            f"the header declares the shape {shape}, which has a zero-length axis: the file "
+            "holds no voxels. Fix: write the image again from its source; an empty mask or "
+            "crop needs at least one voxel on every axis"
+        )
+    need = int(np.prod(shape, dtype=np.int64)) * header.get_data_dtype().itemsize
+    offset = int(header.get_data_offset())
+    size = p.stat().st_size
+    compressed = p.name.lower().endswith(".gz") or _read_bytes(p, 2) == GZIP_MAGIC
+    room = size * _MAX_DEFLATE_RATIO if compressed else size - offset
+    if need > room:
+        what = (
+            f"a {size:,}-byte gzip file unpacks to at most {room:,} bytes"
+            if compressed
+            else f"the file holds {max(room, 0):,} bytes of data after its {offset}-byte header"
+        )
+        return (
+            f"the header declares the shape {shape} of {header.get_data_dtype()} = {need:,} "
+            f"bytes, but {what}: the file is truncated or its header is wrong. Fix: copy or "
+            "write the file again from its source"
+        )
+    try:
+        check_affine(img.affine)
+        problem = None
+    except InvalidParameterError:
+        a = np.asarray(img.affine, dtype=np.float64)
+        problem = (
+            "it is not a finite 4x4 matrix"
+            if not np.isfinite(a).all()
+            else f"its 3x3 part is singular (determinant {np.linalg.det(a[:3, :3]):.3g}): a "
+            "voxel axis has no direction or length"
+        )
+    if problem:
+        sform, qform = int(header["sform_code"]), int(header["qform_code"])
+        used = (
+            f"sform (sform_code {sform})"
+            if sform > 0
+            else f"qform (qform_code {qform})"
+            if qform > 0
+            else "voxel sizes (pixdim; sform_code and qform_code are 0)"
+        )
+        return (
+            f"its geometry, the {used}, cannot place voxels in space: {problem} "
+            f"(zooms {tuple(float(z) for z in header.get_zooms()[:3])}). Fix: write the "
+            "right voxel-to-world matrix A into the file with nibabel: img = nibabel.load(path); "
+            "img.set_sform(A, code=1); img.set_qform(A, code=1); nibabel.save(img, 'fixed.nii.gz')"
+        )
+    return None
 
 
 def read_nifti(path, *, frame: int | None = None) -> MedicalImage:
@@ -46,7 +123,9 @@ def read_nifti(path, *, frame: int | None = None) -> MedicalImage:
     ------
     ImageReadError
         Not a NIfTI file, unreadable or truncated data, a 4-D file without ``frame``, ``frame``
-        out of range, or more than 4 dimensions.
+        out of range, or more than 4 dimensions; checked from the header before the data are
+        read: a zero-length axis, more voxels than the file's bytes can hold, a singular or
+        non-finite sform/qform (the one nibabel would use).
 
     Examples
     --------
@@ -63,7 +142,7 @@ def read_nifti(path, *, frame: int | None = None) -> MedicalImage:
 
     p = _check_file(path)
     head = _read_bytes(p, 540)
-    if head.startswith(b"\x1f\x8b"):
+    if head.startswith(GZIP_MAGIC):
         head = _gunzip_head(p, 540)
     kind = _nifti_kind(head)
     if kind is None:
@@ -72,7 +151,7 @@ def read_nifti(path, *, frame: int | None = None) -> MedicalImage:
             "not a NIfTI file: no NIfTI-1 (348-byte) or NIfTI-2 (540-byte) header at the "
             "start; use read_any for other formats.",
         )
-    if head[344:347] == b"ni1" or head[4:7] == b"ni2":
+    if nifti_pair_header(head):
         raise ImageReadError(
             p,
             "a NIfTI header of a .hdr/.img pair; read the pair by its .hdr with nibabel, "
@@ -84,10 +163,13 @@ def read_nifti(path, *, frame: int | None = None) -> MedicalImage:
             img = nib.load(p)
         else:  # content says NIfTI, the name does not: decode from bytes
             data = _read_bytes(p)
-            if data.startswith(b"\x1f\x8b"):
+            if data.startswith(GZIP_MAGIC):
                 data = gzip.decompress(data)
             cls = nib.Nifti1Image if kind == "nifti1" else nib.Nifti2Image
             img = cls.from_bytes(data)
+        problem = _declared_problem(p, img, head)
+        if problem:
+            raise ImageReadError(p, problem)
         ndim = len(img.shape)
         if ndim > 4:
             raise ImageReadError(

@@ -92,6 +92,81 @@ def _bmp_problem(data: bytes) -> str | None:
     return None
 
 
+#: Deflate's largest compression ratio: a PNG's image data cannot unpack to more than this
+#: many times the file's size.
+_MAX_DEFLATE_RATIO = 1032
+#: PNG colour type -> samples per pixel (PNG spec 11.2.2).
+_PNG_SAMPLES = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}
+
+
+#: TIFF compression 1 is none; any other packs at most this many times (LZW's 12-bit codes
+#: stand for at most 4096 bytes; PackBits, deflate and JPEG pack less).
+_MAX_TIFF_RATIO = 4096
+
+
+def _tiff_fields(data: bytes) -> dict[int, int] | None:
+    """The first IFD's single-valued SHORT/LONG fields of a classic TIFF, or None."""
+    order = {b"II": "<", b"MM": ">"}.get(data[:2])
+    if order is None or len(data) < 8 or struct.unpack(order + "H", data[2:4])[0] != 42:
+        return None
+    (ifd,) = struct.unpack(order + "I", data[4:8])
+    if ifd + 2 > len(data):
+        return None
+    (count,) = struct.unpack(order + "H", data[ifd : ifd + 2])
+    fields = {}
+    for k in range(count):
+        at = ifd + 2 + 12 * k
+        if at + 12 > len(data):
+            break
+        tag, kind, n = struct.unpack(order + "HHI", data[at : at + 8])
+        if n == 1 and kind in (3, 4):
+            code = "H" if kind == 3 else "I"
+            (fields[tag],) = struct.unpack(
+                order + code, data[at + 8 : at + 8 + (2 if kind == 3 else 4)]
+            )
+    return fields
+
+
+def _size_problem(fmt: str, data: bytes) -> str | None:
+    """Why the image size a PNG, BMP or TIFF header declares cannot be in the file (an empty
+    axis, more pixels than the bytes can hold), before anything is decoded or allocated."""
+    if fmt == "png" and len(data) >= 26 and data[12:16] == b"IHDR":
+        width, height, depth, ctype = struct.unpack(">IIBB", data[16:26])
+        if width == 0 or height == 0:
+            return f"corrupt PNG: the header declares an empty image of {width} x {height} pixels"
+        samples = _PNG_SAMPLES.get(ctype, 4)
+        need = height * (1 + (width * samples * depth + 7) // 8)  # filtered rows
+        if need > _MAX_DEFLATE_RATIO * len(data):
+            return (
+                f"corrupt PNG: the header declares {width} x {height} pixels ({need:,} bytes of "
+                f"image data), more than its {len(data):,} bytes can unpack to"
+            )
+    if fmt == "tiff" and (fields := _tiff_fields(data)) is not None:
+        width, height = fields.get(256), fields.get(257)
+        if width == 0 or height == 0:
+            return f"corrupt TIFF: the header declares an empty image of {width} x {height} pixels"
+        if width and height:
+            bits, samples = fields.get(258, 1), fields.get(277, 1)
+            need = width * height * samples * bits // 8
+            ratio = 1 if fields.get(259, 1) == 1 else _MAX_TIFF_RATIO
+            if need > ratio * len(data):
+                return (
+                    f"truncated TIFF: the header declares {width} x {height} pixels of {samples} x "
+                    f"{bits} bits ({need:,} bytes), more than its {len(data):,} bytes can hold"
+                )
+    if fmt == "bmp" and len(data) >= 34:
+        offset, _, width, height, _, bpp, compression = struct.unpack("<IIiiHHI", data[10:34])
+        if width <= 0 or height == 0:
+            return f"corrupt BMP: the header declares an image of {width} x {abs(height)} pixels"
+        need = offset + ((bpp * width + 31) // 32) * 4 * abs(height)
+        if compression == 0 and need > len(data):  # uncompressed rows
+            return (
+                f"truncated BMP: the header declares {width} x {abs(height)} pixels of {bpp} "
+                f"bits ({need:,} bytes), the file has {len(data):,}"
+            )
+    return None
+
+
 def read_image(path, *, mode: str = "unchanged") -> np.ndarray:
     """Read a PNG, JPEG, TIFF or BMP file into an array (8- and 16-bit kept).
 
@@ -154,6 +229,9 @@ def _read_raster(p: Path, fmt: str, mode: str) -> np.ndarray:
             "m1vision.io.read_any (or read_dicom / read_nifti).",
         )
     data = _read_bytes(p)
+    problem = _size_problem(fmt, data)
+    if problem:
+        raise ImageReadError(p, f"{problem}; {_damage_hint(problem)}.")
     check = {"png": _png_problem, "jpeg": _jpeg_problem, "bmp": _bmp_problem}.get(fmt)
     # A PNG that ends in its IEND chunk is whole (libpng checks the chunk CRCs as it decodes),
     # so the chunk walk, which says precisely what is wrong, runs only when something is.

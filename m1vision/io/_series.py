@@ -27,7 +27,13 @@ from m1vision.errors import (
     SeriesSelectionError,
     UnevenSpacingError,
 )
-from m1vision.geometry import axcodes, dicom_affine, plane_name, slice_normal, to_layout
+from m1vision.geometry import (
+    axcodes,
+    dicom_affine,
+    plane_name,
+    slice_normal,
+    to_layout,
+)
 from m1vision.io._core import MedicalImage
 from m1vision.io._dicom import _dicom_metadata, _first, _monochrome1_constant
 from m1vision.io._listing import (
@@ -40,6 +46,8 @@ from m1vision.io._listing import (
     _Slice,
     _workers,
 )
+from m1vision.io._pixels import _decode_error
+from m1vision.io._series_checks import _check_orientation, _check_readable, _decode_all
 
 __all__ = ["read_series"]
 
@@ -257,16 +265,20 @@ def read_series(
     3. Slices are sorted by ImagePositionPatient projected on the slice normal (the cross product
        of ImageOrientationPatient's row and column directions), never by InstanceNumber or file
        name; the z spacing comes from the positions, not SliceThickness.
-    4. Checks, each naming the files and numbers: the same orientation, pixel spacing and size in
-       every slice; no duplicate positions; no missing slices (a step above 1.5 typical steps);
+    4. Checks, each naming the files and numbers: every file readable and its pixel data decodable
+       (strict: the error :func:`read_dicom` raises for that file; lenient: dropped and recorded,
+       its position filled like a missing slice); a usable ImageOrientationPatient (two non-zero
+       orthogonal vectors: a degenerate one is refused in both modes when no slice has a usable one,
+       as no spacing or tilt can be derived from it); the same orientation, pixel spacing and size
+       in every slice; no duplicate positions; no missing slices (a step above 1.5 typical steps);
        even steps (within 1 % or 0.01 mm); no gantry tilt (the step leaves the normal by more than
        0.05 degrees). ``strict=True`` raises the matching :class:`~m1vision.errors.SeriesError`;
        ``strict=False`` loads what is consistent and records each irregularity in
        ``metadata["irregularities"]``: odd slices and duplicates are dropped (the first by
        InstanceNumber kept), missing slices are inserted filled with the volume's minimum
        (``metadata["inserted_slices"]``, so positions stay true; a gap larger than the slices
-       present keeps the longest gap-free run instead), uneven steps use the mean step, and a
-       tilt is carried by the affine as a shear.
+       present keeps the longest gap-free run instead), uneven steps use the mean step, and a tilt
+       is carried by the affine as a shear.
     5. Each slice goes through its own modality LUT (RescaleSlope/Intercept or a Modality LUT
        Sequence): float32 in modality units (HU for CT). MONOCHROME1 is inverted per slice as
        :func:`read_dicom` does.
@@ -308,7 +320,10 @@ def read_series(
         The irregularities above (``SeriesGeometryError`` also without ``strict``, for
         slices that lack a position).
     ImageReadError
-        ``folder`` is missing or a file; a slice cannot be decoded (named).
+        ``folder`` is missing or a file; a DICOM file in it cannot be parsed (strict).
+    PixelDataError
+        A slice's pixel data cannot be decoded or disagree with its declared size (strict):
+        the same error and text as :func:`read_dicom` for that file.
 
     Examples
     --------
@@ -328,7 +343,7 @@ def read_series(
         raise InvalidParameterError(f"strict must be True or False, got {strict!r}.")
     n_workers = _workers(workers)
     # One series expected (series=None): decode while reading, in the reading threads. With
-    # series= given, decode only the chosen series' files, below.
+    # series= given, decode only the chosen series' files, after the choice.
     groups, skipped = _scan(
         p, pixels=True, workers=n_workers, progress=progress, decode=series is None
     )
@@ -338,7 +353,11 @@ def read_series(
         from m1vision.io._dicom import read_dicom
 
         return read_dicom(slices[0].path)
+    if series is not None:  # the chosen series' files, decoded now: undecodable ones are known
+        _decode_all(slices, n_workers)
     notes: list[dict] = []
+    slices = _check_readable(p, slices, skipped, strict, notes)
+    slices = _check_orientation(p, slices, strict, notes)
     slices = _check_consistent(p, slices, strict, notes)
     iop = slices[0].iop
     normal = slice_normal(iop)
@@ -475,11 +494,11 @@ def read_series(
             try:
                 raw = s.ds.pixel_array
             except Exception as exc:
-                raw = exc
+                raw = _decode_error(s.path, s.ds, exc)
             if "PixelData" in s.ds:
                 del s.ds.PixelData
         if isinstance(raw, Exception):
-            raise ImageReadError(s.path, f"its pixel data cannot be decoded: {raw}") from raw
+            raise raw
         if raw.shape != (rows, cols):
             raise ImageReadError(
                 s.path, f"pixel data of shape {raw.shape}, expected {(rows, cols)} (Rows, Columns)"

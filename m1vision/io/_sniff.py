@@ -53,17 +53,76 @@ def _looks_like_preambleless_dicom(head: bytes) -> bool:
     return False
 
 
-def _nifti_kind(head: bytes) -> str | None:
-    """'nifti1'/'nifti2' if ``head`` starts with a NIfTI header (either byte order), else None."""
+#: Bytes to read to tell a DICOM file by its marker (128-byte preamble + "DICM").
+DICOM_HEAD = 132
+
+
+def has_dicm_marker(head: bytes) -> bool:
+    """True if ``head`` (the file's first bytes) holds ``DICM`` at byte 128."""
+    return len(head) >= DICOM_HEAD and head[128:DICOM_HEAD] == b"DICM"
+
+
+def dicom_kind(head: bytes) -> bool | None:
+    """True: a DICOM Part 10 file (DICM marker); None: a preamble-less data set; False: not DICOM.
+
+    ``head`` is the file's first :data:`DICOM_HEAD` bytes (or more). A preamble-less data set
+    must be parsed with ``pydicom.dcmread(..., force=True)``.
+    """
+    if has_dicm_marker(head):
+        return True
+    return None if _looks_like_preambleless_dicom(head) else False
+
+
+def _nifti_header(head: bytes) -> tuple[str, str] | None:
+    """('nifti1' or 'nifti2', struct byte order) of a NIfTI header at the start of ``head``."""
     if len(head) >= 348:
         for order in "<>":
             if struct.unpack(order + "i", head[:4])[0] == 348 and head[344:347] in (b"n+1", b"ni1"):
-                return "nifti1"
+                return "nifti1", order
     if len(head) >= 540:
         for order in "<>":
             if struct.unpack(order + "i", head[:4])[0] == 540 and head[4:7] in (b"n+2", b"ni2"):
-                return "nifti2"
+                return "nifti2", order
     return None
+
+
+#: The first bytes of a gzip stream (RFC 1952).
+GZIP_MAGIC = b"\x1f\x8b"
+
+
+def nifti_pair_header(head: bytes) -> bool:
+    """True if ``head`` is the header of a .hdr/.img pair (magic ``ni1``/``ni2``), whose
+    data live in another file."""
+    found = _nifti_header(head)
+    if found is None:
+        return False
+    return head[344:347] == b"ni1" if found[0] == "nifti1" else head[4:7] == b"ni2"
+
+
+def _nifti_kind(head: bytes) -> str | None:
+    """'nifti1'/'nifti2' if ``head`` starts with a NIfTI header (either byte order), else None."""
+    found = _nifti_header(head)
+    return None if found is None else found[0]
+
+
+#: (dim, pixdim) offsets and struct codes in a NIfTI-1 and a NIfTI-2 header.
+_NIFTI_FIELDS = {"nifti1": ((40, "8h"), (76, "8f")), "nifti2": ((16, "8q"), (104, "8d"))}
+
+
+def nifti_dims(head: bytes) -> tuple[tuple[int, ...], tuple[float, ...]] | None:
+    """The ``dim`` and ``pixdim`` fields of a NIfTI-1/2 header, as stored; None if no header.
+
+    ``dim`` is (ndim, n1, ..., n7), ``pixdim`` (qfac, voxel sizes...). Only the header is
+    parsed (``head`` holds at least its 348 or 540 bytes, decompressed); nibabel, unlike
+    this, replaces zero voxel sizes by 1 when it loads a file.
+    """
+    found = _nifti_header(head)
+    if found is None:
+        return None
+    kind, order = found
+    (dim_at, dim_code), (pix_at, pix_code) = _NIFTI_FIELDS[kind]
+    dims = struct.unpack_from(order + dim_code, head, dim_at)
+    return dims, struct.unpack_from(order + pix_code, head, pix_at)
 
 
 def _gunzip_head(p: Path, n: int) -> bytes:
@@ -101,7 +160,7 @@ def sniff_format(path) -> str:
     """
     p = _check_file(path)
     head = _read_bytes(p, 1024)
-    if len(head) >= 132 and head[128:132] == b"DICM":
+    if has_dicm_marker(head):
         return "dicom"
     if head.startswith(b"\x89PNG\r\n\x1a\n"):
         return "png"
@@ -113,7 +172,7 @@ def sniff_format(path) -> str:
         return "bmp"
     if _nifti_kind(head):
         return "nifti"
-    if head.startswith(b"\x1f\x8b"):
+    if head.startswith(GZIP_MAGIC):
         inner = _gunzip_head(p, 540)
         if _nifti_kind(inner):
             return "nifti"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from m1vision.batch import progress as _progress
+from m1vision.errors import InvalidImageError
 from m1vision.inference._predictor._inputs import _volume_slices
 from m1vision.inference._predictor._results import Predictions
 
@@ -38,7 +39,8 @@ class _VolumesAndFolders:
         Raises
         ------
         InvalidImageError
-            ``image`` is no volume (a 2-D image: use :meth:`predict`).
+            ``image`` is no volume (a 2-D image: use :meth:`predict`), or an empty one (a
+            zero-length axis).
         InvalidParameterError
             ``axis`` is not 0, 1 or 2.
 
@@ -55,6 +57,15 @@ class _VolumesAndFolders:
         >>> result.probabilities.shape, result.inputs
         ((5, 2), [0, 1, 2, 3, 4])
         """
+        pixels = getattr(image, "pixels", None)
+        if isinstance(pixels, np.ndarray) and pixels.ndim == 3 and 0 in pixels.shape:
+            source = getattr(image, "source", None)
+            origin = f" read from {source!r}" if source else ""
+            raise InvalidImageError(
+                f"predict_volume needs a volume with at least one voxel, got shape "
+                f"{pixels.shape}{origin}; it holds no slice to predict. Check the file it was "
+                "read from, or the crop or resampling that emptied it."
+            )
         slices = _volume_slices(image, axis)
         n = len(slices)
         rows = []
