@@ -5,7 +5,6 @@
 from __future__ import annotations
 
 import hashlib
-import itertools
 import logging
 import os
 from pathlib import Path
@@ -19,7 +18,7 @@ from m1vision.errors import (
     MemoryBudgetError,
     SegmentationModelError,
 )
-from m1vision.inference import _backend, _segcard, _windows
+from m1vision.inference import _backend, _blend, _segcard, _windows
 from m1vision.inference._device import DeviceChoice, select_device
 from m1vision.inference._models import (
     SavedModelClassifier,
@@ -490,23 +489,6 @@ class Segmenter:
                 "or a model of the volume's channels."
             )
 
-    def _cut(self, arr, win, pads) -> tuple[np.ndarray, tuple, tuple]:
-        """One window's input (zero outside the volume), where it lies in the volume, and
-        which part of the window that is."""
-        cin = arr.shape[3] if arr.ndim == 4 else 1
-        x = np.zeros((*(s.stop - s.start for s in win), cin), np.float32)
-        src, dst = [], []
-        for s, (before, _), n in zip(win, pads, arr.shape[:3], strict=True):
-            a, b = s.start - before, s.stop - before
-            lo, hi = max(a, 0), min(b, n)
-            src.append(slice(lo, hi))
-            dst.append(slice(lo - a, hi - a))
-        part = arr[tuple(src)]
-        x[tuple(dst)] = part if part.ndim == 4 else part[..., None]
-        if self.preprocess is None and self.intensity:
-            _segcard.apply_intensity(x, self.intensity)
-        return x, tuple(src), tuple(dst)
-
     def _infer(self, x: np.ndarray) -> np.ndarray:
         """Model output for a batch (B, *window, C) -> (B, *window, K), with TTA."""
         if self.mode == "slices":
@@ -518,11 +500,7 @@ class Segmenter:
             axes = tuple(a + 1 for a in flip)
             xi = np.ascontiguousarray(np.flip(x, axes)) if axes else x
             y = np.asarray(self._fn(xi.astype(self.input_dtype, copy=False)), np.float32)
-            if y.shape[:-1] != x.shape[:-1] or y.shape[-1] != self.num_classes:
-                raise SegmentationModelError(
-                    f"the model returned {y.shape} for windows {x.shape}: not a per-pixel map "
-                    f"of {self.num_classes} classes; it must keep the input's spatial size."
-                )
+            _blend._check_output(self, y.shape, x.shape)
             if axes:
                 y = np.flip(y, axes)
             total = y.copy() if total is None else total + y
@@ -585,29 +563,17 @@ class Segmenter:
         self._check_channels(arr)
         window, overlap, padded = plan["window"], plan["overlap"], plan["padded"]
         pads = _windows.pad_widths(arr.shape[:3], window)
-        weight = _windows.importance_map(window, self.blend)
-        k = int(self.num_classes)
-        acc = np.zeros((k, *arr.shape[:3]), np.float32)
-        wsum = np.zeros(arr.shape[:3], np.float32)
         n_windows = _windows.count_windows(padded, window, overlap)
-        windows = _windows.window_slices(padded, window, overlap)
+        on_device = _blend.use_device(self)
+        run = _blend.blend_torch if on_device else _blend.blend_numpy
         with _progress(n_windows, show=progress, desc="segment", unit="win") as bar:
-            while True:
-                batch = list(itertools.islice(windows, self.batch_size))
-                if not batch:
-                    break
-                cuts = [self._cut(arr, win, pads) for win in batch]
-                y = self._infer(np.stack([c[0] for c in cuts]))
-                for (_, src, dst), yi in zip(cuts, y, strict=True):
-                    w = weight[dst]
-                    acc[(slice(None), *src)] += np.moveaxis(yi[dst], -1, 0) * w
-                    wsum[src] += w
-                bar.update(len(batch))
+            acc = run(self, arr, window, overlap, padded, pads, bar)
         del arr
-        acc /= wsum
-        del wsum
-        if self.from_logits:
-            _to_probabilities(acc)
+        if probabilities:
+            acc = acc if isinstance(acc, np.ndarray) else acc.cpu().numpy()
+            px = None
+        else:
+            px, acc = _blend.labels_of(acc), None
         info = {
             "mode": self.mode,
             "windows": n_windows,
@@ -616,6 +582,7 @@ class Segmenter:
             "model_spacing": None if plan["target"] is None else list(plan["target"]),
             "tta": self.tta,
             "blend": self.blend,
+            "blended_on": self.device.name if on_device else "host",
         }
         if info["padded"]:
             log.info(
@@ -626,26 +593,24 @@ class Segmenter:
                 info["padded"],
             )
         if self.mode == "slices" and self.axis:
-            acc = np.moveaxis(acc, 1, self.axis + 1)
+            if probabilities:
+                acc = np.moveaxis(acc, 1, self.axis + 1)
+            else:
+                px = np.moveaxis(px, 0, self.axis)
         if probabilities:
             out = self._probabilities(acc, work_img, vol, plan["target"] is not None)
         else:
-            out = self._labels(acc, work_img, vol, plan["target"] is not None)
+            out = self._labels(px, work_img, vol, plan["target"] is not None)
         out.metadata["segmentation"] = info
         if was_2d:
             out = _as_2d(out, image)
         return out
 
-    def _labels(self, acc, work_img, vol, resampled: bool) -> MedicalImage:
+    def _labels(self, px, work_img, vol, resampled: bool) -> MedicalImage:
         from m1vision.labels._core import label_info
         from m1vision.volume import resample
 
-        k = acc.shape[0]
-        if k == 1:
-            px = (acc[0] >= 0.5).astype(np.uint8)
-        else:
-            px = np.argmax(acc, axis=0).astype(np.uint8 if k <= 256 else np.uint16)
-        del acc
+        px = np.ascontiguousarray(px)
         if resampled:
             on_model = MedicalImage(
                 px,
@@ -733,21 +698,6 @@ def _affine_of(vol: MedicalImage):
 
         a = geometry.default_affine(vol.spacing or (1.0, 1.0, 1.0))
     return [list(map(float, r)) for r in np.asarray(a, float)]
-
-
-def _to_probabilities(acc: np.ndarray) -> None:
-    """Softmax over the class axis (sigmoid for one channel), in place, slab by slab."""
-    for z in range(acc.shape[1]):
-        s = acc[:, z]
-        if s.shape[0] == 1:
-            np.negative(s, out=s)
-            np.exp(s, out=s)
-            s += 1
-            np.reciprocal(s, out=s)
-        else:
-            s -= s.max(axis=0, keepdims=True)
-            np.exp(s, out=s)
-            s /= s.sum(axis=0, keepdims=True)
 
 
 def _as_2d(out: MedicalImage, image) -> MedicalImage:
