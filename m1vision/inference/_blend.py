@@ -54,16 +54,17 @@ def blend_numpy(seg, arr, window, overlap, padded, pads, bar) -> np.ndarray:
     cin = arr.shape[3] if arr.ndim == 4 else 1
     acc = np.zeros((int(seg.num_classes), *shape), np.float32)
     wsum = np.zeros(shape, np.float32)
+    prepare = seg.preprocess is None and bool(seg.intensity)
     for batch in _batches(seg, padded, window, overlap):
         x = np.zeros((len(batch), *window, cin), np.float32)
         where = []
         for i, win in enumerate(batch):
             src, dst = _regions(win, pads, shape)
             part = arr[src]
+            if prepare:  # the border padding stays 0 after preparation, as in MONAI
+                part = _segcard.apply_intensity(part.astype(np.float32), seg.intensity)
             x[(i, *dst)] = part if part.ndim == 4 else part[..., None]
             where.append((src, dst))
-        if seg.preprocess is None and seg.intensity:
-            _segcard.apply_intensity(x, seg.intensity)
         y = seg._infer(x)
         for (src, dst), yi in zip(where, y, strict=True):
             w = weight[dst]
@@ -124,6 +125,10 @@ def blend_torch(seg, arr, window, overlap, padded, pads, bar):
     volume = torch.from_numpy(np.ascontiguousarray(arr, np.float32)).to(dev)
     if volume.ndim == 3:
         volume = volume[..., None]
+    if seg.preprocess is None and seg.intensity:  # on the device's copy, before padding
+        if volume.device.type == "cpu":
+            volume = volume.clone()  # from_numpy shares the caller's memory
+        _segcard.apply_intensity(volume, seg.intensity)
     shape = tuple(volume.shape[:3])
     cin = int(volume.shape[3])
     weight = torch.from_numpy(_windows.importance_map(window, seg.blend)).to(dev)
@@ -140,8 +145,6 @@ def blend_torch(seg, arr, window, overlap, padded, pads, bar):
                 src, dst = _regions(win, pads, shape)
                 x[(i, *dst)] = volume[src]
                 where.append((src, dst))
-            if seg.preprocess is None and seg.intensity:
-                _segcard.apply_intensity(x, seg.intensity)
             xin = x[:, 0] if slices else x
             y = None
             for flip in flips:
