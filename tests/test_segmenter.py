@@ -78,6 +78,11 @@ def conv_model(spatial, seed=0, classes=3):
     return model
 
 
+def run_model(model, batch) -> np.ndarray:
+    """The model on a batch, as NumPy on any backend (no gradient kept)."""
+    return keras.ops.convert_to_numpy(model.predict_on_batch(np.asarray(batch, np.float32)))
+
+
 def expected_pointwise(pixels):
     return 1.0 / (1.0 + np.exp(-(A * pixels.astype(np.float64) + B)))
 
@@ -137,7 +142,7 @@ def reference(model, pixels, window, overlap, blend="gaussian", tta=False, slice
                 for flips in flip_sets:
                     p = np.flip(patch, flips) if flips else patch
                     inp = p[0] if slices else p
-                    y_hat = np.asarray(model(inp[None, ..., None].astype(np.float32)))[0]
+                    y_hat = run_model(model, inp[None, ..., None])[0]
                     if slices:
                         y_hat = y_hat[None]
                     out += np.flip(y_hat, flips) if flips else y_hat
@@ -176,7 +181,7 @@ def test_pointwise_model_windows_equal_the_whole_volume(mode, window, shape, ble
     # and the model itself, open-sized, on the whole volume at once
     open_model = pointwise_model((None,) * len(window))
     batch = vol.pixels[..., None] if mode == "slices" else vol.pixels[None, ..., None]
-    at_once = np.asarray(open_model(batch))
+    at_once = run_model(open_model, batch)
     at_once = at_once[..., 1] if mode == "slices" else at_once[0, ..., 1]
     assert_allclose(probs.pixels[1], at_once, atol=TOL)
     labels = seg.segment(vol)
@@ -218,8 +223,8 @@ def test_convolution_model_windows_equal_the_whole_volume_away_from_inner_edges(
     vol = volume(shape, seed=5)
     seg = Segmenter(conv_model(window, seed=2), overlap=0.5, device="cpu")
     fast = seg.segment(vol, probabilities=True).pixels
-    whole = conv_model((None, None, None), seed=2)(vol.pixels[None, ..., None])
-    at_once = np.moveaxis(np.asarray(whole)[0], -1, 0)
+    whole = run_model(conv_model((None, None, None), seed=2), vol.pixels[None, ..., None])
+    at_once = np.moveaxis(whole[0], -1, 0)
     clean = np.ones(shape, bool)
     for axis, (n, w) in enumerate(zip(shape, window, strict=True)):
         near = np.zeros(n, bool)
