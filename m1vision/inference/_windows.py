@@ -114,7 +114,7 @@ def importance_map(window, blend: str = "gaussian", *, sigma_scale=SIGMA_SCALE) 
     --------
     >>> w = importance_map((8, 8))
     >>> w.shape, round(float(w.max()), 4), bool(w[0, 0] >= 1e-3), bool(w[3, 3] == w[4, 4])
-    ((8, 8), 0.9394, True, True)
+    ((8, 8), 0.7788, True, True)
     """
     window = tuple(int(w) for w in window)
     if blend == "constant":
