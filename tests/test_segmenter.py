@@ -308,6 +308,18 @@ def test_labels_argument_overrides_the_card_and_2d_pictures(tmp_path):
     assert out.metadata["layout"] == "slice"
 
 
+def test_a_savedmodel_folder_segments(tmp_path):
+    if keras.config.backend() != "tensorflow":
+        pytest.skip("SavedModel folders load on TensorFlow only (documented)")
+    folder = tmp_path / "saved"
+    pointwise_model((8, 8)).export(str(folder))
+    seg = Segmenter(folder, device="cpu")
+    assert seg.model_sha256 is not None
+    vol = volume((2, 10, 12))
+    probs = seg.segment(vol, probabilities=True)
+    assert_allclose(probs.pixels[1], expected_pointwise(vol.pixels), atol=TOL)
+
+
 # -- bad input -----------------------------------------------------------------------------
 
 
