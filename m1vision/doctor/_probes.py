@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 from m1vision import _platform
+from m1vision._devices import list_gpus
 from m1vision.doctor._binarch import package_binaries, read_architectures, summarize
 from m1vision.doctor._common import (
     PACKAGES,
@@ -157,13 +158,7 @@ def _tensorflow_probe(facts: dict) -> tuple[list[dict], dict]:
         ], {"error": _error_text(exc)}
     import_seconds = time.perf_counter() - start
     physical = tf.config.list_physical_devices()
-    gpus = []
-    for dev in tf.config.list_physical_devices("GPU"):
-        try:
-            details = tf.config.experimental.get_device_details(dev)
-        except Exception as exc:  # details are optional
-            details = {"error": _error_text(exc)}
-        gpus.append({"name": dev.name, "details": details})
+    gpus = [{"name": name, "details": what} for name, what in list_gpus("tensorflow")]
     raw = {
         "version": tf.__version__,
         "import_seconds": round(import_seconds, 2),

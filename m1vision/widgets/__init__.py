@@ -20,6 +20,20 @@ cell (or ``IPython.display.display(explorer)``).
 
 An error inside an update (a failing ``pipeline`` step, say) is shown in the explorer's error
 area and kept in ``.last_error``; the explorer keeps the last good picture and keeps working.
+
+Where things are (private parts; the compute is :mod:`m1vision.render` and
+:mod:`m1vision.planes`):
+
+===============  ===================================================================================
+``_common``      the shared controls (window), the error area, the static fallback picture
+``_edges``       :class:`EdgeExplorer`, :func:`explore_edges`
+``_window``      :class:`WindowExplorer`
+``_explore``     :func:`explore`, :class:`FunctionExplorer`
+``_volume``      :class:`VolumeExplorer`
+``_triplanar``   :class:`TriPlanarExplorer`
+``_export``      PNG pictures and GIF/MP4 sweeps of an explorer
+``_replay``      explorers restored from an experiment record (:func:`from_record`)
+===============  ===================================================================================
 """
 
 from m1vision.widgets._edges import EdgeExplorer, explore_edges

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from m1vision._checks import check_int
-from m1vision.errors import InvalidImageError, InvalidParameterError
+from m1vision._checks import check_axis, check_int, check_volume
+from m1vision.errors import InvalidParameterError
 from m1vision.widgets._common import _static_bundle, _unwrap, _widgets
 from m1vision.widgets._edges import EdgeExplorer
 
@@ -53,18 +53,8 @@ class VolumeExplorer:
         w = _widgets()
         medical = volume if not isinstance(volume, np.ndarray) else None
         volume, window_, _is_ct = _unwrap(volume, kwargs.pop("window", None))
-        if not isinstance(volume, np.ndarray):
-            raise TypeError(f"volume must be a numpy.ndarray, got {type(volume).__name__}.")
-        if volume.ndim != 3:
-            raise InvalidImageError(
-                f"volume must be 3-D (Z, H, W), got shape {volume.shape}; "
-                "for one 2-D image use EdgeExplorer."
-            )
-        axis = check_int(axis, name="axis")
-        if axis not in (0, 1, 2):
-            raise InvalidParameterError(f"axis must be 0, 1 or 2, got {axis}.")
-        if min(volume.shape) < 1:
-            raise InvalidImageError(f"volume is empty (shape {volume.shape}).")
+        check_volume(volume, name="volume", hint="for one 2-D image use EdgeExplorer")
+        axis = check_axis(axis)
         self._volume = volume
         n = volume.shape[axis]
         index = n // 2 if index is None else check_int(index, name="index", minimum=0)
