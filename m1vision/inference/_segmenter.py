@@ -365,7 +365,7 @@ class Segmenter(_Planning):
         MemoryBudgetError
             More memory needed than ``max_memory``, before it is allocated.
         """
-        from m1vision.batch import progress as _progress
+        from m1vision._progress import progress as _progress
         from m1vision.volume import resample
 
         vol, was_2d = self._volume(image)
