@@ -37,10 +37,12 @@ from m1vision._checks import check_int, check_number
 from m1vision.errors import InvalidParameterError
 
 __all__ = [
+    "ENHANCED_VARIANTS",
     "LABELS",
     "PHANTOM_LABELS",
     "SERIES_VARIANTS",
     "SOURCES",
+    "GeneratedEnhanced",
     "GeneratedSeries",
     "LesionDataset",
     "ct_phantom",
@@ -48,6 +50,7 @@ __all__ = [
     "make_lesion_dataset",
     "split_indices",
     "write_ct_series",
+    "write_enhanced",
 ]
 
 #: Class names, index = label.
@@ -579,7 +582,14 @@ def _layout_to_lps(shape, spacing) -> np.ndarray:
 
 
 def write_ct_series(
-    folder, *, variant: str = "regular", shape=(64, 256, 256), spacing=(2.5, 0.8, 0.8), seed=0
+    folder,
+    *,
+    variant: str = "regular",
+    shape=(64, 256, 256),
+    spacing=(2.5, 0.8, 0.8),
+    seed=0,
+    modality: str = "CT",
+    rescale_per_slice: bool = False,
 ) -> GeneratedSeries:
     """Write :func:`ct_phantom` as a DICOM CT series (one file per slice) with pydicom.
 
@@ -589,6 +599,11 @@ def write_ct_series(
     (PatientName ``Phantom^Generated``, PatientID ``GEN-0001``) so that tests can check no
     reader lets them through. UIDs and names derive from ``seed``: the same call writes the
     same bytes. ``variant`` is one of :data:`SERIES_VARIANTS` (see the comments there).
+
+    ``modality="MR"`` writes the same geometry as MR Image Storage: the phantom mapped to MR-like
+    values ``(HU + 1000) / 2`` stored as uint16 with RescaleSlope 0.75 (a slope a reader must
+    apply). ``rescale_per_slice=True`` gives every slice its own RescaleSlope/Intercept, in any
+    orientation (the "rescale" variant does so for axial slices).
 
     Returns
     -------
@@ -610,11 +625,20 @@ def write_ct_series(
         raise InvalidParameterError(
             f"variant must be one of {', '.join(SERIES_VARIANTS)}, got {variant!r}."
         )
+    if modality not in ("CT", "MR"):
+        raise InvalidParameterError(f"modality must be 'CT' or 'MR', got {modality!r}.")
+    mr = modality == "MR"
+    if mr and variant in ("monochrome1", "mixed"):
+        raise InvalidParameterError(
+            f"variant {variant!r} is written for CT only; use modality='CT'."
+        )
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     shape = tuple(int(v) for v in shape)
     spacing = tuple(float(v) for v in spacing)
     vol = ct_phantom(shape, seed=seed)
+    if mr:
+        vol = (vol + 1000.0) / 2.0
     rng = np.random.default_rng([seed, 11, SERIES_VARIANTS.index(variant)])
     uid = lambda *parts: generate_uid(entropy_srcs=[str(seed), variant, *map(str, parts)])  # noqa: E731
 
@@ -630,17 +654,28 @@ def write_ct_series(
         numbers = [int(v) for v in rng.permutation(numbers)]
     if variant == "reversed":
         numbers = numbers[::-1]
-    common = {"uid": uid, "spacing": spacing, "variant": variant, "series_uid": series_uid}
+    common = {
+        "uid": uid,
+        "spacing": spacing,
+        "variant": variant,
+        "series_uid": series_uid,
+        "modality": modality,
+    }
+    views = None if expected is None else _slice_views(expected, variant)
     for pos, k in enumerate(order):
         img, iop, ipp, ps = slices[k]
-        slope, inter = 1.0, -1024.0
-        if variant == "rescale":
-            slope, inter = float(rng.choice([0.5, 1.0, 2.0])), float(rng.choice([-1024.0, -2000.0]))
+        slope, inter = None, None  # the modality's own
+        if variant == "rescale" or rescale_per_slice:
+            if mr:
+                slope, inter = float(rng.choice([0.5, 0.75, 1.25])), float(rng.choice([0.0, -5.0]))
+            else:
+                slope = float(rng.choice([0.5, 1.0, 2.0]))
+                inter = float(rng.choice([-1024.0, -2000.0]))
         if variant == "mismatch" and k == 1:
             ps = (ps[0] * 1.5, ps[1] * 1.5)
         ds, got = _ct_dataset(img, iop, ipp, ps, numbers[pos], slope=slope, inter=inter, **common)
-        if variant == "rescale" and expected is not None:
-            expected[k] = got
+        if views is not None and got is not None and not (variant == "mismatch" and k == 1):
+            views[k][...] = got
         name = f"IM{numbers[pos]:04d}.dcm"
         if variant == "shuffled":
             name = "".join(rng.choice(list("0123456789ABCDEF"), 8))
@@ -665,6 +700,15 @@ def write_ct_series(
             ds.save_as(files[-1], enforce_file_format=True)
         (folder / "second").rmdir()
     return GeneratedSeries(folder, tuple(files), expected, affine, variant)
+
+
+def _slice_views(expected: np.ndarray, variant: str) -> list:
+    """For each stored slice, the view of ``expected`` (the layout) it fills."""
+    if variant == "sagittal":
+        return [expected[::-1, :, s] for s in range(expected.shape[2])]
+    if variant == "coronal":
+        return [expected[::-1, s, :] for s in range(expected.shape[1])]
+    return [expected[k] for k in range(expected.shape[0])]
 
 
 def _stored_slices(vol: np.ndarray, variant: str, spacing: tuple) -> list[tuple]:
@@ -725,45 +769,280 @@ def _ct_dataset(
     spacing,
     variant,
     series_uid,
-    slope=1.0,
-    inter=-1024.0,
+    modality="CT",
+    slope=None,
+    inter=None,
     echo=None,
 ):
-    """One CT Image Storage dataset of a generated series, and the HU it stores (None for
-    MONOCHROME1)."""
+    """One CT (or MR) Image Storage dataset of a generated series, and the values it stores
+    in modality units (None for MONOCHROME1). Slope and intercept default to the modality's:
+    1 and -1024 for CT (int16), 0.75 and 0 for MR (uint16)."""
     import pydicom
     from pydicom.dataset import FileMetaDataset
-    from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian
+    from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, MRImageStorage
 
+    mr = modality == "MR"
+    if slope is None:
+        slope = 0.75 if mr else 1.0
+    if inter is None:
+        inter = 0.0 if mr else -1024.0
+    sop_class = MRImageStorage if mr else CTImageStorage
     ds = pydicom.Dataset()
     ds.file_meta = FileMetaDataset()
     ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    ds.file_meta.MediaStorageSOPClassUID = CTImageStorage
-    ds.SOPClassUID = CTImageStorage
+    ds.file_meta.MediaStorageSOPClassUID = sop_class
+    ds.SOPClassUID = sop_class
     ds.SOPInstanceUID = uid(series_uid, number, echo)
     ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
     ds.PatientName, ds.PatientID, ds.StudyDate = "Phantom^Generated", "GEN-0001", "20260101"
     ds.StudyInstanceUID, ds.SeriesInstanceUID = uid("study"), series_uid
     ds.FrameOfReferenceUID = uid("frame", series_uid)
-    ds.Modality, ds.Manufacturer, ds.SeriesNumber = "CT", "m1vision synthetic", 2
+    ds.Modality, ds.Manufacturer, ds.SeriesNumber = modality, "m1vision synthetic", 2
     ds.SeriesDescription = "Phantom abdomen 2.5 mm"
     ds.ImageType = ["ORIGINAL", "PRIMARY", "AXIAL"]
     ds.InstanceNumber = number
     ds.ImagePositionPatient = [f"{v:.6f}" for v in ipp]
     ds.ImageOrientationPatient = [f"{v:.8f}" for v in iop]
     ds.PixelSpacing = [f"{v:.6f}" for v in ps]
-    ds.SliceThickness, ds.KVP = f"{spacing[0]:.6f}", "120"
-    ds.WindowCenter, ds.WindowWidth = "40", "400"
-    ds.RescaleSlope, ds.RescaleIntercept, ds.RescaleType = f"{slope:g}", f"{inter:g}", "HU"
+    ds.SliceThickness = f"{spacing[0]:.6f}"
+    ds.RescaleSlope, ds.RescaleIntercept = f"{slope:g}", f"{inter:g}"
+    if mr:
+        ds.WindowCenter, ds.WindowWidth = "400", "800"
+    else:
+        ds.KVP, ds.WindowCenter, ds.WindowWidth, ds.RescaleType = "120", "40", "400", "HU"
     mono1 = variant == "monochrome1"
     raw = (img - inter) / slope
     if mono1:  # stored so that K - lut(raw) gives img back, K = lut(0) + lut(65535)
         raw = (2 * inter + 65535 - img - inter) / slope
     ds.PhotometricInterpretation = "MONOCHROME1" if mono1 else "MONOCHROME2"
     ds.SamplesPerPixel, ds.BitsAllocated, ds.BitsStored, ds.HighBit = 1, 16, 16, 15
-    ds.PixelRepresentation = 0 if mono1 else 1
+    unsigned = mono1 or mr
+    ds.PixelRepresentation = 0 if unsigned else 1
     ds.Rows, ds.Columns = img.shape
     if echo is not None:
         ds.EchoNumbers = echo
-    ds.PixelData = np.round(raw).astype("<u2" if mono1 else "<i2").tobytes()
+    ds.PixelData = np.round(raw).astype("<u2" if unsigned else "<i2").tobytes()
     return ds, np.round(raw) * slope + inter if not mono1 else None
+
+
+# --------------------------------------------------------------------------- Enhanced multi-frame
+
+#: The series variants :func:`write_enhanced` also writes as one Enhanced multi-frame object.
+ENHANCED_VARIANTS: tuple[str, ...] = (
+    "regular",
+    "missing_slice",
+    "uneven",
+    "sagittal",
+    "coronal",
+    "oblique",
+    "tilted",
+)
+
+
+@dataclass(frozen=True)
+class GeneratedEnhanced:
+    """What :func:`write_enhanced` wrote and what a correct reader gives back.
+
+    Attributes
+    ----------
+    path : pathlib.Path
+        The Enhanced multi-frame file.
+    series : GeneratedSeries
+        The same data as a classic single-frame series (its ``expected`` and ``affine`` are
+        those of the first stack of ``path`` too).
+    frame_order : tuple of int
+        For each frame of the file, the index of the series file (in ``series.files``) it
+        holds: the frames are stored in this (shuffled) order.
+    echo_expected : tuple of numpy.ndarray
+        Per echo, the volume a correct reader returns for that stack (axial variants only;
+        empty otherwise). Echo ``e`` stores the first echo's values integer-divided by
+        ``e + 1``.
+    """
+
+    path: Path
+    series: GeneratedSeries
+    frame_order: tuple[int, ...]
+    echo_expected: tuple[np.ndarray, ...]
+
+
+def _sequence(**elements):
+    import pydicom
+
+    item = pydicom.Dataset()
+    for key, value in elements.items():
+        setattr(item, key, value)
+    return pydicom.Sequence([item])
+
+
+def write_enhanced(
+    folder,
+    *,
+    modality: str = "CT",
+    variant: str = "regular",
+    shape=(16, 64, 64),
+    spacing=(2.5, 0.8, 0.8),
+    rescale_per_frame: bool = False,
+    shuffle: bool = True,
+    echoes: int = 1,
+    seed: int = 0,
+) -> GeneratedEnhanced:
+    """Write :func:`ct_phantom` both as a classic series and as one Enhanced CT/MR object.
+
+    The classic series goes to ``folder/series`` (:func:`write_ct_series` with the same
+    ``modality``, ``variant``, ``shape``, ``spacing``, ``seed`` and per-slice rescale), and the
+    same slices, with the same stored values, positions, orientation and rescale, to
+    ``folder/enhanced.dcm`` as an Enhanced CT (or MR) Image Storage object: ImagePositionPatient
+    per frame in PlanePositionSequence, the orientation in a shared PlaneOrientationSequence,
+    PixelSpacing and SliceThickness in a shared PixelMeasuresSequence, the rescale in
+    PixelValueTransformationSequence (shared, or per frame with ``rescale_per_frame``),
+    FrameContentSequence with StackID, InStackPositionNumber and DimensionIndexValues. The
+    frames are stored in a seeded shuffled order (``shuffle``) so that only their positions
+    sort them. ``echoes > 1`` (MR) repeats the stack per echo (MREchoSequence
+    EffectiveEchoTime 10, 20... ms, a third dimension): one object holding several stacks.
+    Deterministic: the same call writes the same bytes.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from m1vision.synthetic import write_enhanced
+    >>> gen = write_enhanced(tempfile.mkdtemp(), shape=(4, 24, 20))
+    >>> gen.path.name, len(gen.series.files), gen.frame_order != (0, 1, 2, 3)
+    ('enhanced.dcm', 4, True)
+    """
+    import pydicom
+    from pydicom.dataset import FileMetaDataset
+    from pydicom.uid import (
+        EnhancedCTImageStorage,
+        EnhancedMRImageStorage,
+        ExplicitVRLittleEndian,
+        generate_uid,
+    )
+
+    if variant not in ENHANCED_VARIANTS:
+        raise InvalidParameterError(
+            f"variant must be one of {', '.join(ENHANCED_VARIANTS)}, got {variant!r}."
+        )
+    echoes = check_int(echoes, name="echoes", minimum=1)
+    if echoes > 1 and modality != "MR":
+        raise InvalidParameterError("echoes > 1 is an MR acquisition; pass modality='MR'.")
+    folder = Path(folder)
+    series = write_ct_series(
+        folder / "series",
+        variant=variant,
+        shape=shape,
+        spacing=spacing,
+        seed=seed,
+        modality=modality,
+        rescale_per_slice=rescale_per_frame,
+    )
+    classic = [pydicom.dcmread(f) for f in series.files]
+    n = len(classic)
+    rng = np.random.default_rng([seed, 12, ENHANCED_VARIANTS.index(variant)])
+    order = [int(v) for v in rng.permutation(n)] if shuffle else list(range(n))
+    uid = lambda *parts: generate_uid(  # noqa: E731
+        entropy_srcs=[str(seed), variant, modality, "enhanced", *map(str, parts)]
+    )
+    first = classic[0]
+    sop = EnhancedMRImageStorage if modality == "MR" else EnhancedCTImageStorage
+    ds = pydicom.Dataset()
+    ds.file_meta = FileMetaDataset()
+    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds.file_meta.MediaStorageSOPClassUID = sop
+    ds.SOPClassUID = sop
+    ds.SOPInstanceUID = uid("instance")
+    ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+    for key in ("PatientName", "PatientID", "StudyDate", "StudyInstanceUID", "Modality"):
+        setattr(ds, key, first.get(key))
+    ds.Manufacturer = first.Manufacturer
+    ds.SeriesInstanceUID = uid("series")
+    ds.SeriesNumber = 4
+    ds.SeriesDescription = f"Phantom {modality} enhanced"
+    ds.ImageType = ["ORIGINAL", "PRIMARY", "VOLUME", "NONE"]
+    ds.InstanceNumber = 1
+    ds.FrameOfReferenceUID = uid("frame of reference")
+    ds.ContentQualification = "PRODUCT"
+    ds.DimensionOrganizationType = "3D"
+    dim_uid = uid("dimensions")
+    ds.DimensionOrganizationSequence = _sequence(DimensionOrganizationUID=dim_uid)
+    pointers = [
+        ("StackID", "FrameContentSequence"),
+        ("InStackPositionNumber", "FrameContentSequence"),
+    ]
+    if echoes > 1:
+        pointers.append(("EffectiveEchoTime", "MREchoSequence"))
+    ds.DimensionIndexSequence = pydicom.Sequence()
+    for pointer, group in pointers:
+        item = pydicom.Dataset()
+        item.DimensionOrganizationUID = dim_uid
+        item.DimensionIndexPointer = pydicom.datadict.tag_for_keyword(pointer)
+        item.FunctionalGroupPointer = pydicom.datadict.tag_for_keyword(group)
+        ds.DimensionIndexSequence.append(item)
+    for key in (
+        "SamplesPerPixel",
+        "PhotometricInterpretation",
+        "Rows",
+        "Columns",
+        "BitsAllocated",
+        "BitsStored",
+        "HighBit",
+        "PixelRepresentation",
+    ):
+        setattr(ds, key, first.get(key))
+    ds.NumberOfFrames = n * echoes
+    shared = pydicom.Dataset()
+    shared.PixelMeasuresSequence = _sequence(
+        PixelSpacing=first.PixelSpacing, SliceThickness=first.SliceThickness
+    )
+    shared.PlaneOrientationSequence = _sequence(
+        ImageOrientationPatient=first.ImageOrientationPatient
+    )
+    shared.FrameVOILUTSequence = _sequence(
+        WindowCenter=first.WindowCenter, WindowWidth=first.WindowWidth
+    )
+    if not rescale_per_frame:
+        shared.PixelValueTransformationSequence = _sequence(
+            RescaleSlope=first.RescaleSlope,
+            RescaleIntercept=first.RescaleIntercept,
+            RescaleType=first.get("RescaleType", "US"),
+        )
+    ds.SharedFunctionalGroupsSequence = pydicom.Sequence([shared])
+    ds.PerFrameFunctionalGroupsSequence = pydicom.Sequence()
+    # the in-stack position: rank along the normal (what a writer knows; the reader ignores it)
+    normal = np.cross(
+        np.asarray(first.ImageOrientationPatient[:3], float),
+        np.asarray(first.ImageOrientationPatient[3:], float),
+    )
+    rank = np.argsort(np.argsort([float(np.dot(c.ImagePositionPatient, normal)) for c in classic]))
+    frames = []
+    for e in range(echoes):
+        for k in order:
+            c = classic[k]
+            item = pydicom.Dataset()
+            values = [1, int(rank[k]) + 1] + ([e + 1] if echoes > 1 else [])
+            item.FrameContentSequence = _sequence(
+                StackID="1", InStackPositionNumber=int(rank[k]) + 1, DimensionIndexValues=values
+            )
+            item.PlanePositionSequence = _sequence(ImagePositionPatient=c.ImagePositionPatient)
+            if rescale_per_frame:
+                item.PixelValueTransformationSequence = _sequence(
+                    RescaleSlope=c.RescaleSlope,
+                    RescaleIntercept=c.RescaleIntercept,
+                    RescaleType=c.get("RescaleType", "US"),
+                )
+            if echoes > 1:
+                item.MREchoSequence = _sequence(EffectiveEchoTime=10.0 * (e + 1))
+            ds.PerFrameFunctionalGroupsSequence.append(item)
+            frames.append(c.pixel_array // (e + 1))
+    ds.PixelData = np.stack(frames).astype(frames[0].dtype.newbyteorder("<")).tobytes()
+    path = folder / "enhanced.dcm"
+    ds.save_as(path, enforce_file_format=True)
+
+    echo_expected: list[np.ndarray] = []
+    if echoes > 1 and variant in ("regular", "uneven", "tilted"):
+        for e in range(echoes):
+            vol = np.empty((n, *classic[0].pixel_array.shape), np.float32)
+            for c in classic:
+                slope, inter = float(c.RescaleSlope), float(c.RescaleIntercept)
+                vol[int(rank[classic.index(c)])] = (c.pixel_array // (e + 1)) * slope + inter
+            echo_expected.append(vol)
+    return GeneratedEnhanced(path, series, tuple(order), tuple(echo_expected))

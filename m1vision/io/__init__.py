@@ -9,10 +9,12 @@ not by their extension, so a PNG named ``.dcm`` or a DICOM without an extension 
 function               returns
 =====================  ==========================================================================
 :func:`read_image`     a plain ``ndarray`` (PNG, JPEG, TIFF, BMP; 8/16-bit kept; BGR for color)
-:func:`read_dicom`     a :class:`MedicalImage`, pixels float32 in modality units (HU for CT)
+:func:`read_dicom`     a :class:`MedicalImage`, pixels float32 in modality units (HU for CT);
+                       an Enhanced multi-frame CT/MR/PET object as a volume (``stack=``)
 :func:`read_nifti`     a :class:`MedicalImage`, a float32 (Z, H, W) volume in DICOM-like layout
 :func:`read_series`    a :class:`MedicalImage` volume from a folder of single-slice DICOM files
-:func:`list_series`    one :class:`SeriesInfo` row per DICOM series found in a folder
+:func:`list_series`    one :class:`SeriesInfo` row per DICOM series found in a folder (per
+                       stack for an Enhanced multi-frame object)
 :func:`read_any`       a :class:`MedicalImage` for any of the above (a file or a one-series
                        folder), picked by content
 :func:`write_image`    writes PNG/JPEG/TIFF/BMP atomically; refuses to overwrite unless asked
@@ -31,8 +33,12 @@ Where things are (private parts):
 ``_listing``        finding and listing DICOM series
 ``_series``         reading one series as a volume
 ``_series_checks``  readable slices, usable orientation
+``_stack``          the geometry checks, rescale and layout shared by series and Enhanced frames
+``_enhanced``       Enhanced multi-frame objects: functional groups, stacks
 ``_write``          :func:`write_image`
 ==================  ==============================================================================
+
+Geometry (affines, orientations, the layout) is :mod:`m1vision.geometry`'s.
 
 Conventions
 -----------
