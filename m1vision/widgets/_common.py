@@ -352,6 +352,15 @@ def overlay_controls(overlay, *, picker: bool = False) -> dict:
     )
 
 
+def overlay_of_controls(overlay, controls: dict):
+    """``overlay`` with the settings its controls (:func:`overlay_controls`) hold now."""
+    c = controls
+    return overlay.replace(
+        show=bool(c["overlay"].value), opacity=float(c["opacity"].value),
+        outline=bool(c["outline"].value), hidden=tuple(c["hidden"].value),
+    )  # fmt: skip
+
+
 def blur_canny_controls(params) -> dict:
     """``ksize``, ``sigma``, ``low``, ``high`` holding ``params``' values (the edge and the
     tri-planar explorers share them; the thresholds' range reaches ``high`` if above 255)."""

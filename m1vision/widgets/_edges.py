@@ -32,6 +32,7 @@ from m1vision.widgets._common import (
     blur_canny_controls,
     build_controls,
     overlay_controls,
+    overlay_of_controls,
 )
 from m1vision.widgets._state import Explorer
 
@@ -385,11 +386,7 @@ class EdgeExplorer(Explorer):
         """The mask overlay as the controls set it now (None without labels)."""
         if self.overlay is None:
             return None
-        c = self.controls
-        return self.overlay.replace(
-            show=bool(c["overlay"].value), opacity=float(c["opacity"].value),
-            outline=bool(c["outline"].value), hidden=tuple(c["hidden"].value),
-        )  # fmt: skip
+        return overlay_of_controls(self.overlay, self.controls)
 
     @classmethod
     def _from_view(cls, view: EdgeView, image) -> EdgeExplorer:

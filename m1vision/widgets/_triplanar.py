@@ -35,6 +35,7 @@ from m1vision.widgets._common import (
     build_controls,
     key_events,
     overlay_controls,
+    overlay_of_controls,
 )
 from m1vision.widgets._state import Explorer
 
@@ -328,11 +329,7 @@ class TriPlanarExplorer(Explorer):
         """The overlay as the controls set it now (None without labels)."""
         if self.overlay is None:
             return None
-        c = self.controls
-        return self.overlay.replace(
-            show=bool(c["overlay"].value), opacity=float(c["opacity"].value),
-            outline=bool(c["outline"].value), hidden=tuple(c["hidden"].value),
-        )  # fmt: skip
+        return overlay_of_controls(self.overlay, self.controls)
 
     def set_overlay(self, **changes) -> None:
         """Set some of ``show``, ``opacity``, ``outline``, ``hidden`` (label values) at once."""
