@@ -408,6 +408,8 @@ class DeviceRunner:
         self.plan = device_plan
         self.backend = compiled.backend
         self._stream = None
+        self._pinned: dict = {}
+        self._turn: dict = {}
         if self.backend == "torch":
             import torch
 
@@ -430,15 +432,15 @@ class DeviceRunner:
             import torch
 
             host = arr.view(np.int16) if arr.dtype == np.uint16 else arr
-            t = torch.from_numpy(np.ascontiguousarray(host) if owned else np.array(host))
             if self._stream is None:
+                t = torch.from_numpy(np.ascontiguousarray(host) if owned else np.array(host))
                 return t.to(self.compiled._torch_device), None
-            t = t.pin_memory()
+            pinned, done = self._pinned_buffer(host)
+            np.copyto(pinned.numpy(), host)  # the view is free once this returns
             with torch.cuda.stream(self._stream):
-                t = t.to(self.compiled._torch_device, non_blocking=True)
-                event = torch.cuda.Event()
-                event.record(self._stream)
-            return t, event
+                t = pinned.to(self.compiled._torch_device, non_blocking=True)
+                done.record(self._stream)
+            return t, done
         if backend == "tensorflow":
             import tensorflow as tf
 
@@ -449,6 +451,27 @@ class DeviceRunner:
 
             return jax.device_put(np.array(arr), self.compiled._jax_device), None
         raise RuntimeError(f"unsupported Keras backend {backend!r}")
+
+    def _pinned_buffer(self, host: np.ndarray):
+        """One of two page-locked buffers of ``host``'s shape and dtype, taken in turn (a
+        buffer is reused once the copy from it has finished), and its copy event."""
+        import torch
+
+        key = (host.shape, host.dtype.str)
+        ring = self._pinned.get(key)
+        if ring is None:
+            if len(self._pinned) > 8:  # many decoded sizes: keep the memory bounded
+                self._pinned.clear()
+            dtype = torch.from_numpy(host[:0].reshape(-1)).dtype
+            ring = self._pinned[key] = [
+                [torch.empty(host.shape, dtype=dtype, pin_memory=True), torch.cuda.Event()]
+                for _ in range(2)
+            ]
+            self._turn[key] = 0
+        i = self._turn[key] = 1 - self._turn[key]
+        buffer, done = ring[i]
+        done.synchronize()  # the copy that last read this buffer has finished
+        return buffer, done
 
     def finish(self, staged) -> np.ndarray:
         """The device part and the model on a staged batch: NumPy output."""
