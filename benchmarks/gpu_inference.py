@@ -1,24 +1,30 @@
 """Inference on a GPU with Keras 3's torch backend: m1vision's Predictor measured on CUDA.
 
-    KERAS_BACKEND=torch python benchmarks/gpu_inference.py --ref DIR --out DIR [--quick]
+    KERAS_BACKEND=torch python3 benchmarks/gpu_inference.py --ref DIR --out DIR [--quick]
 
-Run on the accelerator machine (an NVIDIA H100; CI never runs it, `make bench` does not
-either: it needs a GPU and torch). Its result, committed as
-``benchmarks/results/gpu_inference_h100.json``, is a section of ``make bench``'s results
-(``benchmarks/bench_inference_gpu.py`` reads it, with its machine and date).
-``--ref`` holds what TensorFlow computed on the CPU here
-for the shipped model (``python benchmarks/gpu_inference.py --make-ref DIR`` with TensorFlow
-installed): the inputs, the probabilities and Grad-CAM heatmaps. Measured:
+Run on the accelerator machine (an NVIDIA GPU; CI never runs it, `make bench` does not
+either: it needs a GPU). It writes ``OUT/gpu_inference.json`` and ``OUT/gpu_inference.md``
+(the Markdown rows); the JSON, committed as ``benchmarks/results/gpu_inference_h100.json``,
+is a section of ``make bench``'s results (``benchmarks/bench_inference_gpu.py`` reads it, with
+its machine and date). ``--ref`` (optional: without it the accuracy part is left out) holds
+what TensorFlow computed on the CPU here for the shipped model (``python
+benchmarks/gpu_inference.py --make-ref DIR`` with TensorFlow installed): the inputs, the
+probabilities and Grad-CAM heatmaps. Any backend runs it (``KERAS_BACKEND=jax python
+benchmarks/gpu_inference.py --quick --device cpu --out DIR`` tries it out on a CPU).
+Measured:
 
 * the shipped ``data/models/lesion_cnn.keras`` on the GPU vs TensorFlow on the CPU: max
   abs/rel differences of probabilities and Grad-CAM, class agreement; with torch's default
   TF32 convolutions and with TF32 off (to name the source of the difference);
 * the numerics self-test (:mod:`m1vision.numerics`) on the GPU, TF32 on and off;
-* MobileNetV2 224x224 (``weights=None``, nothing downloaded) on 512x512 16-bit PNG files, per
-  batch size: the seed-style eager loop (per image: read, preprocess, ``model(x[None])``),
-  ``Predictor.predict(files)`` (reading and preprocessing overlapped with inference),
-  preprocessing alone, the Predictor's no-grad inference call alone and
-  ``model.predict_on_batch`` on the same ready arrays, and Grad-CAM per image.
+* MobileNetV2 224x224 (``weights=None``, nothing downloaded) on 1024 16-bit 512x512 PNG files
+  with ``Normalize(mode="mobilenet")``, at batch 32 and 128: ``model.predict_on_batch`` on
+  ready tensors already on the device (the reference), ``Predictor.predict(files)`` with
+  ``prepare_on="cpu"`` (everything prepared by OpenCV on the CPU cores) and ``"device"``
+  (the CPU decodes; to_uint8, normalise, resize, channels as keras.ops on the GPU), each
+  one's preparation alone (for "device": reading and decoding) and inference alone (for
+  "device": the device part and the model on decoded batches), and the overlap ratio
+  ``Predictor time / max(preparation, inference)``; Grad-CAM per image.
 
 Every timing is the median of ``repeats`` runs after a warm-up, the methods taking turns.
 """

@@ -92,6 +92,8 @@ class Predictor:
         (float images) or one grey level where OpenCV rounds (integer images): see
         :mod:`m1vision.inference._device_prep`. ``"auto"`` (default): ``"device"`` when the
         model runs on a GPU, else ``"cpu"``. ``Predictions.executor`` says which ran.
+        Used by :meth:`predict` and :meth:`predict_volume`; :meth:`prepare` and
+        :meth:`predict_folder` prepare on the CPU.
 
     Notes
     -----
