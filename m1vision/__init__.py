@@ -34,6 +34,7 @@ floor  room              what it holds
                          the volume input kinds
 3      ``pipeline``      serialisable step pipelines and :meth:`Pipeline.run`
 3      ``inference``     :class:`~m1vision.inference.Predictor`, devices, models
+3      ``cohort``        label statistics of a folder of image/label pairs: one CSV, resumable
 4      ``explain``       Grad-CAM of images and volumes
 4      ``widgets``       the ipywidgets explorers
 4      ``experiment``    records of a run and their reproduction

@@ -53,7 +53,16 @@ FLOORS: dict[int, tuple[str, tuple[str, ...]]] = {
             "m1vision.data",
         ),
     ),
-    3: ("jobs", ("m1vision.batch", "m1vision.volume", "m1vision.pipeline", "m1vision.inference")),
+    3: (
+        "jobs",
+        (
+            "m1vision.batch",
+            "m1vision.volume",
+            "m1vision.pipeline",
+            "m1vision.inference",
+            "m1vision.cohort",
+        ),
+    ),
     4: (
         "explain, explore, record",
         ("m1vision.explain", "m1vision.widgets", "m1vision.experiment"),

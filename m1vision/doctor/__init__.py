@@ -28,6 +28,8 @@ check                      what it looks at
 ``tensorflow_gpu``         (TensorFlow on) Metal plugin loaded and a GPU listed
 ``tensorflow_selftest``    (TensorFlow on) conv + dense numerics on the CPU and every GPU
 ``lock_drift``             installed versions against this platform's lock in ``locks/``
+``jupyter_widgets``,       the Jupyter server's front ends (labextensions) of ipywidgets and
+``jupyter_ipyevents``      ipyevents: present, and of the versions the kernel's packages need
 =========================  ===================================================================
 
 The platform decision itself (native arm64, Rosetta, Intel Mac, Linux) comes from
@@ -48,6 +50,7 @@ Where things are (a package; the public names above are all importable from
 ``_backends``      Keras backends and their devices (TF + Metal, torch CUDA/MPS, JAX), each
                    self-tested; the GPU path to use
 ``_locks``         lock drift: :func:`installed_versus_lock`, :func:`read_lock`
+``_jupyter``       the Jupyter server's widget front ends against the kernel's widget packages
 ``_binarch``       compiled-file architectures (public as :mod:`m1vision.binarch`)
 ``_report``        :func:`print_env_info` and the command line
 =================  ============================================================================

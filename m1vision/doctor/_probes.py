@@ -253,7 +253,8 @@ def get_env_info(*, tensorflow: bool = True) -> dict:
         ``python``, ``packages`` (per package: version, location, compiled-file
         architectures), ``numpy_blas``, ``opencv_build``, ``dicom_codecs`` (per transfer
         syntax: decodes here, with which plugins), ``tensorflow`` (when asked),
-        ``lock_drift``. The home folder appears as ``~``.
+        ``lock_drift``, ``jupyter_front_ends`` (the server's widget front ends). The home
+        folder appears as ``~``.
 
     Examples
     --------
@@ -294,6 +295,9 @@ def get_env_info(*, tensorflow: bool = True) -> dict:
 
     _run_probe(info, "backends", lambda: _backends_probe(facts, devices=bool(tensorflow)))
     _run_probe(info, "lock_drift", _lock_probe)
+    from m1vision.doctor._jupyter import _jupyter_probe
+
+    _run_probe(info, "jupyter_front_ends", _jupyter_probe)
     info["tensorflow_checked"] = bool(tensorflow)
     info["summary"] = {s: sum(c["status"] == s for c in info["checks"]) for s in STATUSES}
     return mask_home(info)
