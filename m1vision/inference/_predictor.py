@@ -744,7 +744,11 @@ class Predictor:
         device_plan, where = self._where()
         staging = None
         if device_plan is not None:
-            first = device_plan.decode(items[0])  # the staging shape and dtype
+            try:
+                first = device_plan.decode(items[0])  # the staging shape and dtype
+            except Exception as exc:
+                exc.add_note(f"while preparing input 0: {_label(items[0])}")
+                raise
             staging = (first.shape, first.dtype)
         why = self._processes_refused(items, device_plan, staging)
         if why is None:
