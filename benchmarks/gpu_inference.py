@@ -328,6 +328,13 @@ def speed(out: dict, *, quick: bool, workers: int | None, device: str, executor:
                     (p_dev.probabilities.argmax(1) == p_cpu.probabilities.argmax(1)).sum()
                 ),
             }
+            # the model's inputs themselves: the device part on the first decoded batch
+            (rows0, (x0, event), dtype0), *_ = runner.stage(decoded[0], owned=True)
+            if event is not None:
+                event.synchronize()
+            with keras.device(name):
+                made = keras.ops.convert_to_numpy(device_plan.apply(x0, dtype0))
+            row["max_abs_diff_inputs_device_vs_cpu"] = float(np.abs(made - ready[rows0]).max())
             for p in predictors.values():
                 p.close()
             row.update({k: round(v, 4) for k, v in t.items()})
@@ -410,6 +417,16 @@ def markdown(result: dict) -> str:
             "Executors: "
             + "; ".join(
                 f"batch {r['batch_size']}: {r['executor_device']}" for r in mb.get("rows", [])
+            )
+        ),
+        "",
+        (
+            "prepare_on='device' vs 'cpu': "
+            + "; ".join(
+                f"batch {r['batch_size']}: top-1 agrees on {r['top1_agree_device_vs_cpu']} of "
+                f"{r['n']}, max |probability difference| {r['max_abs_diff_device_vs_cpu']:.2g}, "
+                f"max |model input difference| {r.get('max_abs_diff_inputs_device_vs_cpu', 0):.2g}"
+                for r in mb.get("rows", [])
             )
         ),
     ]
