@@ -49,9 +49,7 @@ def update_page(page: Path, table: str) -> None:
     head, rest = text.split(PAGE_START, 1)
     _, tail = rest.split(PAGE_END, 1)
     body = table.split("\n", 2)[2].replace("\n## ", "\n### ")  # drop the H1, nest the sections
-    atomic_write_text(
-        page, f"{head}{PAGE_START}\n{body.strip()}\n{PAGE_END}{tail}", overwrite=True
-    )
+    atomic_write_text(page, f"{head}{PAGE_START}\n{body.strip()}\n{PAGE_END}{tail}", overwrite=True)
 
 
 def discover(only: list[str] | None = None) -> list[Path]:
@@ -89,9 +87,8 @@ def machine() -> dict:
 
 def describe(info: dict) -> str:
     """One line naming a machine from :func:`machine`'s dict."""
-    return (
-        f"{info['platform']}, {info['cpu_count']} cores, Python {info['python']}"
-        + (f", NumPy {info['numpy']}, OpenCV {info['opencv']}" if "numpy" in info else "")
+    return f"{info['platform']}, {info['cpu_count']} cores, Python {info['python']}" + (
+        f", NumPy {info['numpy']}, OpenCV {info['opencv']}" if "numpy" in info else ""
     )
 
 
@@ -127,8 +124,7 @@ def to_markdown(results: dict) -> str:
         f"This run: {describe(results['machine'])}, {results['date']}"
         f"{' (quick sizes)' if results['quick'] else ''}."
         + (
-            f" Re-run on {results['merged']['date']}: "
-            f"{', '.join(results['merged']['sections'])}."
+            f" Re-run on {results['merged']['date']}: {', '.join(results['merged']['sections'])}."
             if results.get("merged")
             else ""
         ),

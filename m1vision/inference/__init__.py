@@ -59,6 +59,10 @@ A package; every public name is importable from ``m1vision.inference``:
                    ``from_config``)
 ``_prepare``       reading and preparing inputs for the model, in threads or in worker
                    processes into shared-memory batches
+``_device_prep``   ``prepare_on="device"``: a pipeline split into a CPU part (decode) and
+                   a device part (window, normalize, resize, channels, cast as keras.ops
+                   on the model's device, equal to OpenCV's within a stated tolerance),
+                   the staging and copy of decoded batches; functions a Segmenter reuses
 ``_predictions``   :class:`Predictions`, the result of a call
 ``_folder``        the batch engine's job for :meth:`Predictor.predict_folder`
 ``_device``        :func:`select_device`

@@ -20,7 +20,7 @@ import numpy as np
 from m1vision._checks import available_cores, check_int, check_workers, default_workers
 from m1vision._progress import progress as _progress
 from m1vision.errors import InvalidImageError, InvalidParameterError
-from m1vision.inference import _backend, _prepare
+from m1vision.inference import _backend, _device_prep, _prepare
 from m1vision.inference._device import DeviceChoice, select_device
 from m1vision.inference._models import (
     SavedModelClassifier,
@@ -78,6 +78,22 @@ class Predictor:
         with 8 or more cores and at least two batches, when ``preprocess`` pickles and the
         input size is fixed; otherwise threads. ``Predictions.executor`` says which ran,
         and why threads when auto could not use processes.
+    prepare_on : {"auto", "cpu", "device"}
+        Where the tensor maths of preparation runs. ``"cpu"``: all of it (``preprocess``,
+        resize, channels, dtype) on the CPU, what :meth:`prepare` returns. ``"device"``:
+        the CPU only reads and decodes each input (and runs the leading ``preprocess``
+        steps that only OpenCV does: blur, Canny, CLAHE...) to an array at its native size
+        and dtype; that array travels to the model's device as it is (``uint8``/``uint16``:
+        2-4x fewer bytes than float32), where the ``preprocess`` tail made of ``window``,
+        ``to_uint8`` (modes range/dtype), ``normalize`` and ``resize`` (nearest, linear,
+        area), the resize to the model's input, the channels and the cast run as
+        ``keras.ops`` right before the model, on any backend; on CUDA the next batch is
+        copied while this one computes. Equal to the CPU path within float32 rounding
+        (float images) or one grey level where OpenCV rounds (integer images): see
+        :mod:`m1vision.inference._device_prep`. ``"auto"`` (default): ``"device"`` when the
+        model runs on a GPU, else ``"cpu"``. ``Predictions.executor`` says which ran.
+        Used by :meth:`predict` and :meth:`predict_volume`; :meth:`prepare` and
+        :meth:`predict_folder` prepare on the CPU.
 
     Notes
     -----
@@ -116,6 +132,7 @@ class Predictor:
         workers: int | None = None,
         prefetch: int = 2,
         executor: str = "auto",
+        prepare_on: str = "auto",
     ):
         # 1. the model: loaded from its file where given one, an image classifier
         self._set_model(model)
@@ -134,6 +151,14 @@ class Predictor:
                 "'auto' picks worker processes on a GPU for files, threads otherwise."
             )
         self.executor = executor
+        if prepare_on not in ("auto", "cpu", "device"):
+            raise InvalidParameterError(
+                f"prepare_on must be 'auto', 'cpu' or 'device', got {prepare_on!r}; 'auto' "
+                "prepares on the model's device when it is a GPU, on the CPU otherwise."
+            )
+        self.prepare_on = prepare_on
+        self._cached_plan = None
+        self._runner = None
         self._workers_given = workers is not None
         self.workers = check_workers(workers)
         #: Which executor the last :meth:`predict` prepared on (see ``executor``).
@@ -267,6 +292,7 @@ class Predictor:
             "workers": self.workers if self._workers_given else None,
             "prefetch": self.prefetch,
             "executor": self.executor,
+            "prepare_on": self.prepare_on,
             "device": self.device.name,
             "backend": self.device.backend,
         }
@@ -278,8 +304,8 @@ class Predictor:
         Parameters
         ----------
         config : dict
-            What :meth:`to_config` gave (``workers``, ``prefetch`` and ``executor`` may be
-            left out: their defaults).
+            What :meth:`to_config` gave (``workers``, ``prefetch``, ``executor`` and
+            ``prepare_on`` may be left out: their defaults).
         model : path, optional
             Load the model from here instead of ``config["model"]`` (a record moved to
             another folder).
@@ -294,7 +320,7 @@ class Predictor:
         if not isinstance(config, dict):
             raise TypeError(f"config must be a dict (from to_config), got {type(config).__name__}.")
         required = {"model", "preprocess", "batch_size", "labels", "top_k", "from_logits"}
-        known = required | {"workers", "prefetch", "executor", "device", "backend"}
+        known = required | {"workers", "prefetch", "executor", "prepare_on", "device", "backend"}
         missing, unknown = sorted(required - set(config)), sorted(set(config) - known)
         if missing or unknown:
             raise InvalidParameterError(
@@ -318,6 +344,7 @@ class Predictor:
             workers=config.get("workers"),
             prefetch=config.get("prefetch", 2),
             executor=config.get("executor", "auto"),
+            prepare_on=config.get("prepare_on", "auto"),
             device=device,
         )
 
@@ -329,6 +356,41 @@ class Predictor:
                 self.preprocess, self.input_shape, self.input_dtype
             )
         return cached
+
+    def _device_plan(self):
+        """``(DevicePlan or None, why not)`` for the current ``preprocess`` (cached)."""
+        cached = self._cached_plan
+        if cached is None or cached[0] is not self.preprocess:
+            cached = self._cached_plan = (
+                self.preprocess,
+                _device_prep.plan(self.preprocess, self.input_shape, self.input_dtype),
+            )
+        return cached[1]
+
+    def _where(self):
+        """Where this call prepares: ``(DevicePlan or None, words)``."""
+        if self.prepare_on == "cpu":
+            return None, "prepared on the CPU"
+        if self.prepare_on == "auto" and self.device.kind != "gpu":
+            return None, "prepared on the CPU (the model runs on the CPU)"
+        device_plan, why = self._device_plan()
+        if device_plan is None:
+            if self.prepare_on == "device":
+                raise InvalidParameterError(
+                    f"prepare_on='device' cannot be used: {why}. Pass prepare_on='cpu' "
+                    "(or 'auto'), or end preprocess with window/normalize/resize steps."
+                )
+            return None, f"prepared on the CPU ({why})"
+        words = f"decoded on the CPU, {device_plan.describe()} on {self.device.name}"
+        if why:
+            words += f" (CPU up to: {why})"
+        return device_plan, words
+
+    def _device_runner(self, device_plan):
+        runner = self._runner
+        if runner is None or runner.plan is not device_plan:
+            runner = self._runner = _device_prep.DeviceRunner(self._fn, device_plan)
+        return runner
 
     def close(self) -> None:
         """Stop the worker processes and free the shared-memory buffers that
@@ -391,9 +453,12 @@ class Predictor:
 
     # -- batches -------------------------------------------------------------------------------
 
-    def _batches(self, items, *, record_errors: bool):
+    def _batches(self, items, *, record_errors: bool, prepare=None):
         """Yield ``(indices, batch or None, failures)`` with items prepared in threads, up to
-        ``prefetch`` batches ahead of the consumer."""
+        ``prefetch`` batches ahead of the consumer; with ``prepare`` (a DevicePlan's decode)
+        the batch is a list of ``(rows, stacked same-shape arrays)`` groups."""
+        grouped = prepare is not None
+        prepare = prepare or self.prepare
         n = len(items)
         bs = self.batch_size
         pending = collections.deque()
@@ -403,7 +468,7 @@ class Predictor:
         def fill(upto: int):
             nonlocal next_item
             while next_item < min(n, upto):
-                pending.append((next_item, pool.submit(self.prepare, items[next_item])))
+                pending.append((next_item, pool.submit(prepare, items[next_item])))
                 next_item += 1
 
         try:
@@ -422,6 +487,13 @@ class Predictor:
                         failures.append((i, exc))
                 # the next `prefetch` batches are prepared while the consumer runs this one
                 fill(start + bs + bs * self.prefetch)
+                if grouped:
+                    yield (
+                        indices,
+                        (_device_prep.group_by_shape(arrays) if arrays else None),
+                        (failures),
+                    )
+                    continue
                 if arrays and len({a.shape for a in arrays}) > 1:
                     shapes = sorted({a.shape for a in arrays})
                     raise InvalidImageError(
@@ -435,7 +507,9 @@ class Predictor:
             pool.shutdown(wait=True)
 
     def _run(self, batch: np.ndarray) -> np.ndarray:
-        out = self._fn(batch)
+        return self._outputs(self._fn(batch))
+
+    def _outputs(self, out: np.ndarray) -> np.ndarray:
         if out.ndim != 2:
             raise InvalidParameterError(
                 f"the model returned shape {out.shape}; Predictor needs (batch, classes)."
@@ -504,21 +578,20 @@ class Predictor:
         show = len(items) > 4 * self.batch_size if progress is None else bool(progress)
         with _progress(len(items), show=show, desc="predict") as bar:
             if self._is_ready(images):  # model-ready tensors: batches are slices, no copies
-                batches = (
-                    images[i : i + self.batch_size] for i in range(0, len(images), self.batch_size)
+                outputs = (
+                    self._fn(images[i : i + self.batch_size])
+                    for i in range(0, len(images), self.batch_size)
                 )
                 executor = "none (model-ready arrays)"
             else:
-                batches, executor = self._prepared_batches(items)
+                outputs, executor = self._prepared_outputs(items)
             self.last_executor = executor
             try:
-                for batch in batches:
-                    rows.append(self._run(batch))
-                    bar.update(len(batch))
+                for out in outputs:
+                    rows.append(self._outputs(out))
+                    bar.update(len(out))
             finally:
-                close = getattr(batches, "close", None)
-                if close is not None:
-                    close()  # an error or interrupt: the generator releases its workers
+                outputs.close()  # an error or interrupt: the generators release their workers
         probabilities = np.concatenate(rows, axis=0)
         inputs = [str(i) if isinstance(i, os.PathLike) else i for i in items]
         return Predictions(
@@ -584,10 +657,20 @@ class Predictor:
         n = len(slices)
         rows = []
         show = n > 4 * self.batch_size if progress is None else bool(progress)
+        device_plan, _ = self._where()
+        prepare = device_plan.decode if device_plan is not None else None
+        batches = (b for _, b, _ in self._batches(slices, record_errors=False, prepare=prepare))
+        if device_plan is None:
+            outputs = _closing((self._fn(b) for b in batches), batches)
+        else:
+            outputs = _closing(self._device_runner(device_plan).run(batches, owned=True), batches)
         with _progress(n, show=show, desc="predict_volume") as bar:
-            for _, batch, _ in self._batches(slices, record_errors=False):
-                rows.append(self._run(batch))
-                bar.update(len(batch))
+            try:
+                for out in outputs:
+                    rows.append(self._outputs(out))
+                    bar.update(len(out))
+            finally:
+                outputs.close()
         probabilities = np.concatenate(rows, axis=0)
         return Predictions(probabilities, self._top_k(probabilities), list(range(n)), self.labels)
 
@@ -655,25 +738,49 @@ class Predictor:
             self, inputs, out_dir, overwrite=overwrite, progress=progress, executor=executor
         )
 
-    def _prepared_batches(self, items: list):
-        """The batches of ``items`` prepared on the executor chosen (see ``executor``), and
-        its description."""
-        why = self._processes_refused(items)
+    def _prepared_outputs(self, items: list):
+        """The model's raw outputs per batch of ``items`` (a generator), prepared on the
+        executor chosen (see ``executor``) and where ``prepare_on`` says, and the words."""
+        device_plan, where = self._where()
+        staging = None
+        if device_plan is not None:
+            try:
+                first = device_plan.decode(items[0])  # the staging shape and dtype
+            except Exception as exc:
+                exc.add_note(f"while preparing input 0: {_label(items[0])}")
+                raise
+            staging = (first.shape, first.dtype)
+        why = self._processes_refused(items, device_plan, staging)
         if why is None:
-            shared = self._shared_batches()
+            shared = self._shared_batches(device_plan, staging)
             desc = (
                 f"processes ({shared.workers} workers, {shared.method}, "
                 f"{len(shared.names)} shared-memory batch buffers)"
             )
-            return shared.batches(items, _label), desc
-        desc = f"threads ({self.workers} workers)"
-        if why:
-            desc += f"; processes not used: {why}"
-        return (b for _, b, _ in self._batches(items, record_errors=False)), desc
+        else:
+            desc = f"threads ({self.workers} workers)"
+            if why:
+                desc += f"; processes not used: {why}"
+        desc += f"; {where}"
+        if device_plan is None:
+            if why is None:
+                batches = shared.batches(items, _label)
+            else:
+                batches = (b for _, b, _ in self._batches(items, record_errors=False))
+            return _closing((self._fn(b) for b in batches), batches), desc
+        runner = self._device_runner(device_plan)
+        if why is None:
+            batches = shared.staged_batches(items, _label)
+            return _closing(runner.run(batches, owned=False), batches), desc
+        batches = (
+            b for _, b, _ in self._batches(items, record_errors=False, prepare=device_plan.decode)
+        )
+        return _closing(runner.run(batches, owned=True), batches), desc
 
-    def _processes_refused(self, items: list) -> str | None:
+    def _processes_refused(self, items: list, device_plan=None, staging=None) -> str | None:
         """``None`` if this call prepares in processes, else why not ("" when threads were
-        asked for or are the plain choice). ``executor="processes"`` raises instead."""
+        asked for or are the plain choice). ``executor="processes"`` raises instead.
+        With a ``device_plan`` the workers decode into buffers of the ``staging`` shape."""
         if self.executor == "threads":
             return ""
         forced = self.executor == "processes"
@@ -688,15 +795,16 @@ class Predictor:
             ):
                 return ""
         why = None
-        if any(v is None for v in self.input_shape[1:]):
+        nbytes = self._ring_bytes(staging)
+        if device_plan is None and any(v is None for v in self.input_shape[1:]):
             why = f"the model's input size is open ({self.input_shape[1:]})"
-        elif (bad := _prepare.picklable(self._preparer)) is not None:
+        elif (bad := _prepare.picklable(device_plan or self._preparer)) is not None:
             why = (
                 f"preprocess cannot be sent to a worker process ({bad}); use a "
                 "m1vision.pipeline.Pipeline or a module-level function"
             )
-        elif not _prepare.shm_room(self._ring_bytes()):
-            why = f"/dev/shm has no room for {self._ring_bytes() / 2**20:.0f} MiB of batch buffers"
+        elif not _prepare.shm_room(nbytes):
+            why = f"/dev/shm has no room for {nbytes / 2**20:.0f} MiB of batch buffers"
         if forced and why:
             raise InvalidParameterError(
                 f"executor='processes' cannot be used: {why}. Pass executor='threads' (or "
@@ -704,23 +812,20 @@ class Predictor:
             )
         return why
 
-    def _ring_bytes(self) -> int:
-        _, h, w, c = self.input_shape
-        slots = self.prefetch + 1
-        return (
-            slots
-            * self.batch_size
-            * (h or 0)
-            * (w or 0)
-            * (c or 0)
-            * np.dtype(self.input_dtype).itemsize
-        )
+    def _ring_bytes(self, staging=None) -> int:
+        shape, dtype = staging or (self.input_shape[1:], self.input_dtype)
+        pixels = 1
+        for v in shape:
+            pixels *= v or 0
+        return (self.prefetch + 1) * self.batch_size * pixels * np.dtype(dtype).itemsize
 
-    def _shared_batches(self):
+    def _shared_batches(self, device_plan=None, staging=None):
 
         # the default count, less the core of the process that feeds the model
         workers = self.workers if self._workers_given else max(1, default_workers() - 1)
-        shape = (self.batch_size, *self.input_shape[1:])
+        shape = (self.batch_size, *(staging[0] if staging else self.input_shape[1:]))
+        dtype = staging[1] if staging else self.input_dtype
+        key = (id(self.preprocess), device_plan is not None, np.dtype(dtype).str)
         shared = self._shared
         if (
             shared is None
@@ -728,16 +833,28 @@ class Predictor:
             or shared.batch_shape != shape
             or shared.workers != workers
             or len(shared.names) != self.prefetch + 1
-            or shared.prepare_key != (id(self.preprocess),)
+            or shared.prepare_key != key
         ):
             self.close()
             shared = _prepare.SharedBatches(
-                self._preparer,
+                device_plan.decode if device_plan is not None else self._preparer,
                 batch_shape=shape,
-                dtype=self.input_dtype,
+                dtype=dtype,
                 slots=self.prefetch + 1,
                 workers=workers,
             )
-            shared.prepare_key = (id(self.preprocess),)
+            shared.prepare_key = key
             self._shared = shared
         return shared
+
+
+def _closing(outputs, batches):
+    """``outputs`` (a generator over ``batches``) that closes ``batches`` when it is closed
+    (an error or interrupt releases the workers and buffers at once)."""
+    try:
+        yield from outputs
+    finally:
+        outputs.close()
+        close = getattr(batches, "close", None)
+        if close is not None:
+            close()

@@ -180,14 +180,20 @@ def _init(prepare, names, batch_shape, dtype) -> None:
     )
 
 
-def _fill(slot: int, start: int, items: list) -> list[tuple[int, BaseException]]:
-    """Prepare ``items`` into rows ``start...`` of buffer ``slot``; return the failures."""
+def _fill(slot: int, start: int, items: list, spill: bool = False):
+    """Prepare ``items`` into rows ``start...`` of buffer ``slot``; return the failures
+    ``[(row, exception)]``. With ``spill``, also the images of another shape or dtype than
+    the buffer's (returned as ``{row: array}``, pickled: decoded sizes may differ)."""
     out = _WORKER["views"][slot]
     prepare = _WORKER["prepare"]
     failures = []
+    spilled = {}
     for row, item in enumerate(items, start):
         try:
             image = prepare(item)
+            if spill and (image.shape != out.shape[1:] or image.dtype != out.dtype):
+                spilled[row] = image
+                continue
             if image.shape != out.shape[1:]:
                 raise InvalidImageError(
                     f"a prepared input has shape {image.shape}, the model's input is "
@@ -198,7 +204,7 @@ def _fill(slot: int, start: int, items: list) -> list[tuple[int, BaseException]]
             if picklable(exc) is not None:
                 exc = RuntimeError(f"{type(exc).__name__}: {exc}")
             failures.append((row, exc))
-    return failures
+    return (failures, spilled) if spill else failures
 
 
 def _release(pool: ProcessPoolExecutor, shms: list) -> None:
@@ -288,6 +294,27 @@ class SharedBatches:
         The first failing input of a batch raises its error, with a note naming it
         (``describe(item)``); any error or interrupt closes the workers and buffers.
         """
+        return self._batches(items, describe, spill=False)
+
+    def staged_batches(self, items: list, describe):
+        """As :meth:`batches` for decoded inputs of possibly different sizes: yield each
+        batch as ``[(rows, array)]`` groups, the buffer's view first (the rows of the
+        buffer's shape and dtype; valid until the next batch is asked for), then the
+        other inputs grouped by shape (sent back from the workers)."""
+        from m1vision.inference._device_prep import group_by_shape
+
+        for view, spilled in self._batches(items, describe, spill=True):
+            if not spilled:
+                yield [(np.arange(len(view)), view)]
+                continue
+            rows = [r for r in range(len(view)) if r not in spilled]
+            groups = [(np.asarray(rows), view[rows])] if rows else []
+            others = sorted(spilled)
+            for sub, stacked in group_by_shape([spilled[r] for r in others]):
+                groups.append((np.asarray([others[i] for i in sub]), stacked))
+            yield groups
+
+    def _batches(self, items: list, describe, *, spill: bool):
         bs = self.batch_shape[0]
         n = len(items)
         n_batches = -(-n // bs)
@@ -300,7 +327,7 @@ class SharedBatches:
             rows = range(0, count, chunk)
             pending[b] = [
                 self._pool.submit(
-                    _fill, b % ring, r, items[start + r : start + min(r + chunk, count)]
+                    _fill, b % ring, r, items[start + r : start + min(r + chunk, count)], spill
                 )
                 for r in rows
             ]
@@ -309,15 +336,20 @@ class SharedBatches:
             for b in range(min(ring, n_batches)):
                 submit(b)
             for b in range(n_batches):
-                failures = []
+                failures, spilled = [], {}
                 for future in pending.pop(b):
-                    failures.extend(future.result())
+                    result = future.result()
+                    if spill:
+                        result, extra = result
+                        spilled.update(extra)
+                    failures.extend(result)
                 if failures:
                     row, exc = min(failures, key=lambda f: f[0])
                     i = b * bs + row
                     exc.add_note(f"while preparing input {i}: {describe(items[i])}")
                     raise exc
-                yield self._views[b % ring][: min(bs, n - b * bs)]
+                view = self._views[b % ring][: min(bs, n - b * bs)]
+                yield (view, spilled) if spill else view
                 if b + ring < n_batches:  # the slot just computed is free again
                     submit(b + ring)
         except BaseException:
