@@ -143,12 +143,13 @@ def file_record(path, cached: dict | None = None, st=None) -> tuple[dict, bool]:
     return {"sha256": file_sha256(path), "size": st.st_size, "stat": key}, True
 
 
-def identify(path, cached: dict | None = None) -> tuple[dict, int]:
+def identify(path, cached: dict | None = None, st=None) -> tuple[dict, int]:
     """The identity record of a file or folder input, and how many files were hashed.
 
     A file: ``{"sha256", "size", "stat"}`` (:func:`file_record`). A folder: ``{"sha256",
     "size", "files": {relative path: file record}}``; only files whose stat changed are hashed
-    again, and ``"sha256"`` is :func:`tree_sha256` of the folder.
+    again, and ``"sha256"`` is :func:`tree_sha256` of the folder. ``st``: the path's
+    ``os.stat`` if taken already (before any read of it).
 
     Raises
     ------
@@ -156,7 +157,8 @@ def identify(path, cached: dict | None = None) -> tuple[dict, int]:
         The path cannot be read.
     """
     path = Path(path)
-    st = os.stat(path)
+    if st is None:
+        st = os.stat(path)
     if not stat.S_ISDIR(st.st_mode):
         cached_file = cached if cached and "files" not in cached else None
         record, hashed = file_record(path, cached_file, st)
