@@ -156,7 +156,6 @@ def identify(path, cached: dict | None = None, st=None) -> tuple[dict, int]:
     OSError
         The path cannot be read.
     """
-    path = Path(path)
     if st is None:
         st = os.stat(path)
     if not stat.S_ISDIR(st.st_mode):
@@ -166,7 +165,7 @@ def identify(path, cached: dict | None = None, st=None) -> tuple[dict, int]:
     old = (cached or {}).get("files") or {}
     files: dict[str, dict] = {}
     n = 0
-    for rel, file in folder_files(path):
+    for rel, file in folder_files(Path(path)):
         files[rel], hashed = file_record(file, old.get(rel))
         n += hashed
     if cached is not None and n == 0 and list(files) == list(old) and cached.get("sha256"):
@@ -185,9 +184,10 @@ def smudge_racy(record: dict | None, written_ns: int) -> None:
     if not record:
         return
     limit = written_ns - RACY_WINDOW_NS
-    for rec in [*(record.get("files") or {}).values(), record]:
+    files = record.get("files")
+    for rec in (*files.values(), record) if files else (record,):
         key = rec.get("stat")
-        if key and max(key[0], key[1]) >= limit:
+        if key and (key[0] >= limit or key[1] >= limit):
             rec["stat"] = None
 
 

@@ -89,6 +89,9 @@ def differences(here, there, path: str = "") -> list[str]:
     return []
 
 
+_ENTRY_ENCODER = json.JSONEncoder(separators=(",", ":"))  # made once, not per item
+
+
 class Manifest:
     """The record of what a job made in a folder: ``m1vision-manifest.json``.
 
@@ -219,9 +222,9 @@ class Manifest:
             "items": self.items,
         }
         # One item per line: compact (it is rewritten while a run goes on), still diffable.
+        key_text, entry_text = json.JSONEncoder().encode, _ENTRY_ENCODER.encode
         items = ",\n".join(
-            f"  {json.dumps(key)}: {json.dumps(entry, separators=(',', ':'))}"
-            for key, entry in sorted(self.items.items())
+            f"  {key_text(key)}: {entry_text(entry)}" for key, entry in sorted(self.items.items())
         )
         head = json.dumps(versioned(MANIFEST_SCHEMA, MANIFEST_VERSION, body | {"items": {}}))
         text = (
