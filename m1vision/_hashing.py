@@ -143,20 +143,21 @@ def file_record(path, cached: dict | None = None, st=None) -> tuple[dict, bool]:
     return {"sha256": file_sha256(path), "size": st.st_size, "stat": key}, True
 
 
-def identify(path, cached: dict | None = None) -> tuple[dict, int]:
+def identify(path, cached: dict | None = None, st=None) -> tuple[dict, int]:
     """The identity record of a file or folder input, and how many files were hashed.
 
     A file: ``{"sha256", "size", "stat"}`` (:func:`file_record`). A folder: ``{"sha256",
     "size", "files": {relative path: file record}}``; only files whose stat changed are hashed
-    again, and ``"sha256"`` is :func:`tree_sha256` of the folder.
+    again, and ``"sha256"`` is :func:`tree_sha256` of the folder. ``st``: the path's
+    ``os.stat`` if taken already (before any read of it).
 
     Raises
     ------
     OSError
         The path cannot be read.
     """
-    path = Path(path)
-    st = os.stat(path)
+    if st is None:
+        st = os.stat(path)
     if not stat.S_ISDIR(st.st_mode):
         cached_file = cached if cached and "files" not in cached else None
         record, hashed = file_record(path, cached_file, st)
@@ -164,7 +165,7 @@ def identify(path, cached: dict | None = None) -> tuple[dict, int]:
     old = (cached or {}).get("files") or {}
     files: dict[str, dict] = {}
     n = 0
-    for rel, file in folder_files(path):
+    for rel, file in folder_files(Path(path)):
         files[rel], hashed = file_record(file, old.get(rel))
         n += hashed
     if cached is not None and n == 0 and list(files) == list(old) and cached.get("sha256"):
@@ -183,9 +184,10 @@ def smudge_racy(record: dict | None, written_ns: int) -> None:
     if not record:
         return
     limit = written_ns - RACY_WINDOW_NS
-    for rec in [*(record.get("files") or {}).values(), record]:
+    files = record.get("files")
+    for rec in (*files.values(), record) if files else (record,):
         key = rec.get("stat")
-        if key and max(key[0], key[1]) >= limit:
+        if key and (key[0] >= limit or key[1] >= limit):
             rec["stat"] = None
 
 

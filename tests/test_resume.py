@@ -274,6 +274,44 @@ def test_a_racily_clean_record_is_hashed_again(bmps, tmp_path):
     assert kept == _hashing.stat_key(target.stat())
 
 
+def test_a_files_kind_is_sniffed_again_unless_its_whole_stat_is_the_recorded_one(bmps, tmp_path):
+    """Collecting a resume skips a kind's content check only for files whose size, mtime,
+    ctime, inode and device are those recorded with their kind; a rewrite is checked again."""
+    from m1vision.batch import InputKind, register_input_kind, unregister_input_kind
+
+    asked = []
+
+    def matches(path):
+        asked.append(path.name)
+        return path.suffix == ".bmp" and path.read_bytes()[:2] == b"BM"
+
+    register_input_kind(InputKind(name="sniffed_bmp", matches=matches, read=read_any))
+    try:
+        out = tmp_path / "out"
+        first = EDGES.run(bmps, out, progress=False)
+        assert sorted(asked) == [f"img{k}.bmp" for k in range(4)]
+        assert first.reasons == {"new": 4}
+        manifest = out / MANIFEST_NAME
+        recorded = json.loads(manifest.read_text())
+        assert {k: e["kind"] for k, e in recorded["items"].items()} == {
+            f"img{k}.bmp": "sniffed_bmp" for k in range(4)
+        }
+        later = time.time_ns() + 10 * _hashing.RACY_WINDOW_NS  # stats no longer racy
+        os.utime(manifest, ns=(later, later))
+        asked.clear()
+        again = EDGES.run(bmps, out, progress=False)
+        assert again.reasons == {"unchanged": 4} and asked == []
+        _rewrite_keeping_size_and_mtime(bmps / "img1.bmp", _bmp_bytes(_image(9)))
+        os.utime(manifest, ns=(later, later))
+        asked.clear()
+        third = EDGES.run(bmps, out, progress=False)
+        assert asked == ["img1.bmp"]
+        assert third.reasons == {"input changed": 1, "unchanged": 3}
+        _assert_fresh(third)
+    finally:
+        unregister_input_kind("sniffed_bmp")
+
+
 def test_one_rule_hashes_files_folders_and_models_alike(tmp_path):
     from m1vision import experiment
     from m1vision.batch import file_sha256, input_fingerprint

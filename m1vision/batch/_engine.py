@@ -266,12 +266,12 @@ def plan(job: Job, inputs: list[Input], out_dir: Path) -> list[tuple[Input, Path
     Outputs are compared ignoring case, as macOS' file system does.
     """
     planned = [(inp, job.output_path(inp, out_dir)) for inp in inputs]
-    sources = {inp.path for inp in inputs}
+    sources = {str(inp.path) for inp in inputs}
     seen: dict[str, Input] = {}
     for inp, out in planned:
         if out is None:
             continue
-        if out in sources:
+        if str(out) in sources:
             raise InvalidParameterError(
                 f"the output for {str(inp.path)!r} would be {str(out)!r}, which is an input; "
                 "choose another out_dir or suffix."
@@ -341,13 +341,19 @@ def run(
             f"{type(executor).__name__}."
         )
     out_dir = Path(out_dir).absolute()
+    fingerprint = job.fingerprint()
+    manifest_path = Path(manifest_path) if manifest_path else out_dir / MANIFEST_NAME
+    kinds = job.input_kinds()
+    kind_names = [kind.name for kind in kinds]
+    # Read before the lock, as a hint only: the kinds of files whose stat is the recorded one
+    # need no sniffing. Under the lock it is used only if the file is still the one read.
+    early = None if overwrite else _read_early(manifest_path, fingerprint)
     if collected is not None:
         items = collected
     else:
-        items = collect(inputs, exclude=out_dir, kinds=job.input_kinds())
+        known = early.known_kinds(kind_names) if early is not None else None
+        items = collect(inputs, exclude=out_dir, kinds=kinds, known=known)
     planned = plan(job, items, out_dir)
-    fingerprint = job.fingerprint()
-    manifest_path = Path(manifest_path) if manifest_path else out_dir / MANIFEST_NAME
     out_dir.mkdir(parents=True, exist_ok=True)
     with folder_lock(out_dir):  # one run per output folder, from reading the manifest on
         return _run_locked(
@@ -360,7 +366,21 @@ def run(
             overwrite,
             progress_bar,
             chunksize,
+            early,
+            kind_names,
         )
+
+
+def _read_early(manifest_path: Path, fingerprint: dict) -> Manifest | None:
+    """The manifest of the same job, read without the lock (None if none, unreadable or of
+    another job: the locked read then decides and reports)."""
+    try:
+        early = Manifest.load(manifest_path)
+    except Exception:
+        return None
+    if early is None or early.job.get("sha256") != fingerprint["sha256"]:
+        return None
+    return early
 
 
 def _run_locked(
@@ -373,9 +393,12 @@ def _run_locked(
     overwrite,
     progress_bar,
     chunksize,
+    early=None,
+    kind_names=(),
 ) -> BatchReport:
     """Steps 3-5 of :func:`run`, holding the output folder's lock."""
-    old = Manifest.load(manifest_path)
+    # the manifest read before the lock, if the file is still that one (no run wrote it since)
+    old = early if early is not None and early.is_current() else Manifest.load(manifest_path)
     decisions = decide(planned, old, fingerprint, overwrite=overwrite)
 
     # From here on files are written. The manifest first names this job (no items when
@@ -383,10 +406,22 @@ def _run_locked(
     started = time.gmtime()
     t0 = time.perf_counter()
     same_job = old is not None and old.job.get("sha256") == fingerprint["sha256"]
-    manifest = Manifest(manifest_path, fingerprint, old.items if same_job and not overwrite else {})
+    manifest = Manifest(
+        manifest_path,
+        fingerprint,
+        old.items if same_job and not overwrite else {},
+        kinds=list(kind_names),
+    )
     todo = [i for i, d in enumerate(decisions) if d.todo]
     # an unchanged folder's manifest is not rewritten: nothing in it would change
-    save = bool(todo) or not same_job or overwrite or old.changed or old.version != manifest.version
+    save = (
+        bool(todo)
+        or not same_job
+        or overwrite
+        or old.changed
+        or old.version != manifest.version
+        or old.kinds != manifest.kinds
+    )
     if save:
         manifest.save()
 
@@ -453,6 +488,7 @@ def _run_locked(
                         output=relative_output(d.output, manifest_path.parent),
                         output_file=output_file,
                         result=record,
+                        kind=d.input.kind,
                     )
             bar.update(len(chunk))
             if n_failed:

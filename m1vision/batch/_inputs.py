@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -30,11 +30,15 @@ class Input:
         The absolute path of the file or folder.
     kind : str
         The name of the :class:`InputKind` that recognised it.
+    stat : os.stat_result or None
+        The file's stat taken while collecting (a scanned file), so resume does not stat it
+        again; not part of the input's identity (not compared).
     """
 
     key: str
     path: Path
     kind: str
+    stat: os.stat_result | None = field(default=None, compare=False, repr=False)
 
 
 _EXTENSIONS: list[str] = []  # IMAGE_EXTENSIONS, longest first (".nii.gz" before ".nii")
@@ -235,7 +239,7 @@ def _file_kind(path: Path, kinds, *, named: bool) -> InputKind | None:
     return IMAGE_KIND if named else None  # a file named directly may have any name
 
 
-def collect(inputs, *, exclude=None, kinds=None) -> list[Input]:
+def collect(inputs, *, exclude=None, kinds=None, known=None) -> list[Input]:
     """List the inputs of files and folders, each with its key and kind.
 
     Parameters
@@ -251,6 +255,11 @@ def collect(inputs, *, exclude=None, kinds=None) -> list[Input]:
     kinds : list of InputKind, optional
         The kinds to recognise, in order (a job's :meth:`~m1vision.batch.Job.input_kinds`);
         default :func:`input_kinds`: the registered kinds, then ``"image"``.
+    known : mapping, optional
+        ``{input key: ((size, mtime_ns, ctime_ns, inode, device), kind name)}``: kinds found
+        before (a manifest's records). A scanned file whose stat is exactly the recorded one
+        is the file whose content that kind matched, so it takes that kind without being
+        sniffed again (every other file is matched as usual).
 
     Returns
     -------
@@ -290,7 +299,7 @@ def collect(inputs, *, exclude=None, kinds=None) -> list[Input]:
             if kind is not None:
                 found.append(Input(key=path.name, path=path, kind=kind.name))
             else:
-                found += _scan(path, kinds, exclude)
+                found += _scan(path, kinds, exclude, known or {})
         elif path.is_file():
             kind = _file_kind(path, kinds, named=True)
             found.append(Input(key=path.name, path=path, kind=kind.name))
@@ -316,31 +325,57 @@ def collect(inputs, *, exclude=None, kinds=None) -> list[Input]:
     return found
 
 
-def _scan(folder: Path, kinds, exclude: Path | None) -> list[Input]:
+def stat_tuple(st: os.stat_result) -> tuple[int, int, int, int, int]:
+    """``(size, mtime_ns, ctime_ns, inode, device)``: the stat a recorded kind is reused on."""
+    return (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_dev)
+
+
+def _scan(folder: Path, kinds, exclude: Path | None, known) -> list[Input]:
+    """Scan ``folder`` as :func:`os.walk` would (symbolic links to folders are offered to
+    the folder kinds but not entered), with one :func:`os.scandir` per folder and the stat of
+    each file from its directory entry."""
+    file_kinds = {kind.name: kind for kind in kinds if not kind.folder}
     found = []
-    for dirpath, dirnames, filenames in os.walk(folder):
-        here = Path(dirpath)
-        rel_dir = here.relative_to(folder)
-        keep = []
-        for d in sorted(dirnames):
-            sub = here / d
-            if d.startswith(".") or (exclude is not None and sub.resolve() == exclude):
-                continue
-            kind = _folder_kind(sub, kinds)
-            if kind is not None:  # one input: not entered
-                rel = (rel_dir / d).as_posix()
-                found.append(((rel_dir / d).parts, Input(key=rel, path=sub, kind=kind.name)))
-            else:
-                keep.append(d)
-        dirnames[:] = keep
-        for name in filenames:
+    stack = [(str(folder), ())]
+    while stack:
+        here, parts = stack.pop()
+        try:
+            with os.scandir(here) as it:
+                entries = list(it)
+        except OSError:
+            continue  # as os.walk: an unreadable folder is left out
+        for entry in entries:
+            name = entry.name
             if name.startswith("."):
                 continue
-            kind = _file_kind(here / name, kinds, named=False)
+            rel = (*parts, name)
+            try:
+                is_dir = entry.is_dir()
+            except OSError:
+                is_dir = False
+            if is_dir:
+                sub = Path(entry.path)
+                if exclude is not None and sub.resolve() == exclude:
+                    continue
+                kind = _folder_kind(sub, kinds)
+                if kind is not None:  # one input: not entered
+                    found.append((rel, Input(key="/".join(rel), path=sub, kind=kind.name)))
+                elif not entry.is_symlink():
+                    stack.append((entry.path, rel))
+                continue
+            key = "/".join(rel)
+            try:
+                st = entry.stat()
+            except OSError:
+                st = None  # a broken link: matched by name, its read reports it
+            recorded = known.get(key)
+            if st is not None and recorded is not None and recorded[0] == stat_tuple(st):
+                kind = file_kinds.get(recorded[1])
+            else:
+                kind = None
+            if kind is None:
+                kind = _file_kind(Path(entry.path), kinds, named=False)
             if kind is not None:
-                rel = rel_dir / name
-                found.append(
-                    (rel.parts, Input(key=rel.as_posix(), path=here / name, kind=kind.name))
-                )
+                found.append((rel, Input(key=key, path=Path(entry.path), kind=kind.name, stat=st)))
     found.sort(key=lambda t: t[0])
     return [inp for _, inp in found]

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from m1vision._atomic import atomic_write_bytes, check_versioned, versioned
 from m1vision._hashing import file_record, file_sha256, identify, smudge_racy
-from m1vision.batch._inputs import Input
+from m1vision.batch._inputs import Input, stat_tuple
 from m1vision.errors import JobMismatchError, OutputExistsError
 
 __all__ = ["file_sha256"]  # the one rule, re-exported for m1vision.batch
@@ -89,6 +89,9 @@ def differences(here, there, path: str = "") -> list[str]:
     return []
 
 
+_ENTRY_ENCODER = json.JSONEncoder(separators=(",", ":"))  # made once, not per item
+
+
 class Manifest:
     """The record of what a job made in a folder: ``m1vision-manifest.json``.
 
@@ -97,7 +100,9 @@ class Manifest:
         {"schema": "m1vision.batch_manifest", "version": 2,
          "job": {"schema": ..., "sha256": ..., "config": {...}},   # Job.fingerprint()
          "updated": "2026-01-01T00:00:00Z",
+         "kinds": ["<input kind name>", ...],                        # the job's, in order
          "items": {"<input key>": {
+             "kind": "<input kind name>",
              "input": {"sha256", "size", "stat"},                   # a file input, or
                       {"sha256", "size", "files": {"<rel>": {"sha256", "size", "stat"}}},
              "output": "<path relative to the manifest's folder>" | null,
@@ -110,16 +115,53 @@ class Manifest:
     manifest (inputs known by size and mtime only) is read with its job, and its items are
     recomputed (reason ``"older manifest"``).
 
+    ``kind`` and ``kinds`` let the next collect skip sniffing a file's content: a file whose
+    stat is exactly the recorded one takes its recorded kind, when the job's kinds are the
+    same names in the same order (:meth:`known_kinds`).
+
     The manifest is written (naming the job, with no items) before any output is, so a
     folder's files were always made by the job it names.
     """
 
-    def __init__(self, path: Path, job: dict, items: dict | None = None, version=None):
+    def __init__(
+        self,
+        path: Path,
+        job: dict,
+        items: dict | None = None,
+        version=None,
+        kinds: list[str] | None = None,
+    ):
         self.path = Path(path)
         self.job = job
         self.items: dict[str, dict] = dict(items or {})
         self.version = MANIFEST_VERSION if version is None else version  # as read
+        self.kinds = list(kinds or [])
         self.changed = False  # records refreshed while deciding
+        self.file_stat: tuple | None = None  # of the file it was read from
+
+    def known_kinds(self, kinds: list[str]) -> dict:
+        """``{input key: ((size, mtime_ns, ctime_ns, inode, device), kind name)}`` of the
+        file inputs whose stat is trusted (for :func:`m1vision.batch.collect`'s ``known``);
+        empty unless ``kinds`` (the job's kind names, in order) are the recorded ones."""
+        if list(kinds) != self.kinds:
+            return {}
+        known = {}
+        for key, entry in self.items.items():
+            rec = entry.get("input")
+            kind = entry.get("kind")
+            if kind and rec and rec.get("stat") and "files" not in rec:
+                known[key] = ((rec["size"], *rec["stat"]), kind)
+        return known
+
+    def is_current(self) -> bool:
+        """Is the file on disk still the one this manifest was read from (same size, mtime,
+        ctime, inode and device: an atomic replace makes a new inode)?"""
+        if self.file_stat is None:
+            return False
+        try:
+            return stat_tuple(os.stat(self.path)) == self.file_stat
+        except OSError:
+            return False
 
     @classmethod
     def load(cls, path) -> Manifest | None:
@@ -132,7 +174,8 @@ class Manifest:
         path = Path(path)
         try:
             with open(path, "rb") as fh:
-                written_ns = os.fstat(fh.fileno()).st_mtime_ns
+                file_stat = os.fstat(fh.fileno())
+                written_ns = file_stat.st_mtime_ns
                 raw = fh.read()
         except FileNotFoundError:
             return None
@@ -164,19 +207,24 @@ class Manifest:
                 continue
             smudge_racy(entry.get("input"), written_ns)
             smudge_racy(entry.get("output_file"), written_ns)
-        return cls(path, data.get("job", {}), items, data["version"])
+        kinds = data.get("kinds")
+        kinds = kinds if isinstance(kinds, list) else None
+        manifest = cls(path, data.get("job", {}), items, data["version"], kinds)
+        manifest.file_stat = stat_tuple(file_stat)
+        return manifest
 
     def save(self) -> Path:
         """Write the manifest atomically (replacing the previous one)."""
         body = {
             "job": self.job,
             "updated": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "kinds": self.kinds,
             "items": self.items,
         }
         # One item per line: compact (it is rewritten while a run goes on), still diffable.
+        key_text, entry_text = json.JSONEncoder().encode, _ENTRY_ENCODER.encode
         items = ",\n".join(
-            f"  {json.dumps(key)}: {json.dumps(entry, separators=(',', ':'))}"
-            for key, entry in sorted(self.items.items())
+            f"  {key_text(key)}: {entry_text(entry)}" for key, entry in sorted(self.items.items())
         )
         head = json.dumps(versioned(MANIFEST_SCHEMA, MANIFEST_VERSION, body | {"items": {}}))
         text = (
@@ -192,11 +240,13 @@ class Manifest:
         output: str | None,
         result: dict,
         output_file: dict | None = None,
+        kind: str | None = None,
     ) -> None:
-        """Keep what a task did for ``key``: the input's and the output's identity records,
-        status, error and the job's extra fields."""
+        """Keep what a task did for ``key``: its input kind, the input's and the output's
+        identity records, status, error and the job's extra fields."""
         extra = {k: v for k, v in result.items() if k not in ("status", "error", "seconds")}
         self.items[key] = {
+            "kind": kind,
             "input": fingerprint,
             "output": output,
             "output_file": output_file,
@@ -239,7 +289,7 @@ def _check_entry(entry: dict, inp: Input, out: Path | None) -> tuple[str, dict |
         except OSError:
             return OUTPUT_MISSING, None
     try:
-        now, _ = identify(inp.path, recorded)
+        now, _ = identify(inp.path, recorded, inp.stat)
     except OSError:
         return INPUT_CHANGED, None
     if now["sha256"] != recorded["sha256"]:
@@ -324,6 +374,9 @@ def decide(
         reason, identity = _check_entry(entry, inp, out)
         if records[0] is not entry.get("input") or records[1] is not entry.get("output_file"):
             manifest.changed = True  # a file hashed again: its fresh stat is worth saving
+        if reason == UNCHANGED and entry.get("kind") != inp.kind:
+            entry["kind"] = inp.kind  # kept, so the next collect need not sniff it
+            manifest.changed = True
         if reason == UNCHANGED:
             decisions.append(Decision(inp, out, False, UNCHANGED, entry.get("result") or {}))
         else:
