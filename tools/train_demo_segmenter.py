@@ -1,0 +1,541 @@
+"""Train the demo organ segmenter (a small 2-D U-Net) on generated CT phantoms, deterministically.
+
+    python tools/train_demo_segmenter.py --out data/models [--overwrite]
+
+(``make train-demo-segmenter`` runs exactly this.) Writes, atomically:
+
+* ``phantom_seg.keras`` - the model (Keras 3 format): one axial slice in, per-pixel softmax
+  over the label values 0-6 of :data:`m1vision.synthetic.PHANTOM_LABELS` out;
+* ``phantom_seg.json`` - the card as data: its ``segmentation`` section (input spacing,
+  intensity preparation, input/output layout, labels) is what a segmenter applies, see
+  ``docs/segmentation-model.md``; ``data`` and ``training`` regenerate the training and
+  held-out phantoms;
+* ``phantom_seg.metrics.json`` - Dice per organ on held-out phantoms, seeds, versions, time;
+* ``phantom_seg.md`` - the model card in words.
+
+Existing files are never replaced unless ``--overwrite`` is given (then all four are).
+
+The data come from :func:`m1vision.synthetic.ct_phantom` and
+:func:`m1vision.synthetic.ct_phantom_labels` of random shapes and spacings (drawn from each
+case's seed), resampled in-plane to the card's spacing with :func:`m1vision.volume.resample`.
+Seeding: ``keras.utils.set_random_seed`` and
+``tf.config.experimental.enable_op_determinism``, as for the demo classifier.
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:  # run as a script from a checkout
+    sys.path.insert(0, str(REPO))
+
+from m1vision import _atomic  # noqa: E402
+from m1vision.errors import OutputExistsError  # noqa: E402
+from m1vision.synthetic import PHANTOM_LABELS, ct_phantom, ct_phantom_labels  # noqa: E402
+
+MODEL_NAME = "phantom_seg"
+
+#: In-plane pixel size (row, col) mm the model works at; slices are resampled to it.
+SPACING = (1.25, 1.25)
+#: CT windows (level, width) in HU: one input channel each, clipped and scaled to [0, 1].
+WINDOWS = ((40.0, 400.0), (0.0, 2000.0))
+#: The value (HU) that pads a slice to the model's multiple: air.
+PAD_VALUE = -1000.0
+#: Height and width of a slice must be multiples of this (three 2x poolings).
+MULTIPLE = 8
+FILTERS = (8, 16, 32, 64)
+
+#: The settings of the shipped model. The card records them; the tests regenerate from them.
+SETTINGS: dict = {
+    "train_cases": 96,
+    "train_seed0": 0,
+    "slices_per_case": 16,
+    "tile": 128,
+    "fov_mm": [120.0, 320.0],
+    "pixel_mm": [0.6, 1.6],
+    "anisotropy": [0.85, 1.15],
+    "depth": [12, 48],
+    "z_mm": [1.0, 5.0],
+    "held_out_cases": 4,
+    "held_out_seed0": 10_000,
+    "epochs": 12,
+    "batch_size": 16,
+    "learning_rate": 0.003,
+    "dice_weight": 1.0,
+    "seed": 0,
+    "threads": 2,
+}
+
+
+def output_paths(out: Path) -> dict[str, Path]:
+    """The four files the script writes into ``out``."""
+    out = Path(out)
+    return {
+        "model": out / f"{MODEL_NAME}.keras",
+        "card_json": out / f"{MODEL_NAME}.json",
+        "metrics": out / f"{MODEL_NAME}.metrics.json",
+        "card": out / f"{MODEL_NAME}.md",
+    }
+
+
+# --------------------------------------------------------------------------- data
+
+
+def case_geometry(seed: int, settings: dict) -> tuple[tuple[int, int, int], tuple[float, ...]]:
+    """The (Z, H, W) shape and (z, row, col) spacing of generated case ``seed``.
+
+    The field of view, pixel size, row/column anisotropy and depth are drawn from the ranges
+    of ``settings`` with ``numpy.random.default_rng([seed, 21])``.
+    """
+    rng = np.random.default_rng([seed, 21])
+    fov = rng.uniform(*settings["fov_mm"])
+    row = rng.uniform(*settings["pixel_mm"])
+    col = row * rng.uniform(*settings["anisotropy"])
+    fov_w = fov * rng.uniform(*settings["anisotropy"])
+    nz = int(rng.integers(settings["depth"][0], settings["depth"][1] + 1))
+    dz = float(rng.uniform(*settings["z_mm"]))
+    shape = (nz, max(32, round(fov / row)), max(32, round(fov_w / col)))
+    return shape, (round(dz, 4), round(row, 4), round(col, 4))
+
+
+def phantom_case(shape, spacing, seed: int):
+    """``(image, labels)``: :func:`ct_phantom` as a CT ``MedicalImage`` on the grid of
+    :func:`ct_phantom_labels` of the same shape, seed and spacing, and those labels."""
+    from m1vision.io import MedicalImage
+
+    labels = ct_phantom_labels(shape, seed=seed, spacing=spacing)
+    image = MedicalImage(
+        ct_phantom(shape, seed=seed),
+        spacing=labels.spacing,
+        modality="CT",
+        metadata={"layout": "volume", "affine": labels.metadata["affine"]},
+    )
+    return image, labels
+
+
+def prepare(hu: np.ndarray, windows=WINDOWS) -> np.ndarray:
+    """HU (..., H, W) -> float32 (..., H, W, len(windows)): each window clipped to [0, 1]."""
+    hu = np.asarray(hu, np.float32)
+    channels = [
+        np.clip((hu - (level - width / 2.0)) / width, 0.0, 1.0) for level, width in windows
+    ]
+    return np.stack(channels, axis=-1).astype(np.float32)
+
+
+def _pad_to(plane: np.ndarray, size: int, value) -> np.ndarray:
+    """Pad a (Z, H, W) stack evenly to at least ``size`` x ``size``."""
+    _, h, w = plane.shape
+    ph, pw = max(0, size - h), max(0, size - w)
+    pad = ((0, 0), (ph // 2, ph - ph // 2), (pw // 2, pw - pw // 2))
+    return np.pad(plane, pad, constant_values=value)
+
+
+def training_tiles(settings: dict, *, first: int, count: int, per_case: int):
+    """``(x, y)``: tiles of ``tile`` x ``tile`` pixels at :data:`SPACING` from ``count`` cases.
+
+    Case ``first + i`` is generated with :func:`case_geometry` and :func:`phantom_case`,
+    resampled in-plane (image linear, labels nearest), padded with air where smaller than a
+    tile and cropped at a seeded random place where larger; ``per_case`` slices are drawn.
+    """
+    from m1vision.volume import resample
+
+    size = settings["tile"]
+    xs, ys = [], []
+    for seed in range(first, first + count):
+        shape, spacing = case_geometry(seed, settings)
+        image, labels = phantom_case(shape, spacing, seed)
+        target = (spacing[0], *SPACING)
+        hu = resample(image, spacing=target).pixels
+        lab = resample(labels, spacing=target, interpolation="nearest").pixels
+        rng = np.random.default_rng([seed, 22])
+        ks = rng.choice(len(hu), size=min(per_case, len(hu)), replace=False)
+        hu = _pad_to(hu[np.sort(ks)], size, PAD_VALUE)
+        lab = _pad_to(lab[np.sort(ks)], size, 0)
+        for k in range(len(hu)):
+            r = int(rng.integers(0, hu.shape[1] - size + 1))
+            c = int(rng.integers(0, hu.shape[2] - size + 1))
+            xs.append(hu[k, r : r + size, c : c + size])
+            ys.append(lab[k, r : r + size, c : c + size])
+    return prepare(np.stack(xs)), np.stack(ys).astype(np.int32)
+
+
+# --------------------------------------------------------------------------- model
+
+
+def build_model(channels: int = len(WINDOWS), classes: int = len(PHANTOM_LABELS) + 1):
+    """A small 2-D U-Net: four levels of (conv 3x3, batch norm, relu) x 2, max pooling down,
+    transposed convolutions up with skip connections, a 1x1 softmax over ``classes``.
+    Any height and width that are multiples of :data:`MULTIPLE`."""
+    import keras
+    from keras import layers
+
+    def block(x, filters, name):
+        for i in (1, 2):
+            x = layers.Conv2D(filters, 3, padding="same", use_bias=False, name=f"{name}_conv{i}")(x)
+            x = layers.BatchNormalization(name=f"{name}_bn{i}")(x)
+            x = layers.ReLU(name=f"{name}_relu{i}")(x)
+        return x
+
+    inputs = keras.Input((None, None, channels), name="image")
+    x, skips = inputs, []
+    for level, filters in enumerate(FILTERS[:-1]):
+        x = block(x, filters, f"down{level}")
+        skips.append(x)
+        x = layers.MaxPooling2D(name=f"pool{level}")(x)
+    x = block(x, FILTERS[-1], "bottom")
+    for level in reversed(range(len(FILTERS) - 1)):
+        x = layers.Conv2DTranspose(FILTERS[level], 2, strides=2, name=f"up{level}")(x)
+        x = layers.Concatenate(name=f"skip{level}")([x, skips[level]])
+        x = block(x, FILTERS[level], f"dec{level}")
+    outputs = layers.Conv2D(classes, 1, activation="softmax", name="probabilities")(x)
+    return keras.Model(inputs, outputs, name=MODEL_NAME)
+
+
+def dice_ce_loss(classes: int, dice_weight: float):
+    """Cross-entropy plus ``dice_weight`` x (1 - soft Dice averaged over the foreground classes
+    present in the batch)."""
+    from keras import ops
+
+    def loss(y_true, y_pred):
+        y_true = ops.cast(ops.reshape(y_true, ops.shape(y_pred)[:3]), "int32")
+        onehot = ops.one_hot(y_true, classes)
+        p = ops.clip(y_pred, 1e-7, 1.0)
+        ce = -ops.mean(ops.sum(onehot * ops.log(p), axis=-1))
+        inter = ops.sum(onehot * y_pred, axis=(0, 1, 2))
+        total = ops.sum(onehot + y_pred, axis=(0, 1, 2))
+        dice = (2.0 * inter + 1.0) / (total + 1.0)
+        present = ops.cast(ops.sum(onehot, axis=(0, 1, 2)) > 0, "float32")[1:]
+        mean_dice = ops.sum(dice[1:] * present) / ops.maximum(ops.sum(present), 1.0)
+        return ce + dice_weight * (1.0 - mean_dice)
+
+    return loss
+
+
+# --------------------------------------------------------------------------- inference
+
+
+def segment_slices(model, image, card: dict, *, batch_size: int = 8):
+    """Segment a CT ``MedicalImage`` slice by slice as the card says: a label map on its grid.
+
+    Resample in-plane to ``card["segmentation"]["spacing"]`` (linear), prepare intensities
+    with its windows, pad each slice with ``pad_value`` to multiples of ``multiple``, take
+    the arg-max of the softmax, crop, and resample the labels back onto the image's grid
+    (nearest). The reference for the card's meaning until ``m1vision.inference.Segmenter``
+    reads it.
+    """
+    from m1vision.io import MedicalImage
+    from m1vision.volume import resample
+
+    seg = card["segmentation"]
+    windows = [(w["level"], w["width"]) for w in seg["intensity"]["windows"]]
+    work = resample(image, spacing=(image.spacing[0], *seg["spacing"]))
+    hu = work.pixels
+    m = int(seg["input"]["multiple"])
+    _, h, w = hu.shape
+    hp, wp = -(-h // m) * m, -(-w // m) * m
+    padded = np.pad(
+        hu, ((0, 0), (0, hp - h), (0, wp - w)), constant_values=seg["intensity"]["pad_value"]
+    )
+    x = prepare(padded, windows)
+    classes = np.empty((len(x), h, w), np.uint8)
+    for i in range(0, len(x), batch_size):
+        probs = np.asarray(model.predict_on_batch(x[i : i + batch_size]))
+        classes[i : i + batch_size] = probs.argmax(axis=-1)[:, :h, :w]
+    labels = {int(k): v for k, v in seg["labels"].items()}
+    low = MedicalImage(
+        classes,
+        spacing=work.spacing,
+        metadata={"layout": "volume", "affine": work.metadata["affine"], "labels": labels},
+    )
+    from m1vision.labels._core import label_info
+
+    low.metadata["labels"] = label_info(classes, labels, strict=False)
+    return resample(low, like=image, interpolation="nearest")
+
+
+def dice_per_organ(model, card: dict, cases) -> dict:
+    """Mean Dice per organ name (and ``"mean"``) over ``cases``: ``(shape, spacing, seed)``."""
+    from m1vision.labels import compare_labels
+
+    values = sorted(int(v) for v in card["segmentation"]["labels"])
+    names = {int(k): v["name"] for k, v in card["segmentation"]["labels"].items()}
+    scores: dict[str, list[float]] = {names[v]: [] for v in values}
+    for shape, spacing, seed in cases:
+        image, labels = phantom_case(tuple(shape), tuple(spacing), seed)
+        predicted = segment_slices(model, image, card)
+        table = compare_labels(labels, predicted, values=values)
+        for row in table.rows:
+            scores[names[int(row["label"])]].append(float(row["dice"]))
+    result = {name: round(float(np.mean(v)), 4) for name, v in scores.items()}
+    result["mean"] = round(float(np.mean(list(result.values()))), 4)
+    return result
+
+
+# --------------------------------------------------------------------------- card
+
+
+#: Phantoms of other sizes and spacings than any training case: (shape, spacing, seed).
+OTHER_CASES = (((48, 160, 160), (2.5, 1.0, 1.0), 1234),)
+
+
+def held_out_cases(settings: dict) -> list:
+    """The held-out cases: seeds after the training seeds, geometry drawn like training's."""
+    first = settings["held_out_seed0"]
+    return [
+        (*case_geometry(seed, settings), seed)
+        for seed in range(first, first + settings["held_out_cases"])
+    ]
+
+
+def card(settings: dict) -> dict:
+    """The JSON card: what the model takes and gives (``segmentation``), and its data."""
+    labels = {"0": {"name": "background", "color": [0, 0, 0]}}
+    labels.update({str(k): dict(v) for k, v in PHANTOM_LABELS.items()})
+    return {
+        "name": MODEL_NAME,
+        "task": "segmentation",
+        "segmentation": {
+            "mode": "slices",
+            "axis": 0,
+            "spacing": list(SPACING),
+            "intensity": {
+                "windows": [{"level": lv, "width": wd} for lv, wd in WINDOWS],
+                "pad_value": PAD_VALUE,
+                "description": (
+                    "one input channel per window: clip((value - (level - width / 2)) / width, "
+                    "0, 1), float32; values in HU (CT). Slices are padded with pad_value (HU, "
+                    "air) before this."
+                ),
+            },
+            "input": {
+                "shape": [None, None, len(WINDOWS)],
+                "layout": "NHWC",
+                "dtype": "float32",
+                "multiple": MULTIPLE,
+                "tile": [settings["tile"], settings["tile"]],
+            },
+            "output": {
+                "kind": "softmax",
+                "classes": len(PHANTOM_LABELS) + 1,
+                "class_is_label_value": True,
+            },
+            "labels": labels,
+        },
+        "data": {
+            "generator": "m1vision.synthetic.ct_phantom",
+            "labels": "m1vision.synthetic.ct_phantom_labels",
+            "geometry": "tools/train_demo_segmenter.py case_geometry(seed, settings)",
+            "train_seeds": [settings["train_seed0"], settings["train_seed0"] + settings["train_cases"]],
+            "held_out_seeds": [
+                settings["held_out_seed0"],
+                settings["held_out_seed0"] + settings["held_out_cases"],
+            ],
+            "held_out": [[list(s), list(sp), seed] for s, sp, seed in held_out_cases(settings)],
+            "other": [[list(s), list(sp), seed] for s, sp, seed in OTHER_CASES],
+        },
+        "training": dict(settings),
+    }
+
+
+def train(settings: dict | None = None, *, verbose: int = 0):
+    """Train with ``settings`` (default :data:`SETTINGS`); return ``(model, metrics)``."""
+    import keras
+    import tensorflow as tf
+
+    s = dict(SETTINGS if settings is None else settings)
+    _configure_tensorflow(s["seed"], s["threads"])
+    start = time.perf_counter()
+    x, y = training_tiles(
+        s, first=s["train_seed0"], count=s["train_cases"], per_case=s["slices_per_case"]
+    )
+    data_seconds = time.perf_counter() - start
+    model = build_model()
+    classes = len(PHANTOM_LABELS) + 1
+    steps = s["epochs"] * -(-len(x) // s["batch_size"])
+    model.compile(
+        optimizer=keras.optimizers.Adam(
+            keras.optimizers.schedules.CosineDecay(s["learning_rate"], steps, alpha=0.05)
+        ),
+        loss=dice_ce_loss(classes, s["dice_weight"]),
+    )
+    start = time.perf_counter()
+    history = model.fit(
+        x, y, batch_size=s["batch_size"], epochs=s["epochs"], shuffle=True, verbose=verbose
+    )
+    seconds = time.perf_counter() - start
+    c = card(s)
+    metrics = {
+        "model": f"{MODEL_NAME}.keras",
+        "held_out_dice": dice_per_organ(model, c, held_out_cases(s)),
+        "other_dice": dice_per_organ(model, c, OTHER_CASES),
+        "train_tiles": int(len(x)),
+        "final_loss": round(float(history.history["loss"][-1]), 4),
+        "seed": s["seed"],
+        "settings": s,
+        "data_seconds": round(data_seconds, 1),
+        "training_seconds": round(seconds, 1),
+        "parameters": int(model.count_params()),
+        "versions": {
+            "python": platform.python_version(),
+            "numpy": np.__version__,
+            "scipy": __import__("scipy").__version__,
+            "tensorflow": tf.__version__,
+            "keras": keras.__version__,
+        },
+        "machine": f"{platform.system()} {platform.machine()}",
+    }
+    return model, metrics
+
+
+def _configure_tensorflow(seed: int, threads: int) -> None:
+    import keras
+    import tensorflow as tf
+
+    try:  # only possible before TensorFlow starts its thread pools
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
+        tf.config.threading.set_inter_op_parallelism_threads(1)
+    except RuntimeError:
+        pass
+    keras.utils.set_random_seed(seed)
+    tf.config.experimental.enable_op_determinism()
+
+
+def model_card(metrics: dict) -> str:
+    """The phantom_seg.md text for ``metrics``."""
+    s = metrics["settings"]
+    v = metrics["versions"]
+    names = [e["name"] for e in PHANTOM_LABELS.values()]
+    held, other = metrics["held_out_dice"], metrics["other_dice"]
+    rows = "\n".join(
+        f"| {n} | {held[n]:.4f} | {other[n]:.4f} |" for n in [*names, "mean"]
+    )
+    windows = ", ".join(f"{lv:g}/{wd:g}" for lv, wd in WINDOWS)
+    return f"""# Model card: {MODEL_NAME} (m1vision demo organ segmenter)
+
+**Research and demonstration use only. Not a medical device; not for diagnosis.**
+
+## What it is
+A small 2-D U-Net ({metrics["parameters"]:,} parameters; filters {"-".join(map(str, FILTERS))},
+three 2x poolings) that labels every pixel of an axial CT slice of the generated phantom
+(`m1vision.synthetic.ct_phantom`) with one of its organs: 0 background, then
+{", ".join(f"{k} {e['name']}" for k, e in PHANTOM_LABELS.items())}
+(`m1vision.synthetic.PHANTOM_LABELS`, names and colours also in `{MODEL_NAME}.json`).
+
+Files: `{MODEL_NAME}.keras` (model), `{MODEL_NAME}.json` (the card as data: the
+`segmentation` section is what a segmenter applies, see docs/segmentation-model.md),
+`{MODEL_NAME}.metrics.json` (figures below, versions).
+
+## Input, spacing and intensity preparation
+Slices along axis 0 (Z) of a (Z, H, W) volume in HU, resampled in-plane to
+{SPACING[0]} x {SPACING[1]} mm pixels (linear), padded with {PAD_VALUE:g} HU (air) to
+multiples of {MULTIPLE} (any size; trained on {s["tile"]}x{s["tile"]} tiles), then one
+channel per CT window (level/width HU: {windows}): `clip((HU - (level - width/2)) / width, 0, 1)`.
+Output: softmax over {len(PHANTOM_LABELS) + 1} classes per pixel; the class index is the label
+value. The labels go back to the scan's grid by nearest-neighbour resampling.
+
+## Data
+{s["train_cases"]} generated phantoms, seeds {s["train_seed0"]}-{s["train_seed0"] + s["train_cases"] - 1},
+`ct_phantom(shape, seed=seed)` with `ct_phantom_labels(shape, seed=seed, spacing=spacing)`; each
+case's geometry drawn from its seed (`case_geometry`): in-plane field of view
+{s["fov_mm"][0]:g}-{s["fov_mm"][1]:g} mm, pixels {s["pixel_mm"][0]:g}-{s["pixel_mm"][1]:g} mm,
+row/column anisotropy x{s["anisotropy"][0]:g}-{s["anisotropy"][1]:g}, {s["depth"][0]}-{s["depth"][1]}
+slices of {s["z_mm"][0]:g}-{s["z_mm"][1]:g} mm. {s["slices_per_case"]} random slices per case, each a
+random {s["tile"]}x{s["tile"]} tile at the model's spacing: {metrics["train_tiles"]} tiles.
+The phantom's anatomy scales with its field of view; its noise (SD 8 HU) depends on the seed.
+
+## Training
+Cross-entropy plus {s["dice_weight"]:g} x (1 - soft Dice over the foreground classes present),
+Adam {s["learning_rate"]} with cosine decay to 5 %, {s["epochs"]} epochs, batch {s["batch_size"]},
+seed {s["seed"]}: `keras.utils.set_random_seed({s["seed"]})` and
+`tf.config.experimental.enable_op_determinism()`; {s["threads"]} threads.
+Training time {metrics["training_seconds"]} s (+ {metrics["data_seconds"]} s generating data),
+{metrics["machine"]}.
+
+## Evaluation: Dice per organ
+Whole volumes, segmented slice by slice as above and compared on the phantom's own grid
+(`m1vision.labels.compare_labels`). Held out: {s["held_out_cases"]} phantoms of seeds
+{s["held_out_seed0"]}-{s["held_out_seed0"] + s["held_out_cases"] - 1} (geometry drawn like
+training's, never trained on). Other: `ct_phantom((48, 160, 160), seed=1234)` at
+2.5 x 1 x 1 mm.
+
+| organ | held out (mean of {s["held_out_cases"]}) | other size and spacing |
+|---|---|---|
+{rows}
+
+Versions: Python {v["python"]}, TensorFlow {v["tensorflow"]}, Keras {v["keras"]},
+NumPy {v["numpy"]}, SciPy {v["scipy"]}.
+
+## How to reproduce
+    make train-demo-segmenter    # python tools/train_demo_segmenter.py --out data/models
+    python tools/train_demo_segmenter.py --out /tmp/seg --overwrite
+
+## Intended use
+Demonstrating and testing m1vision's segmentation inference, overlays, statistics and
+label comparison on CPU, offline, in seconds.
+
+## Limitations
+- It knows only the phantom: ellipsoid organs at fixed relative places in an elliptical body.
+  Real CT, other anatomy, other modalities are out of its distribution; its labels on them
+  mean nothing.
+- The lesion and the aorta are a few pixels across at {SPACING[0]} mm: their Dice is the lowest,
+  and nearest-neighbour resampling back to a finer grid costs them most.
+- Not validated clinically in any way. **Research use only, not for diagnosis.**
+"""
+
+
+def write_outputs(model, metrics: dict, out: Path, *, overwrite: bool = False) -> dict[str, Path]:
+    """Write the model, JSON card, metrics and model card into ``out`` atomically.
+
+    Refuses (``OutputExistsError``) before writing anything if any of them exists and
+    ``overwrite`` is false.
+    """
+    paths = output_paths(out)
+    if not overwrite:
+        existing = [p.name for p in paths.values() if p.exists()]
+        if existing:
+            raise OutputExistsError(
+                f"{', '.join(existing)} exist(s) already in {str(Path(out))!r}; pass "
+                "--overwrite to replace them, or choose another --out folder."
+            )
+    with _atomic.atomic_path(paths["model"], overwrite=overwrite) as tmp:
+        model.save(tmp)
+    _atomic.atomic_write_json(paths["card_json"], card(metrics["settings"]), overwrite=overwrite)
+    _atomic.atomic_write_json(paths["metrics"], metrics, overwrite=overwrite)
+    _atomic.atomic_write_text(paths["card"], model_card(metrics), overwrite=overwrite)
+    return paths
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, required=True, help="folder for the outputs")
+    parser.add_argument("--overwrite", action="store_true", help="replace existing outputs")
+    parser.add_argument("--verbose", action="store_true", help="show Keras' progress")
+    args = parser.parse_args(argv)
+    paths = output_paths(args.out)
+    if not args.overwrite and any(p.exists() for p in paths.values()):
+        existing = ", ".join(p.name for p in paths.values() if p.exists())
+        print(
+            f"error: {existing} exist(s) already in {args.out}; pass --overwrite to replace.",
+            file=sys.stderr,
+        )
+        return 1
+    model, metrics = train(verbose=2 if args.verbose else 0)
+    write_outputs(model, metrics, args.out, overwrite=args.overwrite)
+    size_kb = paths["model"].stat().st_size / 1024
+    print(
+        f"held-out mean Dice {metrics['held_out_dice']['mean']:.4f}, other size/spacing "
+        f"{metrics['other_dice']['mean']:.4f}, training {metrics['training_seconds']} s, "
+        f"model {size_kb:.0f} KB -> {args.out}"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
