@@ -30,6 +30,28 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="run the main job on the bundled sample data")
     demo.add_argument("--out", default="outputs", help="output folder (default: outputs)")
 
+    segment = sub.add_parser(
+        "segment",
+        help="segment series folders, NIfTI files and multi-frame DICOMs with a Keras model",
+    )
+    segment.add_argument("inputs", nargs="+", help="files and folders (scanned recursively)")
+    segment.add_argument("--model", required=True, help="the .keras file (its card beside it)")
+    segment.add_argument("--out", required=True, help="output folder")
+    segment.add_argument(
+        "--format", choices=["nifti", "seg"], default="nifti", help="NIfTI + sidecar or DICOM SEG"
+    )
+    segment.add_argument("--stats", action="store_true", help="write <case>.stats.csv per case")
+    segment.add_argument("--part", default=None, help="I/N: this machine's share of the inputs")
+    segment.add_argument("--mode", choices=["slices", "patches"], default=None)
+    segment.add_argument("--overlap", type=float, default=0.5)
+    segment.add_argument("--blend", choices=["gaussian", "constant"], default="gaussian")
+    segment.add_argument("--batch-size", type=int, default=4)
+    segment.add_argument("--tta", action="store_true", help="mirroring test-time augmentation")
+    segment.add_argument("--device", choices=["auto", "gpu", "cpu"], default="auto")
+    segment.add_argument("--workers", type=int, default=None, help="threads (default 1)")
+    segment.add_argument("--overwrite", action="store_true", help="recompute every case")
+    segment.add_argument("--no-progress", action="store_true", help="no progress bar")
+
     reproduce = sub.add_parser("reproduce", help="re-run an experiment record and compare")
     reproduce.add_argument("record", help="path of a record JSON written by experiment.record")
     return parser
@@ -45,11 +67,41 @@ def main(argv: list[str] | None = None) -> int:
         from m1vision.demo import run
 
         return run(out_dir=args.out)
+    if args.command == "segment":
+        return _segment(args)
     if args.command == "reproduce":
         from m1vision.experiment import reproduce_cli
 
         return reproduce_cli(args.record)
     raise AssertionError(f"unhandled command {args.command!r}")  # argparse rejects others
+
+
+def _segment(args) -> int:
+    from m1vision.inference import Segmenter
+
+    segmenter = Segmenter(
+        args.model,
+        mode=args.mode,
+        overlap=args.overlap,
+        blend=args.blend,
+        batch_size=args.batch_size,
+        tta=args.tta,
+        device=args.device,
+    )
+    report = segmenter.segment_folder(
+        args.inputs,
+        args.out,
+        format=args.format,
+        stats=args.stats,
+        workers=args.workers,
+        part=args.part,
+        overwrite=args.overwrite,
+        progress=not args.no_progress,
+    )
+    print(report)
+    for item in report.failed:
+        print(f"failed: {item.key}: {item.error}", file=sys.stderr)
+    return 1 if report.failed else 0
 
 
 if __name__ == "__main__":

@@ -18,6 +18,8 @@ class                   also a                  raised for
 ``PipelineStepError``   ``RuntimeError``        a pipeline step failed (names step, shape, dtype)
 ``PipelineConfigError`` ``ValueError``          a pipeline dict/JSON that cannot be rebuilt
 ``ModelLoadError``      ``ValueError``          a path that is no loadable model
+``SegmentationModelError`` ``ValueError``       a model the Segmenter cannot run as asked
+``MemoryBudgetError``   ``MemoryError``         more memory needed than the ``max_memory`` budget
 ``RecordError``         ``ValueError``          an experiment record that cannot be used
 ``BinaryFormatError``   ``ValueError``          a file that is no readable Mach-O/ELF binary
 ``DeviceUnavailableError`` ``RuntimeError``     a device was asked for that cannot be used
@@ -56,6 +58,7 @@ __all__ = [
     "LabelSidecarError",
     "LabelValueError",
     "M1VisionError",
+    "MemoryBudgetError",
     "MissingSlicesError",
     "ModelLoadError",
     "OutputExistsError",
@@ -66,6 +69,7 @@ __all__ = [
     "RecordError",
     "SegOverlapError",
     "SegReferenceError",
+    "SegmentationModelError",
     "SeriesError",
     "SeriesGeometryError",
     "SeriesNotFoundError",
@@ -146,6 +150,16 @@ class PipelineConfigError(M1VisionError, ValueError):
 
 class ModelLoadError(M1VisionError, ValueError):
     """A path does not hold a model that can be loaded safely."""
+
+
+class SegmentationModelError(M1VisionError, ValueError):
+    """A model (or its card) that the Segmenter cannot run as asked: no per-pixel output, a
+    2-D model asked for 3-D patches, a channel count or window size it does not take."""
+
+
+class MemoryBudgetError(M1VisionError, MemoryError):
+    """A computation would need more memory than its ``max_memory`` budget; says how much and
+    the fix, before anything large is allocated."""
 
 
 class RecordError(M1VisionError, ValueError):

@@ -12,6 +12,10 @@ name                          what it does
 :class:`Predictor`            OpenCV preprocessing in threads, overlapped with one compiled
                               (TensorFlow, JAX) or no-grad (torch) inference call;
                               ``.predict``, ``.predict_volume`` and resumable ``.predict_folder``
+:class:`Segmenter`            a segmentation model over volumes: per slice or by sliding
+                              window with Gaussian blending, TTA, the model card's spacing
+                              and intensity, label maps on the scan's grid;
+                              ``.segment`` and resumable ``.segment_folder``
 :class:`Predictions`          probabilities ``(N, C)``, top-k ``(label, score)``, the inputs
 :class:`PredictionItem`       a batch-report item of ``.predict_folder``: + top-k, probabilities
 :func:`read_predictions`      the records of a ``.predict_folder`` run (its predictions.jsonl)
@@ -54,6 +58,7 @@ from m1vision.inference._device import (
 from m1vision.inference._folder import PredictionItem, read_predictions
 from m1vision.inference._models import SavedModelClassifier, load_model, model_input_spec
 from m1vision.inference._predictor import Predictions, Predictor
+from m1vision.inference._segmenter import Segmenter
 
 __all__ = [
     "DeviceChoice",
@@ -62,6 +67,7 @@ __all__ = [
     "Predictions",
     "Predictor",
     "SavedModelClassifier",
+    "Segmenter",
     "load_model",
     "model_input_spec",
     "read_predictions",

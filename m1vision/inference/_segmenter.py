@@ -1,0 +1,759 @@
+"""The Segmenter: a Keras segmentation model over a volume, per slice or by 3-D sliding window
+(internal; the window maths is in ``_windows``, the model card in ``_segcard``, folders in
+``_segfolder``)."""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import logging
+import os
+from pathlib import Path
+
+import numpy as np
+
+from m1vision._checks import check_int
+from m1vision.errors import (
+    InvalidImageError,
+    InvalidParameterError,
+    MemoryBudgetError,
+    SegmentationModelError,
+)
+from m1vision.inference import _backend, _segcard, _windows
+from m1vision.inference._device import DeviceChoice, select_device
+from m1vision.inference._models import (
+    SavedModelClassifier,
+    _keras_output_kind,
+    load_model_identified,
+    model_input_spec,
+)
+from m1vision.io import MedicalImage
+
+log = logging.getLogger("m1vision.inference")
+
+MODES = ("slices", "patches")
+BLENDS = ("gaussian", "constant")
+
+
+def _physical_memory() -> int | None:
+    try:
+        return int(os.sysconf("SC_PAGE_SIZE")) * int(os.sysconf("SC_PHYS_PAGES"))
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
+def _output_shape(model):
+    if isinstance(model, SavedModelClassifier):
+        return model.output_shape, model.output_kind
+    outputs = getattr(model, "outputs", None) or []
+    if len(outputs) != 1:
+        raise SegmentationModelError(
+            f"model {getattr(model, 'name', '?')!r} has {len(outputs)} outputs; the Segmenter "
+            "needs one output, a per-pixel map (batch, ..., classes)."
+        )
+    return tuple(outputs[0].shape), _keras_output_kind(model)
+
+
+def _tuple(value, n: int, name: str) -> tuple:
+    if value is None:
+        return (None,) * n
+    if isinstance(value, int | np.integer):
+        value = (int(value),) * n
+    value = tuple(value)
+    if len(value) != n:
+        raise InvalidParameterError(
+            f"{name} needs {n} value(s) (one per spatial axis of the model), got {value!r}."
+        )
+    return value
+
+
+class Segmenter:
+    """Segment volumes (and pictures) with a Keras segmentation model, on any Keras backend.
+
+    Parameters
+    ----------
+    model : keras.Model, SavedModelClassifier, or path
+        One input ``(N, H, W, C)`` (a 2-D model) or ``(N, D, H, W, C)`` (3-D), one output of
+        the same spatial size with one channel per class (softmax, or logits; one sigmoid
+        channel: a binary map). A path is loaded with :func:`load_model` (safe mode) and its
+        card, ``<model>.json`` beside it, is read (its ``"segmentation"`` section: see
+        :mod:`m1vision.inference._segcard`).
+    mode : {"slices", "patches"}, optional
+        ``"slices"``: the 2-D model per slice along ``axis``, each slice tiled with 2-D
+        windows. ``"patches"``: windows of the model's rank over the volume. Default: the
+        card's, else "slices" for a 2-D model and "patches" for a 3-D one.
+    window : int or tuple, optional
+        The window (the model's spatial input size). Default: the card's, else the model's
+        fixed input size; an open axis takes the whole (padded) axis.
+    overlap : float
+        Fraction of the window shared by neighbours, 0 <= overlap < 1 (along the slice axis
+        in "slices" mode windows never overlap).
+    blend : {"gaussian", "constant"}
+        How overlapping windows are weighted: nnU-Net's Gaussian (sigma 1/8 of the window)
+        or equally.
+    batch_size : int
+        Windows per model call.
+    device : {"auto", "gpu", "cpu"} or DeviceChoice, optional
+        See :func:`select_device` (None: "auto").
+    labels : list of str or dict, optional
+        Names of the output classes: a list by class index (0 the background) or ``{value:
+        name or {"name", "color"}}``; overrides the card's.
+    tta : bool
+        Mirroring test-time augmentation: the mean over every flip of the spatial axes.
+    axis : {0, 1, 2}
+        The slice axis of "slices" mode.
+    preprocess : callable or Pipeline, optional
+        Replaces the card's intensity preparation: "slices" mode calls it on each 2-D slice
+        (a Pipeline too), "patches" mode on the whole (Z, H, W) volume (a Pipeline slice by
+        slice). It may add a trailing channel axis. Without it and without a card the values
+        reach the model unchanged, as float32.
+    max_memory : int, optional
+        Bytes :meth:`segment` may allocate (accumulators, prepared copies, the output);
+        default 80 % of the physical memory. Past it: MemoryBudgetError before allocating.
+    card : dict or path, optional
+        The model card (default: beside the model file).
+
+    Notes
+    -----
+    Memory: besides the input, the only volume-sized state is the blend's accumulators on
+    the model's grid, float32 ``(classes, Z, H, W)`` sums plus one ``(Z, H, W)`` weight sum:
+    ``4 * (classes + 1)`` bytes per voxel (a 512x512x300 CT, 4 classes: 1.5 GiB); plus the
+    resampled input when the model's spacing differs, a prepared float32 copy with
+    ``preprocess=``, and the output. Windows are cut, prepared and batched lazily.
+
+    Examples
+    --------
+    >>> import numpy as np, keras
+    >>> from m1vision.inference import Segmenter
+    >>> from m1vision.io import MedicalImage
+    >>> inputs = keras.Input((16, 16, 1))
+    >>> model = keras.Model(inputs, keras.layers.Conv2D(2, 1, activation="softmax")(inputs))
+    >>> seg = Segmenter(model, labels=["background", "bright"], device="cpu")
+    >>> volume = MedicalImage(np.zeros((3, 20, 20), np.float32), spacing=(2.0, 1.0, 1.0))
+    >>> out = seg.segment(volume)
+    >>> out.shape, out.spacing, out.pixels.dtype.name
+    ((3, 20, 20), (2.0, 1.0, 1.0), 'uint8')
+    """
+
+    def __init__(
+        self,
+        model,
+        *,
+        mode: str | None = None,
+        window=None,
+        overlap: float = 0.5,
+        blend: str = "gaussian",
+        batch_size: int = 4,
+        device=None,
+        labels=None,
+        tta: bool = False,
+        axis: int = 0,
+        preprocess=None,
+        max_memory: int | None = None,
+        card=None,
+    ):
+        self.model_path = None
+        self.model_sha256 = None
+        if isinstance(model, str | os.PathLike):
+            self.model_path = Path(model)
+            model, self.model_sha256 = load_model_identified(model)
+        elif isinstance(model, SavedModelClassifier):
+            self.model_path = Path(model.path)
+            self.model_sha256 = model.sha256
+        self.model = model
+        self.card, origin = _segcard.read_card(card, self.model_path)
+        origin = origin or "the model card"
+        shape, dtype = model_input_spec(model)
+        name = getattr(model, "name", "model")
+        if len(shape) not in (4, 5):
+            raise SegmentationModelError(
+                f"model {name!r} has input shape {shape}; the Segmenter needs an image model "
+                "with input (batch, H, W, channels) or (batch, D, H, W, channels)."
+            )
+        out_shape, kind = _output_shape(model)
+        self.rank = len(shape) - 2
+        if out_shape is not None and (
+            len(out_shape) != len(shape)
+            or any(
+                a is not None and b is not None and a != b
+                for a, b in zip(shape[1:-1], out_shape[1:-1], strict=True)
+            )
+        ):
+            raise SegmentationModelError(
+                f"model {name!r} maps input {shape} to output {out_shape}: not a per-pixel "
+                f"map. The Segmenter needs an output of the input's spatial size with one "
+                f"channel per class, e.g. {(*shape[:-1], 3)}; a classifier runs with Predictor."
+            )
+        self.input_shape, self.input_dtype = shape, dtype
+        self.num_classes = out_shape[-1] if out_shape is not None else None
+        if self.num_classes is None:
+            raise SegmentationModelError(
+                f"model {name!r} does not say how many classes it outputs (output shape "
+                f"{out_shape}); build it with a fixed number of output channels."
+            )
+        self.from_logits = kind == "logits"
+        self.channels = shape[-1]
+        card_channels = self.card.get("channels")
+        if (
+            card_channels is not None
+            and self.channels is not None
+            and card_channels != self.channels
+        ):
+            raise SegmentationModelError(
+                f"{origin} says the model takes {card_channels} channel(s), but its input "
+                f"{shape} has {self.channels}; fix the card's 'channels'."
+            )
+        mode = mode or self.card.get("mode") or ("slices" if self.rank == 2 else "patches")
+        if mode not in MODES:
+            raise InvalidParameterError(f"mode must be 'slices' or 'patches', got {mode!r}.")
+        if mode == "slices" and self.rank == 3:
+            raise SegmentationModelError(
+                f"mode='slices' runs a 2-D model per slice, but model {name!r} is 3-D (input "
+                f"{shape}); use mode='patches'."
+            )
+        self.mode = mode
+        if blend not in BLENDS:
+            raise InvalidParameterError(f"blend must be 'gaussian' or 'constant', got {blend!r}.")
+        self.blend = blend
+        overlap = float(overlap)
+        if not 0.0 <= overlap < 1.0:
+            raise InvalidParameterError(
+                f"overlap must be a fraction in [0, 1), got {overlap}; 0.5 is nnU-Net's and "
+                "MONAI's usual choice."
+            )
+        self.overlap = overlap
+        self.batch_size = check_int(batch_size, name="batch_size", minimum=1)
+        if not isinstance(tta, bool):
+            raise TypeError(f"tta must be True or False, got {tta!r}.")
+        self.tta = tta
+        if axis not in (0, 1, 2):
+            raise InvalidParameterError(f"axis must be 0, 1 or 2, got {axis!r}.")
+        self.axis = int(axis)
+        if preprocess is not None and not callable(preprocess):
+            raise TypeError(
+                "preprocess must be a callable (array -> array) or a m1vision.pipeline."
+                f"Pipeline, got {type(preprocess).__name__}."
+            )
+        self.preprocess = preprocess
+        self.intensity = _segcard.check_intensity(self.card.get("intensity"), origin)
+        fixed = tuple(shape[1:-1])
+        divisible = _tuple(self.card.get("divisible_by", 1), self.rank, "divisible_by")
+        self.divisible_by = tuple(int(d or 1) for d in divisible)
+        given = window if window is not None else self.card.get("window")
+        win = _tuple(given, self.rank, "window")
+        for i, (w, f) in enumerate(zip(win, fixed, strict=True)):
+            if w is not None and (not isinstance(w, int | np.integer) or w < 1):
+                raise InvalidParameterError(f"window sizes must be integers >= 1, got {win!r}.")
+            if w is not None and f is not None and w != f:
+                raise SegmentationModelError(
+                    f"window {tuple(win)} does not fit model {name!r}, whose input is fixed at "
+                    f"{fixed} (axis {i}: {f}); leave window=None to use the model's size, or "
+                    "save the model with an open input size (keras.Input((None, None, C)))."
+                )
+            if w is not None and w % self.divisible_by[i]:
+                d = self.divisible_by[i]
+                raise SegmentationModelError(
+                    f"window {tuple(win)}: axis {i} ({w}) is not divisible by {d}, which the "
+                    f"model needs ({origin}: divisible_by); use {w - w % d or d} or "
+                    f"{w - w % d + d}."
+                )
+        self.window = tuple(w if w is not None else f for w, f in zip(win, fixed, strict=True))
+        spacing = self.card.get("spacing")
+        self.spacing = None if spacing is None else tuple(float(s) for s in spacing)
+        if self.spacing is not None and len(self.spacing) != self.rank:
+            raise SegmentationModelError(
+                f"{origin}: spacing {spacing} needs {self.rank} values for a {self.rank}-D "
+                "model ((row, col) mm for 2-D, (z, row, col) for 3-D)."
+            )
+        entries = _segcard.label_entries(
+            self.card.get("labels"), self.num_classes, name=f"{origin} labels"
+        )
+        if labels is not None:
+            entries = _segcard.label_entries(labels, self.num_classes, name="labels=")
+        self.labels = entries
+        if max_memory is not None:
+            max_memory = check_int(max_memory, name="max_memory", minimum=1)
+        self.max_memory = max_memory
+        if device is None:
+            device = "auto"
+        if isinstance(device, DeviceChoice):
+            self.device = device
+        elif isinstance(device, str):
+            self.device = select_device(device)
+        else:
+            raise TypeError(
+                f"device must be 'auto', 'gpu', 'cpu' or a DeviceChoice, got {device!r}."
+            )
+        self._fn = _backend.Compiled(model, shape, dtype, self.device.name)
+        # what a worker process needs to build the same Segmenter from the model file
+        self._settings = {
+            "mode": self.mode,
+            "window": window,
+            "overlap": self.overlap,
+            "blend": self.blend,
+            "batch_size": self.batch_size,
+            "labels": labels,
+            "tta": self.tta,
+            "axis": self.axis,
+            "preprocess": self.preprocess,
+            "max_memory": self.max_memory,
+            "card": dict(self.card),
+        }
+
+    # -- configuration -----------------------------------------------------------------------
+
+    def to_config(self) -> dict:
+        """The settings that define the results (JSON-safe; the model's hash is apart)."""
+        from m1vision.inference._folder import _preprocess_identity
+
+        return {
+            "mode": self.mode,
+            "window": [None if w is None else int(w) for w in self.window],
+            "overlap": self.overlap,
+            "blend": self.blend,
+            "tta": self.tta,
+            "axis": self.axis,
+            "spacing": None if self.spacing is None else list(self.spacing),
+            "intensity": self.intensity,
+            "preprocess": _preprocess_identity(self.preprocess),
+            "labels": {str(k): v for k, v in sorted(self.labels.items())},
+            "input_shape": [None if s is None else int(s) for s in self.input_shape],
+            "num_classes": int(self.num_classes),
+            "from_logits": self.from_logits,
+        }
+
+    # -- the volume --------------------------------------------------------------------------
+
+    def _volume(self, image) -> tuple[MedicalImage, bool]:
+        if isinstance(image, np.ndarray):
+            image = MedicalImage(
+                image, metadata={"layout": "volume" if image.ndim == 3 else "slice"}
+            )
+        if not isinstance(image, MedicalImage):
+            raise TypeError(
+                f"image must be a MedicalImage or a numpy.ndarray, got {type(image).__name__}; "
+                "read a scan with m1vision.io.read_any."
+            )
+        px = image.pixels
+        if px.size == 0:
+            raise InvalidImageError(
+                f"image is empty (shape {px.shape}); pass a volume with at least one voxel."
+            )
+        if px.ndim not in (2, 3) or image.metadata.get("layout") in ("color", "color-volume"):
+            raise InvalidImageError(
+                f"image must be a monochrome (Z, H, W) volume or (H, W) picture, got shape "
+                f"{px.shape}; convert colour pictures to gray first."
+            )
+        if px.dtype.kind == "f" and not np.isfinite(px).all():
+            bad = int(np.count_nonzero(~np.isfinite(px)))
+            raise InvalidImageError(
+                f"image holds {bad} NaN or infinite value(s) (shape {px.shape}); a model turns "
+                "them into NaN everywhere they reach. Fix: replace them first, e.g. "
+                "np.nan_to_num(pixels, nan=pixels[np.isfinite(pixels)].min())."
+            )
+        if px.ndim == 2:
+            meta = {**image.metadata, "layout": "volume"}
+            spacing = None if image.spacing is None else (1.0, *tuple(image.spacing)[-2:])
+            meta.pop("affine", None)
+            return MedicalImage(
+                px[None], spacing, image.window, image.modality, meta, image.source
+            ), True
+        return image, False
+
+    def _target_spacing(self, spacing) -> tuple | None:
+        if self.spacing is None or spacing is None:
+            return None
+        if self.rank == 3:
+            target = self.spacing
+        else:
+            inplane = [a for a in range(3) if a != self.axis]
+            target = list(spacing)
+            for a, s in zip(inplane, self.spacing, strict=True):
+                target[a] = s
+            target = tuple(target)
+        if np.allclose(target, spacing, rtol=1e-6, atol=0):
+            return None
+        return target
+
+    def _windowing(self, shape) -> tuple[tuple, tuple, tuple]:
+        """(window, overlap, padded shape) over the (slice axis first) model-grid shape."""
+        if self.mode == "slices":
+            inplane = shape[1:]
+            win = tuple(
+                w if w is not None else -(-s // d) * d
+                for w, s, d in zip(self.window, inplane, self.divisible_by, strict=True)
+            )
+            window, overlap = (1, *win), (0.0, self.overlap, self.overlap)
+        else:
+            window = tuple(
+                w if w is not None else -(-s // d) * d
+                for w, s, d in zip(self.window, shape, self.divisible_by, strict=True)
+            )
+            overlap = (self.overlap,) * 3
+        return window, overlap, _windows.padded_shape(shape, window)
+
+    def estimate_memory(self, image, *, probabilities: bool = False) -> int:
+        """Bytes :meth:`segment` allocates for ``image`` beyond the input (what
+        ``max_memory`` is checked against)."""
+        vol, _ = self._volume(image)
+        return self._plan(vol, probabilities)["bytes"]
+
+    def _plan(self, vol: MedicalImage, probabilities: bool) -> dict:
+        from m1vision._resample import target_grid
+
+        target = self._target_spacing(vol.spacing)
+        shape = tuple(vol.shape)
+        if target is not None:
+            shape = tuple(target_grid(vol, spacing=target)[0])
+        work = shape
+        if self.mode == "slices":
+            work = (shape[self.axis], *[s for a, s in enumerate(shape) if a != self.axis])
+        window, overlap, padded = self._windowing(work)
+        n = int(np.prod(work))
+        k = int(self.num_classes)
+        cin = int(self.channels or 1)
+        out_src = int(np.prod(vol.shape))
+        total = 4 * (k + 1) * n  # the accumulators
+        total += 4 * n * cin if self.preprocess is not None else 0
+        total += 4 * n if target is not None else 0
+        total += (4 * k * out_src if probabilities else 2 * out_src) * (2 if target else 1)
+        flips = len(_windows.mirror_flips(3 if self.mode == "patches" else 2)) if self.tta else 1
+        total += 4 * self.batch_size * int(np.prod(window)) * (cin + 2 * k) * min(flips, 2)
+        return {
+            "target": target,
+            "work": work,
+            "window": window,
+            "overlap": overlap,
+            "padded": padded,
+            "bytes": int(total),
+        }
+
+    def _check_budget(self, plan: dict, shape) -> None:
+        budget = self.max_memory
+        source = "max_memory"
+        if budget is None:
+            physical = _physical_memory()
+            if physical is None:
+                return
+            budget, source = int(physical * 0.8), "80 % of the physical memory"
+        need = plan["bytes"]
+        if need <= budget:
+            return
+        gib = 1024**3
+        fixes = [f"a bigger budget (max_memory={need})"]
+        if self.num_classes > 2:
+            fixes.append("a model with fewer classes")
+        if self.mode == "patches" and self.rank == 2:
+            fixes.append("mode='slices'")
+        fixes.append("a cropped or coarser volume (m1vision.volume.resample(image, spacing=...))")
+        raise MemoryBudgetError(
+            f"segmenting a volume of shape {tuple(shape)} (model grid {plan['work']}) with "
+            f"{self.num_classes} classes needs about {need / gib:.2f} GiB "
+            f"({4 * (self.num_classes + 1)} bytes per voxel for the blend's accumulators, "
+            f"plus the output), more than the {budget / gib:.2f} GiB of {source}. "
+            f"Fix: {'; or '.join(fixes)}."
+        )
+
+    # -- preparation and the model -----------------------------------------------------------
+
+    def _prepared(self, work: np.ndarray) -> np.ndarray:
+        """The array windows are cut from: the input itself, or a prepared copy."""
+        if self.preprocess is None:
+            return work
+        from m1vision.pipeline import Pipeline
+
+        per_slice = self.mode == "slices" or isinstance(self.preprocess, Pipeline)
+        if per_slice:
+            first = np.asarray(self.preprocess(work[0]), np.float32)
+            out = np.empty((work.shape[0], *first.shape), np.float32)
+            out[0] = first
+            for z in range(1, work.shape[0]):
+                out[z] = self.preprocess(work[z])
+        else:
+            out = np.asarray(self.preprocess(work), np.float32)
+        spatial = out.shape[:3]
+        if spatial != work.shape or out.ndim not in (3, 4):
+            raise InvalidParameterError(
+                f"preprocess changed the volume's shape from {work.shape} to {out.shape}; it "
+                "may only add a trailing channel axis (resampling is the model card's "
+                "'spacing', padding the Segmenter's)."
+            )
+        return out
+
+    def _check_channels(self, arr: np.ndarray) -> None:
+        have = arr.shape[3] if arr.ndim == 4 else 1
+        if self.channels is not None and have != self.channels:
+            raise SegmentationModelError(
+                f"the model takes {self.channels} channel(s) (input {self.input_shape}), the "
+                f"prepared volume has {have}. Fix: preprocess= returning (..., "
+                f"{self.channels}) arrays (e.g. np.repeat(v[..., None], {self.channels}, -1)), "
+                "or a model of the volume's channels."
+            )
+
+    def _cut(self, arr, win, pads) -> tuple[np.ndarray, tuple, tuple]:
+        """One window's input (zero outside the volume), where it lies in the volume, and
+        which part of the window that is."""
+        cin = arr.shape[3] if arr.ndim == 4 else 1
+        x = np.zeros((*(s.stop - s.start for s in win), cin), np.float32)
+        src, dst = [], []
+        for s, (before, _), n in zip(win, pads, arr.shape[:3], strict=True):
+            a, b = s.start - before, s.stop - before
+            lo, hi = max(a, 0), min(b, n)
+            src.append(slice(lo, hi))
+            dst.append(slice(lo - a, hi - a))
+        part = arr[tuple(src)]
+        x[tuple(dst)] = part if part.ndim == 4 else part[..., None]
+        if self.preprocess is None and self.intensity:
+            _segcard.apply_intensity(x, self.intensity)
+        return x, tuple(src), tuple(dst)
+
+    def _infer(self, x: np.ndarray) -> np.ndarray:
+        """Model output for a batch (B, *window, C) -> (B, *window, K), with TTA."""
+        if self.mode == "slices":
+            x = x[:, 0]
+        spatial = x.ndim - 2
+        flips = _windows.mirror_flips(spatial) if self.tta else [()]
+        total = None
+        for flip in flips:
+            axes = tuple(a + 1 for a in flip)
+            xi = np.ascontiguousarray(np.flip(x, axes)) if axes else x
+            y = np.asarray(self._fn(xi.astype(self.input_dtype, copy=False)), np.float32)
+            if y.shape[:-1] != x.shape[:-1] or y.shape[-1] != self.num_classes:
+                raise SegmentationModelError(
+                    f"the model returned {y.shape} for windows {x.shape}: not a per-pixel map "
+                    f"of {self.num_classes} classes; it must keep the input's spatial size."
+                )
+            if axes:
+                y = np.flip(y, axes)
+            total = y.copy() if total is None else total + y
+        if len(flips) > 1:
+            total /= len(flips)
+        if self.mode == "slices":
+            total = total[:, None]
+        return total
+
+    def segment(self, image, *, probabilities: bool = False, progress: bool = False):
+        """Segment a volume (or a 2-D picture): a label map on its exact grid.
+
+        Parameters
+        ----------
+        image : MedicalImage or numpy.ndarray
+            (Z, H, W) volume or (H, W) picture, in modality units.
+        probabilities : bool
+            Return the soft output instead: ``pixels`` float32 ``(classes, Z, H, W)``
+            (``(classes, H, W)`` for a picture), probabilities (softmax of logits).
+        progress : bool
+            Show a progress bar over the windows.
+
+        Returns
+        -------
+        MedicalImage
+            A label map (uint8, uint16 past 255 classes) with the input's shape,
+            ``spacing`` and affine and ``metadata["labels"]`` (names from the card or
+            ``labels=``), and ``metadata["segmentation"]`` (windows, padding, spacing used);
+            or the probabilities.
+
+        Raises
+        ------
+        InvalidImageError
+            An empty image, NaN or infinity in it, colour or 4-D.
+        SegmentationModelError
+            A 2-D model asked for patches of a 3-D volume; channel mismatch; an output that
+            is not a per-pixel map.
+        MemoryBudgetError
+            More memory needed than ``max_memory``, before it is allocated.
+        """
+        from m1vision.batch import progress as _progress
+        from m1vision.volume import resample
+
+        vol, was_2d = self._volume(image)
+        if self.mode == "patches" and self.rank == 2 and vol.shape[0] > 1:
+            raise SegmentationModelError(
+                f"mode='patches' with the 2-D model (input {self.input_shape}) over a 3-D "
+                f"volume of shape {vol.shape}: 2-D windows cannot cover it. Use "
+                "mode='slices' (the model per slice along axis=), or a 3-D model."
+            )
+        plan = self._plan(vol, probabilities)
+        self._check_budget(plan, vol.shape)
+        work_img = vol
+        if plan["target"] is not None:
+            work_img = resample(vol, spacing=plan["target"], interpolation="linear")
+        work = work_img.pixels
+        if self.mode == "slices" and self.axis:
+            work = np.moveaxis(work, self.axis, 0)
+        arr = self._prepared(work)
+        self._check_channels(arr)
+        window, overlap, padded = plan["window"], plan["overlap"], plan["padded"]
+        pads = _windows.pad_widths(arr.shape[:3], window)
+        weight = _windows.importance_map(window, self.blend)
+        k = int(self.num_classes)
+        acc = np.zeros((k, *arr.shape[:3]), np.float32)
+        wsum = np.zeros(arr.shape[:3], np.float32)
+        n_windows = _windows.count_windows(padded, window, overlap)
+        windows = _windows.window_slices(padded, window, overlap)
+        with _progress(n_windows, show=progress, desc="segment", unit="win") as bar:
+            while True:
+                batch = list(itertools.islice(windows, self.batch_size))
+                if not batch:
+                    break
+                cuts = [self._cut(arr, win, pads) for win in batch]
+                y = self._infer(np.stack([c[0] for c in cuts]))
+                for (_, src, dst), yi in zip(cuts, y, strict=True):
+                    w = weight[dst]
+                    acc[(slice(None), *src)] += np.moveaxis(yi[dst], -1, 0) * w
+                    wsum[src] += w
+                bar.update(len(batch))
+        del arr
+        acc /= wsum
+        del wsum
+        if self.from_logits:
+            _to_probabilities(acc)
+        info = {
+            "mode": self.mode,
+            "windows": n_windows,
+            "window": list(window),
+            "padded": [list(p) for p in pads] if any(any(p) for p in pads) else None,
+            "model_spacing": None if plan["target"] is None else list(plan["target"]),
+            "tta": self.tta,
+            "blend": self.blend,
+        }
+        if info["padded"]:
+            log.info(
+                "segment: the volume (%s on the model's grid) is smaller than the window %s: "
+                "padded by %s",
+                plan["work"],
+                tuple(window),
+                info["padded"],
+            )
+        if self.mode == "slices" and self.axis:
+            acc = np.moveaxis(acc, 1, self.axis + 1)
+        if probabilities:
+            out = self._probabilities(acc, work_img, vol, plan["target"] is not None)
+        else:
+            out = self._labels(acc, work_img, vol, plan["target"] is not None)
+        out.metadata["segmentation"] = info
+        if was_2d:
+            out = _as_2d(out, image)
+        return out
+
+    def _labels(self, acc, work_img, vol, resampled: bool) -> MedicalImage:
+        from m1vision.labels._core import label_info
+        from m1vision.volume import resample
+
+        k = acc.shape[0]
+        if k == 1:
+            px = (acc[0] >= 0.5).astype(np.uint8)
+        else:
+            px = np.argmax(acc, axis=0).astype(np.uint8 if k <= 256 else np.uint16)
+        del acc
+        if resampled:
+            on_model = MedicalImage(
+                px,
+                work_img.spacing,
+                metadata={
+                    "layout": "volume",
+                    "affine": work_img.metadata.get("affine"),
+                    "labels": {},
+                },
+            )
+            px = resample(on_model, like=vol, interpolation="nearest").pixels
+        meta = {"layout": "volume", "affine": _affine_of(vol)}
+        meta["labels"] = label_info(px, self.labels, strict=False)
+        return MedicalImage(px, vol.spacing, modality=vol.modality, metadata=meta)
+
+    def _probabilities(self, acc, work_img, vol, resampled: bool) -> MedicalImage:
+        from m1vision.volume import resample
+
+        if resampled:
+            out = np.empty((acc.shape[0], *vol.shape), np.float32)
+            for c in range(acc.shape[0]):
+                channel = MedicalImage(
+                    acc[c],
+                    work_img.spacing,
+                    metadata={"layout": "volume", "affine": work_img.metadata.get("affine")},
+                )
+                out[c] = resample(channel, like=vol, interpolation="linear", fill=0.0).pixels
+            acc = out
+        names = {0: "background", **{v: e["name"] for v, e in self.labels.items()}}
+        classes = [names.get(c, f"label {c}") for c in range(max(acc.shape[0], 2))]
+        meta = {
+            "layout": "probabilities",
+            "affine": _affine_of(vol),
+            "classes": classes[1:] if acc.shape[0] == 1 else classes,
+        }
+        return MedicalImage(acc, vol.spacing, modality=vol.modality, metadata=meta)
+
+    # -- folders -----------------------------------------------------------------------------
+
+    def segment_folder(
+        self,
+        inputs,
+        out_dir,
+        *,
+        format: str = "nifti",
+        stats: bool = False,
+        executor=None,
+        workers: int | None = None,
+        part=None,
+        overwrite: bool = False,
+        progress: bool = True,
+    ):
+        """Segment every series folder, NIfTI file and multi-frame DICOM under ``inputs``.
+
+        See :func:`m1vision.inference._segfolder.segment_folder` (the batch engine's job,
+        resume keyed on the model's hash and :meth:`to_config`).
+        """
+        from m1vision.inference._segfolder import segment_folder
+
+        return segment_folder(
+            self,
+            inputs,
+            out_dir,
+            format=format,
+            stats=stats,
+            executor=executor,
+            workers=workers,
+            part=part,
+            overwrite=overwrite,
+            progress=progress,
+        )
+
+    def identity(self) -> str:
+        """A short hash of the model and the settings (the per-worker cache key)."""
+        from m1vision.inference._folder import _model_identity
+
+        text = repr((_model_identity(self), self.to_config(), self.device.name))
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _affine_of(vol: MedicalImage):
+    a = vol.metadata.get("affine")
+    if a is None:
+        from m1vision import geometry
+
+        a = geometry.default_affine(vol.spacing or (1.0, 1.0, 1.0))
+    return [list(map(float, r)) for r in np.asarray(a, float)]
+
+
+def _to_probabilities(acc: np.ndarray) -> None:
+    """Softmax over the class axis (sigmoid for one channel), in place, slab by slab."""
+    for z in range(acc.shape[1]):
+        s = acc[:, z]
+        if s.shape[0] == 1:
+            np.negative(s, out=s)
+            np.exp(s, out=s)
+            s += 1
+            np.reciprocal(s, out=s)
+        else:
+            s -= s.max(axis=0, keepdims=True)
+            np.exp(s, out=s)
+            s /= s.sum(axis=0, keepdims=True)
+
+
+def _as_2d(out: MedicalImage, image) -> MedicalImage:
+    px = out.pixels[:, 0] if out.metadata["layout"] == "probabilities" else out.pixels[0]
+    meta = {k: v for k, v in out.metadata.items() if k != "affine"}
+    if meta["layout"] == "volume":
+        meta["layout"] = "slice"
+    spacing = getattr(image, "spacing", None)
+    return MedicalImage(px, spacing, modality=out.modality, metadata=meta)
