@@ -72,32 +72,48 @@ def test_shipped_files_exist_and_the_model_is_small():
     assert path.stat().st_size <= 2 * 1024 * 1024
 
 
-def test_card_states_spacing_intensity_and_the_phantom_labels(card, script):
+def test_card_states_spacing_intensity_and_the_phantom_labels(card, script, metrics):
     seg = card["segmentation"]
-    assert (seg["mode"], seg["axis"]) == ("slices", 0)
-    assert seg["spacing"] == list(script.SPACING)
-    assert [[w["level"], w["width"]] for w in seg["intensity"]["windows"]] == [
-        list(w) for w in script.WINDOWS
-    ]
-    assert seg["input"]["shape"][-1] == len(seg["intensity"]["windows"])
-    expected = {"0": {"name": "background", "color": [0, 0, 0]}}
-    expected.update({str(k): v for k, v in PHANTOM_LABELS.items()})
-    assert seg["labels"] == expected
-    assert seg["output"]["classes"] == len(expected)
-    assert card["training"] == json.loads(METRICS.read_text())["settings"]
+    assert seg == {
+        "mode": "slices",
+        "spacing": list(script.SPACING),
+        "divisible_by": script.MULTIPLE,
+        "channels": 1,
+        "intensity": {"window": list(script.WINDOW)},
+        "labels": {
+            "0": {"name": "background", "color": [0, 0, 0]},
+            **{str(k): v for k, v in PHANTOM_LABELS.items()},
+        },
+    }
+    assert card["output"]["classes"] == len(PHANTOM_LABELS) + 1
+    assert card["training"] == metrics["settings"]
+
+
+def test_the_segmenter_reads_the_card_beside_the_model():
+    from m1vision.inference import Segmenter
+
+    config = Segmenter(model_path("phantom_seg.keras"), device="cpu").to_config()
+    assert config["mode"] == "slices" and config["axis"] == 0
+    assert config["spacing"] == [1.25, 1.25]
+    assert config["intensity"] == {"window": [0.0, 2000.0]}
+    assert config["input_shape"] == [None, None, None, 1]
+    assert config["num_classes"] == 7 and not config["from_logits"]
+    assert config["labels"] == {str(k): v for k, v in PHANTOM_LABELS.items()}
 
 
 def test_model_matches_its_card(model, card):
-    seg = card["segmentation"]
-    assert list(model.inputs[0].shape[1:]) == seg["input"]["shape"]
-    assert int(model.outputs[0].shape[-1]) == seg["output"]["classes"]
+    assert list(model.inputs[0].shape[1:]) == card["input"]["shape"]
+    assert int(model.outputs[0].shape[-1]) == card["output"]["classes"]
 
 
-def test_prepare_is_the_cards_window_formula(script, card):
+def test_the_models_own_soft_window_is_the_window_formula(model, script):
     hu = np.array([[-1000.0, -850.0, -160.0, 40.0, 240.0, 700.0, 1200.0]], np.float32)
-    x = script.prepare(hu, [(w["level"], w["width"]) for w in card["segmentation"]["intensity"]["windows"]])
-    np.testing.assert_allclose(x[0, :, 0], [0, 0, 0, 0.5, 1, 1, 1], atol=1e-7)
-    np.testing.assert_allclose(x[0, :, 1], [0, 0.075, 0.42, 0.52, 0.62, 0.85, 1], atol=1e-6)
+    x = script.prepare(hu)  # the card's window 0/2000 HU
+    np.testing.assert_allclose(x[0, :, 0], [0, 0.075, 0.42, 0.52, 0.62, 0.85, 1], atol=1e-6)
+    windows = keras.Model(model.inputs, model.get_layer("windows").output)
+    out = keras.ops.convert_to_numpy(windows(x[None]))[0, 0]
+    np.testing.assert_allclose(out[:, 0], x[0, :, 0], atol=1e-7)
+    np.testing.assert_allclose(out[:, 1], [0, 0, 0, 0.5, 1, 1, 1], atol=1e-5)  # 40/400 HU
 
 
 def test_model_card_states_the_measured_dice(metrics):
@@ -120,13 +136,21 @@ OTHER = [
 ]
 
 
-def _dice(script, model, card, shape, spacing, seed):
+@pytest.fixture(scope="module")
+def segmenter():
+    from m1vision.inference import Segmenter
+
+    return Segmenter(model_path("phantom_seg.keras"), device="cpu", batch_size=8)
+
+
+def _dice(script, segmenter, shape, spacing, seed):
     from m1vision.labels import compare_labels
 
     image, labels = script.phantom_case(shape, spacing, seed)
-    predicted = script.segment_slices(model, image, card)
+    predicted = segmenter.segment(image)
     assert predicted.shape == labels.shape
-    assert predicted.metadata["affine"] == labels.metadata["affine"]
+    assert np.allclose(predicted.metadata["affine"], labels.metadata["affine"])
+    assert predicted.metadata["segmentation"]["model_spacing"] == [spacing[0], 1.25, 1.25]
     table = compare_labels(labels, predicted, values=sorted(PHANTOM_LABELS))
     return {PHANTOM_LABELS[int(r["label"])]["name"]: r["dice"] for r in table.rows}
 
@@ -134,18 +158,18 @@ def _dice(script, model, card, shape, spacing, seed):
 @pytest.mark.slow
 @pytest.mark.parametrize(("shape", "spacing", "seed"), OTHER)
 def test_shipped_weights_reach_the_dice_target_on_other_sizes_and_spacings(
-    script, model, card, shape, spacing, seed
+    script, segmenter, shape, spacing, seed
 ):
-    dice = _dice(script, model, card, shape, spacing, seed)
+    dice = _dice(script, segmenter, shape, spacing, seed)
     assert np.mean(list(dice.values())) >= 0.9, dice
     assert min(dice.values()) >= 0.7, dice
 
 
 @pytest.mark.slow
-def test_shipped_weights_reach_the_dice_target_on_a_held_out_phantom(script, model, card, metrics):
+def test_shipped_weights_reach_the_dice_target_on_a_held_out_phantom(script, segmenter, card):
     shape, spacing, seed = card["data"]["held_out"][0]
     assert seed >= card["data"]["train_seeds"][1]  # never trained on
-    dice = _dice(script, model, card, tuple(shape), tuple(spacing), seed)
+    dice = _dice(script, segmenter, tuple(shape), tuple(spacing), seed)
     assert np.mean(list(dice.values())) >= 0.9, dice
 
 
@@ -164,12 +188,19 @@ def test_every_backend_gives_tensorflows_probabilities(script, model, card, tmp_
     phantom slices against TensorFlow's on the CPU, within PREDICTION_TOLERANCES["cpu"]."""
     from m1vision.synthetic import ct_phantom
 
-    windows = [(w["level"], w["width"]) for w in card["segmentation"]["intensity"]["windows"]]
-    x = script.prepare(ct_phantom((12, 128, 128), seed=5)[::3], windows)
+    x = script.prepare(
+        ct_phantom((12, 128, 128), seed=5)[::3], card["segmentation"]["intensity"]["window"]
+    )
     np.save(tmp_path / "x.npy", x)
     done = subprocess.run(
-        [sys.executable, "-c", _TF_SCRIPT, str(model_path("phantom_seg.keras")),
-         str(tmp_path / "x.npy"), str(tmp_path / "tf.npy")],
+        [
+            sys.executable,
+            "-c",
+            _TF_SCRIPT,
+            str(model_path("phantom_seg.keras")),
+            str(tmp_path / "x.npy"),
+            str(tmp_path / "tf.npy"),
+        ],
         env={**os.environ, "KERAS_BACKEND": "tensorflow", "CUDA_VISIBLE_DEVICES": ""},
         capture_output=True,
         text=True,
@@ -179,7 +210,7 @@ def test_every_backend_gives_tensorflows_probabilities(script, model, card, tmp_
     assert done.returncode == 0, done.stderr[-2000:]
     reference = np.load(tmp_path / "tf.npy")
     probabilities = np.asarray(keras.ops.convert_to_numpy(model.predict_on_batch(x)))
-    assert probabilities.shape == (4, 128, 128, card["segmentation"]["output"]["classes"])
+    assert probabilities.shape == (4, 128, 128, card["output"]["classes"])
     assert np.abs(probabilities - reference).max() <= PREDICTION_TOLERANCES["cpu"]
     top2 = np.sort(reference, axis=-1)[..., -2:]
     clear = top2[..., 1] - top2[..., 0] > 2 * PREDICTION_TOLERANCES["cpu"]
@@ -192,3 +223,42 @@ def test_script_refuses_to_overwrite(tmp_path, script):
     assert script.main(["--out", str(tmp_path)]) == 1
     assert existing.read_text() == "keep me"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["phantom_seg.json"]
+
+
+_TWICE = textwrap.dedent(
+    """
+    import hashlib, importlib.util, json, sys
+    spec = importlib.util.spec_from_file_location("t", sys.argv[1])
+    t = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(t)
+    settings = dict(t.SETTINGS, train_cases=2, slices_per_case=4, epochs=1, held_out_cases=1)
+    digests = []
+    for _ in range(2):
+        model, metrics = t.train(settings)
+        h = hashlib.sha256(b"".join(w.tobytes() for w in model.get_weights())).hexdigest()
+        digests.append([h, metrics["held_out_dice"]])
+    print(json.dumps(digests))
+    """
+)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(
+    BACKEND != "tensorflow",
+    reason="the demo segmenter is trained on TensorFlow; its TensorFlow run checks this",
+)
+def test_training_is_deterministic():
+    """Two trainings with the same settings (a small version of the shipped ones) give the
+    same weights bit for bit and the same Dice."""
+    done = subprocess.run(
+        [sys.executable, "-c", _TWICE, str(SCRIPT)],
+        env={**os.environ, "KERAS_BACKEND": "tensorflow", "CUDA_VISIBLE_DEVICES": ""},
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+        cwd=ROOT,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    first, second = json.loads(done.stdout.strip().splitlines()[-1])
+    assert first == second

@@ -44,9 +44,13 @@ MODEL_NAME = "phantom_seg"
 
 #: In-plane pixel size (row, col) mm the model works at; slices are resampled to it.
 SPACING = (1.25, 1.25)
-#: CT windows (level, width) in HU: one input channel each, clipped and scaled to [0, 1].
-WINDOWS = ((40.0, 400.0), (0.0, 2000.0))
-#: The value (HU) that pads a slice to the model's multiple: air.
+#: The card's CT window (level, width) in HU: the model's input is this window clipped and
+#: scaled to [0, 1] (what ``m1vision.inference.Segmenter`` applies).
+WINDOW = (0.0, 2000.0)
+#: A soft-tissue window (level, width) HU the model derives from its input itself, as a
+#: second channel (its first layers), so the 20 HU lesion stands out.
+SOFT_WINDOW = (40.0, 400.0)
+#: The value (HU) that pads training tiles: air.
 PAD_VALUE = -1000.0
 #: Height and width of a slice must be multiples of this (three 2x poolings).
 MULTIPLE = 8
@@ -120,13 +124,11 @@ def phantom_case(shape, spacing, seed: int):
     return image, labels
 
 
-def prepare(hu: np.ndarray, windows=WINDOWS) -> np.ndarray:
-    """HU (..., H, W) -> float32 (..., H, W, len(windows)): each window clipped to [0, 1]."""
-    hu = np.asarray(hu, np.float32)
-    channels = [
-        np.clip((hu - (level - width / 2.0)) / width, 0.0, 1.0) for level, width in windows
-    ]
-    return np.stack(channels, axis=-1).astype(np.float32)
+def prepare(hu: np.ndarray, window=WINDOW) -> np.ndarray:
+    """HU (..., H, W) -> float32 (..., H, W, 1): the window (level, width) clipped to [0, 1]."""
+    level, width = window
+    low = level - width / 2.0
+    return ((np.clip(np.asarray(hu, np.float32), low, low + width) - low) / width)[..., None]
 
 
 def _pad_to(plane: np.ndarray, size: int, value) -> np.ndarray:
@@ -169,10 +171,14 @@ def training_tiles(settings: dict, *, first: int, count: int, per_case: int):
 # --------------------------------------------------------------------------- model
 
 
-def build_model(channels: int = len(WINDOWS), classes: int = len(PHANTOM_LABELS) + 1):
-    """A small 2-D U-Net: four levels of (conv 3x3, batch norm, relu) x 2, max pooling down,
+def build_model(classes: int = len(PHANTOM_LABELS) + 1):
+    """A small 2-D U-Net on one channel (:data:`WINDOW` scaled to [0, 1]).
+
+    Its first layers add :data:`SOFT_WINDOW` as a second channel (a fixed rescaling clipped
+    to [0, 1]); then four levels of (conv 3x3, batch norm, relu) x 2, max pooling down,
     transposed convolutions up with skip connections, a 1x1 softmax over ``classes``.
-    Any height and width that are multiples of :data:`MULTIPLE`."""
+    Any height and width that are multiples of :data:`MULTIPLE`.
+    """
     import keras
     from keras import layers
 
@@ -183,8 +189,16 @@ def build_model(channels: int = len(WINDOWS), classes: int = len(PHANTOM_LABELS)
             x = layers.ReLU(name=f"{name}_relu{i}")(x)
         return x
 
-    inputs = keras.Input((None, None, channels), name="image")
-    x, skips = inputs, []
+    inputs = keras.Input((None, None, 1), name="image")
+    # input u = (HU - low) / width of WINDOW; the soft window is (HU - low_s) / width_s
+    (level, width), (s_level, s_width) = WINDOW, SOFT_WINDOW
+    low, s_low = level - width / 2.0, s_level - s_width / 2.0
+    soft = layers.Rescaling(width / s_width, offset=(low - s_low) / s_width, name="soft_window")(
+        inputs
+    )
+    soft = layers.ReLU(max_value=1.0, name="soft_clip")(soft)
+    x = layers.Concatenate(name="windows")([inputs, soft])
+    skips = []
     for level, filters in enumerate(FILTERS[:-1]):
         x = block(x, filters, f"down{level}")
         skips.append(x)
@@ -221,55 +235,24 @@ def dice_ce_loss(classes: int, dice_weight: float):
 # --------------------------------------------------------------------------- inference
 
 
-def segment_slices(model, image, card: dict, *, batch_size: int = 8):
-    """Segment a CT ``MedicalImage`` slice by slice as the card says: a label map on its grid.
+def segment(model, image, card: dict):
+    """Segment a CT ``MedicalImage`` as the card says, with :class:`m1vision.inference.Segmenter`
+    (per slice, resampled in-plane to the card's spacing and back): a label map on its grid."""
+    from m1vision.inference import Segmenter
 
-    Resample in-plane to ``card["segmentation"]["spacing"]`` (linear), prepare intensities
-    with its windows, pad each slice with ``pad_value`` to multiples of ``multiple``, take
-    the arg-max of the softmax, crop, and resample the labels back onto the image's grid
-    (nearest). The reference for the card's meaning until ``m1vision.inference.Segmenter``
-    reads it.
-    """
-    from m1vision.io import MedicalImage
-    from m1vision.volume import resample
-
-    seg = card["segmentation"]
-    windows = [(w["level"], w["width"]) for w in seg["intensity"]["windows"]]
-    work = resample(image, spacing=(image.spacing[0], *seg["spacing"]))
-    hu = work.pixels
-    m = int(seg["input"]["multiple"])
-    _, h, w = hu.shape
-    hp, wp = -(-h // m) * m, -(-w // m) * m
-    padded = np.pad(
-        hu, ((0, 0), (0, hp - h), (0, wp - w)), constant_values=seg["intensity"]["pad_value"]
-    )
-    x = prepare(padded, windows)
-    classes = np.empty((len(x), h, w), np.uint8)
-    for i in range(0, len(x), batch_size):
-        probs = np.asarray(model.predict_on_batch(x[i : i + batch_size]))
-        classes[i : i + batch_size] = probs.argmax(axis=-1)[:, :h, :w]
-    labels = {int(k): v for k, v in seg["labels"].items()}
-    low = MedicalImage(
-        classes,
-        spacing=work.spacing,
-        metadata={"layout": "volume", "affine": work.metadata["affine"], "labels": labels},
-    )
-    from m1vision.labels._core import label_info
-
-    low.metadata["labels"] = label_info(classes, labels, strict=False)
-    return resample(low, like=image, interpolation="nearest")
+    return Segmenter(model, card=card, device="cpu", batch_size=8).segment(image)
 
 
 def dice_per_organ(model, card: dict, cases) -> dict:
     """Mean Dice per organ name (and ``"mean"``) over ``cases``: ``(shape, spacing, seed)``."""
     from m1vision.labels import compare_labels
 
-    values = sorted(int(v) for v in card["segmentation"]["labels"])
+    values = sorted(int(v) for v in card["segmentation"]["labels"] if int(v) != 0)
     names = {int(k): v["name"] for k, v in card["segmentation"]["labels"].items()}
     scores: dict[str, list[float]] = {names[v]: [] for v in values}
     for shape, spacing, seed in cases:
         image, labels = phantom_case(tuple(shape), tuple(spacing), seed)
-        predicted = segment_slices(model, image, card)
+        predicted = segment(model, image, card)
         table = compare_labels(labels, predicted, values=values)
         for row in table.rows:
             scores[names[int(row["label"])]].append(float(row["dice"]))
@@ -301,38 +284,43 @@ def card(settings: dict) -> dict:
     return {
         "name": MODEL_NAME,
         "task": "segmentation",
+        # what m1vision.inference.Segmenter reads (docs/segmentation-model.md)
         "segmentation": {
             "mode": "slices",
-            "axis": 0,
             "spacing": list(SPACING),
-            "intensity": {
-                "windows": [{"level": lv, "width": wd} for lv, wd in WINDOWS],
-                "pad_value": PAD_VALUE,
-                "description": (
-                    "one input channel per window: clip((value - (level - width / 2)) / width, "
-                    "0, 1), float32; values in HU (CT). Slices are padded with pad_value (HU, "
-                    "air) before this."
-                ),
-            },
-            "input": {
-                "shape": [None, None, len(WINDOWS)],
-                "layout": "NHWC",
-                "dtype": "float32",
-                "multiple": MULTIPLE,
-                "tile": [settings["tile"], settings["tile"]],
-            },
-            "output": {
-                "kind": "softmax",
-                "classes": len(PHANTOM_LABELS) + 1,
-                "class_is_label_value": True,
-            },
+            "divisible_by": MULTIPLE,
+            "channels": 1,
+            "intensity": {"window": list(WINDOW)},
             "labels": labels,
+        },
+        "input": {
+            "shape": [None, None, 1],
+            "layout": "NHWC",
+            "dtype": "float32",
+            "slice_axis": 0,
+            "description": (
+                "axial slices (axis 0 of the package's (Z, H, W) layout) in HU, resampled "
+                f"in-plane to {SPACING[0]} x {SPACING[1]} mm, the window level/width "
+                f"{WINDOW[0]:g}/{WINDOW[1]:g} HU clipped and scaled to [0, 1], any height and "
+                f"width that are multiples of {MULTIPLE}. The model adds the soft-tissue "
+                f"window {SOFT_WINDOW[0]:g}/{SOFT_WINDOW[1]:g} HU itself."
+            ),
+            "trained_on_tiles": [settings["tile"], settings["tile"]],
+            "training_pad_value_hu": PAD_VALUE,
+        },
+        "output": {
+            "kind": "softmax",
+            "classes": len(PHANTOM_LABELS) + 1,
+            "class_is_label_value": True,
         },
         "data": {
             "generator": "m1vision.synthetic.ct_phantom",
             "labels": "m1vision.synthetic.ct_phantom_labels",
             "geometry": "tools/train_demo_segmenter.py case_geometry(seed, settings)",
-            "train_seeds": [settings["train_seed0"], settings["train_seed0"] + settings["train_cases"]],
+            "train_seeds": [
+                settings["train_seed0"],
+                settings["train_seed0"] + settings["train_cases"],
+            ],
             "held_out_seeds": [
                 settings["held_out_seed0"],
                 settings["held_out_seed0"] + settings["held_out_cases"],
@@ -375,7 +363,7 @@ def train(settings: dict | None = None, *, verbose: int = 0):
         "model": f"{MODEL_NAME}.keras",
         "held_out_dice": dice_per_organ(model, c, held_out_cases(s)),
         "other_dice": dice_per_organ(model, c, OTHER_CASES),
-        "train_tiles": int(len(x)),
+        "train_tiles": len(x),
         "final_loss": round(float(history.history["loss"][-1]), 4),
         "seed": s["seed"],
         "settings": s,
@@ -413,10 +401,10 @@ def model_card(metrics: dict) -> str:
     v = metrics["versions"]
     names = [e["name"] for e in PHANTOM_LABELS.values()]
     held, other = metrics["held_out_dice"], metrics["other_dice"]
-    rows = "\n".join(
-        f"| {n} | {held[n]:.4f} | {other[n]:.4f} |" for n in [*names, "mean"]
-    )
-    windows = ", ".join(f"{lv:g}/{wd:g}" for lv, wd in WINDOWS)
+    first, last = s["train_seed0"], s["train_seed0"] + s["train_cases"] - 1
+    h_first, h_last = s["held_out_seed0"], s["held_out_seed0"] + s["held_out_cases"] - 1
+    fov, px, an, depth, dz = (s[k] for k in ("fov_mm", "pixel_mm", "anisotropy", "depth", "z_mm"))
+    rows = "\n".join(f"| {n} | {held[n]:.4f} | {other[n]:.4f} |" for n in [*names, "mean"])
     return f"""# Model card: {MODEL_NAME} (m1vision demo organ segmenter)
 
 **Research and demonstration use only. Not a medical device; not for diagnosis.**
@@ -434,20 +422,24 @@ Files: `{MODEL_NAME}.keras` (model), `{MODEL_NAME}.json` (the card as data: the
 
 ## Input, spacing and intensity preparation
 Slices along axis 0 (Z) of a (Z, H, W) volume in HU, resampled in-plane to
-{SPACING[0]} x {SPACING[1]} mm pixels (linear), padded with {PAD_VALUE:g} HU (air) to
-multiples of {MULTIPLE} (any size; trained on {s["tile"]}x{s["tile"]} tiles), then one
-channel per CT window (level/width HU: {windows}): `clip((HU - (level - width/2)) / width, 0, 1)`.
+{SPACING[0]} x {SPACING[1]} mm pixels (linear), any height and width that are multiples of
+{MULTIPLE} (trained on {s["tile"]}x{s["tile"]} tiles padded with {PAD_VALUE:g} HU, air), one
+channel: the window level/width {WINDOW[0]:g}/{WINDOW[1]:g} HU,
+`clip((HU - (level - width/2)) / width, 0, 1)`. The model adds a soft-tissue window
+({SOFT_WINDOW[0]:g}/{SOFT_WINDOW[1]:g} HU) as a second channel itself.
 Output: softmax over {len(PHANTOM_LABELS) + 1} classes per pixel; the class index is the label
-value. The labels go back to the scan's grid by nearest-neighbour resampling.
+value. The `segmentation` section of `{MODEL_NAME}.json` says this as data, and
+`m1vision.inference.Segmenter(model_path("{MODEL_NAME}.keras"))` applies it: it resamples to the
+model's spacing and the labels back onto the scan's grid (nearest neighbour).
 
 ## Data
-{s["train_cases"]} generated phantoms, seeds {s["train_seed0"]}-{s["train_seed0"] + s["train_cases"] - 1},
+{s["train_cases"]} generated phantoms, seeds {first}-{last},
 `ct_phantom(shape, seed=seed)` with `ct_phantom_labels(shape, seed=seed, spacing=spacing)`; each
 case's geometry drawn from its seed (`case_geometry`): in-plane field of view
-{s["fov_mm"][0]:g}-{s["fov_mm"][1]:g} mm, pixels {s["pixel_mm"][0]:g}-{s["pixel_mm"][1]:g} mm,
-row/column anisotropy x{s["anisotropy"][0]:g}-{s["anisotropy"][1]:g}, {s["depth"][0]}-{s["depth"][1]}
-slices of {s["z_mm"][0]:g}-{s["z_mm"][1]:g} mm. {s["slices_per_case"]} random slices per case, each a
-random {s["tile"]}x{s["tile"]} tile at the model's spacing: {metrics["train_tiles"]} tiles.
+{fov[0]:g}-{fov[1]:g} mm, pixels {px[0]:g}-{px[1]:g} mm, columns x{an[0]:g}-{an[1]:g} the rows'
+size and field of view, {depth[0]}-{depth[1]} slices of {dz[0]:g}-{dz[1]:g} mm.
+{s["slices_per_case"]} random slices per case, each a random {s["tile"]}x{s["tile"]} tile at the
+model's spacing: {metrics["train_tiles"]} tiles.
 The phantom's anatomy scales with its field of view; its noise (SD 8 HU) depends on the seed.
 
 ## Training
@@ -459,10 +451,10 @@ Training time {metrics["training_seconds"]} s (+ {metrics["data_seconds"]} s gen
 {metrics["machine"]}.
 
 ## Evaluation: Dice per organ
-Whole volumes, segmented slice by slice as above and compared on the phantom's own grid
-(`m1vision.labels.compare_labels`). Held out: {s["held_out_cases"]} phantoms of seeds
-{s["held_out_seed0"]}-{s["held_out_seed0"] + s["held_out_cases"] - 1} (geometry drawn like
-training's, never trained on). Other: `ct_phantom((48, 160, 160), seed=1234)` at
+Whole volumes, segmented by `m1vision.inference.Segmenter` with this card (per slice, as
+above) and compared on the phantom's own grid (`m1vision.labels.compare_labels`). Held out:
+{s["held_out_cases"]} phantoms of seeds {h_first}-{h_last} (geometry drawn like training's,
+never trained on). Other: `ct_phantom((48, 160, 160), seed=1234)` at
 2.5 x 1 x 1 mm.
 
 | organ | held out (mean of {s["held_out_cases"]}) | other size and spacing |
@@ -504,8 +496,10 @@ def write_outputs(model, metrics: dict, out: Path, *, overwrite: bool = False) -
                 f"{', '.join(existing)} exist(s) already in {str(Path(out))!r}; pass "
                 "--overwrite to replace them, or choose another --out folder."
             )
+    shipped = build_model()  # uncompiled: no optimizer state, no training loss to load
+    shipped.set_weights(model.get_weights())
     with _atomic.atomic_path(paths["model"], overwrite=overwrite) as tmp:
-        model.save(tmp)
+        shipped.save(tmp)
     _atomic.atomic_write_json(paths["card_json"], card(metrics["settings"]), overwrite=overwrite)
     _atomic.atomic_write_json(paths["metrics"], metrics, overwrite=overwrite)
     _atomic.atomic_write_text(paths["card"], model_card(metrics), overwrite=overwrite)
