@@ -110,10 +110,10 @@ def test_the_models_own_soft_window_is_the_window_formula(model, script):
     hu = np.array([[-1000.0, -850.0, -160.0, 40.0, 240.0, 700.0, 1200.0]], np.float32)
     x = script.prepare(hu)  # the card's window 0/2000 HU
     np.testing.assert_allclose(x[0, :, 0], [0, 0.075, 0.42, 0.52, 0.62, 0.85, 1], atol=1e-6)
-    windows = keras.Model(model.inputs, model.get_layer("windows").output)
+    windows = keras.Model(model.inputs[0], model.get_layer("windows").output)
     out = keras.ops.convert_to_numpy(windows(x[None]))[0, 0]
     np.testing.assert_allclose(out[:, 0], x[0, :, 0], atol=1e-7)
-    np.testing.assert_allclose(out[:, 1], [0, 0, 0, 0.5, 1, 1, 1], atol=1e-5)  # 40/400 HU
+    np.testing.assert_allclose(out[:, 1], [0, 0, 0, 0.375, 1, 1, 1], atol=1e-5)  # 60/160 HU
 
 
 def test_model_card_states_the_measured_dice(metrics):
