@@ -76,7 +76,7 @@ test: $(STAMP) browser-deps
 	  --nbval-cell-timeout=$(NB_TIMEOUT) -p no:cacheprovider
 	$(MAKE) --no-print-directory test-backends
 
-# issue 12: the backend-neutral tests again on a second Keras backend, on the CPU: JAX (in the
+# The backend-neutral tests again on a second Keras backend, on the CPU: JAX (in the
 # test extra, ~100 MB), and torch too where m1vision[torch] is installed.
 BACKEND_TESTS := tests/test_inference_backends.py tests/test_numerics.py tests/test_demo_segmenter.py
 test-backends: $(STAMP)
@@ -109,7 +109,7 @@ notebooks: $(STAMP)
 bench: $(STAMP) browser-deps
 	M1VISION_RECORD_LATENCY=1 $(PY) -m pytest tests/test_browser.py -k triplanar_keys \
 	  -p no:cacheprovider -q
-	$(PY) benchmarks/run.py --out benchmarks/results --readme README.md
+	$(PY) benchmarks/run.py --out benchmarks/results --page docs/benchmarks.md
 
 lock: $(STAMP)
 	@for p in $(LOCK_PLATFORMS); do \
@@ -122,7 +122,7 @@ lock: $(STAMP)
 	    --python-platform $$t -o locks/$$p.txt; \
 	  echo "locks/$$p.txt"; \
 	done
-	@# issue 12: the torch extra (Keras' torch backend, MPS) resolved for macOS arm64 apart and
+	@# The torch extra (Keras' torch backend, MPS) resolved for macOS arm64 apart and
 	@# constrained to the macOS lock, so the default install stays as it is and the torch lock
 	@# only adds: pip install -r locks/macos-arm64-torch.txt
 	$(ENV)/bin/uv pip compile -q pyproject.toml --extra test --extra torch --python-version 3.11 \

@@ -12,7 +12,7 @@ Events: threshold moves (the "high" slider stepping through values) and blur mov
 (``m1vision.data.ct_slice_512``) and a 2048x2048 16-bit Shepp-Logan phantom (preview).
 Targets: p95 <= 10 ms (512x512) and <= 30 ms (2048x2048 16-bit, preview).
 
-Tri-planar explorer (issue 11): a 512x512x300 CT volume in HU (the 512x512 CT slice, shifted
+Tri-planar explorer: a 512x512x300 CT volume in HU (the 512x512 CT slice, shifted
 a little from slice to slice, spacing 1.0 x 0.7 x 0.7 mm); events are moves of each plane's
 slice slider (each redraws its plane and the crosshair of the other two: three PNGs), a click
 in a plane (the crosshair jumps: all three planes), and slice moves with the edges on.

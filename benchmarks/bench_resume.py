@@ -22,7 +22,7 @@ Measured, in one process, interleaved, best of ``repeats``:
 * **plain listing + stats**: ``os.walk`` of the inputs and one ``os.stat`` of every input and
   output file: the least any resume that looks at the files can do.
 
-Targets (issue 18): resume of the unchanged 1000-file folder within 1.2x of the plain listing
+Targets: resume of the unchanged 1000-file folder within 1.2x of the plain listing
 plus stats; a first run within 3% of the stat-only run.
 """
 

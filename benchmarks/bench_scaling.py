@@ -4,7 +4,7 @@
 
 Generated, deterministic 8-bit color 512x512 PNGs (the ``rgb512`` phantoms of
 ``bench_preprocess``) in a temporary folder; the job is color -> gray -> Gaussian blur 5x5 ->
-Canny 50/150 -> PNG, as in issue 9's measurement:
+Canny 50/150 -> PNG:
 
 * **naive**: the sequential loop a user writes first (``cv2.imread`` ... ``cv2.imwrite``,
   OpenCV's own default threads);
@@ -19,7 +19,7 @@ the same run; "% of linear" is img/s over ``workers`` times the single-thread ra
 loop's CPU time with ``cv2.setNumThreads(1)``). Best of ``repeats`` wall times.
 
 Needs only NumPy, OpenCV and tqdm besides m1vision (it runs on the 16-core accelerator
-machine from a copy of the repository). Targets (issue 9): default ``Pipeline.run`` >= 12x
+machine from a copy of the repository). Targets: default ``Pipeline.run`` >= 12x
 the naive loop at 16 cores, >= 1.7x at 2 cores.
 """
 

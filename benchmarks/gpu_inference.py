@@ -312,7 +312,7 @@ def speed(out: dict, *, quick: bool, workers: int, device: str) -> None:
 
 
 def markdown(result: dict) -> str:
-    """The README rows of a result file (Markdown), the machine named."""
+    """The rows of a result file for docs/benchmarks.md (Markdown), the machine named."""
     m = result["machine"]
     lines = [
         (

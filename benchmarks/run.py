@@ -37,20 +37,20 @@ sys.path.insert(0, str(HERE.parent))
 
 from m1vision._atomic import atomic_write_json, atomic_write_text  # noqa: E402
 
-README_START = "<!-- benchmarks:start (written by make bench) -->"
-README_END = "<!-- benchmarks:end -->"
+PAGE_START = "<!-- benchmarks:start (written by make bench) -->"
+PAGE_END = "<!-- benchmarks:end -->"
 
 
-def update_readme(readme: Path, table: str) -> None:
-    """Replace the text between the two marker lines of ``readme`` with ``table``."""
-    text = readme.read_text(encoding="utf-8")
-    if README_START not in text or README_END not in text:
-        raise SystemExit(f"{readme}: the markers {README_START!r} / {README_END!r} are missing")
-    head, rest = text.split(README_START, 1)
-    _, tail = rest.split(README_END, 1)
+def update_page(page: Path, table: str) -> None:
+    """Replace the text between the two marker lines of ``page`` with ``table``."""
+    text = page.read_text(encoding="utf-8")
+    if PAGE_START not in text or PAGE_END not in text:
+        raise SystemExit(f"{page}: the markers {PAGE_START!r} / {PAGE_END!r} are missing")
+    head, rest = text.split(PAGE_START, 1)
+    _, tail = rest.split(PAGE_END, 1)
     body = table.split("\n", 2)[2].replace("\n## ", "\n### ")  # drop the H1, nest the sections
     atomic_write_text(
-        readme, f"{head}{README_START}\n{body.strip()}\n{README_END}{tail}", overwrite=True
+        page, f"{head}{PAGE_START}\n{body.strip()}\n{PAGE_END}{tail}", overwrite=True
     )
 
 
@@ -166,10 +166,10 @@ def main(argv: list[str] | None = None) -> int:
         help="keep the stored sections of the benchmarks not run (with --only)",
     )
     parser.add_argument(
-        "--readme",
+        "--page",
         type=Path,
-        help="also put the table into this file's performance section, between the lines "
-        f"{README_START!r} and {README_END!r}",
+        help="also put the tables into this page (docs/benchmarks.md), between the lines "
+        f"{PAGE_START!r} and {PAGE_END!r}",
     )
     args = parser.parse_args(argv)
     results = {
@@ -216,9 +216,9 @@ def main(argv: list[str] | None = None) -> int:
     atomic_write_json(args.out / f"results{suffix}.json", results, overwrite=True)
     atomic_write_text(args.out / f"results{suffix}.md", to_markdown(results), overwrite=True)
     print(f"wrote {args.out / f'results{suffix}.json'} and .md")
-    if args.readme is not None and not args.quick and (args.merge or not args.only):
-        update_readme(args.readme, to_markdown(results))
-        print(f"updated the performance section of {args.readme}")
+    if args.page is not None and not args.quick and (args.merge or not args.only):
+        update_page(args.page, to_markdown(results))
+        print(f"updated the tables of {args.page}")
     return 1 if failed else 0
 
 

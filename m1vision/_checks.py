@@ -1,5 +1,8 @@
 """Argument checks shared by the public functions (internal): one checker per operation.
 
+``check_image``, ``check_volume``, ``check_axis``, ``check_workers`` (and the one default
+worker count, :func:`default_workers`), ``check_int``, ``check_number``, ``check_choice``:
+the facts every function, step and explorer checks the same way.
 ``check_to_uint8``, ``check_window``, ``check_blur``, ``check_canny``, ``check_auto_canny``,
 ``check_clahe``, ``check_resize``, ``check_normalize``: the preprocessing function, its
 pipeline step and the explorers call the same one.
@@ -8,6 +11,7 @@ pipeline step and the explorers call the same one.
 from __future__ import annotations
 
 import numbers
+import os
 from collections.abc import Iterable
 
 import numpy as np
@@ -66,6 +70,103 @@ def check_image(image, *, name: str = "image", allow_color: bool = True) -> np.n
             f"{image.dtype}); replace them first, e.g. numpy.nan_to_num(image, nan=image_min)."
         )
     return image
+
+
+def check_volume(volume, *, name: str = "image", hint: str | None = None) -> np.ndarray:
+    """Return the pixels of ``volume`` (an ndarray or anything with ``.pixels``) after
+    checking they are a non-empty (Z, H, W) array: ``TypeError`` for a non-array,
+    ``InvalidImageError`` (with ``hint``, the fix, appended) for another shape.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from m1vision._checks import check_volume
+    >>> check_volume(np.zeros((2, 3, 4), np.float32)).shape
+    (2, 3, 4)
+    """
+    pixels = getattr(volume, "pixels", volume)
+    if not isinstance(pixels, np.ndarray):
+        raise TypeError(
+            f"{name} must be a MedicalImage volume or a (Z, H, W) numpy.ndarray, got "
+            f"{type(volume).__name__}; read a volume with m1vision.io.read_any, or wrap an "
+            "array as MedicalImage(pixels, spacing=...)."
+        )
+    if pixels.ndim != 3 or pixels.size == 0:
+        if hint is None:
+            hint = (
+                "for a 2-D image call the function on it directly"
+                if pixels.ndim == 2
+                else "read a volume with m1vision.io.read_nifti, read_series or read_dicom"
+            )
+        source = getattr(volume, "source", None)
+        origin = f" (read from {source!r})" if source else ""
+        raise InvalidImageError(
+            f"{name} must be a non-empty 3-D volume of shape (Z, H, W), got shape "
+            f"{pixels.shape}{origin}; {hint}."
+        )
+    return pixels
+
+
+#: The axes of a (Z, H, W) volume, by the slices they give.
+AXES = {0: "axial", 1: "coronal", 2: "sagittal"}
+
+
+def check_axis(axis, *, name: str = "axis") -> int:
+    """Check ``axis`` is 0, 1 or 2, the axis of a (Z, H, W) volume to slice along.
+
+    Examples
+    --------
+    >>> from m1vision._checks import check_axis
+    >>> check_axis(2)
+    2
+    """
+    if isinstance(axis, bool) or not isinstance(axis, numbers.Integral) or axis not in AXES:
+        raise InvalidParameterError(
+            f"{name} must be 0, 1 or 2 (the axis of (Z, H, W) to slice along: 0 axial "
+            f"slices, 1 coronal, 2 sagittal), got {axis!r}."
+        )
+    return int(axis)
+
+
+def available_cores() -> int:
+    """The cores this process may run on (its CPU affinity where the OS tells it)."""
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except AttributeError:  # macOS, Windows
+        return os.cpu_count() or 1
+
+
+def default_workers(items: int | None = None, *, cores: int | None = None) -> int:
+    """The one default worker count: one per available core, no more than ``items``.
+
+    Examples
+    --------
+    >>> from m1vision._checks import default_workers
+    >>> default_workers(1)
+    1
+    """
+    n = available_cores() if cores is None else cores
+    if items is not None:
+        n = min(n, items)
+    return max(1, n)
+
+
+def check_workers(workers, *, items: int | None = None) -> int:
+    """``workers`` checked as a positive integer; ``None`` gives :func:`default_workers`.
+
+    Examples
+    --------
+    >>> from m1vision._checks import check_workers
+    >>> check_workers(3), check_workers(None) >= 1
+    (3, True)
+    """
+    if workers is None:
+        return default_workers(items)
+    if isinstance(workers, bool) or not isinstance(workers, numbers.Integral) or workers < 1:
+        raise InvalidParameterError(
+            f"workers must be a positive integer or None (one per core), got {workers!r}."
+        )
+    return int(workers)
 
 
 def check_int(value, *, name: str, minimum: int | None = None, odd: bool = False) -> int:

@@ -14,6 +14,16 @@ import struct
 import subprocess
 import sys
 
+#: The known-good stack on macOS arm64, the one home of these pins in m1vision (pyproject's
+#: pins agree: tests/test_doctor.py checks): TensorFlow release, its minor series, the Metal
+#: plugin, and the Pythons the plugin has builds for.
+KNOWN_GOOD_TF_RELEASE = "2.18.1"
+KNOWN_GOOD_TF = KNOWN_GOOD_TF_RELEASE.rsplit(".", 1)[0]
+KNOWN_GOOD_METAL = "1.2.0"
+KNOWN_GOOD_PYTHONS = ("3.11", "3.12")
+#: The pip requirements of the known-good pair.
+KNOWN_GOOD_INSTALL = f"tensorflow=={KNOWN_GOOD_TF_RELEASE} tensorflow-metal=={KNOWN_GOOD_METAL}"
+
 #: Lock file (in ``locks/``) for each supported (system, machine) of the Python process.
 LOCKS = {
     ("Darwin", "arm64"): "macos-arm64",
@@ -79,7 +89,7 @@ def verdict(facts: dict) -> dict:
             "kind": "other",
             "lock": None,
             "message": f"Python {facts.get('python_version')} is not supported; m1vision needs "
-            "Python 3.11 or 3.12 (TensorFlow 2.18.1 has wheels for 3.9-3.12).",
+            f"Python 3.11 or 3.12 (TensorFlow {KNOWN_GOOD_TF_RELEASE} has wheels for 3.9-3.12).",
             "fix": "Use Python 3.11: `conda create -n m1vision -c conda-forge python=3.11`, or "
             "put a python3.11 first on PATH.",
         }

@@ -52,6 +52,18 @@ def build_parser() -> argparse.ArgumentParser:
     segment.add_argument("--overwrite", action="store_true", help="recompute every case")
     segment.add_argument("--no-progress", action="store_true", help="no progress bar")
 
+    stats = sub.add_parser(
+        "stats", help="label statistics of a folder of images and label maps, as one CSV"
+    )
+    stats.add_argument("images", help="folder of images (NIfTI volumes)")
+    stats.add_argument("labels", help="folder of label maps (NIfTI or DICOM SEG)")
+    stats.add_argument("--out", required=True, help="the CSV to write")
+    stats.add_argument(
+        "--match",
+        default="{case}",
+        help="a label file's name with {case} for its image's (default {case}; e.g. {case}_seg)",
+    )
+
     reproduce = sub.add_parser("reproduce", help="re-run an experiment record and compare")
     reproduce.add_argument("record", help="path of a record JSON written by experiment.record")
     return parser
@@ -69,6 +81,20 @@ def main(argv: list[str] | None = None) -> int:
         return run(out_dir=args.out)
     if args.command == "segment":
         return _segment(args)
+    if args.command == "stats":
+        from m1vision.cohort import stats_folder
+        from m1vision.errors import M1VisionError
+
+        try:
+            report = stats_folder(
+                args.images, args.labels, args.out, match=args.match, progress=sys.stderr.isatty()
+            )
+        except M1VisionError as exc:
+            print(f"m1vision stats: {type(exc).__name__}: {exc}", file=sys.stderr)
+            return 2
+        print(str(report))
+        print(f"wrote {report.csv} ({len(report.table.rows)} rows)")
+        return 1 if report.failed else 0
     if args.command == "reproduce":
         from m1vision.experiment import reproduce_cli
 

@@ -536,10 +536,10 @@ def phantom(*, size: int = 512, dtype=np.uint16) -> np.ndarray:
     return np.round(base * top).astype(_PHANTOM_DTYPES[name])
 
 
-# --------------------------------------------------------------------------- issue 10: series
+# ------------------------------------------------------------------------------------ series
 
 #: Version of the generated CT series; a change of the generator bumps it (a new folder).
-_CT_SERIES_VERSION = 1
+_CT_SERIES_VERSION = 2  # 2: the files carry FrameOfReferenceUID (a SEG can reference them)
 _CT_SERIES_SHAPE = (64, 256, 256)
 _CT_SERIES_SPACING = (2.5, 0.8, 0.8)
 

@@ -7,7 +7,9 @@
 5. a record of the batch + predictions, reproduced at once (it must say "reproduced");
 6. a CT volume: the generated DICOM series read, the edge pipeline applied slice by slice, the
    volume and its edges written as NIfTI with the series' geometry;
-7. where every output is.
+7. the CT's organs as a label map: NIfTI + sidecar, DICOM SEG referencing the series, their
+   statistics CSV, an overlay picture, and a geometry check of a marked voxel across files;
+8. where every output is.
 
 The demo owns its output folder: it replaces its own files there on every run (and says so);
 the batch outputs are resumable, so a second run skips what is done.
@@ -166,6 +168,130 @@ def step_volume(out: Path) -> list[str]:
     return outputs
 
 
+#: The label value and name of the one-voxel mark the geometry check finds in every file.
+MARK_VALUE = 7
+MARK_NAME = "geometry_mark"
+
+
+def demo_labels(ct):
+    """The phantom's organs on the CT's grid, plus a one-voxel mark inside the liver.
+
+    The mark is the liver voxel of the middle axial slice nearest the centre of the liver in
+    that slice (first in index order on a tie): a voxel whose world position every file
+    must agree on.
+    """
+    import numpy as np
+
+    from m1vision.labels import check_labels, label_map
+    from m1vision.synthetic import ct_phantom_labels
+
+    organs = ct_phantom_labels(ct.shape, spacing=ct.spacing)
+    pixels = organs.pixels.copy()
+    k = ct.shape[0] // 2
+    liver = np.argwhere(pixels[k] == 3)
+    r, c = liver[np.argmin(((liver - liver.mean(0)) ** 2).sum(1))]
+    mark = (k, int(r), int(c))
+    pixels[mark] = MARK_VALUE
+    names = {**organs.metadata["labels"], MARK_VALUE: {"name": MARK_NAME, "color": [255, 0, 255]}}
+    labels = label_map(pixels, like=ct, labels=names)
+    return check_labels(labels, like=ct), mark
+
+
+def seg_world_of(seg_path, segment_name: str):
+    """The RAS+ mm positions of a segment's pixels in a DICOM SEG, from its own attributes
+    (pydicom: each frame's ImagePositionPatient, the orientation and the pixel spacing)."""
+    import numpy as np
+    import pydicom
+
+    ds = pydicom.dcmread(seg_path)
+    number = next(
+        int(s.SegmentNumber) for s in ds.SegmentSequence if s.SegmentLabel == segment_name
+    )
+    shared = ds.SharedFunctionalGroupsSequence[0]
+    orient = np.array(shared.PlaneOrientationSequence[0].ImageOrientationPatient, float)
+    row_mm, col_mm = (float(v) for v in shared.PixelMeasuresSequence[0].PixelSpacing)
+    frames = ds.pixel_array.reshape(-1, int(ds.Rows), int(ds.Columns))
+    points = []
+    for frame, group in zip(frames, ds.PerFrameFunctionalGroupsSequence, strict=True):
+        seg = int(group.SegmentIdentificationSequence[0].ReferencedSegmentNumber)
+        if seg != number:
+            continue
+        origin = np.array(group.PlanePositionSequence[0].ImagePositionPatient, float)
+        for r, c in np.argwhere(frame > 0):
+            lps = origin + c * col_mm * orient[:3] + r * row_mm * orient[3:]
+            points.append(lps * (-1.0, -1.0, 1.0))  # LPS -> RAS
+    return np.array(points)
+
+
+def step_labels(out: Path, ct_nifti: Path) -> tuple[list[str], bool]:
+    """The CT's organs -> NIfTI + sidecar, DICOM SEG, statistics CSV, overlay PNG, and the
+    geometry check. Returns the outputs and whether the check agreed."""
+    import nibabel as nib
+    import numpy as np
+
+    from m1vision import data, draw
+    from m1vision import preprocess as pp
+    from m1vision.io import write_image
+    from m1vision.labels import label_stats, sidecar_path, write_labels
+
+    ct = data.ct_series()
+    labels, mark = demo_labels(ct)
+    folder = out / "labels"
+    outputs = []
+    nifti, seg = folder / "organs.nii.gz", folder / "organs_seg.dcm"
+    for path, kwargs in ((nifti, {}), (seg, {"source": data.ct_series_dir()})):
+        existed = path.exists()
+        write_labels(path, labels, like=ct, overwrite=True, **kwargs)
+        outputs.append(_written(path, existed))
+    outputs.append(f"{sidecar_path(nifti)} (names and colours)")
+
+    table = label_stats(labels, ct)
+    stats = folder / "organs_stats.csv"
+    existed = stats.exists()
+    table.to_csv(stats, overwrite=True)
+    outputs.append(_written(stats, existed))
+    _say(str(table))
+
+    k = mark[0]  # the middle axial slice, through the mark
+    picture = pp.to_bgr(pp.window(ct.pixels[k], preset="soft_tissue"))
+    info = labels.metadata["labels"]
+    overlay = draw.draw_labels(picture, labels.pixels[k], labels_info=info, opacity=0.4)
+    overlay = draw.draw_labels(
+        overlay, labels.pixels[k], labels_info=info, opacity=1.0, outline=True
+    )
+    shown = np.unique(labels.pixels[k])
+    legend = draw.draw_legend(draw.legend_entries(info, values=shown), width=200)
+    height = max(overlay.shape[0], legend.shape[0])
+    panel = np.zeros((height, overlay.shape[1] + legend.shape[1], 3), np.uint8)
+    panel[: overlay.shape[0], : overlay.shape[1]] = overlay
+    panel[: legend.shape[0], overlay.shape[1] :] = legend
+    png = folder / "organs_overlay.png"
+    existed = png.exists()
+    write_image(png, panel, overwrite=True)
+    outputs.append(_written(png, existed))
+
+    # The geometry check: the mark's world position, read by readers m1vision did not write.
+    lab_nii, ct_nii = nib.load(nifti), nib.load(ct_nifti)
+    ijk = np.argwhere(np.asanyarray(lab_nii.dataobj) == MARK_VALUE)
+    where = {
+        "labels NIfTI": nib.affines.apply_affine(lab_nii.affine, ijk[0]),
+        "CT NIfTI": nib.affines.apply_affine(ct_nii.affine, ijk[0]),
+        "DICOM SEG": seg_world_of(seg, MARK_NAME)[0],
+    }
+    hu = float(np.asanyarray(ct_nii.dataobj)[tuple(ijk[0])])
+    spread = max(float(np.abs(p - where["labels NIfTI"]).max()) for p in where.values())
+    ok = len(ijk) == 1 and spread <= 1e-3 and 20.0 <= hu <= 100.0
+    x, y, z = where["labels NIfTI"]
+    _say(
+        f"  geometry check: the mark (slice {mark[0]}, row {mark[1]}, column {mark[2]}) lies at "
+        f"({x:.2f}, {y:.2f}, {z:.2f}) mm RAS in "
+        + ", ".join(where)
+        + f" (spread {spread:.2g} mm), over liver in the CT ({hu:.0f} HU): "
+        + ("agree" if ok else "DISAGREE")
+    )
+    return outputs, ok
+
+
 def _demo_model_path() -> Path:
     from m1vision.data import model_path
 
@@ -221,6 +347,12 @@ def run(out_dir="outputs") -> int:
 
     _say("\n== 6. a CT volume: DICOM series -> edges slice by slice -> NIfTI")
     written += step_volume(out)
+
+    _say("\n== 7. the CT's organs: NIfTI + SEG, statistics, overlay, geometry check")
+    label_outputs, aligned = step_labels(out, out / "volume" / "ct.nii.gz")
+    written += label_outputs
+    if not aligned:
+        status = 1
 
     _say(f"\n== outputs ({time.perf_counter() - started:.1f} s)")
     for line in written:

@@ -166,7 +166,7 @@ class RecordError(M1VisionError, ValueError):
     """An experiment record is unreadable, of an unknown schema, or inconsistent."""
 
 
-# --- issue 9: every error class in one place (moved here from binarch and inference) -------
+# --- files, models, records, binaries, devices, jobs ---------------------------------------
 
 
 class BinaryFormatError(M1VisionError, ValueError):
@@ -249,7 +249,7 @@ class EmptyLabelError(LabelError):
     """A label asked for that holds no voxel in any of the maps it is measured on."""
 
 
-# --- issue 10: DICOM series and volumes ---------------------------------------------------------
+# --- DICOM series and volumes ------------------------------------------------------------------
 
 
 class SeriesError(M1VisionError, ValueError):

@@ -232,46 +232,29 @@ def _run_pipeline(pipeline, inputs: list[Path], out_dir: Path, *, progress: bool
 
 
 def _predictor_config(predictor) -> dict:
-    from m1vision.pipeline import Pipeline
+    """The predictor's :meth:`~m1vision.inference.Predictor.to_config`, with the model's path
+    as a Path (the record stores it relative to the record and adds its hash)."""
+    from m1vision.errors import InvalidParameterError
 
-    model_path = getattr(predictor, "model_path", None)
-    if model_path is None:
-        raise RecordError(
-            "the predictor was built from a model object, so the record could not hash or "
-            "reload the model; build it from the file: Predictor('model.keras', ...)."
-        )
-    if predictor.preprocess is not None and not isinstance(predictor.preprocess, Pipeline):
-        raise RecordError(
-            "the predictor's preprocess is a plain function, which a record cannot store; "
-            "express it as an m1vision.pipeline.Pipeline."
-        )
+    try:
+        config = predictor.to_config()
+    except InvalidParameterError as exc:
+        raise RecordError(f"the predictor cannot be recorded: {exc}") from exc
+    model_path = Path(config.pop("model"))
     return {
-        "model_path": Path(model_path),
+        "model_path": model_path,
         "model_sha256": getattr(predictor, "model_sha256", None) or path_sha256(model_path),
-        "preprocess": None if predictor.preprocess is None else predictor.preprocess.to_dict(),
-        "batch_size": predictor.batch_size,
-        "labels": predictor.labels,
-        "top_k": predictor.top_k,
-        "from_logits": predictor.from_logits,
-        "device": predictor.device.name,
-        "backend": predictor.device.backend,
+        **config,
     }
 
 
 def _rebuild_predictor(config: dict, model_path: Path, device: str = "auto"):
+    """The recorded predictor (the record's model section), its model loaded from
+    ``model_path``."""
     from m1vision.inference import Predictor
-    from m1vision.pipeline import Pipeline
 
-    preprocess = config["preprocess"]
-    return Predictor(
-        str(model_path),
-        preprocess=None if preprocess is None else Pipeline.from_dict(preprocess),
-        batch_size=config["batch_size"],
-        labels=config["labels"],
-        top_k=config["top_k"],
-        from_logits=config["from_logits"],
-        device=device,
-    )
+    recorded = {k: v for k, v in config.items() if k not in ("path", "sha256")}
+    return Predictor.from_config({**recorded, "model": str(model_path)}, device=device)
 
 
 def _unique_dir(out_dir: Path, name: str) -> Path:
@@ -433,7 +416,7 @@ def record(
     return atomic_write_json(folder / "record.json", data)
 
 
-# -- explorer views (issue 11) ------------------------------------------------------------------
+# -- explorer views ------------------------------------------------------------------
 def _explorer_views(explorers) -> list:
     """Each explorer's ``(state, array, picture hashes)``, taken before anything runs."""
     if explorers is None:
@@ -719,7 +702,7 @@ def reproduce(record_path, *, device: str = "auto", progress: bool = False) -> R
                 got = predictor.predict(
                     [str(_resolve(p["input"], base)) for p in wanted], progress=progress
                 )
-                # issue 12: the tolerance follows the devices of the record and the replay
+                # the tolerance follows the devices of the record and the replay
                 from m1vision.numerics import prediction_tolerance
 
                 tolerance, why = prediction_tolerance(

@@ -357,10 +357,11 @@ def grad_cam_volume(
     >>> heat.pixels.shape, heat.spacing, heat.metadata["affine"] == affine
     ((3, 16, 16), (2.0, 1.0, 1.0), True)
     """
-    from m1vision.inference._predictor import _volume_slices
     from m1vision.io import MedicalImage
+    from m1vision.volume import as_volume, volume_slices
 
-    slices = _volume_slices(image, axis)
+    image = as_volume(image)
+    slices = volume_slices(image, axis=axis)
     name = _pick_layer(model, layer) if getattr(model, "layers", None) else layer
     heats = [
         grad_cam(

@@ -51,8 +51,8 @@ import itertools
 
 import numpy as np
 
-from m1vision._checks import check_choice, check_number
-from m1vision.errors import InvalidImageError, InvalidParameterError
+from m1vision._checks import check_choice, check_number, check_volume
+from m1vision.errors import InvalidParameterError
 
 __all__ = [
     "GRID_TOLERANCE_MM",
@@ -189,15 +189,7 @@ def volume_geometry(volume) -> tuple[np.ndarray, tuple[float, float, float], np.
         spacing = getattr(volume, "spacing", None)
         affine = (getattr(volume, "metadata", None) or {}).get("affine")
         volume = volume.pixels
-    if not isinstance(volume, np.ndarray):
-        raise TypeError(
-            f"volume must be a numpy.ndarray or a MedicalImage, got {type(volume).__name__}."
-        )
-    if volume.ndim != 3 or min(volume.shape) < 1:
-        raise InvalidImageError(
-            f"volume must be a non-empty 3-D (Z, H, W) array, got shape {volume.shape}; "
-            "for one 2-D image use EdgeExplorer."
-        )
+    volume = check_volume(volume, name="volume", hint="for one 2-D image use EdgeExplorer")
     spacing = (1.0, 1.0, 1.0) if spacing is None else check_spacing(spacing)
     affine = default_affine(spacing) if affine is None else check_affine(affine)
     return volume, spacing, affine

@@ -6,7 +6,7 @@ Used by :func:`m1vision.inference.select_device` (a GPU is used only if it passe
 * **Reduced precision passes.** NVIDIA GPUs run float32 convolutions (and, where enabled,
   matrix products) in TF32, 10 explicit mantissa bits: relative errors near 1e-3 of the
   output's scale. Apple's MPS float32 paths are of the same order. Such results are right.
-* **Wrong results fail.** The tensorflow-metal bugs (TF 2.19 with metal 1.2.0, and earlier
+* **Wrong results fail.** The tensorflow-metal bugs (TF 2.19 with the Metal plugin, and earlier
   plugin/TF mismatches) give errors of order 1 and other classes.
 
 The test runs a fixed, seeded model -- conv 3x3 (3 -> 8 channels) + relu, dense
@@ -54,6 +54,8 @@ from __future__ import annotations
 import time
 
 import numpy as np
+
+from m1vision._devices import CPU_NAMES
 
 __all__ = [
     "PREDICTION_TOLERANCES",
@@ -243,7 +245,6 @@ def _run_jax(inputs, device):
 
 
 _RUNNERS = {"tensorflow": _run_tensorflow, "torch": _run_torch, "jax": _run_jax}
-_CPU = {"tensorflow": "/CPU:0", "torch": "cpu", "jax": "cpu:0"}
 
 
 def selftest(device: str | None = None, *, backend: str | None = None) -> dict:
@@ -278,14 +279,14 @@ def selftest(device: str | None = None, *, backend: str | None = None) -> dict:
     (True, 'cpu')
     """
     if backend is None:
-        from m1vision.inference import _backend
+        from m1vision._devices import keras_backend
 
-        backend = _backend.backend()
+        backend = keras_backend()
     if backend not in _RUNNERS:
         from m1vision.errors import InvalidParameterError
 
         raise InvalidParameterError(f"backend must be one of {sorted(_RUNNERS)}, got {backend!r}.")
-    device = device or _CPU[backend]
+    device = device or CPU_NAMES[backend]
     kind = "cpu" if "cpu" in device.lower() else "gpu"
     inputs = selftest_inputs()
     reference = reference_logits(inputs)

@@ -41,8 +41,10 @@ from m1vision._checks import check_int
 from m1vision.errors import InvalidParameterError
 from m1vision.geometry import (
     PLANES,
+    check_affine,
     check_spacing,
     default_affine,
+    direction_letter,
     orientation_letters,
     plane_geometry,
     volume_geometry,
@@ -58,9 +60,14 @@ __all__ = [
     "display_shape",
     "display_to_voxel",
     "extract_plane",
+    "letter_boxes",
     "orientation_letters",
     "plane_geometry",
     "render_plane",
+    "resize_plane",
+    "slice_after_key",
+    "slice_position_text",
+    "stretches_slices",
     "value_at",
     "volume_geometry",
     "voxel_to_display",
@@ -196,6 +203,11 @@ class TriPlanarParams:
         Draw the crosshair lines and the orientation letters.
     max_size : int
         Longest side of each plane's picture, in pixels.
+    smooth : bool
+        Where the picture stretches thick slices (z drawn taller per slice than a column
+        is wide, in the coronal and sagittal planes), interpolate linearly between slices
+        instead of repeating each one (see :func:`resize_plane`). Off here, so a view
+        recorded before it existed renders the same; the explorer turns it on.
 
     Examples
     --------
@@ -214,6 +226,7 @@ class TriPlanarParams:
     high: float = 150.0
     crosshair: bool = True
     max_size: int = 384
+    smooth: bool = False
 
     def __post_init__(self) -> None:
         from m1vision.render import ExplorerParams
@@ -236,7 +249,7 @@ class TriPlanarParams:
         )
         for name in ("center", "width", "ksize", "sigma", "low", "high"):
             put(name, getattr(p, name))
-        for name in ("edges", "crosshair"):
+        for name in ("edges", "crosshair", "smooth"):
             if not isinstance(getattr(self, name), bool | np.bool_):
                 raise TypeError(f"{name} must be a bool, got {getattr(self, name)!r}.")
             put(name, bool(getattr(self, name)))
@@ -307,7 +320,7 @@ class PlaneCache:
         s_axis = plane_geometry(plane)[0]
         p = params
         edge_key = (p.ksize, p.sigma, p.low, p.high) if p.edges else None
-        key = (p.index[s_axis], p.center, p.width, edge_key, p.max_size)
+        key = (p.index[s_axis], p.center, p.width, edge_key, p.max_size, p.smooth)
         hit = self._memo.get(plane)
         if hit is not None and hit[0] == key:
             return hit[1]
@@ -315,7 +328,9 @@ class PlaneCache:
             extract_plane(self.pixels, plane, p.index[s_axis]),
             p,
             self.display_hw(plane, p),
-        )
+            linear_rows=p.smooth and stretches_slices(plane, self.pixels.shape,
+                                                      self.display_hw(plane, p)),
+        )  # fmt: skip
         self.counts[plane] += 1
         self._memo[plane] = (key, picture)
         return picture
@@ -337,19 +352,24 @@ class PlaneCache:
         )
 
 
-def _plane_picture(plane_pixels: np.ndarray, p: TriPlanarParams, hw) -> np.ndarray:
+def _plane_picture(
+    plane_pixels: np.ndarray, p: TriPlanarParams, hw, *, linear_rows: bool = False
+) -> np.ndarray:
     windowed = window(plane_pixels, center=p.center, width=p.width)
+    if linear_rows:  # smooth gray between slices; the edges stay on their voxels
+        picture = resize_plane(windowed, hw, linear_rows=True)
+        if not p.edges:
+            return picture
+        edges = canny(gaussian_blur(windowed, ksize=p.ksize, sigma=p.sigma), low=p.low, high=p.high)
+        picture = cv2.cvtColor(picture, cv2.COLOR_GRAY2BGR)
+        picture[resize_plane(edges, hw) > 0] = _GREEN
+        return picture
     picture = windowed  # gray: a third of the bytes to encode per event
     if p.edges:
         picture = cv2.cvtColor(windowed, cv2.COLOR_GRAY2BGR)
         edges = canny(gaussian_blur(windowed, ksize=p.ksize, sigma=p.sigma), low=p.low, high=p.high)
         picture[edges > 0] = _GREEN
-    height, width = hw
-    if (height, width) == picture.shape[:2]:
-        return picture
-    upscale = height >= picture.shape[0] and width >= picture.shape[1]
-    interpolation = cv2.INTER_NEAREST if upscale else cv2.INTER_AREA
-    return cv2.resize(picture, (width, height), interpolation=interpolation)
+    return resize_plane(picture, hw)
 
 
 def _dashes(n: int) -> np.ndarray:
@@ -362,7 +382,9 @@ def draw_crosshair(picture: np.ndarray, xy, letters: dict[str, str]) -> np.ndarr
 
     On a BGR picture the lines and letters are amber; on a gray one the lines are white and
     black dashes (4 pixels each, from the top and left edges) and the letters white with a
-    black outline, so the picture stays gray (and fast to encode).
+    black outline, so the picture stays gray (and fast to encode). The lines stop short of
+    the letters (:func:`letter_boxes`), so a crosshair at the picture's middle never strikes
+    one through.
     """
     out = picture.copy()
     height, width = out.shape[:2]
@@ -375,15 +397,11 @@ def draw_crosshair(picture: np.ndarray, xy, letters: dict[str, str]) -> np.ndarr
     else:
         out[y, :] = _CROSS
         out[:, x] = _CROSS
-    scale, thick = 0.5, 1
-    for edge, letter in letters.items():
-        (tw, th), _ = cv2.getTextSize(letter, cv2.FONT_HERSHEY_SIMPLEX, scale, thick)
-        org = {
-            "top": ((width - tw) // 2, th + 3),
-            "bottom": ((width - tw) // 2, height - 4),
-            "left": (3, (height + th) // 2),
-            "right": (width - tw - 3, (height + th) // 2),
-        }[edge]
+    scale, thick = _LETTER_SCALE, 1
+    for edge, (x0, y0, x1, y1) in letter_boxes((height, width), letters).items():
+        out[y0:y1, x0:x1] = picture[y0:y1, x0:x1]  # a gap in the lines around the letter
+        letter = letters[edge]
+        org = _letter_origin(edge, letter, (height, width))
         if gray:
             cv2.putText(
                 out, letter, org, cv2.FONT_HERSHEY_SIMPLEX, scale, 0, thick + 2, cv2.LINE_AA
@@ -394,6 +412,21 @@ def draw_crosshair(picture: np.ndarray, xy, letters: dict[str, str]) -> np.ndarr
                 out, letter, org, cv2.FONT_HERSHEY_SIMPLEX, scale, _LETTER, thick, cv2.LINE_AA
             )
     return out
+
+
+_LETTER_SCALE = 0.5
+_LETTER_MARGIN = 2  # pixels of gap between a letter and the crosshair line
+
+
+def _letter_origin(edge: str, letter: str, hw) -> tuple[int, int]:
+    height, width = hw
+    (tw, th), _ = cv2.getTextSize(letter, cv2.FONT_HERSHEY_SIMPLEX, _LETTER_SCALE, 1)
+    return {
+        "top": ((width - tw) // 2, th + 3),
+        "bottom": ((width - tw) // 2, height - 4),
+        "left": (3, (height + th) // 2),
+        "right": (width - tw - 3, (height + th) // 2),
+    }[edge]
 
 
 def render_plane(volume, plane: str, params: TriPlanarParams) -> np.ndarray:
@@ -410,3 +443,126 @@ def render_plane(volume, plane: str, params: TriPlanarParams) -> np.ndarray:
     """
     _check_plane(plane)
     return PlaneCache(volume).render(plane, params)
+
+
+def letter_boxes(hw, letters: dict[str, str]) -> dict[str, tuple[int, int, int, int]]:
+    """``{edge: (x0, y0, x1, y1)}``: where each orientation letter is drawn, with a margin.
+
+    Half-open pixel boxes inside a picture of ``hw = (height, width)``; the crosshair lines
+    leave them alone (:func:`draw_crosshair`).
+
+    Examples
+    --------
+    >>> from m1vision.planes import letter_boxes
+    >>> letter_boxes((100, 200), {"top": "A"})
+    {'top': (92, 0, 110, 23)}
+    """
+    height, width = hw
+    out = {}
+    for edge, letter in letters.items():
+        (tw, th), base = cv2.getTextSize(letter, cv2.FONT_HERSHEY_SIMPLEX, _LETTER_SCALE, 3)
+        x, y = _letter_origin(edge, letter, hw)  # bottom-left of the text
+        m = _LETTER_MARGIN
+        out[edge] = (
+            max(0, x - m - 1),
+            max(0, y - th - m - 1),
+            min(width, x + tw + m + 1),
+            min(height, y + base + m),
+        )
+    return out
+
+
+def stretches_slices(plane: str, shape, display_hw) -> bool:
+    """Does ``plane``'s picture draw each slice (z) taller than a column is wide?
+
+    True for the coronal and sagittal pictures of a thick-slice volume (the through-plane
+    axis z is their vertical axis), where repeating each slice shows stairs.
+
+    Examples
+    --------
+    >>> from m1vision.planes import PLANES, display_shape, stretches_slices
+    >>> shape, spacing = (40, 512, 512), (5.0, 0.7, 0.7)
+    >>> [stretches_slices(p, shape, display_shape(shape, spacing, p)) for p in PLANES]
+    [False, True, True]
+    """
+    _, v_axis, _, h_axis, _ = plane_geometry(plane)
+    height, width = display_hw
+    rows_per_slice = height / shape[v_axis]
+    return v_axis == 0 and rows_per_slice > 1.0 and rows_per_slice > width / shape[h_axis]
+
+
+def resize_plane(picture: np.ndarray, display_hw, *, linear_rows: bool = False) -> np.ndarray:
+    """``picture`` resized to ``display_hw = (height, width)`` as the planes are shown.
+
+    Enlarged: nearest neighbour (each voxel a sharp block); reduced: area averaging. With
+    ``linear_rows`` the rows (the slices, in a coronal or sagittal picture) are
+    interpolated linearly between their centres first (cv2.INTER_LINEAR's half-pixel
+    convention), then the columns as above: smooth through thick slices, sharp in plane.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from m1vision.planes import resize_plane
+    >>> two = np.array([[0], [100]], np.uint8)
+    >>> resize_plane(two, (4, 1))[:, 0].tolist()
+    [0, 0, 100, 100]
+    >>> resize_plane(two, (4, 1), linear_rows=True)[:, 0].tolist()
+    [0, 25, 75, 100]
+    """
+    height, width = (int(v) for v in display_hw)
+    if linear_rows and height != picture.shape[0]:
+        picture = cv2.resize(picture, (picture.shape[1], height), interpolation=cv2.INTER_LINEAR)
+    if (height, width) == picture.shape[:2]:
+        return picture
+    upscale = height >= picture.shape[0] and width >= picture.shape[1]
+    interpolation = cv2.INTER_NEAREST if upscale else cv2.INTER_AREA
+    return cv2.resize(picture, (width, height), interpolation=interpolation)
+
+
+#: Keys that step a plane's slice, and by how many slices (Home/End: to the first/last).
+SLICE_KEYS = {
+    "ArrowUp": 1, "ArrowRight": 1, "ArrowDown": -1, "ArrowLeft": -1,
+    "PageUp": 10, "PageDown": -10, "Home": None, "End": None,
+}  # fmt: skip
+
+
+def slice_after_key(key: str, index: int, count: int) -> int | None:
+    """The slice a key press on a plane's picture moves to, or None for another key.
+
+    Arrow up/right: the next slice, down/left: the previous one, Page Up/Down: ten, Home and
+    End: the first and the last; clipped to ``0 .. count - 1``.
+
+    Examples
+    --------
+    >>> from m1vision.planes import slice_after_key
+    >>> slice_after_key("ArrowUp", 5, 40), slice_after_key("PageDown", 5, 40)
+    (6, 0)
+    >>> slice_after_key("End", 5, 40), slice_after_key("a", 5, 40) is None
+    (39, True)
+    """
+    if key not in SLICE_KEYS:
+        return None
+    step = SLICE_KEYS[key]
+    if step is None:
+        return 0 if key == "Home" else count - 1
+    return min(count - 1, max(0, int(index) + step))
+
+
+def slice_position_text(affine, axis: int, voxel) -> str:
+    """Where the slice through ``voxel`` along volume ``axis`` lies, as a radiologist reads it.
+
+    The world axis (R/L, A/P, S/I) the volume axis runs along, with ``voxel``'s coordinate
+    on it in mm, e.g. ``"S 12.5 mm"`` or ``"I 40.0 mm"`` (a negative superior coordinate).
+
+    Examples
+    --------
+    >>> from m1vision.planes import default_affine, slice_position_text
+    >>> affine = default_affine((2.5, 1.0, 1.0))
+    >>> slice_position_text(affine, 0, (5, 0, 0)), slice_position_text(affine, 2, (0, 0, 3))
+    ('S 12.5 mm', 'L 3.0 mm')
+    """
+    a = check_affine(affine)
+    world = int(np.argmax(np.abs(a[:3, int(axis)])))
+    mm = voxel_to_ras(a, voxel)[world]
+    letter = direction_letter(np.eye(3)[world] * (1.0 if mm >= 0 else -1.0))
+    return f"{letter} {abs(mm):.1f} mm"

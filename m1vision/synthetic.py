@@ -368,7 +368,7 @@ def split_indices(
     return np.sort(order[n_test:]), np.sort(order[:n_test])
 
 
-# --------------------------------------------------------------------------- CT series (issue 10)
+# ---------------------------------------------------------------------------------- CT series
 
 #: The series :func:`write_ct_series` writes: a regular one and each irregular kind.
 SERIES_VARIANTS: tuple[str, ...] = (
@@ -604,8 +604,7 @@ def write_ct_series(
     (4, (4, 32, 32), 'IM0001.dcm')
     """
     import pydicom
-    from pydicom.dataset import FileMetaDataset
-    from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, generate_uid
+    from pydicom.uid import generate_uid
 
     if variant not in SERIES_VARIANTS:
         raise InvalidParameterError(
@@ -616,83 +615,14 @@ def write_ct_series(
     shape = tuple(int(v) for v in shape)
     spacing = tuple(float(v) for v in spacing)
     vol = ct_phantom(shape, seed=seed)
-    lay = _layout_to_lps(shape, spacing)  # layout index -> LPS
-    nz = shape[0]
     rng = np.random.default_rng([seed, 11, SERIES_VARIANTS.index(variant)])
     uid = lambda *parts: generate_uid(entropy_srcs=[str(seed), variant, *map(str, parts)])  # noqa: E731
 
-    # stored slices: (image (rows, cols), IOP, IPP, pixel spacing (row, col)) in LPS
-    slices = []
-    if variant in ("sagittal", "coronal"):
-        axis = 2 if variant == "sagittal" else 1
-        for s in range(shape[axis]):
-            img = vol[::-1, :, s] if axis == 2 else vol[::-1, s, :]
-            corner = [nz - 1, 0, s] if axis == 2 else [nz - 1, s, 0]
-            iop = [0, 1, 0, 0, 0, -1] if axis == 2 else [1, 0, 0, 0, 0, -1]
-            ps = (spacing[0], spacing[1] if axis == 2 else spacing[2])
-            slices.append((img, iop, (lay @ [*corner, 1])[:3], ps))
-    else:
-        rot = np.eye(3)
-        if variant == "oblique":
-            t = math.radians(15.0)
-            rot = np.array(
-                [[1, 0, 0], [0, math.cos(t), -math.sin(t)], [0, math.sin(t), math.cos(t)]]
-            )
-        for k in range(nz):
-            zpos = k * spacing[0] + (
-                0.4 * spacing[0] if variant == "uneven" and k >= nz // 2 else 0
-            )
-            ipp = lay[:3, 3] + rot @ [0.0, 0.0, zpos]
-            if variant == "tilted":
-                ipp = ipp + np.array([0.0, -zpos * math.tan(math.radians(12.0)), 0.0])
-            iop = np.concatenate([rot @ [1, 0, 0], rot @ [0, 1, 0]])
-            slices.append((vol[k], list(iop), ipp, spacing[1:]))
-    order = list(range(len(slices)))
-    expected, affine = vol.copy(), _phantom_affine(shape, spacing)
-    if variant == "tilted":
-        affine[1, 0] = spacing[0] * math.tan(math.radians(12.0))
-    if variant == "oblique":
-        expected = affine = None
-    if variant == "missing_slice":
-        order.remove(nz // 2)
-        expected[nz // 2] = expected.min()
-    if variant == "mismatch":  # the odd file is dropped, then filled as a missing slice
-        expected[1] = expected.min()
-
-    def dataset(img, iop, ipp, ps, number, *, series_uid, slope=1.0, inter=-1024.0, echo=None):
-        ds = pydicom.Dataset()
-        ds.file_meta = FileMetaDataset()
-        ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
-        ds.file_meta.MediaStorageSOPClassUID = CTImageStorage
-        ds.SOPClassUID = CTImageStorage
-        ds.SOPInstanceUID = uid(series_uid, number, echo)
-        ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
-        ds.PatientName, ds.PatientID, ds.StudyDate = "Phantom^Generated", "GEN-0001", "20260101"
-        ds.StudyInstanceUID, ds.SeriesInstanceUID = uid("study"), series_uid
-        ds.FrameOfReferenceUID = uid("frame", series_uid)
-        ds.Modality, ds.Manufacturer, ds.SeriesNumber = "CT", "m1vision synthetic", 2
-        ds.SeriesDescription = "Phantom abdomen 2.5 mm"
-        ds.ImageType = ["ORIGINAL", "PRIMARY", "AXIAL"]
-        ds.InstanceNumber = number
-        ds.ImagePositionPatient = [f"{v:.6f}" for v in ipp]
-        ds.ImageOrientationPatient = [f"{v:.8f}" for v in iop]
-        ds.PixelSpacing = [f"{v:.6f}" for v in ps]
-        ds.SliceThickness, ds.KVP = f"{spacing[0]:.6f}", "120"
-        ds.WindowCenter, ds.WindowWidth = "40", "400"
-        ds.RescaleSlope, ds.RescaleIntercept, ds.RescaleType = f"{slope:g}", f"{inter:g}", "HU"
-        mono1 = variant == "monochrome1"
-        raw = (img - inter) / slope
-        if mono1:  # stored so that K - lut(raw) gives img back, K = lut(0) + lut(65535)
-            raw = (2 * inter + 65535 - img - inter) / slope
-        ds.PhotometricInterpretation = "MONOCHROME1" if mono1 else "MONOCHROME2"
-        ds.SamplesPerPixel, ds.BitsAllocated, ds.BitsStored, ds.HighBit = 1, 16, 16, 15
-        ds.PixelRepresentation = 0 if mono1 else 1
-        ds.Rows, ds.Columns = img.shape
-        if echo is not None:
-            ds.EchoNumbers = echo
-        ds.PixelData = np.round(raw).astype("<u2" if mono1 else "<i2").tobytes()
-        return ds, np.round(raw) * slope + inter if not mono1 else None
-
+    # 1. the stored slices, in LPS: (image (rows, cols), IOP, IPP, pixel spacing (row, col))
+    slices = _stored_slices(vol, variant, spacing)
+    # 2. what a correct reader returns, and the files left out
+    expected, affine, order = _expected_volume(vol, variant, spacing, len(slices))
+    # 3. one file per slice (with the variant's numbering, names, rescales and duplicates)
     files = []
     series_uid = uid("series")
     numbers = list(range(1, len(order) + 1))
@@ -700,6 +630,7 @@ def write_ct_series(
         numbers = [int(v) for v in rng.permutation(numbers)]
     if variant == "reversed":
         numbers = numbers[::-1]
+    common = {"uid": uid, "spacing": spacing, "variant": variant, "series_uid": series_uid}
     for pos, k in enumerate(order):
         img, iop, ipp, ps = slices[k]
         slope, inter = 1.0, -1024.0
@@ -707,9 +638,7 @@ def write_ct_series(
             slope, inter = float(rng.choice([0.5, 1.0, 2.0])), float(rng.choice([-1024.0, -2000.0]))
         if variant == "mismatch" and k == 1:
             ps = (ps[0] * 1.5, ps[1] * 1.5)
-        ds, got = dataset(
-            img, iop, ipp, ps, numbers[pos], series_uid=series_uid, slope=slope, inter=inter
-        )
+        ds, got = _ct_dataset(img, iop, ipp, ps, numbers[pos], slope=slope, inter=inter, **common)
         if variant == "rescale" and expected is not None:
             expected[k] = got
         name = f"IM{numbers[pos]:04d}.dcm"
@@ -718,11 +647,12 @@ def write_ct_series(
         files.append(folder / name)
         ds.save_as(files[-1], enforce_file_format=True)
         if variant == "duplicates" and k == 2:
-            ds2, _ = dataset(img + 5, iop, ipp, ps, 900, series_uid=series_uid, echo=2)
+            ds2, _ = _ct_dataset(img + 5, iop, ipp, ps, 900, echo=2, **common)
             ds.EchoNumbers = 1
             ds.save_as(files[-1], enforce_file_format=True)
             files.append(folder / "IM0900.dcm")
             ds2.save_as(files[-1], enforce_file_format=True)
+    # 4. a second series in the same folder
     if variant == "mixed":
         other = write_ct_series(
             folder / "second", variant="coronal", shape=(6, 32, 24), seed=seed + 1
@@ -735,3 +665,105 @@ def write_ct_series(
             ds.save_as(files[-1], enforce_file_format=True)
         (folder / "second").rmdir()
     return GeneratedSeries(folder, tuple(files), expected, affine, variant)
+
+
+def _stored_slices(vol: np.ndarray, variant: str, spacing: tuple) -> list[tuple]:
+    """The slices a series of ``variant`` stores, in LPS: (image, IOP, IPP, pixel spacing)."""
+    shape = vol.shape
+    lay = _layout_to_lps(shape, spacing)  # layout index -> LPS
+    nz = shape[0]
+    slices = []
+    if variant in ("sagittal", "coronal"):
+        axis = 2 if variant == "sagittal" else 1
+        for s in range(shape[axis]):
+            img = vol[::-1, :, s] if axis == 2 else vol[::-1, s, :]
+            corner = [nz - 1, 0, s] if axis == 2 else [nz - 1, s, 0]
+            iop = [0, 1, 0, 0, 0, -1] if axis == 2 else [1, 0, 0, 0, 0, -1]
+            ps = (spacing[0], spacing[1] if axis == 2 else spacing[2])
+            slices.append((img, iop, (lay @ [*corner, 1])[:3], ps))
+        return slices
+    rot = np.eye(3)
+    if variant == "oblique":
+        t = math.radians(15.0)
+        rot = np.array([[1, 0, 0], [0, math.cos(t), -math.sin(t)], [0, math.sin(t), math.cos(t)]])
+    for k in range(nz):
+        zpos = k * spacing[0] + (0.4 * spacing[0] if variant == "uneven" and k >= nz // 2 else 0)
+        ipp = lay[:3, 3] + rot @ [0.0, 0.0, zpos]
+        if variant == "tilted":
+            ipp = ipp + np.array([0.0, -zpos * math.tan(math.radians(12.0)), 0.0])
+        iop = np.concatenate([rot @ [1, 0, 0], rot @ [0, 1, 0]])
+        slices.append((vol[k], list(iop), ipp, spacing[1:]))
+    return slices
+
+
+def _expected_volume(vol: np.ndarray, variant: str, spacing: tuple, n_slices: int):
+    """``(expected pixels, expected affine, the stored slices' order)`` of ``variant``:
+    what a correct reader returns (None, None for an oblique series)."""
+    nz = vol.shape[0]
+    order = list(range(n_slices))
+    expected, affine = vol.copy(), _phantom_affine(vol.shape, spacing)
+    if variant == "tilted":
+        affine[1, 0] = spacing[0] * math.tan(math.radians(12.0))
+    if variant == "oblique":
+        expected = affine = None
+    if variant == "missing_slice":
+        order.remove(nz // 2)
+        expected[nz // 2] = expected.min()
+    if variant == "mismatch":  # the odd file is dropped, then filled as a missing slice
+        expected[1] = expected.min()
+    return expected, affine, order
+
+
+def _ct_dataset(
+    img,
+    iop,
+    ipp,
+    ps,
+    number,
+    *,
+    uid,
+    spacing,
+    variant,
+    series_uid,
+    slope=1.0,
+    inter=-1024.0,
+    echo=None,
+):
+    """One CT Image Storage dataset of a generated series, and the HU it stores (None for
+    MONOCHROME1)."""
+    import pydicom
+    from pydicom.dataset import FileMetaDataset
+    from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian
+
+    ds = pydicom.Dataset()
+    ds.file_meta = FileMetaDataset()
+    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds.file_meta.MediaStorageSOPClassUID = CTImageStorage
+    ds.SOPClassUID = CTImageStorage
+    ds.SOPInstanceUID = uid(series_uid, number, echo)
+    ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+    ds.PatientName, ds.PatientID, ds.StudyDate = "Phantom^Generated", "GEN-0001", "20260101"
+    ds.StudyInstanceUID, ds.SeriesInstanceUID = uid("study"), series_uid
+    ds.FrameOfReferenceUID = uid("frame", series_uid)
+    ds.Modality, ds.Manufacturer, ds.SeriesNumber = "CT", "m1vision synthetic", 2
+    ds.SeriesDescription = "Phantom abdomen 2.5 mm"
+    ds.ImageType = ["ORIGINAL", "PRIMARY", "AXIAL"]
+    ds.InstanceNumber = number
+    ds.ImagePositionPatient = [f"{v:.6f}" for v in ipp]
+    ds.ImageOrientationPatient = [f"{v:.8f}" for v in iop]
+    ds.PixelSpacing = [f"{v:.6f}" for v in ps]
+    ds.SliceThickness, ds.KVP = f"{spacing[0]:.6f}", "120"
+    ds.WindowCenter, ds.WindowWidth = "40", "400"
+    ds.RescaleSlope, ds.RescaleIntercept, ds.RescaleType = f"{slope:g}", f"{inter:g}", "HU"
+    mono1 = variant == "monochrome1"
+    raw = (img - inter) / slope
+    if mono1:  # stored so that K - lut(raw) gives img back, K = lut(0) + lut(65535)
+        raw = (2 * inter + 65535 - img - inter) / slope
+    ds.PhotometricInterpretation = "MONOCHROME1" if mono1 else "MONOCHROME2"
+    ds.SamplesPerPixel, ds.BitsAllocated, ds.BitsStored, ds.HighBit = 1, 16, 16, 15
+    ds.PixelRepresentation = 0 if mono1 else 1
+    ds.Rows, ds.Columns = img.shape
+    if echo is not None:
+        ds.EchoNumbers = echo
+    ds.PixelData = np.round(raw).astype("<u2" if mono1 else "<i2").tobytes()
+    return ds, np.round(raw) * slope + inter if not mono1 else None

@@ -4,10 +4,8 @@ Every function returns a :class:`matplotlib.figure.Figure` made directly (no pyp
 state, nothing is shown). A notebook with the inline backend active (``%matplotlib inline``,
 or after importing pyplot) displays the figure when it is the last expression of a cell; save
 it with ``fig.savefig(path)``, or get PNG bytes with :func:`figure_to_png`. Color arrays are BGR
-(OpenCV's order) and are converted to RGB for matplotlib.
-
-The array drawing functions of :mod:`m1vision.draw` (``overlay_edges``, ``overlay_heatmap``,
-``overlay_mask``, ``draw_boxes``...) are available here too.
+(OpenCV's order) and are converted to RGB for matplotlib. The array drawing functions
+(overlays, boxes, contours) are :mod:`m1vision.draw`'s.
 """
 
 from __future__ import annotations
@@ -22,30 +20,12 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from m1vision._checks import check_image, check_int, check_window
-from m1vision.draw import (  # re-exported: the array drawing functions, beside the figures
-    draw_boxes,
-    draw_contours,
-    heatmap_to_mask,
-    mask_contours,
-    mask_to_boxes,
-    overlay_edges,
-    overlay_heatmap,
-    overlay_mask,
-)
 from m1vision.errors import InvalidParameterError
 from m1vision.preprocess import to_uint8
 
 __all__ = [
-    "draw_boxes",
-    "draw_contours",
     "figure_to_png",
-    "heatmap_to_mask",
     "histogram",
-    "mask_contours",
-    "mask_to_boxes",
-    "overlay_edges",
-    "overlay_heatmap",
-    "overlay_mask",
     "show",
     "side_by_side",
     "to_rgb",

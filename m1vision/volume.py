@@ -25,17 +25,25 @@ Examples
 from __future__ import annotations
 
 import functools
-import os
 from collections.abc import Callable
 from concurrent.futures import Executor, ThreadPoolExecutor
 
 import numpy as np
 
+from m1vision._checks import check_axis, check_volume, check_workers
+from m1vision._progress import track
 from m1vision._resample import orientation_of, reorient, resample
-from m1vision.errors import InvalidImageError, InvalidParameterError, VolumeSliceError
+from m1vision.errors import InvalidImageError, VolumeSliceError
 from m1vision.io import MedicalImage
 
-__all__ = ["apply_volume", "as_volume", "orientation_of", "reorient", "resample"]
+__all__ = [
+    "apply_volume",
+    "as_volume",
+    "orientation_of",
+    "reorient",
+    "resample",
+    "volume_slices",
+]
 
 
 def as_volume(image, *, name: str = "image") -> MedicalImage:
@@ -60,16 +68,13 @@ def as_volume(image, *, name: str = "image") -> MedicalImage:
             f"{type(image).__name__}; read a volume with m1vision.io.read_any."
         )
     layout = image.metadata.get("layout") if isinstance(image, MedicalImage) else "volume"
-    if pixels.ndim != 3 or layout in ("color", "color-volume") or pixels.size == 0:
-        hint = (
-            "a 2-D image: call the function on it directly"
-            if pixels.ndim == 2 or layout == "color"
-            else "read a volume with m1vision.io.read_nifti, read_series or read_dicom"
-        )
+    if layout in ("color", "color-volume"):
         raise InvalidImageError(
-            f"{name} must be a non-empty monochrome (Z, H, W) volume, got shape "
-            f"{pixels.shape} (layout {layout!r}); {hint}."
+            f"{name} must be a monochrome (Z, H, W) volume, got a color image of shape "
+            f"{pixels.shape} (layout {layout!r}); convert it with m1vision.preprocess.to_gray "
+            "first, or call the function on each 2-D image."
         )
+    check_volume(pixels, name=name)
     if isinstance(image, MedicalImage):
         if layout == "volume":
             return image
@@ -78,12 +83,24 @@ def as_volume(image, *, name: str = "image") -> MedicalImage:
     return MedicalImage(pixels, metadata={"layout": "volume"})
 
 
-def _check_axis(axis) -> int:
-    if isinstance(axis, bool) or not isinstance(axis, (int, np.integer)) or axis not in (0, 1, 2):
-        raise InvalidParameterError(
-            f"axis must be 0 (axial slices), 1 (coronal) or 2 (sagittal), got {axis!r}."
-        )
-    return int(axis)
+def volume_slices(
+    image, *, axis: int = 0, name: str = "image", hint: str | None = None
+) -> list[np.ndarray]:
+    """The 2-D slices of a (Z, H, W) volume along ``axis``, as views (not copies).
+
+    The one way m1vision slices a volume: :func:`apply_volume`,
+    :meth:`m1vision.inference.Predictor.predict_volume` and
+    :func:`m1vision.explain.grad_cam_volume` go through it.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from m1vision.volume import volume_slices
+    >>> [s.shape for s in volume_slices(np.zeros((2, 3, 4), np.float32), axis=2)]
+    [(2, 3), (2, 3), (2, 3), (2, 3)]
+    """
+    pixels = check_volume(image, name=name, hint=hint)
+    return list(np.moveaxis(pixels, check_axis(axis), 0))
 
 
 def _describe(func) -> str:
@@ -175,21 +192,14 @@ def apply_volume(
             f"{type(func).__name__}."
         )
     vol = as_volume(image)
-    axis = _check_axis(axis)
-    if workers is None:
-        workers = max(1, min(8, os.cpu_count() or 1))
-    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
-        raise InvalidParameterError(
-            f"workers must be a positive integer or None (automatic), got {workers!r}."
-        )
+    axis = check_axis(axis)
+    workers = check_workers(workers)
     pixels = vol.pixels
     n = pixels.shape[axis]
     slice_shape = tuple(s for i, s in enumerate(pixels.shape) if i != axis)
 
     one = functools.partial(_apply_slice, func, axis, n, slice_shape)
-    planes = (np.take(pixels, k, axis=axis).copy() for k in range(n))
-
-    from tqdm.auto import tqdm
+    planes = (s.copy() for s in volume_slices(pixels, axis=axis))
 
     indices = range(n)
     if executor is not None:
@@ -200,7 +210,7 @@ def apply_volume(
         pool = ThreadPoolExecutor(workers)
         results = pool.map(one, indices, planes)
     try:
-        outs = list(tqdm(results, total=n, desc="slices", disable=not progress, leave=False))
+        outs = list(track(results, n, show=progress, desc="slices", unit="slice"))
     finally:
         if executor is None and workers > 1 and n > 1:
             pool.shutdown(cancel_futures=True)
@@ -324,28 +334,41 @@ def _write(path, result, source) -> None:
     write_nifti(path, result, overwrite=True)
 
 
-def _register_input_kinds() -> None:
-    from m1vision.batch import InputKind, register_input_kind
-
-    common = {"apply": _apply, "write": _write, "output_suffix": ".nii.gz"}
-    register_input_kind(
-        InputKind(
-            name="dicom_series",
-            folder=True,
-            matches=_series_folder,
-            read=_read_volume,
-            output_stem=lambda key: key,
-            **common,
-        )
-    )
-    register_input_kind(
-        InputKind(name="nifti_volume", matches=_nifti_volume_file, read=_read_volume, **common)
-    )
-    register_input_kind(
-        InputKind(
-            name="dicom_multiframe", matches=_multiframe_dicom_file, read=_read_volume, **common
-        )
-    )
+_VOLUME_KINDS: list = []
 
 
-_register_input_kinds()
+def volume_input_kinds() -> tuple:
+    """The input kinds of a volume run, in the order they are tried: a DICOM series folder,
+    a 3-D NIfTI file, a monochrome multi-frame DICOM file; each is one input and one
+    ``.nii.gz`` output. :meth:`m1vision.pipeline.Pipeline.run` declares them (nothing is
+    registered by importing this module).
+
+    Examples
+    --------
+    >>> from m1vision.volume import volume_input_kinds
+    >>> [kind.name for kind in volume_input_kinds()]
+    ['dicom_series', 'nifti_volume', 'dicom_multiframe']
+    """
+    if not _VOLUME_KINDS:
+        from m1vision.batch import InputKind
+
+        common = {"apply": _apply, "write": _write, "output_suffix": ".nii.gz"}
+        _VOLUME_KINDS[:] = [
+            InputKind(
+                name="dicom_series",
+                folder=True,
+                matches=_series_folder,
+                read=_read_volume,
+                output_stem=_folder_stem,
+                **common,
+            ),
+            InputKind(name="nifti_volume", matches=_nifti_volume_file, read=_read_volume, **common),
+            InputKind(
+                name="dicom_multiframe", matches=_multiframe_dicom_file, read=_read_volume, **common
+            ),
+        ]
+    return tuple(_VOLUME_KINDS)
+
+
+def _folder_stem(key: str) -> str:
+    return key

@@ -1,6 +1,6 @@
 """m1vision.batch: one engine, resume that is never stale, input kinds, the report.
 
-The stale cases of issue 9 are here, each with real files: another pipeline into the same
+The stale cases are here, each with real files: another pipeline into the same
 folder, a changed input, a run killed mid-way (a real subprocess, SIGKILL), and a job whose
 fingerprint changes (what a retrained model is to a prediction job).
 """

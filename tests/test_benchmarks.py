@@ -25,7 +25,7 @@ def load(path: Path):
 
 def test_the_suite_covers_every_issue_figure():
     names = {p.stem.removeprefix("bench_") for p in BENCHMARKS}
-    assert names >= {"doctor", "preprocess", "explorer", "inference"}
+    assert names >= {"doctor", "preprocess", "explorer", "inference", "labels", "overlay"}
 
 
 @pytest.mark.slow

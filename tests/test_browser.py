@@ -13,9 +13,11 @@ The tri-planar explorer (tests/fixtures/browser/triplanar.ipynb, a 512x512x40 CT
 in JupyterLab 4 and in Jupyter Notebook 7 (the same server): the widgets render, 20 slice
 moves typed into the axial slider are timed from the key press to the new picture decoded in
 the page (p50/p95 printed; with ``M1VISION_RECORD_LATENCY=1``, as ``make bench`` sets it, also
-written to benchmarks/results/browser_latency.json, which ``make bench`` reports), and a
-click in the coronal picture moves the crosshair. A third case blocks the widget manager's
-front end: the explorer's static PNG must show instead of a blank output.
+written to benchmarks/results/browser_latency.json, which ``make bench`` reports), a
+click in the coronal picture moves the crosshair, and the arrow keys with the mouse over the
+axial picture step its slice in both front ends (Notebook 7 keeps them from any slider).
+A third case blocks the widget manager's front end: the explorer's static PNG must show
+instead of a blank output.
 
 Run: ``.venv/bin/python -m pytest tests/test_browser.py -m browser``. Failures leave a
 screenshot, the server log and the browser console in the test's tmp_path. The screenshots of
@@ -563,9 +565,49 @@ def test_triplanar_keys_and_clicks_in_the_browser(front_end, lab, page, tmp_path
         wait_for(lambda: cursor.count() >= 1, timeout_s=WAIT_S,
                  what="the value under the cursor")  # fmt: skip
         assert shown_on_screen(axial).std() > 0
+
+        arrow_keys_step_the_slice(page, lab, notebook, slider, axial)
         cell = page.locator(".jp-Notebook .jp-Cell").filter(has=slider)
         page.set_viewport_size({"width": 1760, "height": 1180})  # the three planes in view
         save_screenshot(page, cell, tmp_path, update=readme_screenshot)
+
+
+def active_cell(page) -> int:
+    """Index of the notebook's active cell (what the front end's arrow keys would move)."""
+    return page.evaluate(
+        """() => [...document.querySelectorAll(".jp-Notebook .jp-Cell")]
+                 .findIndex((cell) => cell.classList.contains("jp-mod-active"))"""
+    )
+
+
+def arrow_keys_step_the_slice(page, lab, notebook: str, slider, img) -> None:
+    """The arrow keys, with the mouse over the axial picture, step the axial slice.
+
+    In Notebook 7 the arrow keys of a focused slider belong to the notebook (they move the
+    active cell); over the picture the explorer takes them (ipyevents, default action and
+    propagation stopped), so the slice moves and the notebook keeps its active cell.
+    """
+    wait_for(lambda: kernel_state(lab, notebook) == "idle", timeout_s=WAIT_S,
+             what="the kernel to go idle before the arrow keys")  # fmt: skip
+    img.scroll_into_view_if_needed()
+    cell_before, start = active_cell(page), int(readout_value(slider))
+    picture_before = image_state(img)["sha256"]
+    box = img.bounding_box()
+    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2, steps=4)
+    for key, expected in (("ArrowUp", start + 1), ("ArrowUp", start + 2),
+                          ("ArrowDown", start + 1)):  # fmt: skip
+        page.keyboard.press(key)
+        wait_for(
+            lambda expected=expected: readout_value(slider) == expected,
+            timeout_s=WAIT_S,
+            what=lambda key=key, expected=expected: (
+                f"{key} over the axial picture to move the axial slider to {expected} (it "
+                f"shows {readout_value(slider):g}; active cell {active_cell(page)})"
+            ),
+        )
+    wait_for(lambda: image_state(img)["sha256"] != picture_before, timeout_s=WAIT_S,
+             what="the axial picture to show the slice the keys moved to")  # fmt: skip
+    assert active_cell(page) == cell_before, "the notebook took the arrow keys too"
 
 
 def _expected_static_picture() -> np.ndarray:

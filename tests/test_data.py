@@ -220,7 +220,7 @@ def test_generator_is_deterministic_and_matches_the_committed_pixels(tmp_path):
 
 
 # --------------------------------------------------------------------------------------------
-# the generated CT series (issue 10)
+# the generated CT series
 # --------------------------------------------------------------------------------------------
 
 

@@ -37,9 +37,95 @@ def test_demo_writes_every_output_and_reproduces_its_own_record(tmp_path):
     assert len(records) == 1
     assert "reproduced" in run.stdout.splitlines()
     assert "== outputs" in run.stdout
+    assert {p.name for p in (out / "labels").iterdir()} >= {
+        "organs.nii.gz", "organs.json", "organs_seg.dcm", "organs_stats.csv", "organs_overlay.png"
+    }  # fmt: skip
+    assert any(line.startswith("  geometry check:") and line.endswith("agree")
+               for line in run.stdout.splitlines())  # fmt: skip
 
     again = run_demo(out)
     assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]
     assert "BatchReport: 0 ok, 8 skipped, 0 failed" in again.stdout  # resumable
     assert "outputs/doctor.json (replaced)" in again.stdout.replace(str(tmp_path) + "/", "")
     assert len(list((out / "experiments").glob("demo-*/record.json"))) == 2  # never overwritten
+
+
+@pytest.fixture(scope="module")
+def demo_labels_out(tmp_path_factory):
+    from m1vision import demo
+
+    out = tmp_path_factory.mktemp("demo_labels")
+    demo.step_volume(out)
+    outputs, aligned = demo.step_labels(out, out / "volume" / "ct.nii.gz")
+    return out, outputs, aligned
+
+
+def test_demo_labels_open_aligned_in_nibabel(demo_labels_out):
+    import nibabel as nib
+    import numpy as np
+
+    from m1vision.demo import MARK_VALUE
+
+    out, _, aligned = demo_labels_out
+    assert aligned
+    labels = nib.load(out / "labels" / "organs.nii.gz")
+    image = nib.load(out / "volume" / "ct.nii.gz")
+    lab = np.asanyarray(labels.dataobj)
+    hu = np.asanyarray(image.dataobj)
+    assert lab.shape == hu.shape
+    (ijk,) = np.argwhere(lab == MARK_VALUE)
+    world_labels = nib.affines.apply_affine(labels.affine, ijk)
+    world_image = nib.affines.apply_affine(image.affine, ijk)
+    np.testing.assert_allclose(world_labels, world_image, atol=1e-4)
+    # the pixels line up too, not only the affines: every organ lies over its HU
+    for value, (lo, hi) in {3: (20, 100), 6: (600, 800), 1: (-900, -800)}.items():
+        assert lo < float(np.median(hu[lab == value])) < hi, value
+
+
+def test_demo_seg_reads_back_as_the_map_and_marks_the_same_place(demo_labels_out):
+    import highdicom as hd
+    import nibabel as nib
+    import numpy as np
+
+    from m1vision import data
+    from m1vision.demo import MARK_NAME, MARK_VALUE, demo_labels, seg_world_of
+    from m1vision.labels import read_labels
+
+    out, _, _ = demo_labels_out
+    ct = data.ct_series()
+    expected, _ = demo_labels(ct)
+    seg = read_labels(out / "labels" / "organs_seg.dcm", like=ct)
+    np.testing.assert_array_equal(seg.pixels, expected.pixels)
+    assert {v: e["name"] for v, e in seg.metadata["labels"].items()} == {
+        v: e["name"] for v, e in expected.metadata["labels"].items()
+    }
+    nifti = read_labels(out / "labels" / "organs.nii.gz", like=ct)
+    np.testing.assert_array_equal(nifti.pixels, expected.pixels)
+    labels = nib.load(out / "labels" / "organs.nii.gz")
+    (ijk,) = np.argwhere(np.asanyarray(labels.dataobj) == MARK_VALUE)
+    world = nib.affines.apply_affine(labels.affine, ijk)
+    # the SEG's own geometry, read by highdicom (its volume and LPS affine) and by the demo's
+    # pydicom reading of the frame positions
+    seg = hd.seg.segread(out / "labels" / "organs_seg.dcm")
+    (number,) = [s.SegmentNumber for s in seg.SegmentSequence if s.SegmentLabel == MARK_NAME]
+    volume = seg.get_volume(segment_numbers=[number], combine_segments=True)
+    (seg_ijk,) = np.argwhere(volume.array > 0)
+    lps = nib.affines.apply_affine(volume.affine, seg_ijk)
+    np.testing.assert_allclose(lps * (-1, -1, 1), world, atol=1e-3)
+    (by_pydicom,) = seg_world_of(out / "labels" / "organs_seg.dcm", MARK_NAME)
+    np.testing.assert_allclose(by_pydicom, world, atol=1e-3)
+
+
+def test_demo_labels_statistics_and_overlay(demo_labels_out):
+    from m1vision.labels import LabelTable
+
+    out, outputs, _ = demo_labels_out
+    table = LabelTable.read_csv(out / "labels" / "organs_stats.csv")
+    assert [r["name"] for r in table.rows][:3] == ["lung_right", "lung_left", "liver"]
+    assert 50 < table.row("liver")["mean"] < 70
+    assert table.row("geometry_mark")["voxels"] == 1
+    picture = cv2.imread(str(out / "labels" / "organs_overlay.png"))
+    assert picture.shape[0] == 256
+    assert picture.shape[1] > 256  # the slice and its legend
+    assert (picture[:, :256] != picture[:, :256, :1]).any()  # colour over the gray slice
+    assert any("organs_seg.dcm" in line for line in outputs)

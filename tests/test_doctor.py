@@ -533,3 +533,133 @@ def test_get_env_info_with_tensorflow():
     assert "/CPU:0" in report["tensorflow"]["selftest"]
     if sys.platform == "linux":
         assert got["tensorflow_gpu"] == "ok"  # no Metal expected here
+
+
+# ----------------------------------------------------------------- the server's front ends
+
+
+def test_jupyter_front_ends_of_this_environment(info):
+    """The real server environment: both front ends found where JupyterLab finds them."""
+    import ipyevents
+    import ipywidgets
+    from jupyter_core.paths import jupyter_path
+    from jupyterlab_server.config import get_federated_extensions
+
+    checks = by_name(info["checks"])
+    assert checks["jupyter_widgets"]["status"] == "ok", checks["jupyter_widgets"]
+    assert checks["jupyter_ipyevents"]["status"] == "ok", checks["jupyter_ipyevents"]
+    # JupyterLab's own reading of the same folders (what `jupyter labextension list` shows)
+    lab = get_federated_extensions(jupyter_path("labextensions"))
+    raw = info["jupyter_front_ends"]
+    for name in ("@jupyter-widgets/jupyterlab-manager", "ipyevents"):
+        assert raw["front_ends"][name]["version"] == lab[name]["version"]
+    assert checks["jupyter_ipyevents"]["value"] == ipyevents.__version__
+    assert raw["kernel"]["ipywidgets"]["version"] == ipywidgets.__version__
+    assert raw["kernel"]["ipywidgets"]["base_protocol"] == (
+        ipywidgets.Widget()._model_module_version  # what the kernel really asks for
+    )
+
+
+def _extension(root, name: str, version: str) -> None:
+    folder = root.joinpath("labextensions", *name.split("/"))
+    folder.mkdir(parents=True)
+    (folder / "package.json").write_text(json.dumps({"name": name, "version": version}))
+
+
+@pytest.mark.parametrize(
+    ("name", "version", "check", "phrase", "package"),
+    [
+        ("@jupyter-widgets/jupyterlab-manager", "3.1.1", "jupyter_widgets", "model not found",
+         "jupyterlab_widgets~=3.0."),
+        ("ipyevents", "1.9.0", "jupyter_ipyevents", "do nothing", "ipyevents=="),
+    ],
+    ids=["widget-manager", "ipyevents"],
+)  # fmt: skip
+def test_mismatched_front_end_on_the_jupyter_path(tmp_path, name, version, check, phrase,
+                                                  package):  # fmt: skip
+    """A temporary JUPYTER_PATH holding an old front end, which shadows the real one."""
+    from jupyterlab_server.config import get_federated_extensions
+
+    _extension(tmp_path / "data", name, version)
+    env = {**os.environ, "JUPYTER_PATH": str(tmp_path / "data"),
+           "JUPYTER_DATA_DIR": str(tmp_path / "user")}  # fmt: skip
+    # the server would load the old one too: JupyterLab's own reading, in that environment
+    probe = subprocess.run(
+        [sys.executable, "-c", ("import json; from jupyter_core.paths import jupyter_path; "
+                                "print(json.dumps(jupyter_path('labextensions')))")],
+        capture_output=True, text=True, env=env, check=True, timeout=60,
+    )  # fmt: skip
+    assert get_federated_extensions(json.loads(probe.stdout))[name]["version"] == version
+    proc = run_cli_subprocess("--json", "--no-tensorflow", env=env)
+    report = json.loads(proc.stdout)
+    got = by_name(report["checks"])[check]
+    assert got["status"] == "fail", got
+    assert got["value"] == version
+    assert phrase in got["detail"] and str(tmp_path / "data") in got["detail"]
+    assert f'pip install "{package}' in got["fix"] and "restart the server" in got["fix"]
+    assert proc.returncode == 1
+    others = {"jupyter_widgets", "jupyter_ipyevents"} - {check}
+    assert by_name(report["checks"])[others.pop()]["status"] == "ok"
+
+
+def test_a_server_in_another_environment_is_read_there(tmp_path):
+    """JupyterLab in another environment (conda's base, say), found as `jupyter-lab` on PATH."""
+    server = tmp_path / "server-env"
+    (server / "bin").mkdir(parents=True)
+    launcher = server / "bin" / "jupyter-lab"
+    launcher.write_text("#!/bin/sh\n")
+    launcher.chmod(0o755)
+    _extension(server / "share" / "jupyter", "@jupyter-widgets/jupyterlab-manager", "3.6.1")
+    env = {**os.environ, "PATH": f"{server / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}",
+           "JUPYTER_DATA_DIR": str(tmp_path / "user")}  # fmt: skip
+    env.pop("JUPYTER_PATH", None)
+    report = json.loads(run_cli_subprocess("--json", "--no-tensorflow", env=env).stdout)
+    raw = report["jupyter_front_ends"]
+    assert raw["server_prefix"] == str(server)
+    assert str(server / "share" / "jupyter" / "labextensions") in raw["labextension_dirs"]
+    kernel_dir = os.path.join(sys.prefix, "share", "jupyter", "labextensions")
+    assert kernel_dir not in raw["labextension_dirs"]  # the server never looks there
+    checks = by_name(report["checks"])
+    assert checks["jupyter_widgets"]["status"] == "fail"  # ipywidgets 8 with an ipywidgets 7 lab
+    assert str(server) in checks["jupyter_widgets"]["fix"]
+    assert checks["jupyter_ipyevents"]["status"] == "warn"  # not in the server's environment
+    assert "ipyevents==" in checks["jupyter_ipyevents"]["fix"]
+
+
+@pytest.mark.parametrize(
+    ("front_ends", "expected"),
+    [
+        ({}, {"jupyter_widgets": "warn", "jupyter_ipyevents": "warn"}),
+        ({"@jupyter-widgets/jupyterlab-manager": {"version": "5.0.0", "path": "p"},
+          "ipyevents": {"version": "2.0.4", "path": "p"}},
+         {"jupyter_widgets": "ok", "jupyter_ipyevents": "ok"}),
+        ({"@jupyter-widgets/jupyterlab-manager": {"version": "6.0.0", "path": "p"},
+          "ipyevents": {"version": "2.0.5", "path": "p"}},
+         {"jupyter_widgets": "fail", "jupyter_ipyevents": "fail"}),
+    ],
+    ids=["missing", "matching", "mismatched"],
+)  # fmt: skip
+def test_front_end_rule(front_ends, expected):
+    from m1vision.doctor._jupyter import front_end_checks
+
+    kernel = {"ipywidgets": {"version": "8.1.9", "base_protocol": "2.0.0"},
+              "ipyevents": {"version": "2.0.4", "module_version": "2.0.4"}}  # fmt: skip
+    checks = front_end_checks(kernel, front_ends, where="/opt/server-env")
+    assert statuses(checks) == expected
+    for c in checks:
+        assert (c["fix"] is None) == (c["status"] == "ok")
+        if c["fix"]:
+            assert "/opt/server-env" in c["fix"]
+
+
+@pytest.mark.parametrize(
+    ("version", "spec", "ok"),
+    [("2.0.4", "2.0.4", True), ("2.0.3", "2.0.4", False), ("2.1.0", "^2.0.4", True),
+     ("3.0.0", "^2.0.4", False), ("0.3.9", "^0.3.1", True), ("0.4.0", "^0.3.1", False),
+     ("1.2.9", "~1.2.0", True), ("1.3.0", "~1.2.0", False), ("9.9.9", "*", True)],
+    ids=lambda v: str(v),
+)  # fmt: skip
+def test_semver_satisfies_as_npm(version, spec, ok):
+    from m1vision.doctor._jupyter import satisfies
+
+    assert satisfies(version, spec) is ok

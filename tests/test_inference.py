@@ -632,3 +632,58 @@ def test_predictor_remembers_the_model_file(tmp_path):
     model.save(path)
     assert Predictor(str(path), device="cpu").model_path == path
     assert Predictor(model, device="cpu").model_path is None
+
+
+@pytest.fixture(scope="module")
+def tiny_model_file(tmp_path_factory):
+    inputs = keras.Input((8, 8, 1))
+    x = keras.layers.GlobalAveragePooling2D()(inputs)
+    model = keras.Model(inputs, keras.layers.Dense(2, activation="softmax")(x))
+    path = tmp_path_factory.mktemp("tiny") / "tiny.keras"
+    model.save(path)
+    return path
+
+
+def test_a_predictor_config_round_trips_through_json_exactly(tiny_model_file):
+    from m1vision.pipeline import Pipeline, Resize, ToUint8
+
+    predictor = Predictor(
+        tiny_model_file,
+        preprocess=Pipeline([ToUint8(), Resize(size=(8, 8))]),
+        batch_size=3,
+        labels=["no", "yes"],
+        top_k=2,
+        workers=2,
+        prefetch=1,
+        executor="threads",
+        device="cpu",
+    )
+    config = predictor.to_config()
+    text = json.dumps(config)
+    rebuilt = Predictor.from_config(json.loads(text))
+    assert json.dumps(rebuilt.to_config()) == text
+    assert rebuilt.preprocess == predictor.preprocess and rebuilt.device == predictor.device
+    image = np.arange(100, dtype=np.uint16).reshape(10, 10)
+    np.testing.assert_array_equal(
+        rebuilt.predict([image]).probabilities, predictor.predict([image]).probabilities
+    )
+
+
+@pytest.mark.parametrize(
+    ("build", "words"),
+    [
+        (lambda path: Predictor(keras.saving.load_model(path), device="cpu"), "model object"),
+        (lambda path: Predictor(path, preprocess=np.asarray, device="cpu"), "plain function"),
+    ],
+    ids=["model-object", "plain-function"],
+)
+def test_a_predictor_config_refuses_what_it_cannot_rebuild(tiny_model_file, build, words):
+    with pytest.raises(InvalidParameterError, match=words):
+        build(tiny_model_file).to_config()
+
+
+def test_from_config_names_missing_and_unknown_keys(tiny_model_file):
+    config = Predictor(tiny_model_file, device="cpu").to_config()
+    del config["top_k"]
+    with pytest.raises(InvalidParameterError, match=r"missing \['top_k'\], unknown \['x'\]"):
+        Predictor.from_config({**config, "x": 1})

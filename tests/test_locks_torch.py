@@ -1,4 +1,4 @@
-"""locks/macos-arm64-torch.txt: the m1vision[torch] extra resolved for macOS arm64 (issue 12).
+"""locks/macos-arm64-torch.txt: the m1vision[torch] extra resolved for macOS arm64.
 
 The default install is unchanged: the torch lock holds every pin of locks/macos-arm64.txt at
 the same version and adds only torch and what it needs. (That each pin has a native arm64

@@ -124,7 +124,7 @@ def test_selftest_passes_on_this_backends_cpu():
 
 
 def test_reference_against_scipy():
-    # the float64 reference against SciPy's correlate (moved here from the doctor's tests)
+    # the float64 reference against SciPy's correlate
     from scipy import ndimage
 
     x, kernel, bias1, dense, bias2 = selftest_inputs()

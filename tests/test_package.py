@@ -27,6 +27,64 @@ def test_import_is_light():
     assert out.stdout.strip() == "", f"import m1vision loaded: {out.stdout.strip()}"
 
 
+def test_import_loads_neither_numpy_nor_opencv():
+    code = "import sys, m1vision; print(sorted(m for m in ('numpy', 'cv2') if m in sys.modules))"
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert out.stdout.strip() == "[]"
+
+
+# Every public module and package of m1vision (top level, names not starting with "_"),
+# found on disk, not from m1vision's own list.
+PUBLIC = sorted(
+    p.stem if p.suffix == ".py" else p.name
+    for p in Path(m1vision.__file__).parent.iterdir()
+    if not p.name.startswith(("_", "."))
+    and (p.suffix == ".py" or (p.is_dir() and (p / "__init__.py").is_file()))
+)
+
+
+@pytest.fixture(scope="module")
+def reached() -> dict:
+    """``{name: what m1vision.<name> gives after a bare import}``, in one fresh process."""
+    code = (
+        "import json, m1vision\n"
+        "out = {}\n"
+        f"for name in {PUBLIC!r}:\n"
+        "    try:\n"
+        "        out[name] = getattr(m1vision, name).__name__\n"
+        "    except AttributeError as exc:\n"
+        "        out[name] = f'AttributeError: {exc}'\n"
+        "print(json.dumps(out))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=300
+    )
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.parametrize("name", PUBLIC, ids=PUBLIC)
+def test_every_public_submodule_is_reachable_after_a_bare_import(reached, name):
+    assert reached[name] == f"m1vision.{name}"
+    assert name in m1vision.__all__ and name in dir(m1vision)
+
+
+def test_the_top_level_exports_every_error_class():
+    from m1vision import errors
+
+    classes = sorted(
+        name
+        for name, obj in vars(errors).items()
+        if isinstance(obj, type)
+        and issubclass(obj, Exception)
+        and obj.__module__ == errors.__name__
+    )
+    assert set(classes) <= set(errors.__all__)
+    assert set(classes) <= set(m1vision.__all__)
+    assert all(getattr(m1vision, name) is getattr(errors, name) for name in classes)
+
+
 def test_submodules_load_on_attribute_access():
     assert m1vision.preprocess.canny.__module__ == "m1vision.preprocess"
     with pytest.raises(AttributeError, match="no attribute 'nope'"):

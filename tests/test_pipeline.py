@@ -714,7 +714,7 @@ def test_float_results_go_to_tif(tmp_path):
 
 
 def test_a_volume_becomes_a_nifti_and_one_slice_is_processed_as_an_image(tmp_path):
-    # issue 10: a volume input is one .nii.gz output (tests/test_volume_batch.py has more)
+    # a volume input is one .nii.gz output (tests/test_volume.py has more)
     import nibabel as nib
 
     root = tmp_path / "in"

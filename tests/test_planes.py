@@ -17,10 +17,16 @@ from m1vision.planes import (
     default_affine,
     display_shape,
     display_to_voxel,
+    draw_crosshair,
     extract_plane,
+    letter_boxes,
     orientation_letters,
     plane_geometry,
     render_plane,
+    resize_plane,
+    slice_after_key,
+    slice_position_text,
+    stretches_slices,
     value_at,
     volume_geometry,
     voxel_to_display,
@@ -214,3 +220,115 @@ def test_bad_input_is_refused_with_a_named_error(case):
     call, error, match = BAD[case]
     with pytest.raises(error, match=match):
         call()
+
+
+# -- the explorers' face: letters clear of the crosshair, smooth thick slices, keys, mm --------
+@pytest.mark.parametrize("gray", [True, False], ids=["gray", "bgr"])
+@pytest.mark.parametrize("plane", PLANES)
+def test_the_crosshair_never_strikes_a_letter(plane, gray):
+    letters = orientation_letters(default_affine((1, 1, 1)), plane)
+    shape = (120, 160) if gray else (120, 160, 3)
+    picture = np.random.default_rng(1).integers(0, 256, shape, dtype=np.uint8)
+    hw = picture.shape[:2]
+    boxes = letter_boxes(hw, letters)
+    # through the middle the lines cross the four letters; at a quarter they cross none
+    struck = draw_crosshair(picture, (hw[1] // 2, hw[0] // 2), letters)
+    clear = draw_crosshair(picture, (hw[1] // 4, hw[0] // 4), letters)
+    for edge, (x0, y0, x1, y1) in boxes.items():
+        assert x0 < hw[1] // 2 < x1 or y0 < hw[0] // 2 < y1, edge  # the middle line meets it
+        assert not (x0 <= hw[1] // 4 < x1 or y0 <= hw[0] // 4 < y1), edge
+        assert np.array_equal(struck[y0:y1, x0:x1], clear[y0:y1, x0:x1]), edge
+        # the letter is drawn in its box: the box differs from the bare picture
+        assert not np.array_equal(struck[y0:y1, x0:x1], picture[y0:y1, x0:x1]), edge
+    # and the lines are there everywhere else: just below the top letter's box
+    x, below = hw[1] // 2, boxes["top"][3]
+    line = struck[below : boxes["bottom"][1], x]
+    assert not np.array_equal(line, picture[below : boxes["bottom"][1], x])
+
+
+def _linear_rows_reference(picture: np.ndarray, height: int) -> np.ndarray:
+    """Slow and obvious: each display row samples the slices linearly at its centre."""
+    n = picture.shape[0]
+    centres = np.clip((np.arange(height) + 0.5) * n / height - 0.5, 0, n - 1)
+    out = np.empty((height, picture.shape[1]))
+    for col in range(picture.shape[1]):
+        out[:, col] = np.interp(centres, np.arange(n), picture[:, col].astype(np.float64))
+    return out
+
+
+@pytest.mark.parametrize(("n", "height"), [(5, 40), (12, 50), (3, 7)], ids=str)
+def test_linear_rows_interpolate_between_slice_centres(n, height):
+    picture = np.random.default_rng(n).integers(0, 256, (n, 9), dtype=np.uint8)
+    got = resize_plane(picture, (height, 9), linear_rows=True)
+    assert got.shape == (height, 9)
+    assert np.abs(got - _linear_rows_reference(picture, height)).max() <= 1.0  # uint8 rounding
+    nearest = resize_plane(picture, (height, 9))
+    assert set(np.unique(nearest)) <= set(np.unique(picture))  # nearest only repeats
+
+
+@pytest.mark.parametrize(
+    ("shape", "spacing", "expected"),
+    [
+        ((40, 512, 512), (5.0, 0.7, 0.7), {"axial": False, "coronal": True, "sagittal": True}),
+        ((64, 64, 64), (1.0, 1.0, 1.0), {"axial": False, "coronal": False, "sagittal": False}),
+        ((200, 64, 64), (0.5, 1.0, 1.0), {"axial": False, "coronal": False, "sagittal": False}),
+    ],
+    ids=["thick", "isotropic", "thin"],
+)
+def test_only_stretched_slices_are_smoothed(shape, spacing, expected):
+    got = {p: stretches_slices(p, shape, display_shape(shape, spacing, p)) for p in PLANES}
+    assert got == expected
+
+
+@pytest.mark.parametrize("edges", [False, True], ids=["gray", "edges"])
+def test_smooth_shows_thick_slices_linearly_and_keeps_edges_on_their_voxels(edges):
+    z = np.arange(8, dtype=np.float32)[:, None, None]
+    pixels = np.broadcast_to(z * 100.0, (8, 32, 32)).copy()
+    pixels[:, 10:20, 10:20] += 300.0
+    volume = _Volume(pixels, (6.0, 1.0, 1.0))
+    p = TriPlanarParams(index=(4, 16, 16), center=500.0, width=1200.0, edges=edges,
+                        low=30, high=60, crosshair=False, max_size=96)  # fmt: skip
+    sharp = render_plane(volume, "coronal", p)
+    smooth = render_plane(volume, "coronal", p.replace(smooth=True))
+    assert sharp.shape == smooth.shape
+    gray = (lambda a: a[:, :, 0]) if edges else (lambda a: a)
+    column = 2  # outside the square: the z ramp alone
+    assert len(np.unique(gray(sharp)[:, column])) == 8  # stairs: one value per slice
+    assert len(np.unique(gray(smooth)[:, column])) > 30  # a ramp
+    if edges:  # the green edges are where nearest neighbour puts them
+        green = np.all(smooth == (0, 255, 0), axis=2)
+        assert green.any() and np.array_equal(green, np.all(sharp == (0, 255, 0), axis=2))
+    assert np.array_equal(render_plane(volume, "axial", p.replace(smooth=True)),
+                          render_plane(volume, "axial", p))  # fmt: skip
+
+
+def test_the_cache_keeps_smooth_apart():
+    cache = PlaneCache(_Volume(np.zeros((4, 16, 16), np.float32), (5.0, 1.0, 1.0)))
+    p = TriPlanarParams(index=(2, 8, 8), center=0.0, width=1.0, max_size=32)
+    cache.render("coronal", p)
+    cache.render("coronal", p.replace(smooth=True))
+    cache.render("coronal", p.replace(smooth=True, index=(3, 8, 8)))  # not its slice: cached
+    assert cache.counts["coronal"] == 2
+
+
+@pytest.mark.parametrize(
+    ("key", "index", "expected"),
+    [("ArrowUp", 5, 6), ("ArrowRight", 5, 6), ("ArrowDown", 5, 4), ("ArrowLeft", 0, 0),
+     ("ArrowUp", 39, 39), ("PageUp", 35, 39), ("PageDown", 15, 5), ("Home", 17, 0),
+     ("End", 3, 39), ("a", 5, None), ("Enter", 5, None)],
+    ids=lambda v: str(v),
+)  # fmt: skip
+def test_slice_keys(key, index, expected):
+    assert slice_after_key(key, index, 40) == expected
+
+
+@pytest.mark.parametrize("codes", ["LPS", "RAS", "SAL", "IPR"])
+@pytest.mark.parametrize("axis", [0, 1, 2])
+def test_slice_position_is_the_world_coordinate_along_the_axis(codes, axis):
+    affine = AFFINES[codes]
+    voxel = (3, 7, 2)
+    world_axis = "RAS".index(OPPOSITE.get(codes[axis], codes[axis])
+                             if codes[axis] in "LPI" else codes[axis])  # fmt: skip
+    mm = nib.affines.apply_affine(affine, voxel)[world_axis]
+    letter = "RAS"[world_axis] if mm >= 0 else "LPI"[world_axis]
+    assert slice_position_text(affine, axis, voxel) == f"{letter} {abs(mm):.1f} mm"

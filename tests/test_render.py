@@ -297,7 +297,7 @@ def test_histogram_picture_checks_size():
         histogram_picture(np.zeros((4, 4)), size=64)
 
 
-# -- zoom and pan from the full-resolution image; the curtain view (issue 11) ------------------
+# -- zoom and pan from the full-resolution image; the curtain view ------------------
 @pytest.fixture(scope="module")
 def radiograph() -> np.ndarray:
     from m1vision.data import phantom

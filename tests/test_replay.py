@@ -1,4 +1,4 @@
-"""Explorer views in experiment records: kept, reproduced exactly, restored (issue 11)."""
+"""Explorer views in experiment records: kept, reproduced exactly, restored."""
 
 from __future__ import annotations
 

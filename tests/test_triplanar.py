@@ -99,6 +99,7 @@ def test_moving_the_mouse_shows_value_voxel_and_ras_without_moving_the_crosshair
     ras = nib.affines.apply_affine(np.asarray(ct.metadata["affine"]), (10, 30, 14))
     text = tx.cursor.value
     assert text.startswith("900 HU at voxel (z 10, row 30, col 14)")
+    assert "value under the mouse" in tx.cursor_label.value  # the line says what it shows
     numbers = [float(v) for v in re.findall(r"RAS \(([-\d.]+), ([-\d.]+), ([-\d.]+)\)", text)[0]]
     assert np.allclose(numbers, ras, atol=0.05)
     assert tx.params["index"] == index
@@ -247,3 +248,77 @@ def test_sweep_arguments_are_checked(ct, tmp_path, kwargs, error, match):
     with pytest.raises(error, match=match):
         TriPlanarExplorer(ct).export_sweep(**kwargs)
     assert not list(tmp_path.iterdir())
+
+
+# -- keys, positions in mm, timings, smooth thick slices -----------------------------------------
+def press(event, key: str) -> None:
+    """What ipyevents sends for a key pressed with the mouse over the picture."""
+    event._handle_mouse_msg(None, {"type": "keydown", "key": key, "ctrlKey": False}, [])
+
+
+@pytest.mark.parametrize("plane", PLANES)
+def test_arrow_keys_over_a_picture_step_its_slice(ct, plane):
+    tx = TriPlanarExplorer(ct)
+    event = tx.key_events[plane]
+    assert event.source is tx.image_widgets[plane]
+    assert event.watched_events == ["keydown"]
+    assert event.prevent_default_action is True  # the front end's shortcuts never see it
+    assert event.wait == 0  # a throttled key would not be stopped
+    axis = plane_geometry(plane)[0]
+    start = tx.params["index"][axis]
+    press(event, "ArrowUp")
+    press(event, "ArrowUp")
+    press(event, "ArrowDown")
+    assert tx.params["index"][axis] == start + 1
+    assert_shows_its_params(tx, ct)
+    press(event, "End")
+    assert tx.params["index"][axis] == ct.pixels.shape[axis] - 1
+    press(event, "x")  # not a slice key: nothing moves
+    assert tx.params["index"][axis] == ct.pixels.shape[axis] - 1
+    others = [a for a in range(3) if a != axis]
+    assert [tx.params["index"][a] for a in others] == [[10, 24, 20][a] for a in others]
+
+
+def test_slice_positions_in_mm_beside_the_sliders(ct):
+    tx = TriPlanarExplorer(ct)
+    affine = np.asarray(ct.metadata["affine"], float)
+
+    def expected(axis):
+        world = int(np.argmax(np.abs(affine[:3, axis])))
+        mm = nib.affines.apply_affine(affine, tx.params["index"])[world]
+        return f"{('RAS' if mm >= 0 else 'LPI')[world]} {abs(mm):.1f} mm"
+
+    for _ in range(2):
+        for plane in PLANES:
+            assert tx.positions[plane].value == expected(plane_geometry(plane)[0]), plane
+        tx.set_params(index=(3, 40, 5))
+    assert tx.positions["axial"].value == "I 22.5 mm"  # z 3 of 2.5 mm from -30 mm
+
+
+def test_render_timings_only_when_asked(ct):
+    assert " ms" not in TriPlanarExplorer(ct).readout.value
+    assert re.search(r"\d+\.\d ms$", TriPlanarExplorer(ct, timings=True).readout.value)
+
+
+def test_every_control_says_what_it_does(ct):
+    tx = TriPlanarExplorer(ct)
+    for name, control in tx.controls.items():
+        assert len(control.tooltip or "") > 20, name
+    assert "kernel size" in tx.controls["ksize"].tooltip
+    assert "standard deviation" in tx.controls["sigma"].tooltip
+    assert "low threshold" in tx.controls["low"].tooltip
+    assert "high threshold" in tx.controls["high"].tooltip
+    assert "arrow keys" in tx.controls["axial"].tooltip
+
+
+def test_the_smooth_toggle(ct):
+    tx = TriPlanarExplorer(ct)
+    assert tx.params["smooth"] is True  # thick slices (2.5 mm) show smooth by default
+    smooth = shown(tx.image_widgets["coronal"])
+    tx.controls["smooth"].value = False
+    sharp = shown(tx.image_widgets["coronal"])
+    assert not np.array_equal(smooth, sharp)
+    assert_shows_its_params(tx, ct)
+    # a view restored from params without the field (recorded before it) stays sharp
+    old = {k: v for k, v in tx.params.items() if k != "smooth"}
+    assert TriPlanarExplorer(ct, params=old).params["smooth"] is False

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from matplotlib.figure import Figure
 
-from m1vision import draw, viz
+from m1vision import viz
 from m1vision.errors import InvalidParameterError
 
 
@@ -120,12 +120,6 @@ def test_figure_to_png_makes_a_png_of_the_figure_size():
     png = viz.figure_to_png(fig, dpi=50)
     decoded = cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_COLOR)
     assert decoded.shape[:2] == (100, 100)
-
-
-@pytest.mark.parametrize("name", [n for n in draw.__all__ if not n.isupper()])
-def test_draw_functions_are_reexported(name):
-    assert getattr(viz, name) is getattr(draw, name)
-    assert name in viz.__all__
 
 
 def test_importing_m1vision_does_not_import_matplotlib_or_ipywidgets():

@@ -510,3 +510,68 @@ def test_volume_explorer_checks_its_input(volume):
 def test_cache_is_a_render_cache(explorer):
     assert isinstance(explorer.cache, RenderCache)
 
+
+
+# -- controls from one table, tooltips, timings, keys and mm in VolumeExplorer -------------------
+def _explorers(hu, volume):
+    from m1vision.widgets import TriPlanarExplorer, explore
+
+    return {
+        "edges": lambda: EdgeExplorer(hu),
+        "window": lambda: WindowExplorer(hu),
+        "volume": lambda: VolumeExplorer(volume),
+        "triplanar": lambda: TriPlanarExplorer(volume),
+        "function": lambda: explore(cv2.medianBlur, hu.astype(np.uint8), ksize=(1, 9, 2)),
+    }
+
+
+@pytest.mark.parametrize("kind", ["edges", "window", "volume", "triplanar", "function"])
+def test_every_control_has_a_tooltip_from_the_one_table(hu, volume, kind):
+    from m1vision.widgets._common import CONTROLS
+
+    ex = _explorers(hu, volume)[kind]()
+    assert ex.controls
+    for name, control in ex.controls.items():
+        assert len(control.tooltip or "") > 15, name
+        if kind == "function":
+            assert f"'{name}' of medianBlur" in control.tooltip
+            continue
+        spec = CONTROLS[name]
+        if name != "full_resolution":  # its tooltip names this explorer's preview size
+            assert control.tooltip == spec["tooltip"], name
+        for key in ("step", "min", "readout_format"):
+            if key in spec and name not in ("low", "high"):  # thresholds: max may grow
+                assert getattr(control, key) == spec[key], (name, key)
+
+
+def test_edge_controls_say_what_ksize_sigma_low_high_mean(explorer):
+    c = explorer.controls
+    assert "kernel size" in c["ksize"].tooltip and "odd" in c["ksize"].tooltip
+    assert "standard deviation" in c["sigma"].tooltip
+    assert "Canny low threshold" in c["low"].tooltip
+    assert "Canny high threshold" in c["high"].tooltip
+    assert "preview of <= 512 px" in c["full_resolution"].tooltip
+    assert len(c["view"].tooltips) == len(c["view"].options)  # one per view button
+
+
+def test_edge_timings_only_when_asked(hu):
+    assert " ms" not in EdgeExplorer(hu).readout.value
+    timed = EdgeExplorer(hu, timings=True)
+    assert timed.readout.value.endswith(f"{timed.last_ms:.1f} ms")
+
+
+def test_volume_explorer_arrow_keys_and_mm(volume):
+    vx = VolumeExplorer(volume, window=(-400.0, 1200.0))
+    event = vx.key_events
+    assert event.source is vx.edges.image_widget and event.watched_events == ["keydown"]
+    assert event.prevent_default_action is True
+    assert vx.position.value == "S 12.0 mm"  # 1 mm voxels for a bare array
+    for key in ("ArrowUp", "ArrowUp", "PageUp"):
+        event._handle_mouse_msg(None, {"type": "keydown", "key": key}, [])
+    assert vx.controls["slice"].value == 23  # 12 + 1 + 1 + 10, clipped to the last slice
+    assert vx.position.value == "S 23.0 mm"
+    assert np.array_equal(
+        shown(vx.edges.image_widget), render(volume[23], ExplorerParams(**vx.edges.params))
+    )
+    vx.controls["axis"].value = 2
+    assert vx.position.value == "L 20.0 mm"  # column 20 of 40, 1 mm, towards the left

@@ -6,9 +6,10 @@
 volume runs are other jobs of the same engine. Where things are:
 
 ==============  ===============================================================================
-``_inputs``     collecting: :class:`Input` (the input key), :class:`InputKind` and its registry
+``_inputs``     collecting: :class:`Input` (the input key), :class:`InputKind`, the kinds of a job
 ``_resume``     **where resume is decided**: the manifest, identity records, :func:`decide`
-``_engine``     the flow: :class:`Job`, :func:`run`, the default executor, :func:`progress`
+``_engine``     the flow: :class:`Job`, :func:`run`, the default executor (:func:`progress`
+                is :mod:`m1vision._progress`'s, :func:`available_cores` :mod:`m1vision._checks`')
 ``_report``     **where the batch report is made and written**: :class:`BatchItem`,
                 :class:`BatchReport`
 ==============  ===============================================================================
@@ -55,24 +56,29 @@ hashes it with the job's schema. A prediction job puts the SHA-256 of the model 
 Predictor loaded and its preprocessing (a pipeline's dict) into its config; override
 :meth:`Job.fingerprint` for anything else.
 
-Input kinds (the hook for volumes)
-----------------------------------
-How an input is recognised, read, named and written is an :class:`InputKind`, registered
-with :func:`register_input_kind` (tried in registration order, before the built-in
-``"image"`` kind: one file read with :func:`m1vision.io.read_any`, written with
-:func:`m1vision.io.write_image`). A DICOM series folder or a NIfTI file that should be one
-input with one ``.nii.gz`` output is a kind with ``folder=True`` (for the series) or a file
-``matches``, a ``read`` returning the volume, ``apply`` (the job's function over the
-volume, e.g. slice by slice), ``output_suffix=".nii.gz"`` and a ``write``::
+Input kinds: each job declares the ones it accepts
+--------------------------------------------------
+How an input is recognised, read, named and written is an :class:`InputKind`. Each job
+declares the kinds it accepts, in the order they are tried (:meth:`Job.input_kinds`; the
+built-in ``"image"`` kind, one file read with :func:`m1vision.io.read_any` and written with
+:func:`m1vision.io.write_image`, comes last). :meth:`m1vision.pipeline.Pipeline.run` puts the
+volume kinds of :func:`m1vision.volume.volume_input_kinds` first (a DICOM series folder, a 3-D
+NIfTI file, a multi-frame DICOM file: one input and one ``.nii.gz`` output each); a
+prediction run takes images only. Importing a module registers nothing, so what a folder
+becomes depends on the job, never on what was imported first. A kind is a folder kind
+(``folder=True``) or a file ``matches``, a ``read``, an ``apply`` (the job's function over what
+was read), an ``output_suffix`` and a ``write``::
 
-    register_input_kind(InputKind(
+    InputKind(
         name="dicom_series", folder=True,
         matches=lambda folder: looks_like_a_series(folder),
         read=read_series, apply=lambda f, vol, src: apply_per_slice(f, vol),
         output_stem=lambda key: key, output_suffix=".nii.gz", write=write_nifti_result,
-    ))
+    )
 
-Workers find a kind by name: register it in a module that worker processes import too.
+Kinds of your own join every job's list with :func:`register_input_kind` (before
+``"image"``); workers find a kind by name, so register it in a module that worker processes
+import too.
 
 Items and reports
 -----------------
@@ -86,15 +92,15 @@ with the one ``schema`` + ``version`` header (:func:`m1vision._atomic.versioned`
 
 from __future__ import annotations
 
+from m1vision._checks import available_cores
+from m1vision._progress import progress
 from m1vision.batch._engine import (
     PROCESS_MIN_ITEMS_PER_WORKER,
     PROCESS_MIN_WORKERS,
     Job,
-    available_cores,
     default_executor,
     executor_name,
     plan,
-    progress,
     run,
     shutdown_workers,
 )

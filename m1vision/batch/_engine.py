@@ -25,8 +25,9 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from m1vision._atomic import folder_lock
-from m1vision._checks import check_int
+from m1vision._checks import available_cores, check_int, default_workers
 from m1vision._hashing import file_record, identify
+from m1vision._progress import progress
 from m1vision.batch._inputs import Input, collect
 from m1vision.batch._report import BatchItem, BatchReport, write_report
 from m1vision.batch._resume import (
@@ -46,41 +47,6 @@ PROCESS_MIN_ITEMS_PER_WORKER = 4
 
 # How often (seconds) the manifest is saved while a run goes on (and once at its end).
 _SAVE_EVERY = 1.0
-
-
-class _NoBar:
-    def update(self, n=1):
-        pass
-
-    def set_postfix(self, *args, **kwargs):
-        pass
-
-    def close(self):
-        pass
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
-
-
-def progress(total: int, *, show: bool = True, desc: str = "", initial: int = 0, unit="img"):
-    """The one progress bar of m1vision: ``tqdm.auto`` (a widget in Jupyter), or a no-op.
-
-    Use it as a context manager or call ``close()``; ``update(n)`` counts ``n`` done.
-
-    Examples
-    --------
-    >>> from m1vision.batch import progress
-    >>> with progress(3, show=False) as bar:
-    ...     bar.update(3)
-    """
-    if not show:
-        return _NoBar()
-    from tqdm.auto import tqdm
-
-    return tqdm(total=total, desc=desc, unit=unit, initial=initial)
 
 
 class Job:
@@ -138,6 +104,13 @@ class Job:
         """
         raise NotImplementedError
 
+    def input_kinds(self) -> list:
+        """The input kinds this job accepts, in the order they are tried (default: the
+        registered kinds, then ``"image"``; see :func:`m1vision.batch.input_kinds`)."""
+        from m1vision.batch._inputs import input_kinds
+
+        return input_kinds()
+
     def processes_ok(self) -> bool:
         """Can the default executor run this job in worker processes?"""
         return True
@@ -161,14 +134,6 @@ def _fork_context():
         # worker imports NumPy and OpenCV first, ~0.3 s). macOS and Windows spawn.
         return multiprocessing.get_context("fork")
     return multiprocessing.get_context("spawn")
-
-
-def available_cores() -> int:
-    """The cores this process may run on (its CPU affinity where the OS tells it)."""
-    try:
-        return len(os.sched_getaffinity(0)) or 1
-    except AttributeError:  # macOS, Windows
-        return os.cpu_count() or 1
 
 
 _POOL: dict = {}  # the warm process pool: {"key": ..., "pool": ProcessPoolExecutor}
@@ -226,7 +191,7 @@ def default_executor(
     :func:`shutdown_workers` stops it. Else a thread pool (OpenCV releases the GIL; no
     start-up cost), shut down after the run.
     """
-    workers = max(1, min(available_cores(), n_todo))
+    workers = default_workers(n_todo, cores=available_cores())
     if (
         processes
         and workers >= PROCESS_MIN_WORKERS
@@ -376,7 +341,10 @@ def run(
             f"{type(executor).__name__}."
         )
     out_dir = Path(out_dir).absolute()
-    items = collected if collected is not None else collect(inputs, exclude=out_dir)
+    if collected is not None:
+        items = collected
+    else:
+        items = collect(inputs, exclude=out_dir, kinds=job.input_kinds())
     planned = plan(job, items, out_dir)
     fingerprint = job.fingerprint()
     manifest_path = Path(manifest_path) if manifest_path else out_dir / MANIFEST_NAME

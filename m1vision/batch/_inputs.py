@@ -174,23 +174,29 @@ def unregister_input_kind(name: str) -> None:
     _KINDS.pop(name, None)
 
 
-def input_kinds() -> list[InputKind]:
-    """The registered kinds in the order they are tried (the built-in ``"image"`` last)."""
-    return [*_KINDS.values(), IMAGE_KIND]
+def input_kinds(builtin=()) -> list[InputKind]:
+    """The kinds a job accepts, in the order they are tried: ``builtin`` (the job's own,
+    e.g. the volume kinds of :meth:`Pipeline.run`), then the registered ones, then the
+    built-in ``"image"`` kind.
+
+    What a job collects depends only on the job, never on which modules were imported.
+    """
+    return [*builtin, *(k for k in _KINDS.values() if k not in builtin), IMAGE_KIND]
 
 
-def get_input_kind(name: str) -> InputKind:
-    """The kind registered as ``name``.
+def get_input_kind(name: str, kinds=None) -> InputKind:
+    """The kind named ``name`` among ``kinds`` (default: :func:`input_kinds`).
 
     Raises
     ------
     InvalidParameterError
         An unknown name (the message lists the known ones).
     """
-    for kind in input_kinds():
+    kinds = input_kinds() if kinds is None else kinds
+    for kind in kinds:
         if kind.name == name:
             return kind
-    known = ", ".join(k.name for k in input_kinds())
+    known = ", ".join(k.name for k in kinds)
     raise InvalidParameterError(
         f"unknown input kind {name!r}; known: {known}. A worker process must import the module "
         "that registers it."
@@ -229,7 +235,7 @@ def _file_kind(path: Path, kinds, *, named: bool) -> InputKind | None:
     return IMAGE_KIND if named else None  # a file named directly may have any name
 
 
-def collect(inputs, *, exclude=None) -> list[Input]:
+def collect(inputs, *, exclude=None, kinds=None) -> list[Input]:
     """List the inputs of files and folders, each with its key and kind.
 
     Parameters
@@ -242,6 +248,9 @@ def collect(inputs, *, exclude=None) -> list[Input]:
         starting with ".") are left out; symbolic links to folders are not followed.
     exclude : path, optional
         A folder left out of scans (a run's output folder).
+    kinds : list of InputKind, optional
+        The kinds to recognise, in order (a job's :meth:`~m1vision.batch.Job.input_kinds`);
+        default :func:`input_kinds`: the registered kinds, then ``"image"``.
 
     Returns
     -------
@@ -270,7 +279,7 @@ def collect(inputs, *, exclude=None) -> list[Input]:
     """
     from m1vision.io import IMAGE_EXTENSIONS
 
-    kinds = input_kinds()
+    kinds = input_kinds() if kinds is None else list(kinds)
     exclude = Path(exclude).resolve() if exclude is not None else None
     items = as_path_list(inputs)
     found: list[Input] = []

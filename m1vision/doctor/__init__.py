@@ -11,14 +11,14 @@ MONAI's ``print_config``). The checks:
 =========================  ===================================================================
 check                      what it looks at
 =========================  ===================================================================
-``os``                     the operating system (macOS 12+ for TensorFlow 2.18's arm64 wheels)
+``os``                     the operating system (macOS 12+ for TensorFlow's arm64 wheels)
 ``apple_silicon``          the hardware (``hw.optional.arm64``, true even under Rosetta)
 ``python_architecture``    the Python process and its executable's slices (binarch)
 ``rosetta``                ``sysctl.proc_translated``: is this process translated?
 ``python_version``         3.11 or 3.12
 ``numpy``, ``opencv``,     version, location, and the architectures of every compiled file of
 ``tensorflow``,            the distribution (``.so``/``.dylib``); TensorFlow's version against
-``tensorflow_metal``,      the known-good pair (2.18.1 + tensorflow-metal 1.2.0)
+``tensorflow_metal``,      the known-good pair (``m1vision._platform.KNOWN_GOOD_INSTALL``)
 ``keras``
 ``numpy_blas``             BLAS/LAPACK from NumPy's own build config (Accelerate, OpenBLAS, MKL)
 ``opencv_build``           OpenCV's CPU baseline and dispatched SIMD, parallel framework, threads
@@ -28,6 +28,8 @@ check                      what it looks at
 ``tensorflow_gpu``         (TensorFlow on) Metal plugin loaded and a GPU listed
 ``tensorflow_selftest``    (TensorFlow on) conv + dense numerics on the CPU and every GPU
 ``lock_drift``             installed versions against this platform's lock in ``locks/``
+``jupyter_widgets``,       the Jupyter server's front ends (labextensions) of ipywidgets and
+``jupyter_ipyevents``      ipyevents: present, and of the versions the kernel's packages need
 =========================  ===================================================================
 
 The platform decision itself (native arm64, Rosetta, Intel Mac, Linux) comes from
@@ -39,14 +41,16 @@ Where things are (a package; the public names above are all importable from
 ``m1vision.doctor``):
 
 =================  ============================================================================
-``_common``        statuses, known-good pins, the check record, home masking
+``_common``        statuses, the fixes, the check record, home masking (the known-good
+                   pins are :mod:`m1vision._platform`'s)
 ``_rules``         pure rules: facts -> checks (platform, architectures, versions, BLAS, OpenCV)
 ``_probes``        the probes that collect facts, and :func:`get_env_info`
 ``_selftest``      :func:`tensorflow_selftest`: TensorFlow's entry to :mod:`m1vision.numerics`
 ``_codecs``        the DICOM transfer syntaxes this environment decodes (:func:`codecs_check`)
 ``_backends``      Keras backends and their devices (TF + Metal, torch CUDA/MPS, JAX), each
-                   self-tested; the GPU path to use (issue 12)
+                   self-tested; the GPU path to use
 ``_locks``         lock drift: :func:`installed_versus_lock`, :func:`read_lock`
+``_jupyter``       the Jupyter server's widget front ends against the kernel's widget packages
 ``_binarch``       compiled-file architectures (public as :mod:`m1vision.binarch`)
 ``_report``        :func:`print_env_info` and the command line
 =================  ============================================================================
@@ -54,67 +58,36 @@ Where things are (a package; the public names above are all importable from
 
 from __future__ import annotations
 
-from m1vision.doctor._common import (  # noqa: F401
-    _OPENCV_DISTS,
-    KNOWN_GOOD_METAL,
-    KNOWN_GOOD_TF,
-    PACKAGES,
-    REINSTALL_FIX,
-    SELFTEST_TOLERANCE,
-    STATUSES,
-    TF_PIN_FIX,
-    _check,
-    _error_text,
-    _fallback_facts,
-    mask_home,
-)
-from m1vision.doctor._locks import (  # noqa: F401
-    _canonical,
-    _lock_probe,
-    _repo_locks,
-    installed_versus_lock,
-    read_lock,
-)
-from m1vision.doctor._probes import (  # noqa: F401
-    _blas_probe,
-    _installed,
-    _opencv_probe,
-    _package_probe,
-    _platform_probe,
-    _python_info,
-    _run_probe,
-    _tensorflow_probe,
-    get_env_info,
-)
-from m1vision.doctor._report import (  # noqa: F401
-    _MARK,
-    _short,
-    print_env_info,
-    run_cli,
-)
-from m1vision.doctor._rules import (  # noqa: F401
-    _on_apple_silicon,
+from m1vision.doctor._common import SELFTEST_TOLERANCE, STATUSES, mask_home
+from m1vision.doctor._locks import installed_versus_lock, read_lock
+from m1vision.doctor._probes import get_env_info
+from m1vision.doctor._report import print_env_info, run_cli
+from m1vision.doctor._rules import (
     architecture_check,
     blas_check,
-    expected_architecture,
     gpu_check,
     opencv_build_check,
     parse_opencv_build,
     platform_checks,
     version_check,
 )
-from m1vision.doctor._selftest import (  # noqa: F401
-    _resolve_device,
-    tensorflow_selftest,
-)
+from m1vision.doctor._selftest import tensorflow_selftest
 
 __all__ = [
     "SELFTEST_TOLERANCE",
     "STATUSES",
+    "architecture_check",
+    "blas_check",
     "get_env_info",
+    "gpu_check",
     "installed_versus_lock",
     "mask_home",
+    "opencv_build_check",
+    "parse_opencv_build",
+    "platform_checks",
     "print_env_info",
+    "read_lock",
     "run_cli",
     "tensorflow_selftest",
+    "version_check",
 ]

@@ -1,11 +1,13 @@
-"""Keras backends and their devices, and the GPU path to use (internal; issue 12).
+"""Keras backends and their devices, and the GPU path to use (internal).
 
 Keras 3 runs the same ``.keras`` file on TensorFlow, PyTorch and JAX. This part of the doctor
 lists which backends are installed, the devices each sees (the Metal plugin's GPU on
 TensorFlow, CUDA and MPS on torch, CUDA on JAX), runs the numerics self-test
 (:mod:`m1vision.numerics`) on each of those devices, and recommends a working GPU path:
-TensorFlow 2.18.1 + tensorflow-metal 1.2.0 on Python 3.11/3.12 (the last plugin release;
-2.19 gives wrong results, 2.20+ fails at import), else the torch backend on MPS.
+the known-good TensorFlow + tensorflow-metal pair (:data:`m1vision._platform.KNOWN_GOOD_INSTALL`)
+on Python 3.11/3.12 (the last plugin release; TensorFlow 2.19 gives wrong results, 2.20+
+fails at import), else the torch backend on MPS. The backends, their devices and GPUs come
+from :mod:`m1vision._devices`.
 
 Each backend is probed alone: one that fails to import or crashes its self-test is reported
 and the others go on. The rules are pure functions of the probed facts.
@@ -13,21 +15,23 @@ and the others go on. The rules are pure functions of the probed facts.
 
 from __future__ import annotations
 
-import contextlib
 import importlib.metadata
 import json
 import subprocess
 import sys
 
+from m1vision._devices import BACKEND_DISTS, device_names
+from m1vision._platform import (
+    KNOWN_GOOD_INSTALL,
+    KNOWN_GOOD_METAL,
+    KNOWN_GOOD_PYTHONS,
+    KNOWN_GOOD_TF,
+)
 from m1vision.doctor._common import _check, _error_text
 from m1vision.doctor._rules import _on_apple_silicon
 
-#: The Keras backends, their distributions (any one installed counts) and their words.
-BACKENDS = {
-    "tensorflow": ("tensorflow", "tensorflow-cpu", "tensorflow-macos"),
-    "torch": ("torch",),
-    "jax": ("jax",),
-}
+#: The Keras backends and their distributions (any one installed counts).
+BACKENDS = BACKEND_DISTS
 
 TORCH_MPS_FIX = (
     "Use the torch backend on the Metal GPU: `python -m pip install 'm1vision[torch]'` (or "
@@ -36,7 +40,7 @@ TORCH_MPS_FIX = (
 )
 TF_METAL_FIX = (
     "Install the known-good TensorFlow pair on Python 3.11/3.12: `python -m pip install "
-    "tensorflow==2.18.1 tensorflow-metal==1.2.0` (`make install` does)."
+    f"{KNOWN_GOOD_INSTALL}` (`make install` does)."
 )
 
 
@@ -55,12 +59,16 @@ def installed_backends() -> dict[str, str | None]:
 
 
 def tf_metal_ok(facts: dict, versions: dict) -> bool:
-    """Whether the known-good Metal stack is installed: TF 2.18.x + tensorflow-metal 1.2.0 on
-    Python 3.11/3.12 (pure)."""
+    """Whether the known-good Metal stack is installed: TensorFlow :data:`KNOWN_GOOD_TF`.x +
+    tensorflow-metal :data:`KNOWN_GOOD_METAL` on Python 3.11/3.12 (pure)."""
     python = str(facts.get("python_version") or "")
     tf = versions.get("tensorflow") or ""
     metal = versions.get("tensorflow-metal") or ""
-    return python.startswith(("3.11.", "3.12.")) and tf.startswith("2.18.") and metal == "1.2.0"
+    return (
+        python.startswith(tuple(f"{v}." for v in KNOWN_GOOD_PYTHONS))
+        and tf.startswith(f"{KNOWN_GOOD_TF}.")
+        and metal == KNOWN_GOOD_METAL
+    )
 
 
 def recommend(facts: dict, versions: dict, gpus: dict) -> dict:
@@ -90,8 +98,8 @@ def recommend(facts: dict, versions: dict, gpus: dict) -> dict:
                 "gpu_path",
                 "ok",
                 "tensorflow+metal",
-                "TensorFlow 2.18 + tensorflow-metal 1.2.0 runs on the Metal GPU and passed the "
-                "numerics self-test: the default backend uses it.",
+                f"TensorFlow {KNOWN_GOOD_TF} + tensorflow-metal {KNOWN_GOOD_METAL} runs on the "
+                "Metal GPU and passed the numerics self-test: the default backend uses it.",
             )
         if "torch" in working:
             return _check(
@@ -138,25 +146,7 @@ def _probe_backend(name: str) -> dict:
     """Import one backend, list its devices and self-test each; raises on import failure."""
     from m1vision.numerics import selftest
 
-    if name == "tensorflow":
-        import tensorflow as tf
-
-        devices = ["/CPU:0"] + [
-            f"/GPU:{i}" for i in range(len(tf.config.list_physical_devices("GPU")))
-        ]
-    elif name == "torch":
-        import torch
-
-        devices = ["cpu"] + [f"cuda:{i}" for i in range(torch.cuda.device_count())]
-        mps = getattr(torch.backends, "mps", None)
-        if mps is not None and mps.is_available():
-            devices.append("mps")
-    else:
-        import jax
-
-        devices = ["cpu:0"]
-        with contextlib.suppress(RuntimeError):  # no GPU platform
-            devices += [f"gpu:{d.id}" for d in jax.devices("gpu")]
+    devices = device_names(name)
     results = {}
     for device in devices:
         try:

@@ -10,6 +10,14 @@ import re
 import sys
 from pathlib import Path
 
+from m1vision._platform import (  # noqa: F401  (the doctor's names for the known-good pins)
+    KNOWN_GOOD_INSTALL,
+    KNOWN_GOOD_METAL,
+    KNOWN_GOOD_PYTHONS,
+    KNOWN_GOOD_TF,
+    KNOWN_GOOD_TF_RELEASE,
+)
+
 #: The check statuses, best first.
 STATUSES = ("ok", "warn", "fail", "unknown")
 
@@ -19,17 +27,9 @@ STATUSES = ("ok", "warn", "fail", "unknown")
 SELFTEST_TOLERANCE = 1e-4
 
 
-#: The TensorFlow / Metal plugin pair known to work on macOS arm64.
-KNOWN_GOOD_TF = "2.18"
-
-
-KNOWN_GOOD_METAL = "1.2.0"
-
-
 TF_PIN_FIX = (
-    "Install the known-good pair: `python -m pip install tensorflow==2.18.1 "
-    "tensorflow-metal==1.2.0` (or `make clean && make test`, which installs the lock "
-    "locks/macos-arm64.txt)."
+    f"Install the known-good pair: `python -m pip install {KNOWN_GOOD_INSTALL}` (or "
+    "`make clean && make test`, which installs the lock locks/macos-arm64.txt)."
 )
 
 

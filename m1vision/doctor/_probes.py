@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 from m1vision import _platform
+from m1vision._devices import list_gpus
 from m1vision.doctor._binarch import package_binaries, read_architectures, summarize
 from m1vision.doctor._common import (
     PACKAGES,
@@ -157,13 +158,7 @@ def _tensorflow_probe(facts: dict) -> tuple[list[dict], dict]:
         ], {"error": _error_text(exc)}
     import_seconds = time.perf_counter() - start
     physical = tf.config.list_physical_devices()
-    gpus = []
-    for dev in tf.config.list_physical_devices("GPU"):
-        try:
-            details = tf.config.experimental.get_device_details(dev)
-        except Exception as exc:  # details are optional
-            details = {"error": _error_text(exc)}
-        gpus.append({"name": dev.name, "details": details})
+    gpus = [{"name": name, "details": what} for name, what in list_gpus("tensorflow")]
     raw = {
         "version": tf.__version__,
         "import_seconds": round(import_seconds, 2),
@@ -258,7 +253,8 @@ def get_env_info(*, tensorflow: bool = True) -> dict:
         ``python``, ``packages`` (per package: version, location, compiled-file
         architectures), ``numpy_blas``, ``opencv_build``, ``dicom_codecs`` (per transfer
         syntax: decodes here, with which plugins), ``tensorflow`` (when asked),
-        ``lock_drift``. The home folder appears as ``~``.
+        ``lock_drift``, ``jupyter_front_ends`` (the server's widget front ends). The home
+        folder appears as ``~``.
 
     Examples
     --------
@@ -299,6 +295,9 @@ def get_env_info(*, tensorflow: bool = True) -> dict:
 
     _run_probe(info, "backends", lambda: _backends_probe(facts, devices=bool(tensorflow)))
     _run_probe(info, "lock_drift", _lock_probe)
+    from m1vision.doctor._jupyter import _jupyter_probe
+
+    _run_probe(info, "jupyter_front_ends", _jupyter_probe)
     info["tensorflow_checked"] = bool(tensorflow)
     info["summary"] = {s: sum(c["status"] == s for c in info["checks"]) for s in STATUSES}
     return mask_home(info)

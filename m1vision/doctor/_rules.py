@@ -9,6 +9,7 @@ from m1vision import _platform
 from m1vision.doctor._common import (
     KNOWN_GOOD_METAL,
     KNOWN_GOOD_TF,
+    KNOWN_GOOD_TF_RELEASE,
     REINSTALL_FIX,
     TF_PIN_FIX,
     _check,
@@ -34,9 +35,18 @@ def platform_checks(facts: dict, executable: dict | None = None) -> list[dict]:
     where known. Pure: the tests feed it recorded probes of each kind of machine.
     """
     decision = _platform.verdict(facts)
+    return [
+        _os_check(facts, decision),  # 1. the operating system
+        _hardware_check(facts, decision),  # 2. the hardware
+        _process_check(facts, decision, executable),  # 3. the Python process and executable
+        _rosetta_check(facts, decision),  # 4. Rosetta
+        _python_version_check(facts, decision),  # 5. the Python version
+    ]
+
+
+def _os_check(facts: dict, decision: dict) -> dict:
+    """The ``os`` check."""
     system, machine = facts.get("system"), facts.get("machine")
-    checks = []
-    # os
     if system == "Darwin":
         mac = facts.get("macos_version") or "?"
         try:
@@ -44,105 +54,101 @@ def platform_checks(facts: dict, executable: dict | None = None) -> list[dict]:
         except ValueError:
             major = None
         if major is not None and major < 12 and facts.get("apple_silicon"):
-            checks.append(
-                _check(
-                    "os",
-                    "fail",
-                    f"macOS {mac}",
-                    "TensorFlow 2.18.1's arm64 wheels and tensorflow-metal need macOS 12 or later.",
-                    "Update macOS (System Settings > General > Software Update).",
-                )
+            return _check(
+                "os",
+                "fail",
+                f"macOS {mac}",
+                f"TensorFlow {KNOWN_GOOD_TF_RELEASE}'s arm64 wheels and tensorflow-metal "
+                "need macOS 12 or later.",
+                "Update macOS (System Settings > General > Software Update).",
             )
         else:
-            checks.append(_check("os", "ok", f"macOS {mac}", "macOS"))
+            return _check("os", "ok", f"macOS {mac}", "macOS")
     elif system == "Linux":
-        checks.append(_check("os", "ok", f"Linux {machine}", "Linux: m1vision runs on the CPU."))
+        return _check("os", "ok", f"Linux {machine}", "Linux: m1vision runs on the CPU.")
     else:
-        checks.append(
-            _check("os", "fail", f"{system} {machine}", decision["message"], decision["fix"])
-        )
-    # hardware
+        return _check("os", "fail", f"{system} {machine}", decision["message"], decision["fix"])
+
+
+def _hardware_check(facts: dict, decision: dict) -> dict:
+    """The ``apple_silicon`` check."""
+    system, machine = facts.get("system"), facts.get("machine")
     if system == "Darwin":
         if facts.get("apple_silicon"):
-            checks.append(_check("apple_silicon", "ok", True, "Apple Silicon hardware (arm64)."))
+            return _check("apple_silicon", "ok", True, "Apple Silicon hardware (arm64).")
         else:
-            checks.append(
-                _check("apple_silicon", "fail", False, decision["message"], decision["fix"])
-            )
+            return _check("apple_silicon", "fail", False, decision["message"], decision["fix"])
     else:
-        checks.append(
-            _check(
-                "apple_silicon",
-                "warn",
-                False,
-                decision["message"]
-                if decision["kind"] == "linux"
-                else f"This is not Apple Silicon: {system} {machine}.",
-            )
+        return _check(
+            "apple_silicon",
+            "warn",
+            False,
+            decision["message"]
+            if decision["kind"] == "linux"
+            else f"This is not Apple Silicon: {system} {machine}.",
         )
-    # the Python process (and its executable)
+
+
+def _process_check(facts: dict, decision: dict, executable: dict | None) -> dict:
+    """The ``python_architecture`` check (the process and its executable)."""
+    system, machine = facts.get("system"), facts.get("machine")
     exe_archs = tuple((executable or {}).get("architectures") or ())
     exe_text = f" (executable: {'+'.join(exe_archs)})" if exe_archs else ""
     value = f"{machine}, {facts.get('python_bits')}-bit{exe_text}"
     if _on_apple_silicon(facts):
         if machine == "arm64":
-            checks.append(_check("python_architecture", "ok", value, "A native arm64 Python."))
+            return _check("python_architecture", "ok", value, "A native arm64 Python.")
         elif "arm64" in exe_archs:
-            checks.append(
-                _check(
-                    "python_architecture",
-                    "fail",
-                    value,
-                    "This Python executable is universal2 but runs as x86_64 (started under "
-                    "Rosetta, e.g. from a terminal set to 'Open using Rosetta' or via "
-                    "`arch -x86_64`).",
-                    "Start it natively: `arch -arm64 python ...`, or turn off 'Open using "
-                    "Rosetta' for the terminal. Better: " + _platform.MINIFORGE_FIX,
-                )
+            return _check(
+                "python_architecture",
+                "fail",
+                value,
+                "This Python executable is universal2 but runs as x86_64 (started under "
+                "Rosetta, e.g. from a terminal set to 'Open using Rosetta' or via "
+                "`arch -x86_64`).",
+                "Start it natively: `arch -arm64 python ...`, or turn off 'Open using "
+                "Rosetta' for the terminal. Better: " + _platform.MINIFORGE_FIX,
             )
         else:
-            checks.append(
-                _check(
-                    "python_architecture",
-                    "fail",
-                    value,
-                    "This Python is an x86_64 build; on Apple Silicon it runs under Rosetta 2 "
-                    "and cannot load arm64 TensorFlow or the Metal plugin.",
-                    _platform.MINIFORGE_FIX,
-                )
+            return _check(
+                "python_architecture",
+                "fail",
+                value,
+                "This Python is an x86_64 build; on Apple Silicon it runs under Rosetta 2 "
+                "and cannot load arm64 TensorFlow or the Metal plugin.",
+                _platform.MINIFORGE_FIX,
             )
     elif system == "Darwin":
-        checks.append(
-            _check("python_architecture", "fail", value, decision["message"], decision["fix"])
-        )
+        return _check("python_architecture", "fail", value, decision["message"], decision["fix"])
     elif (system, machine) in _platform.LOCKS:
-        checks.append(_check("python_architecture", "ok", value, f"A native {machine} Python."))
+        return _check("python_architecture", "ok", value, f"A native {machine} Python.")
     else:
-        checks.append(
-            _check("python_architecture", "fail", value, decision["message"], decision["fix"])
-        )
-    # Rosetta
-    if system == "Darwin":
+        return _check("python_architecture", "fail", value, decision["message"], decision["fix"])
+
+
+def _rosetta_check(facts: dict, decision: dict) -> dict:
+    """The ``rosetta`` check."""
+    if facts.get("system") == "Darwin":
         if facts.get("translated"):
-            checks.append(
-                _check("rosetta", "fail", True, decision["message"], _platform.MINIFORGE_FIX)
-            )
+            return _check("rosetta", "fail", True, decision["message"], _platform.MINIFORGE_FIX)
         else:
-            checks.append(_check("rosetta", "ok", False, "Not translated by Rosetta 2."))
+            return _check("rosetta", "ok", False, "Not translated by Rosetta 2.")
     else:
-        checks.append(_check("rosetta", "ok", None, "Rosetta 2 exists only on macOS."))
-    # Python version
+        return _check("rosetta", "ok", None, "Rosetta 2 exists only on macOS.")
+
+
+def _python_version_check(facts: dict, decision: dict) -> dict:
+    """The ``python_version`` check (``decision`` is for the other checks' signature)."""
     version = str(facts.get("python_version", "0.0"))
     try:
         vt = tuple(int(p) for p in version.split(".")[:2])
     except ValueError:
         vt = (0, 0)
     if (3, 11) <= vt < (3, 13):
-        checks.append(_check("python_version", "ok", version, "Python 3.11 or 3.12."))
+        return _check("python_version", "ok", version, "Python 3.11 or 3.12.")
     else:
         bad = _platform.verdict({**facts, "system": "unsupported-python"})
-        checks.append(_check("python_version", "fail", version, bad["message"], bad["fix"]))
-    return checks
+        return _check("python_version", "fail", version, bad["message"], bad["fix"])
 
 
 def architecture_check(label: str, dist: str, version: str, summary: dict, facts: dict):
@@ -208,12 +214,13 @@ def version_check(label: str, dist: str, version: str, facts: dict, installed: d
     mac = _on_apple_silicon(facts)
     if label == "tensorflow":
         if version.startswith(KNOWN_GOOD_TF + "."):
-            return "ok", f"{dist} {version} (2.18.x, the version tested with Metal).", None
+            tested = f"{KNOWN_GOOD_TF}.x, the version tested with Metal"
+            return "ok", f"{dist} {version} ({tested}).", None
         why = (
-            f"{dist} {version} is not 2.18.x. With the Metal plugin, TensorFlow 2.21 (what an "
-            "unpinned install resolves to) fails at import of tensorflow-metal, and 2.19 "
-            "loads it but gives wrong results; 2.18.1 + tensorflow-metal 1.2.0 is the "
-            "known-good pair."
+            f"{dist} {version} is not {KNOWN_GOOD_TF}.x. With the Metal plugin, TensorFlow 2.21 "
+            "(what an unpinned install resolves to) fails at import of tensorflow-metal, and "
+            f"2.19 loads it but gives wrong results; {KNOWN_GOOD_TF_RELEASE} + tensorflow-metal "
+            f"{KNOWN_GOOD_METAL} is the known-good pair."
         )
         return ("fail" if mac else "warn"), why, TF_PIN_FIX if mac else REINSTALL_FIX
     if label == "tensorflow_metal":
@@ -223,14 +230,15 @@ def version_check(label: str, dist: str, version: str, facts: dict, installed: d
             "fail",
             (
                 f"tensorflow-metal {version} is not {KNOWN_GOOD_METAL}, the plugin tested with "
-                "TensorFlow 2.18.1; other pairs fail at import or compute wrongly."
+                f"TensorFlow {KNOWN_GOOD_TF_RELEASE}; other pairs fail at import or compute "
+                "wrongly."
             ),
             TF_PIN_FIX,
         )
     if label == "numpy" and not version.startswith("2.0."):
         return "warn", f"NumPy {version}; m1vision is tested with NumPy 2.0.x.", REINSTALL_FIX
     if label == "keras" and not version.startswith("3."):
-        return "fail", f"Keras {version}; TensorFlow 2.18 needs Keras 3.", REINSTALL_FIX
+        return "fail", f"Keras {version}; TensorFlow {KNOWN_GOOD_TF} needs Keras 3.", REINSTALL_FIX
     if label == "opencv" and not version.startswith("4."):
         return "warn", f"OpenCV {version}; m1vision needs OpenCV 4.x.", REINSTALL_FIX
     return "ok", "", None
@@ -357,7 +365,8 @@ def gpu_check(facts: dict, metal_installed: bool, gpus: list[dict]) -> dict:
                 "fail",
                 names,
                 "tensorflow-metal is installed but TensorFlow lists no GPU: the plugin did not "
-                "load (a TensorFlow/plugin version mismatch, e.g. TF 2.21 with metal 1.2.0).",
+                "load (a TensorFlow/plugin version mismatch, e.g. TF 2.21 with metal "
+                f"{KNOWN_GOOD_METAL}).",
                 TF_PIN_FIX,
             )
         return _check(

@@ -48,6 +48,24 @@ Design choices
   (a :class:`PredictionItem` only adds top-k and probabilities), one input key, one manifest;
   the job's fingerprint is the model file's hash plus the preprocessing, so a resumed run never
   appends a retrained model's predictions to an older model's.
+
+Where things are
+----------------
+A package; every public name is importable from ``m1vision.inference``:
+
+=================  ============================================================================
+``_predictor``     :class:`Predictor`, one class: device and model, batching, the compiled
+                   call, volumes and folders, its configuration as data (``to_config`` /
+                   ``from_config``)
+``_prepare``       reading and preparing inputs for the model, in threads or in worker
+                   processes into shared-memory batches
+``_predictions``   :class:`Predictions`, the result of a call
+``_folder``        the batch engine's job for :meth:`Predictor.predict_folder`
+``_device``        :func:`select_device`
+``_models``        :func:`load_model`, :func:`model_input_spec`, SavedModel folders
+``_backend``       what differs between Keras backends when running a model (the table of
+                   backends, devices and GPUs is :mod:`m1vision._devices`)
+=================  ============================================================================
 """
 
 from m1vision.inference._device import (
@@ -57,7 +75,8 @@ from m1vision.inference._device import (
 )
 from m1vision.inference._folder import PredictionItem, read_predictions
 from m1vision.inference._models import SavedModelClassifier, load_model, model_input_spec
-from m1vision.inference._predictor import Predictions, Predictor
+from m1vision.inference._predictions import Predictions
+from m1vision.inference._predictor import Predictor
 from m1vision.inference._segmenter import Segmenter
 
 __all__ = [

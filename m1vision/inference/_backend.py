@@ -1,6 +1,7 @@
-"""What differs between Keras 3 backends, in one place: device names, placing a model and a
-batch on a device, the one compiled (or no-grad) inference call, and the gradient Grad-CAM
-needs. Everything else in m1vision.inference is backend-neutral.
+"""What differs between Keras 3 backends when running a model: placing a model and a batch on
+a device, the one compiled (or no-grad) inference call, and the gradient Grad-CAM needs.
+Everything else in m1vision.inference is backend-neutral; the table of backends, device
+names and GPUs is :mod:`m1vision._devices`.
 
 =============  =====================  ==========================  =============================
 backend        device names           inference call              gradient
@@ -24,7 +25,9 @@ import threading
 
 import numpy as np
 
-BACKENDS = ("tensorflow", "torch", "jax")
+from m1vision._devices import BACKENDS, cpu_name, keras_backend, list_gpus
+
+__all__ = ["BACKENDS", "Compiled", "backend", "class_score_gradient", "cpu_name", "list_gpus"]
 
 
 def _keras():
@@ -34,52 +37,8 @@ def _keras():
 
 
 def backend() -> str:
-    """The Keras backend of this process: ``"tensorflow"``, ``"torch"`` or ``"jax"``.
-
-    Set with the environment variable ``KERAS_BACKEND`` before Keras is first imported.
-    """
-    return str(_keras().config.backend())
-
-
-def cpu_name(name: str | None = None) -> str:
-    """The CPU's device name on ``name`` (default: this process's) backend."""
-    name = name or backend()
-    return {"tensorflow": "/CPU:0", "torch": "cpu", "jax": "cpu:0"}.get(name, "cpu")
-
-
-def list_gpus() -> list[tuple[str, str]]:
-    """``(device name, description)`` of every GPU the backend sees (Metal, CUDA, MPS)."""
-    name = backend()
-    if name == "tensorflow":
-        import tensorflow as tf
-
-        gpus = []
-        for i, device in enumerate(tf.config.list_physical_devices("GPU")):
-            try:
-                details = tf.config.experimental.get_device_details(device)
-            except Exception:  # details are a nicety; the device is still usable
-                details = {}
-            gpus.append((f"/GPU:{i}", str(details.get("device_name") or device.name)))
-        return gpus
-    if name == "torch":
-        import torch
-
-        gpus = [
-            (f"cuda:{i}", torch.cuda.get_device_name(i)) for i in range(torch.cuda.device_count())
-        ]
-        mps = getattr(torch.backends, "mps", None)
-        if mps is not None and mps.is_available():
-            gpus.append(("mps", "Apple GPU (Metal Performance Shaders)"))
-        return gpus
-    if name == "jax":
-        import jax
-
-        try:
-            devices = jax.devices("gpu")
-        except RuntimeError:  # no GPU platform installed
-            devices = []
-        return [(f"gpu:{d.id}", str(getattr(d, "device_kind", d))) for d in devices]
-    return []
+    """The Keras backend of this process (:func:`m1vision._devices.keras_backend`)."""
+    return keras_backend()
 
 
 def _torch_device(name: str):

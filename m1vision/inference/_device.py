@@ -6,6 +6,8 @@ import threading
 from dataclasses import dataclass
 
 from m1vision._checks import check_choice
+from m1vision._devices import BACKEND_WORDS
+from m1vision._platform import KNOWN_GOOD_INSTALL
 from m1vision.errors import DeviceUnavailableError
 from m1vision.inference import _backend
 
@@ -36,7 +38,7 @@ class DeviceChoice:
 
 _GPU_FIX = {
     "tensorflow": (
-        "On an Apple Silicon Mac install tensorflow==2.18.1 with tensorflow-metal==1.2.0 "
+        f"On an Apple Silicon Mac install {KNOWN_GOOD_INSTALL} "
         "(`make install` does) on Python 3.11/3.12, or use the torch backend on MPS "
         "(pip install 'm1vision[torch]' and KERAS_BACKEND=torch); on Linux with an NVIDIA GPU "
         "install m1vision[cuda]; `python -m m1vision doctor` shows what TensorFlow sees. Or "
@@ -53,8 +55,6 @@ _GPU_FIX = {
     ),
 }
 
-_BACKEND_WORDS = {"tensorflow": "TensorFlow", "torch": "PyTorch", "jax": "JAX"}
-
 _DEVICE_LOCK = threading.Lock()
 _GPU_STATUS: tuple[str | None, str] | None = None  # (usable GPU name or None, reason) per process
 
@@ -63,7 +63,7 @@ def _assess_gpu(gpus: list[tuple[str, str]], selftest, backend: str = "tensorflo
     """Return ``(device name, reason)`` of the first GPU that passes ``selftest``, else
     ``(None, reason)``. ``gpus`` holds ``(device name, description)`` pairs."""
     if not gpus:
-        return None, f"no GPU is visible to {_BACKEND_WORDS.get(backend, backend)}"
+        return None, f"no GPU is visible to {BACKEND_WORDS.get(backend, backend)}"
     failures = []
     for name, description in gpus:
         label = name.lstrip("/")

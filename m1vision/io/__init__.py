@@ -19,11 +19,20 @@ function               returns
 :func:`write_nifti`    writes a volume to .nii/.nii.gz with its affine, atomically
 =====================  ==========================================================================
 
-The package's parts (private): ``_core`` (MedicalImage, file checks), ``_sniff`` (formats by
-content, and the DICOM/NIfTI header fields it needs), ``_raster``, ``_dicom``, ``_pixels`` (DICOM
-pixel data: the transfer syntaxes read, size checks, decode errors), ``_nifti``, ``_listing``
-(finding and listing DICOM series), ``_series`` (reading one as a volume), ``_series_checks``
-(readable slices, usable orientation), ``_write``.
+Where things are (private parts):
+
+==================  ==============================================================================
+``_core``           :class:`MedicalImage`, file checks
+``_sniff``          formats by content (magic bytes), and the DICOM/NIfTI header fields it needs
+``_raster``         PNG, JPEG, TIFF, BMP reading
+``_dicom``          one DICOM file
+``_pixels``         DICOM pixel data: the transfer syntaxes read, size checks, decode errors
+``_nifti``          NIfTI reading and writing
+``_listing``        finding and listing DICOM series
+``_series``         reading one series as a volume
+``_series_checks``  readable slices, usable orientation
+``_write``          :func:`write_image`
+==================  ==============================================================================
 
 Conventions
 -----------

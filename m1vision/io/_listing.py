@@ -16,9 +16,10 @@ from pathlib import Path
 
 import numpy as np
 
+from m1vision._checks import check_workers
+from m1vision._progress import track
 from m1vision.errors import (
     ImageReadError,
-    InvalidParameterError,
 )
 from m1vision.geometry import orientation_problem, plane_name
 from m1vision.io._dicom import _first, _floats
@@ -27,8 +28,6 @@ from m1vision.io._sniff import DICOM_HEAD, dicom_kind
 
 __all__ = ["SeriesInfo", "SeriesListing", "list_series"]
 
-#: Progress bars appear from this many files on (progress=None).
-_PROGRESS_FROM = 100
 _MEDIA_DIRECTORY = "1.2.840.10008.1.3.10"
 
 
@@ -248,13 +247,7 @@ def _load(path: Path, folder: Path, pixels: bool, decode: bool = False):
 
 
 def _progress(items, total: int, show: bool | None, desc: str):
-    if show is None:
-        show = total >= _PROGRESS_FROM
-    if not show:
-        return items
-    from tqdm.auto import tqdm
-
-    return tqdm(items, total=total, desc=desc, unit="file", leave=False)
+    return track(items, total, show=show, desc=desc, unit="file")
 
 
 def _scan(folder: Path, *, pixels: bool, workers: int, progress, decode: bool = False):
@@ -320,13 +313,7 @@ def _infos(groups) -> list[SeriesInfo]:
 
 
 def _workers(workers) -> int:
-    if workers is None:
-        return max(1, min(4, os.cpu_count() or 1))
-    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
-        raise InvalidParameterError(
-            f"workers must be a positive integer or None (automatic), got {workers!r}."
-        )
-    return workers
+    return check_workers(workers)
 
 
 def list_series(folder, *, progress: bool | None = None, workers: int | None = None):
@@ -344,7 +331,7 @@ def list_series(folder, *, progress: bool | None = None, workers: int | None = N
     progress : bool or None, keyword-only
         Show a tqdm bar; ``None`` (default) shows one from 100 files on.
     workers : int or None, keyword-only
-        Threads reading headers; ``None``: up to 4, by CPU count.
+        Threads reading headers; ``None``: one per available CPU core.
 
     Returns
     -------

@@ -299,7 +299,7 @@ def read_series(
     progress : bool or None, keyword-only
         A tqdm bar; ``None`` (default) shows one from 100 files on.
     workers : int or None, keyword-only
-        Threads that read and decode files; ``None``: up to 4, by CPU count.
+        Threads that read and decode files; ``None``: one per available CPU core.
 
     Returns
     -------

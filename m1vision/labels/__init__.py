@@ -48,6 +48,8 @@ name                    what it is (module)
 Resampling and reorienting live in :mod:`m1vision.volume` (``resample``, ``reorient``) and as
 pipeline steps (:class:`m1vision.pipeline.Resample`, :class:`m1vision.pipeline.Reorient`).
 The phantom :func:`m1vision.synthetic.ct_phantom_labels` gives a label map with known organs.
+Statistics over a folder of image/label pairs, through the batch engine, are
+:func:`m1vision.cohort.stats_folder` (a job: a floor above this room).
 
 Examples
 --------

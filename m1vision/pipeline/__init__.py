@@ -75,9 +75,10 @@ A package; every public name is importable from ``m1vision.pipeline``:
 
 ============  =================================================================================
 ``_steps``    :class:`Step`, the registry (:func:`register_step`), the built-in steps
-``_core``     :class:`Pipeline`: order, JSON round trip, :meth:`Pipeline.run`
-``_run``      the engine's job for a run (:mod:`m1vision.batch` has the flow, resume and the
-              report), and :func:`collect_inputs`
+``_core``     :class:`Pipeline`: the steps, their order, the JSON round trip
+``_run``      :meth:`Pipeline.run`'s job: its checks, the input kinds it accepts (volumes
+              included), what it does with one input, and :func:`collect_inputs`
+              (:mod:`m1vision.batch` has the flow, resume and the report)
 ============  =================================================================================
 
 Each step's parameters are checked by the same checker as its function in
@@ -86,17 +87,9 @@ Each step's parameters are checked by the same checker as its function in
 
 from __future__ import annotations
 
-from m1vision.pipeline._core import (
-    SCHEMA,  # noqa: F401
-    SCHEMA_VERSION,  # noqa: F401
-    WRITE_SUFFIXES,  # noqa: F401
-    Pipeline,
-)
-from m1vision.pipeline._run import (
-    BatchItem,
-    BatchReport,
-    collect_inputs,
-)
+from m1vision.batch import BatchItem, BatchReport
+from m1vision.pipeline._core import Pipeline
+from m1vision.pipeline._run import collect_inputs
 from m1vision.pipeline._steps import (
     AutoCanny,
     Canny,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterable, Iterator, Mapping
 from concurrent.futures import Executor
 from pathlib import Path
@@ -12,7 +11,6 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from m1vision._atomic import versioned
-from m1vision.batch._inputs import as_path_list
 from m1vision.errors import (
     InvalidParameterError,
     PipelineConfigError,
@@ -28,7 +26,6 @@ SCHEMA = "m1vision.pipeline"
 SCHEMA_VERSION = 1
 
 #: Output suffixes :meth:`Pipeline.run` can write (see :func:`m1vision.io.write_image`).
-WRITE_SUFFIXES = (".png", ".tif", ".tiff", ".jpg", ".jpeg", ".bmp")
 
 
 def _describe(data) -> str:
@@ -430,8 +427,9 @@ class Pipeline:
         (3, 'unchanged')
         """
         from m1vision import batch
+        from m1vision.pipeline._run import PipelineJob
 
-        job, out_dir = self._plan(inputs, out_dir, suffix=suffix)
+        job, out_dir = PipelineJob.plan(self, inputs, out_dir, suffix=suffix)
         return batch.run(
             job,
             inputs,
@@ -441,37 +439,6 @@ class Pipeline:
             progress_bar=progress,
             chunksize=chunksize,
         )
-
-    def _plan(self, inputs, out_dir, *, suffix: str):
-        """Check the run's arguments; return the engine's job and the absolute out_dir."""
-        if not isinstance(suffix, str) or not suffix.lower().endswith(WRITE_SUFFIXES):
-            raise InvalidParameterError(
-                f"suffix must end in an extension write_image writes "
-                f"({', '.join(WRITE_SUFFIXES)}), e.g. '.png' or '_edges.png'; got {suffix!r}."
-            )
-        if "/" in suffix or "\\" in suffix:
-            raise InvalidParameterError(f"suffix must not hold a path separator, got {suffix!r}.")
-        if self.output_kind() == "float32" and not suffix.lower().endswith((".tif", ".tiff")):
-            raise PipelineConfigError(
-                f"this pipeline returns float32 (its last converting step is "
-                f"{self._last_converting_step()}), which {suffix!r} cannot hold; use "
-                "suffix='.tif', or end the pipeline with a step that returns 8 bits (e.g. "
-                "ToUint8())."
-            )
-        if not isinstance(out_dir, str | os.PathLike):
-            raise TypeError(f"out_dir must be a str or pathlib.Path, got {type(out_dir).__name__}.")
-        out_dir = Path(out_dir).absolute()
-        if out_dir.exists() and not out_dir.is_dir():
-            raise InvalidParameterError(f"out_dir {str(out_dir)!r} exists and is not a folder.")
-        for item in as_path_list(inputs):
-            if Path(item).is_dir() and Path(item).resolve() == out_dir.resolve():
-                raise InvalidParameterError(
-                    f"out_dir is the input folder {str(out_dir)!r}: outputs would mix with the "
-                    "inputs (and be read as inputs next time); choose another out_dir."
-                )
-        from m1vision.pipeline._run import PipelineJob
-
-        return PipelineJob(self, suffix), out_dir
 
     def _last_converting_step(self) -> str:
         for step in reversed(self._steps):

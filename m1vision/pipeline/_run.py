@@ -1,26 +1,40 @@
 """Batch runs of a pipeline (internal): the engine's job for :meth:`Pipeline.run`.
 
 The flow itself (collect, plan, decide, execute, report) is :mod:`m1vision.batch`'s; this
-module says what a pipeline run does with one input, and keeps :func:`collect_inputs`.
+module holds the rest of the verb: the run's checks (:meth:`PipelineJob.plan`), the input
+kinds it accepts (:func:`pipeline_input_kinds`), what it does with one input, and
+:func:`collect_inputs`.
 """
 
 from __future__ import annotations
 
 import importlib
 import json
+import os
 import sys
 import time
 from pathlib import Path, PurePath
 from typing import TYPE_CHECKING
 
-import m1vision.volume  # noqa: F401  (registers the volume input kinds: series, NIfTI, multi-frame)
-from m1vision.batch import BatchItem, BatchReport, Job, collect, get_input_kind
+from m1vision.batch import Job, collect, get_input_kind, input_kinds
+from m1vision.batch._inputs import as_path_list
 from m1vision.errors import InvalidParameterError, PipelineConfigError
 
 if TYPE_CHECKING:
     from m1vision.pipeline._core import Pipeline
 
-__all__ = ["BatchItem", "BatchReport", "PipelineJob", "collect_inputs"]
+__all__ = ["WRITE_SUFFIXES", "PipelineJob", "collect_inputs", "pipeline_input_kinds"]
+
+#: The output suffixes :meth:`Pipeline.run` writes (those :func:`m1vision.io.write_image` writes).
+WRITE_SUFFIXES = (".png", ".tif", ".tiff", ".jpg", ".jpeg", ".bmp")
+
+
+def pipeline_input_kinds() -> list:
+    """The input kinds :meth:`Pipeline.run` accepts, in the order they are tried: the volume
+    kinds (:func:`m1vision.volume.volume_input_kinds`), the registered ones, ``"image"``."""
+    from m1vision.volume import volume_input_kinds
+
+    return input_kinds(volume_input_kinds())
 
 
 def collect_inputs(inputs, *, exclude=None) -> list[tuple[Path, PurePath]]:
@@ -66,9 +80,10 @@ def collect_inputs(inputs, *, exclude=None) -> list[tuple[Path, PurePath]]:
     >>> [(src.name, str(stem)) for src, stem in collect_inputs(root)]
     [('a.dcm', 'a'), ('b.png', 'b'), ('c.nii.gz', 'sub/c')]
     """
+    kinds = pipeline_input_kinds()
     found = [
-        (inp.path, PurePath(get_input_kind(inp.kind).output_stem(inp.key)))
-        for inp in collect(inputs, exclude=exclude)
+        (inp.path, PurePath(get_input_kind(inp.kind, kinds).output_stem(inp.key)))
+        for inp in collect(inputs, exclude=exclude, kinds=kinds)
     ]
     seen: dict[str, Path] = {}
     for src, stem in found:
@@ -123,11 +138,12 @@ def _run_files(payload: dict, tasks: list[tuple]) -> list[dict]:
         error = f"{type(exc).__name__}: {exc}"
         return [{"status": "failed", "seconds": 0.0, "error": error} for _ in tasks]
     records = []
+    kinds = pipeline_input_kinds()
     for _key, src, kind_name, dst in tasks:
         t0 = time.perf_counter()
         status, error = "ok", None
         try:
-            kind = get_input_kind(kind_name)
+            kind = get_input_kind(kind_name, kinds)
             data = kind.read(Path(src))
             kind.write(Path(dst), kind.apply(pipeline, data, src), data)
         except Exception as exc:
@@ -150,11 +166,44 @@ class PipelineJob(Job):
         self.pipeline = pipeline
         self.suffix = suffix
 
+    @classmethod
+    def plan(cls, pipeline: Pipeline, inputs, out_dir, *, suffix: str):
+        """Check a run's arguments; return the job and the absolute ``out_dir``."""
+        if not isinstance(suffix, str) or not suffix.lower().endswith(WRITE_SUFFIXES):
+            raise InvalidParameterError(
+                f"suffix must end in an extension write_image writes "
+                f"({', '.join(WRITE_SUFFIXES)}), e.g. '.png' or '_edges.png'; got {suffix!r}."
+            )
+        if "/" in suffix or "\\" in suffix:
+            raise InvalidParameterError(f"suffix must not hold a path separator, got {suffix!r}.")
+        if pipeline.output_kind() == "float32" and not suffix.lower().endswith((".tif", ".tiff")):
+            raise PipelineConfigError(
+                f"this pipeline returns float32 (its last converting step is "
+                f"{pipeline._last_converting_step()}), which {suffix!r} cannot hold; use "
+                "suffix='.tif', or end the pipeline with a step that returns 8 bits (e.g. "
+                "ToUint8())."
+            )
+        if not isinstance(out_dir, str | os.PathLike):
+            raise TypeError(f"out_dir must be a str or pathlib.Path, got {type(out_dir).__name__}.")
+        out_dir = Path(out_dir).absolute()
+        if out_dir.exists() and not out_dir.is_dir():
+            raise InvalidParameterError(f"out_dir {str(out_dir)!r} exists and is not a folder.")
+        for item in as_path_list(inputs):
+            if Path(item).is_dir() and Path(item).resolve() == out_dir.resolve():
+                raise InvalidParameterError(
+                    f"out_dir is the input folder {str(out_dir)!r}: outputs would mix with the "
+                    "inputs (and be read as inputs next time); choose another out_dir."
+                )
+        return cls(pipeline, suffix), out_dir
+
     def config(self) -> dict:
         return {"pipeline": self.pipeline.to_dict(), "suffix": self.suffix}
 
+    def input_kinds(self) -> list:
+        return pipeline_input_kinds()
+
     def output_path(self, inp, out_dir: Path) -> Path:
-        kind = get_input_kind(inp.kind)
+        kind = get_input_kind(inp.kind, self.input_kinds())
         return out_dir / (kind.output_stem(inp.key) + (kind.output_suffix or self.suffix))
 
     def worker(self):

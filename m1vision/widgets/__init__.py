@@ -8,18 +8,38 @@ cell (or ``IPython.display.display(explorer)``).
 
 * :class:`EdgeExplorer` / :func:`explore_edges`: window -> Gaussian blur -> Canny, with the
   thresholds linked (low <= high), an "Auto" button, three views, a preview of large images,
-  the edge-pixel fraction and the time of the last update; export as a pipeline or as code.
+  the edge-pixel fraction (and with ``timings=True`` each update's time); export as a
+  pipeline or as code.
 * :class:`WindowExplorer`: level/width with presets and the histogram with the window marked.
 * :func:`explore` / :class:`FunctionExplorer`: any image -> image function (OpenCV,
   scikit-image, your own, an m1vision step) on controls built from its signature.
 * :class:`TriPlanarExplorer`: axial, coronal and sagittal planes of a volume at their
   physical aspect, a linked crosshair (sliders or a click), orientation letters from the
-  affine, the value (HU), voxel and RAS position under the mouse, window and edge controls.
+  affine, the value (HU), voxel and RAS position under the mouse, each slice's position in mm,
+  linear display between thick slices (``smooth``), window and edge controls.
 * :class:`VolumeExplorer`: a slice slider and axis choice over a 3-D volume, with the edge
   controls of :class:`EdgeExplorer`.
 
+Every control comes from one table (``_common.CONTROLS``) with a tooltip saying what it does.
+With the mouse over a volume's picture the arrow keys (Page Up/Down, Home, End) step its
+slice, in JupyterLab and Notebook 7 alike (docs/explorers.md).
+
 An error inside an update (a failing ``pipeline`` step, say) is shown in the explorer's error
 area and kept in ``.last_error``; the explorer keeps the last good picture and keeps working.
+
+Where things are (private parts; the compute is :mod:`m1vision.render` and
+:mod:`m1vision.planes`):
+
+===============  ===================================================================================
+``_common``      the shared controls (window), the error area, the static fallback picture
+``_edges``       :class:`EdgeExplorer`, :func:`explore_edges`
+``_window``      :class:`WindowExplorer`
+``_explore``     :func:`explore`, :class:`FunctionExplorer`
+``_volume``      :class:`VolumeExplorer`
+``_triplanar``   :class:`TriPlanarExplorer`
+``_export``      PNG pictures and GIF/MP4 sweeps of an explorer
+``_replay``      explorers restored from an experiment record (:func:`from_record`)
+===============  ===================================================================================
 """
 
 from m1vision.widgets._edges import EdgeExplorer, explore_edges

@@ -131,32 +131,13 @@ class _WindowControls:
         step = 1.0 if hi - lo >= 100 else (hi - lo) / 1000.0
         fmt = ".0f" if step >= 1 else ".4g"
         w_min = min(step, initial[1])
-        self.preset = w.Dropdown(
-            options=[_CUSTOM, *self.presets],
-            value=_CUSTOM,
-            description="preset",
-            style=_DESCRIPTION_STYLE,
+        controls = build_controls(
+            {"preset": _CUSTOM, "center": initial[0], "width": initial[1]},
+            preset={"options": [_CUSTOM, *self.presets]},
+            center={"min": c_min, "max": c_max, "step": step, "readout_format": fmt},
+            width={"min": w_min, "max": w_max, "step": step, "readout_format": fmt},
         )
-        self.center = w.FloatSlider(
-            value=initial[0],
-            min=c_min,
-            max=c_max,
-            step=step,
-            description="center",
-            readout_format=fmt,
-            continuous_update=True,
-            style=_DESCRIPTION_STYLE,
-        )
-        self.width = w.FloatSlider(
-            value=initial[1],
-            min=w_min,
-            max=w_max,
-            step=step,
-            description="width",
-            readout_format=fmt,
-            continuous_update=True,
-            style=_DESCRIPTION_STYLE,
-        )
+        self.preset, self.center, self.width = (controls[n] for n in ("preset", "center", "width"))
         self.box = w.VBox([self.preset, self.center, self.width])
         self._syncing = False
         self._sync_preset()
@@ -225,3 +206,172 @@ def _side_by_side(pictures: list[np.ndarray], *, gap: int = 4) -> np.ndarray:
 
 def _png_of(pictures: list[np.ndarray]) -> bytes:
     return encode_png(_side_by_side(pictures))
+
+
+# -- the controls, from one table ------------------------------------------------------------
+#: Every explorer control by name: its kind, range and what it does (its tooltip). The
+#: explorers build theirs with :func:`build_controls`; :func:`make_control` is the one
+#: builder, also behind the controls :func:`m1vision.widgets.explore` reads off a signature.
+CONTROLS: dict[str, dict] = {
+    "preset": {"kind": "choice", "tooltip": (
+        "Display window presets (CT: brain, lung, bone...): choosing one sets center and "
+        "width; 'custom' is any other window")},
+    "center": {"kind": "float", "tooltip": (
+        "Window center (level), in the image's units (HU for CT): the value shown mid-gray")},
+    "width": {"kind": "float", "tooltip": (
+        "Window width: the range of values spread from black to white around the center; "
+        "values outside it are clipped to black or white")},
+    "ksize": {"kind": "int", "min": 1, "max": 31, "step": 2, "tooltip": (
+        "Gaussian blur before Canny: kernel size in pixels (odd; 1 = no blur). Larger "
+        "smooths more and keeps fewer, stronger edges")},
+    "sigma": {"kind": "float", "min": 0.0, "max": 10.0, "step": 0.1, "tooltip": (
+        "Gaussian blur before Canny: standard deviation in pixels (0 = derived from ksize)")},
+    "low": {"kind": "float", "min": 0.0, "max": 255.0, "step": 1.0, "readout_format": ".0f",
+            "tooltip": (
+        "Canny low threshold, on the gradient of the windowed 8-bit blurred image: weaker "
+        "gradients are never edges; between low and high, only where they continue a strong "
+        "edge (low <= high is kept)")},
+    "high": {"kind": "float", "min": 0.0, "max": 255.0, "step": 1.0, "readout_format": ".0f",
+             "tooltip": (
+        "Canny high threshold: gradients above it are edges for sure and start edge lines; "
+        "raise it for fewer edges (low <= high is kept)")},
+    "l2_gradient": {"kind": "bool", "tooltip": (
+        "Canny's gradient magnitude as the exact sqrt(dx^2 + dy^2) instead of |dx| + |dy|")},
+    "auto": {"kind": "button", "description": "Auto", "tooltip": (
+        "Set low and high by the median rule (m1vision.preprocess.auto_canny) on the "
+        "blurred picture")},
+    "view": {"kind": "toggles", "options": [("edges", "edges"), ("overlay", "overlay"),
+                                            ("side by side", "side_by_side"),
+                                            ("curtain", "curtain")],
+             "style": {"button_width": "100px"},
+             "tooltips": ["the edges alone (white on black)", "the edges (green) over the image",
+                          "the image and its edges side by side",
+                          "the image left of the curtain, edges over it right of it"],
+             "tooltip": (
+        "What to show: the edges alone, the edges over the image, both side by side, or a "
+        "curtain between image and edges")},
+    "curtain": {"kind": "float", "min": 0.0, "max": 1.0, "step": 0.01, "tooltip": (
+        "The curtain view: the image left of it, the edges over it right of it")},
+    "full_resolution": {"kind": "toggle", "tooltip": (
+        "Work on the full image instead of a downscaled preview")},
+    "zoom": {"kind": "float", "min": 1.0, "max": 32.0, "step": 0.5, "tooltip": (
+        "Magnify a region cut from the full-resolution image (1 = the whole image)")},
+    "pan_x": {"kind": "float", "min": 0.0, "max": 1.0, "step": 0.01, "tooltip": (
+        "Zoomed region's horizontal centre: 0 = left edge, 1 = right edge")},
+    "pan_y": {"kind": "float", "min": 0.0, "max": 1.0, "step": 0.01, "tooltip": (
+        "Zoomed region's vertical centre: 0 = top edge, 1 = bottom edge")},
+    "edges": {"kind": "bool", "tooltip": (
+        "Draw Canny edges (green) over each plane, with the blur and thresholds below")},
+    "crosshair": {"kind": "bool", "tooltip": (
+        "Draw the crosshair through the selected voxel and the orientation letters")},
+    "smooth": {"kind": "bool", "tooltip": (
+        "Thick slices: interpolate linearly between slices in the coronal and sagittal "
+        "planes instead of repeating each slice (stairs)")},
+    **{plane: {"kind": "int", "tooltip": (
+        f"{plane.capitalize()} slice ({index} index), its position in mm beside it; the "
+        f"arrow keys step it with the mouse over the {plane} picture")}
+       for plane, index in (("axial", "z"), ("coronal", "row"), ("sagittal", "column"))},
+    "axis": {"kind": "toggles", "options": [0, 1, 2], "style": {"button_width": "40px"},
+             "tooltip": "The volume axis the slices are taken along: 0 = z, 1 = rows, 2 = columns"},
+    "slice": {"kind": "int", "tooltip": (
+        "Slice index along the axis, its position in mm beside it; the arrow keys step it "
+        "with the mouse over the picture")},
+}  # fmt: skip
+
+_RANGE_KINDS = ("int", "float")
+
+
+def make_control(name: str, value, *, kind: str, tooltip: str, **spec):
+    """One control named ``name`` (its description) holding ``value``, with ``tooltip``.
+
+    ``kind`` is ``"int"``/``"float"`` (a slider; ``min``, ``max``, ``step`` in ``spec``,
+    the range stretched to hold ``value``), ``"bool"`` (a checkbox), ``"choice"`` (a menu of
+    ``options``), ``"toggles"`` (buttons of ``options``), ``"toggle"`` (one toggle button) or
+    ``"button"``. Other ``spec`` keys (``readout_format``, ``style``, ``description``...)
+    go to the widget.
+    """
+    w = _widgets()
+    spec = dict(spec)
+    description = spec.pop("description", name)
+    style = {**_DESCRIPTION_STYLE, **spec.pop("style", {})}
+    common = {"description": description, "tooltip": tooltip}
+    if kind == "button":
+        return w.Button(**common, **spec)
+    if kind == "bool":
+        compact = {"width": "auto", "margin": "2px 16px 2px 0"}  # side by side, not 300 px
+        return w.Checkbox(value=bool(value), indent=False, layout=compact, **common, **spec)
+    if kind == "toggle":
+        return w.ToggleButton(value=bool(value), **common, **spec)
+    if kind in ("choice", "toggles"):
+        options = spec.pop("options")
+        cls = w.Dropdown if kind == "choice" else w.ToggleButtons
+        return cls(options=options, value=value, style=style, **common, **spec)
+    if kind not in _RANGE_KINDS:
+        raise ValueError(f"unknown control kind {kind!r}")
+    low = spec.pop("min", 0)
+    high = spec.pop("max", value)
+    cls = w.IntSlider if kind == "int" else w.FloatSlider
+    return cls(value=value, min=min(low, value), max=max(high, value), style=style,
+               continuous_update=True, **common, **spec)  # fmt: skip
+
+
+def build_controls(values: dict, **changes) -> dict:
+    """The controls of :data:`CONTROLS` named by ``values``' keys, holding its values.
+
+    ``changes`` maps a name to what differs from the table for this explorer (a range, a
+    tooltip), e.g. ``slice={"max": n - 1}``.
+
+    Examples
+    --------
+    >>> from m1vision.widgets._common import build_controls
+    >>> c = build_controls({"ksize": 5, "sigma": 0.0}, sigma={"max": 4.0})
+    >>> c["ksize"].max, c["sigma"].max, "kernel size" in c["ksize"].tooltip
+    (31, 4.0, True)
+    """
+    return {
+        name: make_control(name, value, **{**CONTROLS[name], **changes.get(name, {})})
+        for name, value in values.items()
+    }
+
+
+def blur_canny_controls(params) -> dict:
+    """``ksize``, ``sigma``, ``low``, ``high`` holding ``params``' values (the edge and the
+    tri-planar explorers share them; the thresholds' range reaches ``high`` if above 255)."""
+    top = max(255.0, params.high)
+    return build_controls(
+        {name: getattr(params, name) for name in ("ksize", "sigma", "low", "high")},
+        low={"max": top},
+        high={"max": top},
+    )
+
+
+def key_events(image_widget, on_key: Callable[[str], None]):
+    """Arrow keys (and Page Up/Down, Home, End) over ``image_widget`` call ``on_key(key)``.
+
+    Through ipyevents: the picture takes the keyboard while the mouse is over it (every key:
+    move the mouse away to type elsewhere), and the key's default action and its way up the
+    page are stopped, so the front end's own shortcuts (Notebook 7 moves between cells on the
+    arrow keys, taking them from any slider) do not see it. Not on a slider: it would swallow
+    the digits typed into its readout. Returns the ``ipyevents.Event``, or None without
+    ipyevents.
+    """
+    try:
+        from ipyevents import Event
+    except ImportError:  # pragma: no cover - a dependency; the sliders still work
+        return None
+    from m1vision.planes import SLICE_KEYS
+
+    event = Event(
+        source=image_widget,
+        watched_events=["keydown"],
+        prevent_default_action=True,
+        ignore_modifier_key_events=True,
+        wait=0,  # a throttled key would not be stopped: every key press counts
+    )
+
+    def handle(e):
+        if e.get("key") in SLICE_KEYS and not (e.get("ctrlKey") or e.get("metaKey")):
+            on_key(e["key"])
+
+    event.on_dom_event(handle)
+    return event

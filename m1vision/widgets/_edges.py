@@ -13,7 +13,6 @@ from m1vision.errors import InvalidImageError, InvalidParameterError
 from m1vision.preprocess import auto_canny
 from m1vision.render import ExplorerParams, RenderCache, edge_fraction, encode_png, is_wide
 from m1vision.widgets._common import (
-    _DESCRIPTION_STYLE,
     _Batch,
     _check_window,
     _clear_error,
@@ -22,6 +21,8 @@ from m1vision.widgets._common import (
     _unwrap,
     _widgets,
     _WindowControls,
+    blur_canny_controls,
+    build_controls,
 )
 
 
@@ -48,6 +49,9 @@ class EdgeExplorer:
     params : ExplorerParams or dict, optional
         Initial settings (window, blur, thresholds, view...), e.g. another explorer's
         ``.params``; ``window`` wins over ``params``' window.
+    timings : bool
+        Show each update's time (compute + PNG encode) in the readout; ``last_ms`` always
+        holds it.
 
     Attributes
     ----------
@@ -58,7 +62,8 @@ class EdgeExplorer:
         ``"ksize"``, ``"sigma"``, ``"low"``, ``"high"``, ``"l2_gradient"``, ``"auto"``,
         ``"view"`` (edges, overlay, side by side, curtain), ``"curtain"`` (its position),
         ``"full_resolution"``, ``"zoom"``, ``"pan_x"``, ``"pan_y"`` (a zoomed region is
-        cut from the full-resolution image). Their descriptions are the same names.
+        cut from the full-resolution image). Their descriptions are the same names; each
+        has a tooltip saying what it does (see ``m1vision.widgets._common.CONTROLS``).
     image_widget : ipywidgets.Image
         The picture, PNG bytes of ``render(image, self.params)``.
     edge_fraction : float
@@ -86,8 +91,10 @@ class EdgeExplorer:
         preview_size: int = 512,
         value_range: tuple[float, float] | None = None,
         params: ExplorerParams | dict | None = None,
+        timings: bool = False,
     ):
         w = _widgets()
+        self._timings = bool(timings)
         image, window, is_ct = _unwrap(image, window)
         image = check_image(image)
         if image.ndim == 3 and image.dtype != np.uint8:
@@ -140,97 +147,33 @@ class EdgeExplorer:
                 f"window={window!r} was given but the image is 8-bit ({source.dtype}); a "
                 "window applies to images wider than 8 bits (CT in HU, 16-bit). Leave it out."
             )
-        style = _DESCRIPTION_STYLE
-        ksize = w.IntSlider(
-            value=params.ksize,
-            min=1,
-            max=max(31, params.ksize),
-            step=2,
-            description="ksize",
-            style=style,
-        )
-        sigma = w.FloatSlider(
-            value=params.sigma,
-            min=0.0,
-            max=max(10.0, params.sigma),
-            step=0.1,
-            description="sigma",
-            style=style,
-        )
-        top = max(255.0, params.high)
-        low = w.FloatSlider(
-            value=params.low,
-            min=0.0,
-            max=top,
-            step=1.0,
-            description="low",
-            readout_format=".0f",
-            style=style,
-        )
-        high = w.FloatSlider(
-            value=params.high,
-            min=0.0,
-            max=top,
-            step=1.0,
-            description="high",
-            readout_format=".0f",
-            style=style,
-        )
-        l2 = w.Checkbox(value=params.l2_gradient, description="l2_gradient", indent=False)
-        auto = w.Button(
-            description="Auto",
-            tooltip="thresholds from the median rule (m1vision.preprocess.auto_canny)",
-        )
-        view = w.ToggleButtons(
-            options=[
-                ("edges", "edges"),
-                ("overlay", "overlay"),
-                ("side by side", "side_by_side"),
-                ("curtain", "curtain"),
-            ],
-            value=params.view,
-            description="view",
-            style={"button_width": "100px", **style},
-        )
-        full = w.ToggleButton(
-            value=params.full_resolution,
-            description="full_resolution",
-            tooltip=f"work on the full image instead of a preview of <= {self._preview_size} px",
-        )
-        zoom = w.FloatSlider(
-            value=params.zoom, min=1.0, max=max(32.0, params.zoom), step=0.5,
-            description="zoom", style=style,
-            tooltip="magnify a region cut from the full-resolution image",
-        )  # fmt: skip
-        pan_x = w.FloatSlider(
-            value=params.pan_x, min=0.0, max=1.0, step=0.01, description="pan_x", style=style
-        )
-        pan_y = w.FloatSlider(
-            value=params.pan_y, min=0.0, max=1.0, step=0.01, description="pan_y", style=style
-        )
-        curtain = w.FloatSlider(
-            value=params.curtain, min=0.0, max=1.0, step=0.01, description="curtain",
-            style=style, tooltip="the curtain view: image left of it, edges over it right",
-        )  # fmt: skip
         self._aperture = params.aperture
+        self.controls.update(blur_canny_controls(params))
         self.controls.update(
-            ksize=ksize,
-            sigma=sigma,
-            low=low,
-            high=high,
-            l2_gradient=l2,
-            auto=auto,
-            view=view,
-            full_resolution=full,
-            zoom=zoom,
-            pan_x=pan_x,
-            pan_y=pan_y,
-            curtain=curtain,
+            build_controls(
+                {
+                    "l2_gradient": params.l2_gradient,
+                    "auto": None,
+                    "view": params.view,
+                    "full_resolution": params.full_resolution,
+                    "zoom": params.zoom,
+                    "pan_x": params.pan_x,
+                    "pan_y": params.pan_y,
+                    "curtain": params.curtain,
+                },
+                full_resolution={
+                    "tooltip": "Work on the full image instead of a preview of <= "
+                    f"{self._preview_size} px"
+                },
+            )
         )
+        c = self.controls
+        full = c["full_resolution"]
         is_large = max(image.shape[:2]) > self._preview_size
         full.layout.display = None if is_large else "none"
-        boxes += [ksize, sigma, low, high, w.HBox([l2, auto]), view, curtain, full]
-        boxes += [zoom, pan_x, pan_y]
+        boxes += [c["ksize"], c["sigma"], c["low"], c["high"]]
+        boxes += [w.HBox([c["l2_gradient"], c["auto"]]), c["view"], c["curtain"], full]
+        boxes += [c["zoom"], c["pan_x"], c["pan_y"]]
 
         # A fixed display width: the picture does not jump while a slider is dragged.
         self.image_widget = w.Image(format="png", layout={"width": "384px", "max_width": "100%"})
@@ -313,9 +256,10 @@ class EdgeExplorer:
         self.last_ms = (time.perf_counter() - start) * 1000.0
         _clear_error(self)
         shape = self._cache.source(params).shape
+        ms = f" &middot; {self.last_ms:.1f} ms" if self._timings else ""
         self.readout.value = (
             f"edge pixels: <b>{100.0 * fraction:.2f} %</b> &middot; "
-            f"{shape[1]}&times;{shape[0]} px &middot; {self.last_ms:.1f} ms"
+            f"{shape[1]}&times;{shape[0]} px{ms}"
         )
 
     # -- public ---------------------------------------------------------------------------

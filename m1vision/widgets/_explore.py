@@ -15,13 +15,13 @@ from m1vision._checks import check_image, check_int
 from m1vision.errors import InvalidParameterError
 from m1vision.render import encode_png, preview
 from m1vision.widgets._common import (
-    _DESCRIPTION_STYLE,
     _Batch,
     _clear_error,
     _show_error,
     _static_bundle,
     _unwrap,
     _widgets,
+    make_control,
 )
 
 _CACHE_SIZE = 64
@@ -181,18 +181,18 @@ def _spec_from_user(name: str, given, default):
     return None  # a fixed value
 
 
-def _make_control(name: str, spec):
-    w = _widgets()
-    style = _DESCRIPTION_STYLE
+def _make_control(name: str, spec, func_name: str = "the function"):
+    """The control of one ``control_specs`` entry, through the explorers' one builder."""
     kind = spec[0]
+    tooltip = f"{name}: the parameter {name!r} of {func_name}"
     if kind == "bool":
-        return w.Checkbox(value=spec[1], description=name, indent=False)
+        return make_control(name, spec[1], kind="bool", tooltip=tooltip)
     if kind == "choice":
         options = [(str(choice), choice) for choice in spec[1]]  # a tuple choice stays whole
-        return w.Dropdown(options=options, value=spec[2], description=name, style=style)
+        return make_control(name, spec[2], kind="choice", options=options, tooltip=tooltip)
     _, low, high, step, value = spec
-    cls = w.IntSlider if kind == "int" else w.FloatSlider
-    return cls(value=value, min=low, max=high, step=step, description=name, style=style)
+    return make_control(name, value, kind=kind, min=low, max=high, step=step,
+                        tooltip=f"{tooltip} ({low:g} to {high:g})")  # fmt: skip
 
 
 class FunctionExplorer:
@@ -210,8 +210,11 @@ class FunctionExplorer:
         last update (0 when served from the cache of encoded pictures).
     """
 
-    def __init__(self, func: Callable, image, *, preview_size: int = 512, **controls):
+    def __init__(
+        self, func: Callable, image, *, preview_size: int = 512, timings: bool = False, **controls
+    ):
         w = _widgets()
+        self._timings = bool(timings)
         if not callable(func):
             raise TypeError(f"func must be callable, got {type(func).__name__}.")
         image, _, _ = _unwrap(image, None)
@@ -222,7 +225,9 @@ class FunctionExplorer:
         self._func = func
         self._step = _step_class(func)
         specs, self._fixed = control_specs(func, controls)
-        self.controls = {name: _make_control(name, spec) for name, spec in specs.items()}
+        self.controls = {
+            name: _make_control(name, spec, self._name()) for name, spec in specs.items()
+        }
         self._pngs: OrderedDict = OrderedDict()
         self.last_error: BaseException | None = None
         self.last_ms = float("nan")
@@ -280,7 +285,8 @@ class FunctionExplorer:
         self.image_widget.value = png
         self.last_ms = (time.perf_counter() - start) * 1000.0
         _clear_error(self)
-        self.readout.value = f"{self._name()} &middot; {self.last_ms:.1f} ms"
+        ms = f" &middot; {self.last_ms:.1f} ms" if self._timings else ""
+        self.readout.value = f"{self._name()}{ms}"
 
     def code(self) -> str:
         """The call as Python (and, for a step, the one-step pipeline).
@@ -332,7 +338,9 @@ class FunctionExplorer:
         return _static_bundle(self.widget, bytes(self.image_widget.value), text, **kwargs)
 
 
-def explore(func: Callable, image, *, preview_size: int = 512, **controls) -> FunctionExplorer:
+def explore(
+    func: Callable, image, *, preview_size: int = 512, timings: bool = False, **controls
+) -> FunctionExplorer:
     """Put any image -> image function on sliders, its controls built from its signature.
 
     Parameters
@@ -346,6 +354,8 @@ def explore(func: Callable, image, *, preview_size: int = 512, **controls) -> Fu
         The input (a preview of ``preview_size`` is what the controls re-render).
     preview_size : int
         Longest side of the preview.
+    timings : bool
+        Show each update's time in the readout (``last_ms`` always holds it).
     **controls
         Per parameter: ``(low, high)`` or ``(low, high, step)`` for a slider (ints give an
         IntSlider), ``[choices]`` for a menu, ``True``/``False`` for a checkbox, anything
@@ -367,4 +377,4 @@ def explore(func: Callable, image, *, preview_size: int = 512, **controls) -> Fu
     >>> sorted(fx.controls), fx.params["ksize"]
     (['ksize', 'sigmaX'], (3, 3))
     """
-    return FunctionExplorer(func, image, preview_size=preview_size, **controls)
+    return FunctionExplorer(func, image, preview_size=preview_size, timings=timings, **controls)

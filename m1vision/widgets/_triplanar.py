@@ -14,12 +14,13 @@ from m1vision.planes import (
     TriPlanarParams,
     display_to_voxel,
     plane_geometry,
+    slice_after_key,
+    slice_position_text,
     value_at,
     voxel_to_ras,
 )
 from m1vision.render import encode_png
 from m1vision.widgets._common import (
-    _DESCRIPTION_STYLE,
     _Batch,
     _check_window,
     _clear_error,
@@ -29,10 +30,14 @@ from m1vision.widgets._common import (
     _unwrap,
     _widgets,
     _WindowControls,
+    blur_canny_controls,
+    build_controls,
+    key_events,
 )
 
 # the slider of each plane moves the crosshair along that plane's slice axis
 _SLIDER_AXIS = {plane: plane_geometry(plane)[0] for plane in PLANES}
+_UNDER_THE_MOUSE = "<b>value under the mouse:</b>&nbsp;"
 
 
 def cursor_text(pixels: np.ndarray, affine, voxel, *, unit: str = "") -> str:
@@ -93,7 +98,8 @@ class TriPlanarExplorer:
         ``ipyevents.Event`` of each plane's picture (mouse move and click), or empty if
         ipyevents is missing.
     cursor : ipywidgets.HTML
-        The value-under-cursor line; ``cursor_voxel`` is the voxel it describes.
+        The value-under-cursor line (after ``cursor_label``, "value under the mouse:");
+        ``cursor_voxel`` is the voxel it describes.
     last_ms, last_error
         Milliseconds of the last update (render + PNG encode), the last update's error.
 
@@ -110,7 +116,17 @@ class TriPlanarExplorer:
     [5, 10, 5]
     """
 
-    def __init__(self, volume, *, window=None, index=None, max_size: int = 320, params=None):
+    def __init__(
+        self,
+        volume,
+        *,
+        window=None,
+        index=None,
+        max_size: int = 320,
+        params=None,
+        smooth: bool = True,
+        timings: bool = False,
+    ):
         w = _widgets()
         medical = volume
         #: the volume's modality ("CT"...) or None
@@ -136,7 +152,11 @@ class TriPlanarExplorer:
             if index is None:
                 index = tuple(n // 2 for n in pixels.shape)
             params = TriPlanarParams(
-                index=tuple(index), center=window[0], width=window[1], max_size=max_size
+                index=tuple(index),
+                center=window[0],
+                width=window[1],
+                max_size=max_size,
+                smooth=smooth,
             )
         self._check_index(params.index)
         self._max_size = params.max_size
@@ -146,57 +166,45 @@ class TriPlanarExplorer:
         self._pngs: dict[str, bytes] = {}
         self._batch = _Batch(self._update)
 
-        style = _DESCRIPTION_STYLE
         self._window_controls = _WindowControls(
             value_range, (params.center, params.width), is_ct=is_ct
         )
-        sliders = {
-            plane: w.IntSlider(
-                value=params.index[_SLIDER_AXIS[plane]],
-                min=0,
-                max=pixels.shape[_SLIDER_AXIS[plane]] - 1,
-                description=plane,
-                continuous_update=True,
-                style=style,
-            )
-            for plane in PLANES
-        }
-        edges = w.Checkbox(value=params.edges, description="edges", indent=False)
-        crosshair = w.Checkbox(value=params.crosshair, description="crosshair", indent=False)
-        ksize = w.IntSlider(
-            value=params.ksize, min=1, max=max(31, params.ksize), step=2, description="ksize",
-            style=style,
-        )  # fmt: skip
-        sigma = w.FloatSlider(
-            value=params.sigma, min=0.0, max=max(10.0, params.sigma), step=0.1,
-            description="sigma", style=style,
-        )  # fmt: skip
-        top = max(255.0, params.high)
-        low = w.FloatSlider(
-            value=params.low, min=0.0, max=top, step=1.0, description="low",
-            readout_format=".0f", style=style,
-        )  # fmt: skip
-        high = w.FloatSlider(
-            value=params.high, min=0.0, max=top, step=1.0, description="high",
-            readout_format=".0f", style=style,
-        )  # fmt: skip
+        built = blur_canny_controls(params)
+        built |= build_controls(
+            {
+                **{plane: params.index[_SLIDER_AXIS[plane]] for plane in PLANES},
+                "edges": params.edges,
+                "crosshair": params.crosshair,
+                "smooth": params.smooth,
+            },
+            **{plane: {"max": pixels.shape[_SLIDER_AXIS[plane]] - 1} for plane in PLANES},
+        )
+        sliders = {plane: built[plane] for plane in PLANES}
         self.controls = {
             **sliders,
             "preset": self._window_controls.preset,
             "center": self._window_controls.center,
             "width": self._window_controls.width,
-            "edges": edges,
-            "ksize": ksize,
-            "sigma": sigma,
-            "low": low,
-            "high": high,
-            "crosshair": crosshair,
+            **{name: built[name] for name in ("edges", "ksize", "sigma", "low", "high")},
+            "crosshair": built["crosshair"],
+            "smooth": built["smooth"],
         }
+        c = self.controls
+        #: each slice slider's position in mm, beside it (``slice_position_text``)
+        self.positions = {plane: w.HTML() for plane in PLANES}
         self.image_widgets = {
             plane: w.Image(format="png", layout={"margin": "0 4px 0 0"}) for plane in PLANES
         }
         self.events = self._make_events()
-        self.cursor = w.HTML(value="&nbsp;")
+        self.key_events = {
+            plane: key_events(
+                self.image_widgets[plane], lambda key, plane=plane: self.step(plane, key)
+            )
+            for plane in PLANES
+        }
+        self.cursor = w.HTML(value="move the mouse over a plane")
+        #: the label in front of :attr:`cursor`: whose value the line shows
+        self.cursor_label = w.HTML(value=_UNDER_THE_MOUSE)
         self.readout = w.HTML()
         self.error_area = w.HTML(layout={"display": "none"})
         pictures = w.HBox(
@@ -205,11 +213,23 @@ class TriPlanarExplorer:
         )
         controls = w.HBox(
             [
-                w.VBox([*sliders.values(), self._window_controls.box]),
-                w.VBox([w.HBox([edges, crosshair]), ksize, sigma, low, high]),
+                w.VBox(
+                    [
+                        *(w.HBox([sliders[plane], self.positions[plane]]) for plane in PLANES),
+                        self._window_controls.box,
+                    ]
+                ),
+                w.VBox(
+                    [
+                        w.HBox([c["edges"], c["crosshair"], c["smooth"]]),
+                        *(c[name] for name in ("ksize", "sigma", "low", "high")),
+                    ]
+                ),
             ]
         )
-        self.widget = w.VBox([pictures, self.cursor, self.readout, self.error_area, controls])
+        cursor_line = w.HBox([self.cursor_label, self.cursor])
+        self.widget = w.VBox([pictures, cursor_line, self.readout, self.error_area, controls])
+        self._timings = bool(timings)
         self._wire()
         self._update()
 
@@ -259,8 +279,18 @@ class TriPlanarExplorer:
 
         c["low"].observe(on_low, names="value")
         c["high"].observe(on_high, names="value")
-        for name in (*PLANES, "edges", "ksize", "sigma", "crosshair"):
+        for name in (*PLANES, "edges", "ksize", "sigma", "crosshair", "smooth"):
             c[name].observe(self._batch.request, names="value")
+
+    def step(self, plane: str, key: str) -> None:
+        """Step ``plane``'s slice as the key ``key`` does over its picture (see
+        :func:`~m1vision.planes.slice_after_key`); other keys do nothing."""
+        if plane not in PLANES:
+            raise InvalidParameterError(f"plane must be one of {PLANES}, got {plane!r}.")
+        slider = self.controls[plane]
+        new = slice_after_key(key, slider.value, slider.max + 1)
+        if new is not None:
+            slider.value = new
 
     def handle_event(self, plane: str, event: dict) -> None:
         """React to a mouse event on ``plane``'s picture (what ipyevents sends).
@@ -310,6 +340,7 @@ class TriPlanarExplorer:
             high=float(c["high"].value),
             crosshair=bool(c["crosshair"].value),
             max_size=self._max_size,
+            smooth=bool(c["smooth"].value),
         )
 
     @property
@@ -344,7 +375,7 @@ class TriPlanarExplorer:
                 c[plane].value = new.index[_SLIDER_AXIS[plane]]
             if "center" in changes or "width" in changes:
                 c["center"].value, c["width"].value = new.center, new.width
-            for name in ("edges", "ksize", "sigma", "high", "low", "crosshair"):
+            for name in ("edges", "ksize", "sigma", "high", "low", "crosshair", "smooth"):
                 if name in changes:
                     c[name].value = getattr(new, name)
 
@@ -375,10 +406,15 @@ class TriPlanarExplorer:
         self._pngs = pngs
         self.last_ms = (time.perf_counter() - start) * 1000.0
         _clear_error(self)
+        for plane in PLANES:
+            self.positions[plane].value = slice_position_text(
+                self._cache.affine, _SLIDER_AXIS[plane], params.index
+            )
         z, r, c = params.index
+        ms = f" &middot; {self.last_ms:.1f} ms" if self._timings else ""
         self.readout.value = (
             f"crosshair (z {z}, row {r}, col {c}) &middot; window {params.center:.6g} / "
-            f"{params.width:.6g} &middot; {self.last_ms:.1f} ms"
+            f"{params.width:.6g}{ms}"
         )
 
     def export_png(self, path, *, overwrite: bool = False):

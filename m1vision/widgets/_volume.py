@@ -4,9 +4,16 @@ from __future__ import annotations
 
 import numpy as np
 
-from m1vision._checks import check_int
-from m1vision.errors import InvalidImageError, InvalidParameterError
-from m1vision.widgets._common import _static_bundle, _unwrap, _widgets
+from m1vision._checks import check_axis, check_int, check_volume
+from m1vision.errors import InvalidParameterError
+from m1vision.planes import slice_after_key, slice_position_text, volume_geometry
+from m1vision.widgets._common import (
+    _static_bundle,
+    _unwrap,
+    _widgets,
+    build_controls,
+    key_events,
+)
 from m1vision.widgets._edges import EdgeExplorer
 
 
@@ -37,7 +44,9 @@ class VolumeExplorer:
     edges : EdgeExplorer
         The edge explorer of the current slice (its controls, params, picture).
     controls : dict
-        ``"axis"`` and ``"slice"``, plus the edge controls.
+        ``"axis"`` and ``"slice"``, plus the edge controls. The arrow keys with the mouse
+        over the picture step the slice too (:meth:`step`); its position in mm (from the
+        affine, 1 mm voxels for a bare array) shows beside the slider.
 
     Examples
     --------
@@ -53,18 +62,8 @@ class VolumeExplorer:
         w = _widgets()
         medical = volume if not isinstance(volume, np.ndarray) else None
         volume, window_, _is_ct = _unwrap(volume, kwargs.pop("window", None))
-        if not isinstance(volume, np.ndarray):
-            raise TypeError(f"volume must be a numpy.ndarray, got {type(volume).__name__}.")
-        if volume.ndim != 3:
-            raise InvalidImageError(
-                f"volume must be 3-D (Z, H, W), got shape {volume.shape}; "
-                "for one 2-D image use EdgeExplorer."
-            )
-        axis = check_int(axis, name="axis")
-        if axis not in (0, 1, 2):
-            raise InvalidParameterError(f"axis must be 0, 1 or 2, got {axis}.")
-        if min(volume.shape) < 1:
-            raise InvalidImageError(f"volume is empty (shape {volume.shape}).")
+        check_volume(volume, name="volume", hint="for one 2-D image use EdgeExplorer")
+        axis = check_axis(axis)
         self._volume = volume
         n = volume.shape[axis]
         index = n // 2 if index is None else check_int(index, name="index", minimum=0)
@@ -76,17 +75,33 @@ class VolumeExplorer:
             # keep the modality (CT presets or not) for the slice's explorer
             first = _Slice(first, getattr(medical, "modality", None))
         self.edges = EdgeExplorer(first, window=window_, value_range=value_range, **kwargs)
-        self.axis_widget = w.ToggleButtons(
-            options=[0, 1, 2], value=axis, description="axis", style={"button_width": "40px"}
-        )
-        self.slice_widget = w.IntSlider(
-            value=index, min=0, max=n - 1, description="slice", continuous_update=True
-        )
+        built = build_controls({"axis": axis, "slice": index}, slice={"max": n - 1})
+        self.axis_widget, self.slice_widget = built["axis"], built["slice"]
+        #: the slice's position in mm beside the slider (1 mm voxels for a bare array)
+        self.position = w.HTML()
+        self._affine = volume_geometry(medical if medical is not None else volume)[2]
         self.controls = {"axis": self.axis_widget, "slice": self.slice_widget}
         self.controls.update(self.edges.controls)
         self.axis_widget.observe(self._on_axis, names="value")
         self.slice_widget.observe(self._on_slice, names="value")
-        self.widget = w.VBox([w.HBox([self.axis_widget, self.slice_widget]), self.edges.widget])
+        #: arrow keys (Page Up/Down, Home, End) over the picture step the slice
+        self.key_events = key_events(self.edges.image_widget, self.step)
+        self._show_position()
+        self.widget = w.VBox(
+            [w.HBox([self.axis_widget, self.slice_widget, self.position]), self.edges.widget]
+        )
+
+    def step(self, key: str) -> None:
+        """Step the slice as the key ``key`` does over the picture (see
+        :func:`~m1vision.planes.slice_after_key`); other keys do nothing."""
+        new = slice_after_key(key, self.slice_widget.value, self.slice_widget.max + 1)
+        if new is not None:
+            self.slice_widget.value = new
+
+    def _show_position(self) -> None:
+        voxel = [0, 0, 0]
+        voxel[self.axis_widget.value] = self.slice_widget.value
+        self.position.value = slice_position_text(self._affine, self.axis_widget.value, voxel)
 
     def slice(self, axis: int, index: int) -> np.ndarray:
         """The 2-D slice ``index`` along ``axis`` (a contiguous copy if needed)."""
@@ -112,9 +127,11 @@ class VolumeExplorer:
         finally:
             self.slice_widget.observe(self._on_slice, names="value")
         self.edges.set_image(self.slice(change["new"], middle))
+        self._show_position()
 
     def _on_slice(self, change) -> None:
         self.edges.set_image(self.slice(self.axis_widget.value, change["new"]))
+        self._show_position()
 
     def _repr_mimebundle_(self, **kwargs):
         text = (

@@ -1,8 +1,4 @@
-"""Drawing on image arrays with OpenCV: overlays that return new BGR ``uint8`` arrays.
-
-These functions return pictures as arrays (to save, to encode for a widget, to put in a
-report); :mod:`m1vision.viz` turns arrays into matplotlib figures.
-"""
+"""Overlays of edges, heatmaps, masks, contours and boxes (internal; see :mod:`m1vision.draw`)."""
 
 from __future__ import annotations
 
@@ -81,11 +77,11 @@ def overlay_edges(
 # --------------------------------------------------------------------------- helpers
 
 
-def _check_alpha(alpha) -> float:
-    alpha = check_number(alpha, name="alpha")
+def _check_alpha(alpha, *, name: str = "alpha") -> float:
+    alpha = check_number(alpha, name=name)
     if not 0.0 <= alpha <= 1.0:
         raise InvalidParameterError(
-            f"alpha must be in [0, 1] (0: invisible, 1: opaque), got {alpha}."
+            f"{name} must be in [0, 1] (0: invisible, 1: opaque), got {alpha}."
         )
     return alpha
 
