@@ -93,18 +93,26 @@ def check_intensity(spec, origin: str) -> dict | None:
     return dict(spec)
 
 
-def apply_intensity(values: np.ndarray, spec: dict | None) -> np.ndarray:
-    """The card's pointwise intensity preparation of float32 ``values`` (in place)."""
+def _clip(values, low: float, high: float) -> None:
+    if isinstance(values, np.ndarray):
+        np.clip(values, low, high, out=values)
+    else:  # a torch tensor on the model's device
+        values.clamp_(low, high)
+
+
+def apply_intensity(values, spec: dict | None):
+    """The card's pointwise intensity preparation of float32 ``values`` (in place; a NumPy
+    array or a torch tensor)."""
     if not spec:
         return values
     if "window" in spec:
         level, width = (float(v) for v in spec["window"])
         low = level - width / 2
-        np.clip(values, low, low + width, out=values)
+        _clip(values, low, low + width)
         values -= low
         values /= width
     if "clip" in spec:
-        np.clip(values, float(spec["clip"][0]), float(spec["clip"][1]), out=values)
+        _clip(values, float(spec["clip"][0]), float(spec["clip"][1]))
     if "mean" in spec:
         values -= float(spec["mean"])
     if "std" in spec:

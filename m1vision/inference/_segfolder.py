@@ -42,7 +42,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from m1vision.batch import BatchItem, Job, collect, get_input_kind
+from m1vision.batch import BatchItem, Job, collect, get_input_kind, input_kinds
 from m1vision.batch import run as run_batch
 from m1vision.errors import InvalidParameterError, ModelLoadError, SegReferenceError
 
@@ -123,6 +123,14 @@ def stats_path(output: Path) -> Path:
     return output.with_name(name + STATS_SUFFIX)
 
 
+def segment_input_kinds() -> list:
+    """The input kinds a segmentation run accepts, in the order they are tried: the volume
+    kinds (:func:`m1vision.volume.volume_input_kinds`), the registered ones, ``"image"``."""
+    from m1vision.volume import volume_input_kinds
+
+    return input_kinds(volume_input_kinds())
+
+
 def _segment_one(seg, remote: _Remote, src: str, kind_name: str, out: str) -> dict:
     from m1vision.labels import label_stats, write_labels
 
@@ -133,7 +141,7 @@ def _segment_one(seg, remote: _Remote, src: str, kind_name: str, out: str) -> di
             "series it segments, and this input is no series folder. Fix: format='nifti' for "
             "NIfTI files and multi-frame objects."
         )
-    volume = get_input_kind(kind_name).read(source)
+    volume = get_input_kind(kind_name, segment_input_kinds()).read(source)
     result = seg.segment(volume)
     write_labels(out, result, source=source if remote.format == "seg" else None, overwrite=True)
     record = {
@@ -191,8 +199,11 @@ class SegmentationJob(Job):
             "stats": self.stats,
         }
 
+    def input_kinds(self) -> list:
+        return segment_input_kinds()
+
     def output_path(self, inp, out_dir: Path):
-        kind = get_input_kind(inp.kind)
+        kind = get_input_kind(inp.kind, self.input_kinds())
         return out_dir / (kind.output_stem(inp.key) + FORMATS[self.format])
 
     def worker(self):
@@ -282,8 +293,6 @@ def segment_folder(
     m1vision.batch.BatchReport
         One :class:`SegmentationItem` per input.
     """
-    import m1vision.volume  # noqa: F401 - registers the volume input kinds
-
     if format not in FORMATS:
         raise InvalidParameterError(f"format must be 'nifti' or 'seg', got {format!r}.")
     if not isinstance(stats, bool):
@@ -296,7 +305,7 @@ def segment_folder(
     collected = None
     if split is not None:
         out = out / f"part-{split[0]}-of-{split[1]}"
-        everything = collect(inputs, exclude=out.parent)
+        everything = collect(inputs, exclude=out.parent, kinds=segment_input_kinds())
         collected = [inp for inp in everything if in_part(inp.key, split)]
     job = SegmentationJob(segmenter, format, stats, workers)
     return run_batch(

@@ -5,7 +5,6 @@
 from __future__ import annotations
 
 import hashlib
-import itertools
 import logging
 import os
 from pathlib import Path
@@ -14,12 +13,10 @@ import numpy as np
 
 from m1vision._checks import check_int
 from m1vision.errors import (
-    InvalidImageError,
     InvalidParameterError,
-    MemoryBudgetError,
     SegmentationModelError,
 )
-from m1vision.inference import _backend, _segcard, _windows
+from m1vision.inference import _backend, _blend, _segcard, _windows
 from m1vision.inference._device import DeviceChoice, select_device
 from m1vision.inference._models import (
     SavedModelClassifier,
@@ -27,19 +24,13 @@ from m1vision.inference._models import (
     load_model_identified,
     model_input_spec,
 )
+from m1vision.inference._segplan import _Planning
 from m1vision.io import MedicalImage
 
 log = logging.getLogger("m1vision.inference")
 
 MODES = ("slices", "patches")
 BLENDS = ("gaussian", "constant")
-
-
-def _physical_memory() -> int | None:
-    try:
-        return int(os.sysconf("SC_PAGE_SIZE")) * int(os.sysconf("SC_PHYS_PAGES"))
-    except (AttributeError, ValueError, OSError):
-        return None
 
 
 def _output_shape(model):
@@ -67,7 +58,7 @@ def _tuple(value, n: int, name: str) -> tuple:
     return value
 
 
-class Segmenter:
+class Segmenter(_Planning):
     """Segment volumes (and pictures) with a Keras segmentation model, on any Keras backend.
 
     Parameters
@@ -322,191 +313,6 @@ class Segmenter:
             "from_logits": self.from_logits,
         }
 
-    # -- the volume --------------------------------------------------------------------------
-
-    def _volume(self, image) -> tuple[MedicalImage, bool]:
-        if isinstance(image, np.ndarray):
-            image = MedicalImage(
-                image, metadata={"layout": "volume" if image.ndim == 3 else "slice"}
-            )
-        if not isinstance(image, MedicalImage):
-            raise TypeError(
-                f"image must be a MedicalImage or a numpy.ndarray, got {type(image).__name__}; "
-                "read a scan with m1vision.io.read_any."
-            )
-        px = image.pixels
-        if px.size == 0:
-            raise InvalidImageError(
-                f"image is empty (shape {px.shape}); pass a volume with at least one voxel."
-            )
-        if px.ndim not in (2, 3) or image.metadata.get("layout") in ("color", "color-volume"):
-            raise InvalidImageError(
-                f"image must be a monochrome (Z, H, W) volume or (H, W) picture, got shape "
-                f"{px.shape}; convert colour pictures to gray first."
-            )
-        if px.dtype.kind == "f" and not np.isfinite(px).all():
-            bad = int(np.count_nonzero(~np.isfinite(px)))
-            raise InvalidImageError(
-                f"image holds {bad} NaN or infinite value(s) (shape {px.shape}); a model turns "
-                "them into NaN everywhere they reach. Fix: replace them first, e.g. "
-                "np.nan_to_num(pixels, nan=pixels[np.isfinite(pixels)].min())."
-            )
-        if px.ndim == 2:
-            meta = {**image.metadata, "layout": "volume"}
-            spacing = None if image.spacing is None else (1.0, *tuple(image.spacing)[-2:])
-            meta.pop("affine", None)
-            return MedicalImage(
-                px[None], spacing, image.window, image.modality, meta, image.source
-            ), True
-        return image, False
-
-    def _target_spacing(self, spacing) -> tuple | None:
-        if self.spacing is None or spacing is None:
-            return None
-        if self.rank == 3:
-            target = self.spacing
-        else:
-            inplane = [a for a in range(3) if a != self.axis]
-            target = list(spacing)
-            for a, s in zip(inplane, self.spacing, strict=True):
-                target[a] = s
-            target = tuple(target)
-        if np.allclose(target, spacing, rtol=1e-6, atol=0):
-            return None
-        return target
-
-    def _windowing(self, shape) -> tuple[tuple, tuple, tuple]:
-        """(window, overlap, padded shape) over the (slice axis first) model-grid shape."""
-        if self.mode == "slices":
-            inplane = shape[1:]
-            win = tuple(
-                w if w is not None else -(-s // d) * d
-                for w, s, d in zip(self.window, inplane, self.divisible_by, strict=True)
-            )
-            window, overlap = (1, *win), (0.0, self.overlap, self.overlap)
-        else:
-            window = tuple(
-                w if w is not None else -(-s // d) * d
-                for w, s, d in zip(self.window, shape, self.divisible_by, strict=True)
-            )
-            overlap = (self.overlap,) * 3
-        return window, overlap, _windows.padded_shape(shape, window)
-
-    def estimate_memory(self, image, *, probabilities: bool = False) -> int:
-        """Bytes :meth:`segment` allocates for ``image`` beyond the input (what
-        ``max_memory`` is checked against)."""
-        vol, _ = self._volume(image)
-        return self._plan(vol, probabilities)["bytes"]
-
-    def _plan(self, vol: MedicalImage, probabilities: bool) -> dict:
-        from m1vision._resample import target_grid
-
-        target = self._target_spacing(vol.spacing)
-        shape = tuple(vol.shape)
-        if target is not None:
-            shape = tuple(target_grid(vol, spacing=target)[0])
-        work = shape
-        if self.mode == "slices":
-            work = (shape[self.axis], *[s for a, s in enumerate(shape) if a != self.axis])
-        window, overlap, padded = self._windowing(work)
-        n = int(np.prod(work))
-        k = int(self.num_classes)
-        cin = int(self.channels or 1)
-        out_src = int(np.prod(vol.shape))
-        total = 4 * (k + 1) * n  # the accumulators
-        total += 4 * n * cin if self.preprocess is not None else 0
-        total += 4 * n if target is not None else 0
-        total += (4 * k * out_src if probabilities else 2 * out_src) * (2 if target else 1)
-        flips = len(_windows.mirror_flips(3 if self.mode == "patches" else 2)) if self.tta else 1
-        total += 4 * self.batch_size * int(np.prod(window)) * (cin + 2 * k) * min(flips, 2)
-        return {
-            "target": target,
-            "work": work,
-            "window": window,
-            "overlap": overlap,
-            "padded": padded,
-            "bytes": int(total),
-        }
-
-    def _check_budget(self, plan: dict, shape) -> None:
-        budget = self.max_memory
-        source = "max_memory"
-        if budget is None:
-            physical = _physical_memory()
-            if physical is None:
-                return
-            budget, source = int(physical * 0.8), "80 % of the physical memory"
-        need = plan["bytes"]
-        if need <= budget:
-            return
-        gib = 1024**3
-        fixes = [f"a bigger budget (max_memory={need})"]
-        if self.num_classes > 2:
-            fixes.append("a model with fewer classes")
-        if self.mode == "patches" and self.rank == 2:
-            fixes.append("mode='slices'")
-        fixes.append("a cropped or coarser volume (m1vision.volume.resample(image, spacing=...))")
-        raise MemoryBudgetError(
-            f"segmenting a volume of shape {tuple(shape)} (model grid {plan['work']}) with "
-            f"{self.num_classes} classes needs about {need / gib:.2f} GiB "
-            f"({4 * (self.num_classes + 1)} bytes per voxel for the blend's accumulators, "
-            f"plus the output), more than the {budget / gib:.2f} GiB of {source}. "
-            f"Fix: {'; or '.join(fixes)}."
-        )
-
-    # -- preparation and the model -----------------------------------------------------------
-
-    def _prepared(self, work: np.ndarray) -> np.ndarray:
-        """The array windows are cut from: the input itself, or a prepared copy."""
-        if self.preprocess is None:
-            return work
-        from m1vision.pipeline import Pipeline
-
-        per_slice = self.mode == "slices" or isinstance(self.preprocess, Pipeline)
-        if per_slice:
-            first = np.asarray(self.preprocess(work[0]), np.float32)
-            out = np.empty((work.shape[0], *first.shape), np.float32)
-            out[0] = first
-            for z in range(1, work.shape[0]):
-                out[z] = self.preprocess(work[z])
-        else:
-            out = np.asarray(self.preprocess(work), np.float32)
-        spatial = out.shape[:3]
-        if spatial != work.shape or out.ndim not in (3, 4):
-            raise InvalidParameterError(
-                f"preprocess changed the volume's shape from {work.shape} to {out.shape}; it "
-                "may only add a trailing channel axis (resampling is the model card's "
-                "'spacing', padding the Segmenter's)."
-            )
-        return out
-
-    def _check_channels(self, arr: np.ndarray) -> None:
-        have = arr.shape[3] if arr.ndim == 4 else 1
-        if self.channels is not None and have != self.channels:
-            raise SegmentationModelError(
-                f"the model takes {self.channels} channel(s) (input {self.input_shape}), the "
-                f"prepared volume has {have}. Fix: preprocess= returning (..., "
-                f"{self.channels}) arrays (e.g. np.repeat(v[..., None], {self.channels}, -1)), "
-                "or a model of the volume's channels."
-            )
-
-    def _cut(self, arr, win, pads) -> tuple[np.ndarray, tuple, tuple]:
-        """One window's input (zero outside the volume), where it lies in the volume, and
-        which part of the window that is."""
-        cin = arr.shape[3] if arr.ndim == 4 else 1
-        x = np.zeros((*(s.stop - s.start for s in win), cin), np.float32)
-        src, dst = [], []
-        for s, (before, _), n in zip(win, pads, arr.shape[:3], strict=True):
-            a, b = s.start - before, s.stop - before
-            lo, hi = max(a, 0), min(b, n)
-            src.append(slice(lo, hi))
-            dst.append(slice(lo - a, hi - a))
-        part = arr[tuple(src)]
-        x[tuple(dst)] = part if part.ndim == 4 else part[..., None]
-        if self.preprocess is None and self.intensity:
-            _segcard.apply_intensity(x, self.intensity)
-        return x, tuple(src), tuple(dst)
-
     def _infer(self, x: np.ndarray) -> np.ndarray:
         """Model output for a batch (B, *window, C) -> (B, *window, K), with TTA."""
         if self.mode == "slices":
@@ -518,11 +324,7 @@ class Segmenter:
             axes = tuple(a + 1 for a in flip)
             xi = np.ascontiguousarray(np.flip(x, axes)) if axes else x
             y = np.asarray(self._fn(xi.astype(self.input_dtype, copy=False)), np.float32)
-            if y.shape[:-1] != x.shape[:-1] or y.shape[-1] != self.num_classes:
-                raise SegmentationModelError(
-                    f"the model returned {y.shape} for windows {x.shape}: not a per-pixel map "
-                    f"of {self.num_classes} classes; it must keep the input's spatial size."
-                )
+            _blend._check_output(self, y.shape, x.shape)
             if axes:
                 y = np.flip(y, axes)
             total = y.copy() if total is None else total + y
@@ -563,7 +365,7 @@ class Segmenter:
         MemoryBudgetError
             More memory needed than ``max_memory``, before it is allocated.
         """
-        from m1vision.batch import progress as _progress
+        from m1vision._progress import progress as _progress
         from m1vision.volume import resample
 
         vol, was_2d = self._volume(image)
@@ -585,29 +387,17 @@ class Segmenter:
         self._check_channels(arr)
         window, overlap, padded = plan["window"], plan["overlap"], plan["padded"]
         pads = _windows.pad_widths(arr.shape[:3], window)
-        weight = _windows.importance_map(window, self.blend)
-        k = int(self.num_classes)
-        acc = np.zeros((k, *arr.shape[:3]), np.float32)
-        wsum = np.zeros(arr.shape[:3], np.float32)
         n_windows = _windows.count_windows(padded, window, overlap)
-        windows = _windows.window_slices(padded, window, overlap)
+        on_device = _blend.use_device(self)
+        run = _blend.blend_torch if on_device else _blend.blend_numpy
         with _progress(n_windows, show=progress, desc="segment", unit="win") as bar:
-            while True:
-                batch = list(itertools.islice(windows, self.batch_size))
-                if not batch:
-                    break
-                cuts = [self._cut(arr, win, pads) for win in batch]
-                y = self._infer(np.stack([c[0] for c in cuts]))
-                for (_, src, dst), yi in zip(cuts, y, strict=True):
-                    w = weight[dst]
-                    acc[(slice(None), *src)] += np.moveaxis(yi[dst], -1, 0) * w
-                    wsum[src] += w
-                bar.update(len(batch))
+            acc = run(self, arr, window, overlap, padded, pads, bar)
         del arr
-        acc /= wsum
-        del wsum
-        if self.from_logits:
-            _to_probabilities(acc)
+        if probabilities:
+            acc = acc if isinstance(acc, np.ndarray) else acc.cpu().numpy()
+            px = None
+        else:
+            px, acc = _blend.labels_of(acc), None
         info = {
             "mode": self.mode,
             "windows": n_windows,
@@ -616,6 +406,7 @@ class Segmenter:
             "model_spacing": None if plan["target"] is None else list(plan["target"]),
             "tta": self.tta,
             "blend": self.blend,
+            "blended_on": self.device.name if on_device else "host",
         }
         if info["padded"]:
             log.info(
@@ -626,26 +417,24 @@ class Segmenter:
                 info["padded"],
             )
         if self.mode == "slices" and self.axis:
-            acc = np.moveaxis(acc, 1, self.axis + 1)
+            if probabilities:
+                acc = np.moveaxis(acc, 1, self.axis + 1)
+            else:
+                px = np.moveaxis(px, 0, self.axis)
         if probabilities:
             out = self._probabilities(acc, work_img, vol, plan["target"] is not None)
         else:
-            out = self._labels(acc, work_img, vol, plan["target"] is not None)
+            out = self._labels(px, work_img, vol, plan["target"] is not None)
         out.metadata["segmentation"] = info
         if was_2d:
             out = _as_2d(out, image)
         return out
 
-    def _labels(self, acc, work_img, vol, resampled: bool) -> MedicalImage:
+    def _labels(self, px, work_img, vol, resampled: bool) -> MedicalImage:
         from m1vision.labels._core import label_info
         from m1vision.volume import resample
 
-        k = acc.shape[0]
-        if k == 1:
-            px = (acc[0] >= 0.5).astype(np.uint8)
-        else:
-            px = np.argmax(acc, axis=0).astype(np.uint8 if k <= 256 else np.uint16)
-        del acc
+        px = np.ascontiguousarray(px)
         if resampled:
             on_model = MedicalImage(
                 px,
@@ -733,21 +522,6 @@ def _affine_of(vol: MedicalImage):
 
         a = geometry.default_affine(vol.spacing or (1.0, 1.0, 1.0))
     return [list(map(float, r)) for r in np.asarray(a, float)]
-
-
-def _to_probabilities(acc: np.ndarray) -> None:
-    """Softmax over the class axis (sigmoid for one channel), in place, slab by slab."""
-    for z in range(acc.shape[1]):
-        s = acc[:, z]
-        if s.shape[0] == 1:
-            np.negative(s, out=s)
-            np.exp(s, out=s)
-            s += 1
-            np.reciprocal(s, out=s)
-        else:
-            s -= s.max(axis=0, keepdims=True)
-            np.exp(s, out=s)
-            s /= s.sum(axis=0, keepdims=True)
 
 
 def _as_2d(out: MedicalImage, image) -> MedicalImage:
