@@ -23,8 +23,6 @@ floor  room              what it holds
 1      ``preprocess``    window, blur, Canny, CLAHE, resize, normalize
 1      ``numerics``      the numerics self-test of a backend's device
 2      ``draw``          overlays: edges, masks, heatmaps, boxes, contours
-2      ``render``        the explorers' pure compute: pictures, caches, PNG
-2      ``planes``        the tri-planar view's geometry and picture cache
 2      ``viz``           matplotlib figures
 2      ``data``          the bundled samples and model
 2      ``labels``        label maps in and out (NIfTI, DICOM SEG), statistics, comparison
@@ -34,6 +32,9 @@ floor  room              what it holds
                          the volume input kinds
 3      ``pipeline``      serialisable step pipelines and :meth:`Pipeline.run`
 3      ``inference``     :class:`~m1vision.inference.Predictor`, devices, models
+3      ``views``         what the explorers show, without widgets: pictures, caches, PNG, state
+                         as data (``render`` and ``planes``: their first import paths)
+3      ``_record``       the experiment record's format and the explorer views it keeps
 3      ``cohort``        label statistics of a folder of image/label pairs: one CSV, resumable
 4      ``explain``       Grad-CAM of images and volumes
 4      ``widgets``       the ipywidgets explorers

@@ -52,6 +52,20 @@ def build_parser() -> argparse.ArgumentParser:
     segment.add_argument("--overwrite", action="store_true", help="recompute every case")
     segment.add_argument("--no-progress", action="store_true", help="no progress bar")
 
+    audit = sub.add_parser(
+        "audit",
+        help="audit a folder of DICOM files: series, geometry, duplicates, unreadable files",
+    )
+    audit.add_argument("root", help="the folder holding the collection (searched recursively)")
+    audit.add_argument(
+        "--out", default="audit", help="folder for audit.csv, audit.json and the pictures"
+    )
+    audit.add_argument(
+        "--workers", type=int, default=None, help="worker processes (default: one per core)"
+    )
+    audit.add_argument("--overwrite", action="store_true", help="replace an earlier audit")
+    audit.add_argument("--no-progress", action="store_true", help="no progress bar")
+
     stats = sub.add_parser(
         "stats", help="label statistics of a folder of images and label maps, as one CSV"
     )
@@ -81,6 +95,8 @@ def main(argv: list[str] | None = None) -> int:
         return run(out_dir=args.out)
     if args.command == "segment":
         return _segment(args)
+    if args.command == "audit":
+        return _audit(args)
     if args.command == "stats":
         from m1vision.cohort import stats_folder
         from m1vision.errors import M1VisionError
@@ -103,31 +119,55 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _segment(args) -> int:
+    """Segment the inputs into --out; a bad model or option prints why and returns 2."""
+    from m1vision.errors import M1VisionError
     from m1vision.inference import Segmenter
 
-    segmenter = Segmenter(
-        args.model,
-        mode=args.mode,
-        overlap=args.overlap,
-        blend=args.blend,
-        batch_size=args.batch_size,
-        tta=args.tta,
-        device=args.device,
-    )
-    report = segmenter.segment_folder(
-        args.inputs,
-        args.out,
-        format=args.format,
-        stats=args.stats,
-        workers=args.workers,
-        part=args.part,
-        overwrite=args.overwrite,
-        progress=not args.no_progress,
-    )
+    try:
+        segmenter = Segmenter(
+            args.model,
+            mode=args.mode,
+            overlap=args.overlap,
+            blend=args.blend,
+            batch_size=args.batch_size,
+            tta=args.tta,
+            device=args.device,
+        )
+        report = segmenter.segment_folder(
+            args.inputs,
+            args.out,
+            format=args.format,
+            stats=args.stats,
+            workers=args.workers,
+            part=args.part,
+            overwrite=args.overwrite,
+            progress=not args.no_progress,
+        )
+    except M1VisionError as exc:
+        print(f"m1vision segment: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 2
     print(report)
     for item in report.failed:
         print(f"failed: {item.key}: {item.error}", file=sys.stderr)
     return 1 if report.failed else 0
+
+
+def _audit(args) -> int:
+    """Print the audit's table, write its files; a bad root prints why and returns 2."""
+    from m1vision.errors import M1VisionError
+    from m1vision.io import audit
+    from m1vision.io._audit_report import check_out
+
+    try:
+        check_out(args.out, overwrite=args.overwrite)  # refuse before the work, not after
+        report = audit(args.root, workers=args.workers, progress=not args.no_progress)
+        paths = report.write(args.out, overwrite=args.overwrite)
+    except M1VisionError as exc:
+        print(f"m1vision audit: {exc}", file=sys.stderr)
+        return 2
+    print(report)
+    print("wrote " + ", ".join(str(p) for p in paths.values()))
+    return 0
 
 
 if __name__ == "__main__":

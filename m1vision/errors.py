@@ -35,7 +35,8 @@ class                   also a                  raised for
                                                 ``SeriesSelectionError``,
                                                 ``SeriesGeometryError``, ``MissingSlicesError``,
                                                 ``UnevenSpacingError``,
-                                                ``DuplicatePositionError``, ``GantryTiltError``
+                                                ``DuplicatePositionError``, ``GantryTiltError``,
+                                                ``FrameGeometryError``
 ``VolumeSliceError``    ``RuntimeError``        a 2-D function failed on one slice of a volume
 ======================  ======================  ==============================================
 """
@@ -47,6 +48,7 @@ __all__ = [
     "DeviceUnavailableError",
     "DuplicatePositionError",
     "EmptyLabelError",
+    "FrameGeometryError",
     "GantryTiltError",
     "GridMismatchError",
     "ImageReadError",
@@ -296,6 +298,14 @@ class SeriesSelectionError(SeriesError):
 
 class SeriesGeometryError(SeriesError):
     """Slices of one series differ in orientation, pixel spacing or size, or lack a position."""
+
+
+class FrameGeometryError(SeriesGeometryError):
+    """An Enhanced multi-frame object whose functional groups do not place every frame.
+
+    Some frames lack a PlanePositionSequence or PlaneOrientationSequence, or the frames of one
+    stack have several orientations. ``folder`` is the file, ``files`` names the frames.
+    """
 
 
 class MissingSlicesError(SeriesError):

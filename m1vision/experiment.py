@@ -21,9 +21,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as _dt
-import hashlib
-import json
-import os
 import random
 import subprocess
 import sys
@@ -37,6 +34,17 @@ import numpy as np
 
 from m1vision._atomic import atomic_write_json
 from m1vision._hashing import file_sha256, path_sha256
+from m1vision._record import (
+    SCHEMA,
+    SCHEMA_VERSION,
+    array_sha256,
+    load_record,
+    take_views,
+    view_differences,
+    write_views,
+)
+from m1vision._record import portable as _portable
+from m1vision._record import resolve as _resolve
 from m1vision.errors import OutputExistsError, RecordError
 
 __all__ = [
@@ -52,12 +60,6 @@ __all__ = [
     "reproduce_cli",
     "set_seed",
 ]
-
-SCHEMA = "m1vision.experiment"
-#: The schema this version writes. Records of versions in ``_MIGRATIONS`` are upgraded on
-#: read; any other version is refused with a message naming it.
-SCHEMA_VERSION = 1
-_MIGRATIONS: dict[int, Any] = {}  # {old_version: function(dict) -> dict of old_version + 1}
 
 #: Default tolerance (absolute, on probabilities) for model outputs. CPU and GPU kernels differ
 #: in summation order and precision, so exact equality is not expected across devices;
@@ -114,25 +116,6 @@ def set_seed(seed: int, *, tensorflow: bool | None = None) -> None:
 
 
 # ------------------------------------------------------------------------------ hashing
-def array_sha256(array: np.ndarray) -> str:
-    """SHA-256 of an array's shape, dtype and bytes (C order): equal iff the arrays are equal.
-
-    Hashing the array rather than the encoded file keeps the comparison exact but independent
-    of the PNG encoder's version.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from m1vision.experiment import array_sha256
-    >>> array_sha256(np.zeros((2, 2), np.uint8)) == array_sha256(np.zeros((2, 2), np.uint16))
-    False
-    """
-    array = np.ascontiguousarray(array)
-    digest = hashlib.sha256(f"{array.shape}|{array.dtype.str}|".encode())
-    digest.update(array.tobytes())
-    return digest.hexdigest()
-
-
 def _summary(array: np.ndarray) -> dict:
     a = array.astype(np.float64)
     return {
@@ -198,21 +181,6 @@ def _git_commit() -> dict | None:
     except (OSError, subprocess.SubprocessError):
         return None
     return {"commit": commit, "dirty": bool(dirty)}
-
-
-# ------------------------------------------------------------------------------ paths
-def _portable(path: Path, base: Path) -> str:
-    """``path`` relative to ``base`` where it can be (POSIX form), else absolute."""
-    path = path.resolve()
-    try:
-        return Path(os.path.relpath(path, base.resolve())).as_posix()
-    except ValueError:  # another drive on Windows
-        return str(path)
-
-
-def _resolve(stored: str, base: Path) -> Path:
-    p = Path(stored)
-    return p if p.is_absolute() else (base / p)
 
 
 # ------------------------------------------------------------------------------ running
@@ -303,11 +271,11 @@ def record(
     progress : bool
         Show progress bars.
     explorers : list of explorers, optional
-        :class:`~m1vision.widgets.EdgeExplorer` or
-        :class:`~m1vision.widgets.TriPlanarExplorer` views to keep: each one's full state,
-        the array it explores (``explorers/<i>.npy`` beside the record) and the SHA-256 of
-        every picture it shows. :func:`reproduce` re-renders them and compares exactly;
-        ``Explorer.from_record(path, i)`` restores the view.
+        Explorer views to keep (any explorer of :mod:`m1vision.widgets`, or a pure
+        :class:`m1vision.views.View`): each one's state (``state()``), the array it explores
+        (``explorers/<i>.npy`` beside the record) and the SHA-256 of every picture it shows.
+        :func:`reproduce` recomputes them with the pure views (no ipywidgets needed) and
+        compares exactly; ``Explorer.from_record(path, i)`` restores the view.
 
     Raises
     ------
@@ -341,7 +309,7 @@ def record(
     if not (isinstance(tolerance, int | float) and 0 <= tolerance < 1):
         raise RecordError(f"tolerance must be a number in [0, 1), got {tolerance!r}.")
     predictor_config = _predictor_config(predictor) if predictor is not None else None
-    views = _explorer_views(explorers)
+    views = take_views(explorers)
     set_seed(seed, tensorflow=True if predictor is not None else None)
 
     sources = [src for src, _ in collect_inputs(inputs)]
@@ -412,128 +380,18 @@ def record(
         "timings": timings,
     }
     if views:
-        data["explorers"] = _write_explorer_views(views, folder)
+        data["explorers"] = write_views(views, folder)
     return atomic_write_json(folder / "record.json", data)
 
 
-# -- explorer views ------------------------------------------------------------------
-def _explorer_views(explorers) -> list:
-    """Each explorer's ``(state, array, picture hashes)``, taken before anything runs."""
-    if explorers is None:
-        return []
-    if not isinstance(explorers, list | tuple):
-        raise TypeError(f"explorers must be a list of explorers, got {type(explorers).__name__}.")
-    from m1vision.widgets._replay import explorer_state, shown_pictures
-
-    views = []
-    for explorer in explorers:
-        state, array = explorer_state(explorer)
-        views.append((state, array, [array_sha256(p) for p in shown_pictures(explorer)]))
-    return views
-
-
-def _write_explorer_views(views: list, folder: Path) -> list[dict]:
-    import io
-
-    from m1vision._atomic import atomic_write_bytes
-
-    entries = []
-    for i, (state, array, shown) in enumerate(views):
-        buffer = io.BytesIO()
-        np.save(buffer, np.ascontiguousarray(array), allow_pickle=False)
-        path = atomic_write_bytes(folder / "explorers" / f"{i}.npy", buffer.getvalue())
-        entries.append(
-            {
-                "state": state,
-                "array": _portable(path, folder),
-                "array_sha256": array_sha256(array),
-                "shown_sha256": shown,
-            }
-        )
-    return entries
-
-
-def _explorer_differences(data: dict, base: Path) -> tuple[list[Difference], int]:
-    """Re-render every recorded explorer view; a picture that differs is a Difference."""
-    entries = data.get("explorers") or []
-    if not entries:
-        return [], 0
-    from m1vision.widgets._replay import restore_explorer, shown_pictures
-
-    differences = []
-    for i, entry in enumerate(entries):
-        where = f"explorer {i} ({entry['state'].get('kind')})"
-        path = _resolve(entry["array"], base)
-        if not path.is_file():
-            differences.append(Difference("explorer-missing", where, f"{path} is missing"))
-            continue
-        array = np.load(path, allow_pickle=False)
-        if array_sha256(array) != entry["array_sha256"]:
-            differences.append(Difference("explorer-input", where, f"{path} has changed"))
-            continue
-        shown = [array_sha256(p) for p in shown_pictures(restore_explorer(entry["state"], array))]
-        if shown != entry["shown_sha256"]:
-            recorded = entry["shown_sha256"]
-            changed = [k for k, (a, b) in enumerate(zip(shown, recorded, strict=False)) if a != b]
-            differences.append(
-                Difference("explorer-differs", where, f"picture(s) {changed} render differently")
-            )
-    return differences, len(entries)
+def _explorer_differences(data: dict, base: Path) -> list[Difference]:
+    """Recompute every kept explorer view; a picture that differs is a Difference."""
+    return [Difference(*found) for found in view_differences(data, base)]
 
 
 def _mean_fraction(outputs: list[dict]) -> float:
     fractions = [o["summary"]["nonzero_fraction"] for o in outputs if "summary" in o]
     return round(float(np.mean(fractions)), 6) if fractions else 0.0
-
-
-# ------------------------------------------------------------------------------ reading
-def load_record(path) -> dict:
-    """Read a record, upgrading an older schema; refuse one this version cannot read.
-
-    Raises
-    ------
-    RecordError
-        Not JSON, not an m1vision record, or a schema version this m1vision cannot read
-        (the message names the version found and the versions readable).
-    """
-    path = Path(path)
-    if path.is_dir():
-        path = path / "record.json"
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise RecordError(f"no record at {str(path)!r}.") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise RecordError(f"{str(path)!r} is not a readable JSON record: {exc}") from None
-    if not isinstance(data, dict) or data.get("schema") != SCHEMA:
-        found = data.get("schema") if isinstance(data, dict) else type(data).__name__
-        raise RecordError(
-            f"{str(path)!r} is not an m1vision experiment record (schema {found!r}, expected "
-            f"{SCHEMA!r})."
-        )
-    version = data.get("version")
-    readable = sorted({SCHEMA_VERSION, *_MIGRATIONS})
-    while version in _MIGRATIONS:
-        data = _MIGRATIONS[version](data)
-        version = data["version"]
-    if version != SCHEMA_VERSION:
-        newer = isinstance(version, int) and version > SCHEMA_VERSION
-        raise RecordError(
-            f"{str(path)!r} has schema {SCHEMA} version {version!r}; this m1vision "
-            f"({_m1vision_version()}) reads versions {readable}. "
-            + (
-                "It was written by a newer m1vision: upgrade m1vision to replay it."
-                if newer
-                else "It is older than any version this m1vision can read."
-            )
-        )
-    return data
-
-
-def _m1vision_version() -> str:
-    from m1vision import __version__
-
-    return __version__
 
 
 # ------------------------------------------------------------------------------ reproducing
@@ -722,8 +580,7 @@ def reproduce(record_path, *, device: str = "auto", progress: bool = False) -> R
                             )
                         )
 
-    explorer_differences, _views = _explorer_differences(data, base)
-    differences.extend(explorer_differences)
+    differences.extend(_explorer_differences(data, base))
 
     now = environment()
     recorded_env = data.get("environment", {})

@@ -37,10 +37,14 @@ from m1vision._checks import check_int, check_number
 from m1vision.errors import InvalidParameterError
 
 __all__ = [
+    "ENHANCED_VARIANTS",
     "LABELS",
+    "MESSY_SERIES",
     "PHANTOM_LABELS",
     "SERIES_VARIANTS",
     "SOURCES",
+    "GeneratedCollection",
+    "GeneratedEnhanced",
     "GeneratedSeries",
     "LesionDataset",
     "ct_phantom",
@@ -48,6 +52,8 @@ __all__ = [
     "make_lesion_dataset",
     "split_indices",
     "write_ct_series",
+    "write_enhanced",
+    "write_messy_collection",
 ]
 
 #: Class names, index = label.
@@ -579,7 +585,14 @@ def _layout_to_lps(shape, spacing) -> np.ndarray:
 
 
 def write_ct_series(
-    folder, *, variant: str = "regular", shape=(64, 256, 256), spacing=(2.5, 0.8, 0.8), seed=0
+    folder,
+    *,
+    variant: str = "regular",
+    shape=(64, 256, 256),
+    spacing=(2.5, 0.8, 0.8),
+    seed=0,
+    modality: str = "CT",
+    rescale_per_slice: bool = False,
 ) -> GeneratedSeries:
     """Write :func:`ct_phantom` as a DICOM CT series (one file per slice) with pydicom.
 
@@ -589,6 +602,11 @@ def write_ct_series(
     (PatientName ``Phantom^Generated``, PatientID ``GEN-0001``) so that tests can check no
     reader lets them through. UIDs and names derive from ``seed``: the same call writes the
     same bytes. ``variant`` is one of :data:`SERIES_VARIANTS` (see the comments there).
+
+    ``modality="MR"`` writes the same geometry as MR Image Storage: the phantom mapped to MR-like
+    values ``(HU + 1000) / 2`` stored as uint16 with RescaleSlope 0.75 (a slope a reader must
+    apply). ``rescale_per_slice=True`` gives every slice its own RescaleSlope/Intercept, in any
+    orientation (the "rescale" variant does so for axial slices).
 
     Returns
     -------
@@ -610,11 +628,20 @@ def write_ct_series(
         raise InvalidParameterError(
             f"variant must be one of {', '.join(SERIES_VARIANTS)}, got {variant!r}."
         )
+    if modality not in ("CT", "MR"):
+        raise InvalidParameterError(f"modality must be 'CT' or 'MR', got {modality!r}.")
+    mr = modality == "MR"
+    if mr and variant in ("monochrome1", "mixed"):
+        raise InvalidParameterError(
+            f"variant {variant!r} is written for CT only; use modality='CT'."
+        )
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     shape = tuple(int(v) for v in shape)
     spacing = tuple(float(v) for v in spacing)
     vol = ct_phantom(shape, seed=seed)
+    if mr:
+        vol = (vol + 1000.0) / 2.0
     rng = np.random.default_rng([seed, 11, SERIES_VARIANTS.index(variant)])
     uid = lambda *parts: generate_uid(entropy_srcs=[str(seed), variant, *map(str, parts)])  # noqa: E731
 
@@ -630,17 +657,28 @@ def write_ct_series(
         numbers = [int(v) for v in rng.permutation(numbers)]
     if variant == "reversed":
         numbers = numbers[::-1]
-    common = {"uid": uid, "spacing": spacing, "variant": variant, "series_uid": series_uid}
+    common = {
+        "uid": uid,
+        "spacing": spacing,
+        "variant": variant,
+        "series_uid": series_uid,
+        "modality": modality,
+    }
+    views = None if expected is None else _slice_views(expected, variant)
     for pos, k in enumerate(order):
         img, iop, ipp, ps = slices[k]
-        slope, inter = 1.0, -1024.0
-        if variant == "rescale":
-            slope, inter = float(rng.choice([0.5, 1.0, 2.0])), float(rng.choice([-1024.0, -2000.0]))
+        slope, inter = None, None  # the modality's own
+        if variant == "rescale" or rescale_per_slice:
+            if mr:
+                slope, inter = float(rng.choice([0.5, 0.75, 1.25])), float(rng.choice([0.0, -5.0]))
+            else:
+                slope = float(rng.choice([0.5, 1.0, 2.0]))
+                inter = float(rng.choice([-1024.0, -2000.0]))
         if variant == "mismatch" and k == 1:
             ps = (ps[0] * 1.5, ps[1] * 1.5)
         ds, got = _ct_dataset(img, iop, ipp, ps, numbers[pos], slope=slope, inter=inter, **common)
-        if variant == "rescale" and expected is not None:
-            expected[k] = got
+        if views is not None and got is not None and not (variant == "mismatch" and k == 1):
+            views[k][...] = got
         name = f"IM{numbers[pos]:04d}.dcm"
         if variant == "shuffled":
             name = "".join(rng.choice(list("0123456789ABCDEF"), 8))
@@ -665,6 +703,15 @@ def write_ct_series(
             ds.save_as(files[-1], enforce_file_format=True)
         (folder / "second").rmdir()
     return GeneratedSeries(folder, tuple(files), expected, affine, variant)
+
+
+def _slice_views(expected: np.ndarray, variant: str) -> list:
+    """For each stored slice, the view of ``expected`` (the layout) it fills."""
+    if variant == "sagittal":
+        return [expected[::-1, :, s] for s in range(expected.shape[2])]
+    if variant == "coronal":
+        return [expected[::-1, s, :] for s in range(expected.shape[1])]
+    return [expected[k] for k in range(expected.shape[0])]
 
 
 def _stored_slices(vol: np.ndarray, variant: str, spacing: tuple) -> list[tuple]:
@@ -725,45 +772,473 @@ def _ct_dataset(
     spacing,
     variant,
     series_uid,
-    slope=1.0,
-    inter=-1024.0,
+    modality="CT",
+    slope=None,
+    inter=None,
     echo=None,
 ):
-    """One CT Image Storage dataset of a generated series, and the HU it stores (None for
-    MONOCHROME1)."""
+    """One CT (or MR) Image Storage dataset of a generated series, and the values it stores
+    in modality units (None for MONOCHROME1). Slope and intercept default to the modality's:
+    1 and -1024 for CT (int16), 0.75 and 0 for MR (uint16)."""
     import pydicom
     from pydicom.dataset import FileMetaDataset
-    from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian
+    from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, MRImageStorage
 
+    mr = modality == "MR"
+    if slope is None:
+        slope = 0.75 if mr else 1.0
+    if inter is None:
+        inter = 0.0 if mr else -1024.0
+    sop_class = MRImageStorage if mr else CTImageStorage
     ds = pydicom.Dataset()
     ds.file_meta = FileMetaDataset()
     ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    ds.file_meta.MediaStorageSOPClassUID = CTImageStorage
-    ds.SOPClassUID = CTImageStorage
+    ds.file_meta.MediaStorageSOPClassUID = sop_class
+    ds.SOPClassUID = sop_class
     ds.SOPInstanceUID = uid(series_uid, number, echo)
     ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
     ds.PatientName, ds.PatientID, ds.StudyDate = "Phantom^Generated", "GEN-0001", "20260101"
     ds.StudyInstanceUID, ds.SeriesInstanceUID = uid("study"), series_uid
     ds.FrameOfReferenceUID = uid("frame", series_uid)
-    ds.Modality, ds.Manufacturer, ds.SeriesNumber = "CT", "m1vision synthetic", 2
+    ds.Modality, ds.Manufacturer, ds.SeriesNumber = modality, "m1vision synthetic", 2
     ds.SeriesDescription = "Phantom abdomen 2.5 mm"
     ds.ImageType = ["ORIGINAL", "PRIMARY", "AXIAL"]
     ds.InstanceNumber = number
     ds.ImagePositionPatient = [f"{v:.6f}" for v in ipp]
     ds.ImageOrientationPatient = [f"{v:.8f}" for v in iop]
     ds.PixelSpacing = [f"{v:.6f}" for v in ps]
-    ds.SliceThickness, ds.KVP = f"{spacing[0]:.6f}", "120"
-    ds.WindowCenter, ds.WindowWidth = "40", "400"
-    ds.RescaleSlope, ds.RescaleIntercept, ds.RescaleType = f"{slope:g}", f"{inter:g}", "HU"
+    ds.SliceThickness = f"{spacing[0]:.6f}"
+    ds.RescaleSlope, ds.RescaleIntercept = f"{slope:g}", f"{inter:g}"
+    if mr:
+        ds.WindowCenter, ds.WindowWidth = "400", "800"
+    else:
+        ds.KVP, ds.WindowCenter, ds.WindowWidth, ds.RescaleType = "120", "40", "400", "HU"
     mono1 = variant == "monochrome1"
     raw = (img - inter) / slope
     if mono1:  # stored so that K - lut(raw) gives img back, K = lut(0) + lut(65535)
         raw = (2 * inter + 65535 - img - inter) / slope
     ds.PhotometricInterpretation = "MONOCHROME1" if mono1 else "MONOCHROME2"
     ds.SamplesPerPixel, ds.BitsAllocated, ds.BitsStored, ds.HighBit = 1, 16, 16, 15
-    ds.PixelRepresentation = 0 if mono1 else 1
+    unsigned = mono1 or mr
+    ds.PixelRepresentation = 0 if unsigned else 1
     ds.Rows, ds.Columns = img.shape
     if echo is not None:
         ds.EchoNumbers = echo
-    ds.PixelData = np.round(raw).astype("<u2" if mono1 else "<i2").tobytes()
+    ds.PixelData = np.round(raw).astype("<u2" if unsigned else "<i2").tobytes()
     return ds, np.round(raw) * slope + inter if not mono1 else None
+
+
+# --------------------------------------------------------------------------- Enhanced multi-frame
+
+#: The series variants :func:`write_enhanced` also writes as one Enhanced multi-frame object.
+ENHANCED_VARIANTS: tuple[str, ...] = (
+    "regular",
+    "missing_slice",
+    "uneven",
+    "sagittal",
+    "coronal",
+    "oblique",
+    "tilted",
+)
+
+
+@dataclass(frozen=True)
+class GeneratedEnhanced:
+    """What :func:`write_enhanced` wrote and what a correct reader gives back.
+
+    Attributes
+    ----------
+    path : pathlib.Path
+        The Enhanced multi-frame file.
+    series : GeneratedSeries
+        The same data as a classic single-frame series (its ``expected`` and ``affine`` are
+        those of the first stack of ``path`` too).
+    frame_order : tuple of int
+        For each frame of the file, the index of the series file (in ``series.files``) it
+        holds: the frames are stored in this (shuffled) order.
+    echo_expected : tuple of numpy.ndarray
+        Per echo, the volume a correct reader returns for that stack (axial variants only;
+        empty otherwise). Echo ``e`` stores the first echo's values integer-divided by
+        ``e + 1``.
+    """
+
+    path: Path
+    series: GeneratedSeries
+    frame_order: tuple[int, ...]
+    echo_expected: tuple[np.ndarray, ...]
+
+
+def _sequence(**elements):
+    import pydicom
+
+    item = pydicom.Dataset()
+    for key, value in elements.items():
+        setattr(item, key, value)
+    return pydicom.Sequence([item])
+
+
+def write_enhanced(
+    folder,
+    *,
+    modality: str = "CT",
+    variant: str = "regular",
+    shape=(16, 64, 64),
+    spacing=(2.5, 0.8, 0.8),
+    rescale_per_frame: bool = False,
+    shuffle: bool = True,
+    echoes: int = 1,
+    seed: int = 0,
+) -> GeneratedEnhanced:
+    """Write :func:`ct_phantom` both as a classic series and as one Enhanced CT/MR object.
+
+    The classic series goes to ``folder/series`` (:func:`write_ct_series` with the same
+    ``modality``, ``variant``, ``shape``, ``spacing``, ``seed`` and per-slice rescale), and the
+    same slices, with the same stored values, positions, orientation and rescale, to
+    ``folder/enhanced.dcm`` as an Enhanced CT (or MR) Image Storage object: ImagePositionPatient
+    per frame in PlanePositionSequence, the orientation in a shared PlaneOrientationSequence,
+    PixelSpacing and SliceThickness in a shared PixelMeasuresSequence, the rescale in
+    PixelValueTransformationSequence (shared, or per frame with ``rescale_per_frame``),
+    FrameContentSequence with StackID, InStackPositionNumber and DimensionIndexValues. The
+    frames are stored in a seeded shuffled order (``shuffle``) so that only their positions
+    sort them. ``echoes > 1`` (MR) repeats the stack per echo (MREchoSequence
+    EffectiveEchoTime 10, 20... ms, a third dimension): one object holding several stacks.
+    Deterministic: the same call writes the same bytes.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from m1vision.synthetic import write_enhanced
+    >>> gen = write_enhanced(tempfile.mkdtemp(), shape=(4, 24, 20))
+    >>> gen.path.name, len(gen.series.files), gen.frame_order != (0, 1, 2, 3)
+    ('enhanced.dcm', 4, True)
+    """
+    import pydicom
+    from pydicom.dataset import FileMetaDataset
+    from pydicom.uid import (
+        EnhancedCTImageStorage,
+        EnhancedMRImageStorage,
+        ExplicitVRLittleEndian,
+        generate_uid,
+    )
+
+    if variant not in ENHANCED_VARIANTS:
+        raise InvalidParameterError(
+            f"variant must be one of {', '.join(ENHANCED_VARIANTS)}, got {variant!r}."
+        )
+    echoes = check_int(echoes, name="echoes", minimum=1)
+    if echoes > 1 and modality != "MR":
+        raise InvalidParameterError("echoes > 1 is an MR acquisition; pass modality='MR'.")
+    folder = Path(folder)
+    series = write_ct_series(
+        folder / "series",
+        variant=variant,
+        shape=shape,
+        spacing=spacing,
+        seed=seed,
+        modality=modality,
+        rescale_per_slice=rescale_per_frame,
+    )
+    classic = [pydicom.dcmread(f) for f in series.files]
+    n = len(classic)
+    rng = np.random.default_rng([seed, 12, ENHANCED_VARIANTS.index(variant)])
+    order = [int(v) for v in rng.permutation(n)] if shuffle else list(range(n))
+    uid = lambda *parts: generate_uid(  # noqa: E731
+        entropy_srcs=[str(seed), variant, modality, "enhanced", *map(str, parts)]
+    )
+    first = classic[0]
+    sop = EnhancedMRImageStorage if modality == "MR" else EnhancedCTImageStorage
+    ds = pydicom.Dataset()
+    ds.file_meta = FileMetaDataset()
+    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds.file_meta.MediaStorageSOPClassUID = sop
+    ds.SOPClassUID = sop
+    ds.SOPInstanceUID = uid("instance")
+    ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+    for key in ("PatientName", "PatientID", "StudyDate", "StudyInstanceUID", "Modality"):
+        setattr(ds, key, first.get(key))
+    ds.Manufacturer = first.Manufacturer
+    ds.SeriesInstanceUID = uid("series")
+    ds.SeriesNumber = 4
+    ds.SeriesDescription = f"Phantom {modality} enhanced"
+    ds.ImageType = ["ORIGINAL", "PRIMARY", "VOLUME", "NONE"]
+    ds.InstanceNumber = 1
+    ds.FrameOfReferenceUID = uid("frame of reference")
+    ds.ContentQualification = "PRODUCT"
+    ds.DimensionOrganizationType = "3D"
+    dim_uid = uid("dimensions")
+    ds.DimensionOrganizationSequence = _sequence(DimensionOrganizationUID=dim_uid)
+    pointers = [
+        ("StackID", "FrameContentSequence"),
+        ("InStackPositionNumber", "FrameContentSequence"),
+    ]
+    if echoes > 1:
+        pointers.append(("EffectiveEchoTime", "MREchoSequence"))
+    ds.DimensionIndexSequence = pydicom.Sequence()
+    for pointer, group in pointers:
+        item = pydicom.Dataset()
+        item.DimensionOrganizationUID = dim_uid
+        item.DimensionIndexPointer = pydicom.datadict.tag_for_keyword(pointer)
+        item.FunctionalGroupPointer = pydicom.datadict.tag_for_keyword(group)
+        ds.DimensionIndexSequence.append(item)
+    for key in (
+        "SamplesPerPixel",
+        "PhotometricInterpretation",
+        "Rows",
+        "Columns",
+        "BitsAllocated",
+        "BitsStored",
+        "HighBit",
+        "PixelRepresentation",
+    ):
+        setattr(ds, key, first.get(key))
+    ds.NumberOfFrames = n * echoes
+    shared = pydicom.Dataset()
+    shared.PixelMeasuresSequence = _sequence(
+        PixelSpacing=first.PixelSpacing, SliceThickness=first.SliceThickness
+    )
+    shared.PlaneOrientationSequence = _sequence(
+        ImageOrientationPatient=first.ImageOrientationPatient
+    )
+    shared.FrameVOILUTSequence = _sequence(
+        WindowCenter=first.WindowCenter, WindowWidth=first.WindowWidth
+    )
+    if not rescale_per_frame:
+        shared.PixelValueTransformationSequence = _sequence(
+            RescaleSlope=first.RescaleSlope,
+            RescaleIntercept=first.RescaleIntercept,
+            RescaleType=first.get("RescaleType", "US"),
+        )
+    ds.SharedFunctionalGroupsSequence = pydicom.Sequence([shared])
+    ds.PerFrameFunctionalGroupsSequence = pydicom.Sequence()
+    # the in-stack position: rank along the normal (what a writer knows; the reader ignores it)
+    normal = np.cross(
+        np.asarray(first.ImageOrientationPatient[:3], float),
+        np.asarray(first.ImageOrientationPatient[3:], float),
+    )
+    rank = np.argsort(np.argsort([float(np.dot(c.ImagePositionPatient, normal)) for c in classic]))
+    frames = []
+    for e in range(echoes):
+        for k in order:
+            c = classic[k]
+            item = pydicom.Dataset()
+            values = [1, int(rank[k]) + 1] + ([e + 1] if echoes > 1 else [])
+            item.FrameContentSequence = _sequence(
+                StackID="1", InStackPositionNumber=int(rank[k]) + 1, DimensionIndexValues=values
+            )
+            item.PlanePositionSequence = _sequence(ImagePositionPatient=c.ImagePositionPatient)
+            if rescale_per_frame:
+                item.PixelValueTransformationSequence = _sequence(
+                    RescaleSlope=c.RescaleSlope,
+                    RescaleIntercept=c.RescaleIntercept,
+                    RescaleType=c.get("RescaleType", "US"),
+                )
+            if echoes > 1:
+                item.MREchoSequence = _sequence(EffectiveEchoTime=10.0 * (e + 1))
+            ds.PerFrameFunctionalGroupsSequence.append(item)
+            frames.append(c.pixel_array // (e + 1))
+    ds.PixelData = np.stack(frames).astype(frames[0].dtype.newbyteorder("<")).tobytes()
+    path = folder / "enhanced.dcm"
+    ds.save_as(path, enforce_file_format=True)
+
+    echo_expected: list[np.ndarray] = []
+    if echoes > 1 and variant in ("regular", "uneven", "tilted"):
+        for e in range(echoes):
+            vol = np.empty((n, *classic[0].pixel_array.shape), np.float32)
+            for c in classic:
+                slope, inter = float(c.RescaleSlope), float(c.RescaleIntercept)
+                vol[int(rank[classic.index(c)])] = (c.pixel_array // (e + 1)) * slope + inter
+            echo_expected.append(vol)
+    return GeneratedEnhanced(path, series, tuple(order), tuple(echo_expected))
+
+
+# --------------------------------------------------------------------------- a messy collection
+
+#: The series :func:`write_messy_collection` writes: (folder, modality, variant, what it is).
+MESSY_SERIES: tuple[tuple[str, str, str, str], ...] = (
+    ("ct/chest", "CT", "regular", "axial CT, 2.5 mm slices"),
+    ("ct/head_thin", "CT", "regular", "axial CT, 1 mm slices, larger matrix"),
+    ("mr/knee_sag", "MR", "sagittal", "sagittal MR"),
+    ("mr/brain_cor", "MR", "coronal", "coronal MR"),
+    ("ct/gap", "CT", "missing_slice", "axial CT with one slice missing (a gap)"),
+    ("ct/tilted", "CT", "tilted", "axial CT with a 12 degree gantry tilt"),
+    ("copy/ct_chest", "CT", "copy", "a copy of ct/chest under another folder"),
+)
+
+
+@dataclass(frozen=True)
+class GeneratedCollection:
+    """What :func:`write_messy_collection` wrote, and what an audit must find in it.
+
+    Attributes
+    ----------
+    root : pathlib.Path
+        The collection's folder.
+    series : tuple of dict
+        Per series: ``folder`` (relative to ``root``), ``modality``, ``variant``, ``files``
+        (how many), ``regular`` (True when a strict :func:`~m1vision.io.read_series` reads it).
+    duplicated : tuple of (str, str)
+        Folders whose images are pixel for pixel the same (the original, the copy).
+    unreadable : tuple of str
+        Files (relative to ``root``) that are not readable DICOM: a text file, a truncated one.
+    skipped : tuple of str
+        DICOM files that hold no image (the DICOMDIR).
+    identifiers : tuple of str
+        Patient and study identifiers written into the files (names, IDs, UIDs, dates): no
+        output of a de-identifying tool may contain any of them.
+    """
+
+    root: Path
+    series: tuple[dict, ...]
+    duplicated: tuple[tuple[str, str], ...]
+    unreadable: tuple[str, ...]
+    skipped: tuple[str, ...]
+    identifiers: tuple[str, ...]
+
+    @property
+    def n_files(self) -> int:
+        """Every file written, images and others."""
+        return sum(s["files"] for s in self.series) + len(self.unreadable) + len(self.skipped)
+
+
+def _as_mr(path: Path, *, number: int, description: str) -> None:
+    """Rewrite a generated CT slice as an MR slice (stored values, no rescale)."""
+    import pydicom
+    from pydicom.uid import MRImageStorage
+
+    ds = pydicom.dcmread(path)
+    ds.Modality, ds.SOPClassUID = "MR", MRImageStorage
+    ds.file_meta.MediaStorageSOPClassUID = MRImageStorage
+    for keyword in ("RescaleSlope", "RescaleIntercept", "RescaleType", "KVP"):
+        delattr(ds, keyword)
+    ds.ImageType = ["ORIGINAL", "PRIMARY", "M", "ND"]
+    ds.SeriesNumber, ds.SeriesDescription = number, description
+    ds.MagneticFieldStrength, ds.RepetitionTime, ds.EchoTime = "3", "2000", "30"
+    ds.WindowCenter, ds.WindowWidth = "1100", "900"
+    ds.save_as(path, enforce_file_format=True)
+
+
+def _write_dicomdir(path: Path, *, seed: int) -> None:
+    """A small DICOMDIR (an index, no image) with one patient record."""
+    import pydicom
+    from pydicom.dataset import FileMetaDataset
+    from pydicom.uid import ExplicitVRLittleEndian, MediaStorageDirectoryStorage, generate_uid
+
+    ds = pydicom.Dataset()
+    ds.file_meta = FileMetaDataset()
+    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds.file_meta.MediaStorageSOPClassUID = MediaStorageDirectoryStorage
+    ds.file_meta.MediaStorageSOPInstanceUID = generate_uid(entropy_srcs=[str(seed), "dicomdir"])
+    ds.FileSetID = "MESSY"
+    ds.OffsetOfTheFirstDirectoryRecordOfTheRootDirectoryEntity = 0
+    ds.OffsetOfTheLastDirectoryRecordOfTheRootDirectoryEntity = 0
+    ds.FileSetConsistencyFlag = 0
+    record = pydicom.Dataset()
+    record.OffsetOfTheNextDirectoryRecord = 0
+    record.RecordInUseFlag = 0xFFFF
+    record.OffsetOfReferencedLowerLevelDirectoryEntity = 0
+    record.DirectoryRecordType = "PATIENT"
+    record.PatientName, record.PatientID = "Phantom^Generated", "GEN-0001"
+    ds.DirectoryRecordSequence = [record]
+    ds.save_as(path, enforce_file_format=True)
+
+
+def write_messy_collection(
+    root, *, files_per_series: int = 8, size: int = 32, seed: int = 0
+) -> GeneratedCollection:
+    """Write a small collection of DICOM series the way archives hand them out: messy.
+
+    Built on :func:`write_ct_series` (see :data:`MESSY_SERIES`): two regular axial CT series
+    of different spacing and matrix, a sagittal and a coronal MR series, a CT series with a
+    gap and one with a gantry tilt, and a copy of the first CT series under another folder
+    (the same images twice). Beside them ``misc/readme.txt`` (not DICOM),
+    ``misc/truncated.dcm`` (a CT slice cut off in its pixel data, as an interrupted copy leaves
+    it) and a ``DICOMDIR`` (an index, no image). Every file carries made-up patient and
+    study identifiers (:attr:`GeneratedCollection.identifiers`). The same arguments write the
+    same bytes.
+
+    Parameters
+    ----------
+    root : str or pathlib.Path
+        The folder to write into (created; it should be empty).
+    files_per_series : int, keyword-only
+        Image files of each series (the gap series has one fewer), >= 4. About
+        ``7 * files_per_series + 3`` files in all.
+    size : int, keyword-only
+        The smaller matrices' side in pixels, >= 8.
+    seed : int, keyword-only
+        Seed of the phantoms' noise and the UIDs.
+
+    Returns
+    -------
+    GeneratedCollection
+        What was written and what an audit must find.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from m1vision.synthetic import write_messy_collection
+    >>> gen = write_messy_collection(tempfile.mkdtemp(), files_per_series=4, size=16)
+    >>> len(gen.series), gen.n_files, gen.unreadable
+    (7, 31, ('misc/readme.txt', 'misc/truncated.dcm'))
+    """
+    import shutil
+
+    import pydicom
+
+    n = check_int(files_per_series, name="files_per_series", minimum=4)
+    size = check_int(size, name="size", minimum=8)
+    seed = check_int(seed, name="seed", minimum=0)
+    root = Path(root)
+    root.mkdir(parents=True, exist_ok=True)
+    plans = {
+        "ct/chest": {"shape": (n, size, size), "spacing": (2.5, 0.8, 0.8)},
+        "ct/head_thin": {
+            "shape": (n, size + size // 2, size + size // 2),
+            "spacing": (1.0, 0.5, 0.5),
+        },
+        "mr/knee_sag": {"shape": (size, size, n), "spacing": (0.6, 0.6, 3.0)},
+        "mr/brain_cor": {"shape": (size // 2 + 4, n, size), "spacing": (1.2, 4.0, 0.9)},
+        "ct/gap": {"shape": (n + 1, size, size), "spacing": (3.0, 0.7, 0.7)},
+        "ct/tilted": {"shape": (n, size, size), "spacing": (2.0, 0.8, 0.8)},
+    }
+    series = []
+    for k, (folder, modality, variant, what) in enumerate(MESSY_SERIES):
+        target = root / folder
+        if variant == "copy":
+            source = next(s for s in series if s["folder"] == "ct/chest")
+            shutil.copytree(root / source["folder"], target)
+            files = sorted(target.iterdir())
+        else:
+            gen = write_ct_series(target, variant=variant, seed=seed * 100 + k, **plans[folder])
+            files = list(gen.files)
+            if modality == "MR":
+                for f in files:
+                    _as_mr(f, number=10 + k, description=what)
+        series.append(
+            {
+                "folder": folder,
+                "modality": modality,
+                "variant": variant,
+                "files": len(files),
+                "regular": variant in ("regular", "sagittal", "coronal", "copy"),
+            }
+        )
+    misc = root / "misc"
+    misc.mkdir(exist_ok=True)
+    (misc / "readme.txt").write_text("Exported from the archive; see the ticket for details.\n")
+    whole = (root / "ct/chest/IM0001.dcm").read_bytes()
+    (misc / "truncated.dcm").write_bytes(whole[: len(whole) - (size * size)])
+    _write_dicomdir(root / "DICOMDIR", seed=seed)
+    identifiers = {"Phantom^Generated", "GEN-0001", "20260101"}
+    for s in series:
+        for f in sorted((root / s["folder"]).iterdir()):
+            ds = pydicom.dcmread(f, stop_before_pixels=True)
+            identifiers |= {ds.SOPInstanceUID, ds.SeriesInstanceUID, ds.StudyInstanceUID}
+    return GeneratedCollection(
+        root=root,
+        series=tuple(series),
+        duplicated=(("ct/chest", "copy/ct_chest"),),
+        unreadable=("misc/readme.txt", "misc/truncated.dcm"),
+        skipped=("DICOMDIR",),
+        identifiers=tuple(sorted(identifiers)),
+    )

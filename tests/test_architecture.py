@@ -44,8 +44,6 @@ FLOORS: dict[int, tuple[str, tuple[str, ...]]] = {
         "pictures, labels, samples",
         (
             "m1vision.draw",
-            "m1vision.render",
-            "m1vision.planes",
             "m1vision.viz",
             "m1vision.labels",
             "m1vision._resample",
@@ -54,12 +52,16 @@ FLOORS: dict[int, tuple[str, tuple[str, ...]]] = {
         ),
     ),
     3: (
-        "jobs",
+        "jobs and views",
         (
             "m1vision.batch",
             "m1vision.volume",
             "m1vision.pipeline",
             "m1vision.inference",
+            "m1vision.views",
+            "m1vision.render",
+            "m1vision.planes",
+            "m1vision._record",
             "m1vision.cohort",
         ),
     ),

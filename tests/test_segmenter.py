@@ -482,6 +482,8 @@ def test_cli_segment(tmp_path, cohort):
     assert code == 0
     assert len(list((tmp_path / "o").glob("*.nii.gz"))) == 4
     assert len(list((tmp_path / "o").glob("*.stats.csv"))) == 4
+    missing = ["segment", str(cohort), "--model", str(tmp_path / "nope.keras"), "--out", "x"]
+    assert main(missing) == 2  # a documented error, printed, not a traceback
 
 
 def _cached_segmenters() -> int:

@@ -9,10 +9,14 @@ not by their extension, so a PNG named ``.dcm`` or a DICOM without an extension 
 function               returns
 =====================  ==========================================================================
 :func:`read_image`     a plain ``ndarray`` (PNG, JPEG, TIFF, BMP; 8/16-bit kept; BGR for color)
-:func:`read_dicom`     a :class:`MedicalImage`, pixels float32 in modality units (HU for CT)
+:func:`read_dicom`     a :class:`MedicalImage`, pixels float32 in modality units (HU for CT);
+                       an Enhanced multi-frame CT/MR/PET object as a volume (``stack=``)
 :func:`read_nifti`     a :class:`MedicalImage`, a float32 (Z, H, W) volume in DICOM-like layout
 :func:`read_series`    a :class:`MedicalImage` volume from a folder of single-slice DICOM files
-:func:`list_series`    one :class:`SeriesInfo` row per DICOM series found in a folder
+:func:`list_series`    one :class:`SeriesInfo` row per DICOM series found in a folder (per
+                       stack for an Enhanced multi-frame object)
+:func:`audit`          an :class:`AuditReport` of a whole collection: series, geometry, verdicts,
+                       duplicate images, unreadable files; CSV, JSON and pictures
 :func:`read_any`       a :class:`MedicalImage` for any of the above (a file or a one-series
                        folder), picked by content
 :func:`write_image`    writes PNG/JPEG/TIFF/BMP atomically; refuses to overwrite unless asked
@@ -31,8 +35,14 @@ Where things are (private parts):
 ``_listing``        finding and listing DICOM series
 ``_series``         reading one series as a volume
 ``_series_checks``  readable slices, usable orientation
+``_stack``          the geometry checks, rescale and layout shared by series and Enhanced frames
+``_enhanced``       Enhanced multi-frame objects: functional groups, stacks
+``_audit``          :func:`audit`: a DICOM collection at a glance (the run, in worker processes)
+``_audit_report``   :class:`AuditReport`: its table, CSV/JSON files, scatter and contact sheet
 ``_write``          :func:`write_image`
 ==================  ==============================================================================
+
+Geometry (affines, orientations, the layout) is :mod:`m1vision.geometry`'s.
 
 Conventions
 -----------
@@ -47,6 +57,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from m1vision.errors import ImageReadError, SeriesNotFoundError
+from m1vision.io._audit import AuditReport, AuditRow, audit
 from m1vision.io._core import MedicalImage, _check_file
 from m1vision.io._dicom import read_dicom
 from m1vision.io._listing import SeriesInfo, SeriesListing, list_series
@@ -58,9 +69,12 @@ from m1vision.io._write import write_image
 
 __all__ = [
     "IMAGE_EXTENSIONS",
+    "AuditReport",
+    "AuditRow",
     "MedicalImage",
     "SeriesInfo",
     "SeriesListing",
+    "audit",
     "has_image_extension",
     "list_series",
     "read_any",

@@ -32,6 +32,16 @@ def _first(value) -> float | None:
         return None
 
 
+def _window(ds) -> tuple[float, float] | None:
+    """The first WindowCenter/WindowWidth pair of a data set (or a functional group item)."""
+    if ds is None:
+        return None
+    center, width = _first(ds.get("WindowCenter")), _first(ds.get("WindowWidth"))
+    if center is not None and width is not None and width > 0:
+        return (center, width)
+    return None
+
+
 def _floats(value) -> list[float] | None:
     if value is None or value == "":
         return None
@@ -160,7 +170,7 @@ def _dicom_metadata(ds) -> dict:
     return meta
 
 
-def read_dicom(path) -> MedicalImage:
+def read_dicom(path, *, stack: int | str | None = None, strict: bool = True) -> MedicalImage:
     """Read a DICOM file: pixels in modality units, default window, spacing, safe metadata.
 
     What is done, in order:
@@ -186,12 +196,30 @@ def read_dicom(path) -> MedicalImage:
     4. Color (RGB, YBR, PALETTE COLOR) becomes BGR uint8/uint16 (there are no modality units),
        ``metadata["layout"] = "color"``
        (multi-frame color: (Z, H, W, 3), ``"color-volume"``).
-    5. Multi-frame data become a (Z, H, W) volume, ``metadata["layout"] = "volume"``.
+    5. Multi-frame data become a (Z, H, W) volume, ``metadata["layout"] = "volume"``; legacy
+       multi-frame (NumberOfFrames with SpacingBetweenSlices or GridFrameOffsetVector, RT dose)
+       keep the file's frame order. Before decoding, NumberOfFrames is checked against the
+       pixel data length and the functional groups.
+    6. **Enhanced multi-frame** CT, MR and PET (frames placed by PlanePositionSequence and
+       PlaneOrientationSequence in the Shared/PerFrame functional groups) are read as
+       :func:`read_series` reads a folder of slices: frames sorted along the slice normal
+       (never by frame number), the same checks (duplicates, gaps, uneven steps, tilt; strict
+       or lenient), each frame's PixelValueTransformationSequence rescale (HU for CT), laid
+       out like :func:`read_nifti` with ``metadata["affine"]``. An object holding several
+       stacks (StackID, TemporalPositionIndex, echo times, b-values, other dimensions of
+       DimensionIndexValues) is never flattened: ``stack`` picks one
+       (``metadata["stacks"]`` lists them, as do :func:`list_series` rows).
 
     Parameters
     ----------
     path : str or pathlib.Path
         A DICOM Part 10 file (with or without the 128-byte preamble).
+    stack : int or str, optional, keyword-only
+        For an Enhanced object with several stacks: its index or label (e.g.
+        ``"echo time 20 ms"``); required when there are several.
+    strict : bool, keyword-only
+        For Enhanced objects, as :func:`read_series`: raise on any irregularity (default) or
+        read what is consistent and record it in ``metadata["irregularities"]``.
 
     Returns
     -------
@@ -208,11 +236,18 @@ def read_dicom(path) -> MedicalImage:
     ------
     ImageReadError
         Missing/empty/not DICOM; a DICOM without pixel data (structured report, RT plan,
-        DICOMDIR...); an image object cut off before its pixel data.
+        DICOMDIR...); an image object cut off before its pixel data; NumberOfFrames
+        disagreeing with the per-frame functional groups.
     PixelDataError
         (an ImageReadError) Pixel data that cannot be decoded or disagree with the declared
         size: a cut or damaged stream, an unknown transfer syntax, a missing decoder. The
         message names the file, the transfer syntax by name and UID, and the fix.
+    SeriesSelectionError
+        An Enhanced object with several stacks and no (or no matching) ``stack``.
+    FrameGeometryError
+        Frames without a position or orientation; several orientations in one stack (strict).
+    MissingSlicesError, UnevenSpacingError, DuplicatePositionError, GantryTiltError
+        As :func:`read_series`, for the frames of an Enhanced object (strict).
 
     Examples
     --------
@@ -255,11 +290,16 @@ def read_dicom(path) -> MedicalImage:
             "(e.g. a structured report, RT plan/structure set, or DICOMDIR).",
         )
     _check_size(p, ds)
+    enhanced = _multiframe_plan(p, ds, stack, strict)
     try:
         raw = ds.pixel_array
     except Exception as exc:  # pydicom raises RuntimeError/ValueError/NotImplementedError...
         raise _decode_error(p, ds, exc) from exc
 
+    if enhanced is not None:
+        from m1vision.io._enhanced import assemble
+
+        return assemble(p, ds, raw, enhanced)
     metadata = _dicom_metadata(ds)
     modality = metadata.get("modality")
     photometric = str(ds.get("PhotometricInterpretation", "MONOCHROME2")).upper()
@@ -267,10 +307,7 @@ def read_dicom(path) -> MedicalImage:
     n_frames = int(_first(ds.get("NumberOfFrames")) or 1)
     metadata["frames"] = n_frames
     multi = n_frames > 1
-    window = None
-    center, width = _first(ds.get("WindowCenter")), _first(ds.get("WindowWidth"))
-    if center is not None and width is not None and width > 0:
-        window = (center, width)
+    window = _window(ds)
 
     if photometric == "PALETTE COLOR" or samples > 1:
         rgb = apply_color_lut(raw, ds) if photometric == "PALETTE COLOR" else raw
@@ -304,6 +341,29 @@ def read_dicom(path) -> MedicalImage:
         metadata=metadata,
         source=str(p),
     )
+
+
+def _multiframe_plan(p, ds, stack, strict):
+    """The header-only plan of an Enhanced multi-frame object (None for other objects).
+
+    Checks a multi-frame object's frame count against its pixel data before decoding.
+    """
+    from m1vision.errors import InvalidParameterError
+    from m1vision.io import _enhanced
+
+    photometric = str(ds.get("PhotometricInterpretation", "MONOCHROME2")).upper()
+    if photometric.startswith("MONOCHROME") and _enhanced.is_enhanced(ds):
+        return _enhanced.plan(p, ds, stack=stack, strict=strict)
+    if stack is not None:
+        raise InvalidParameterError(
+            f"stack={stack!r} picks a stack of an Enhanced multi-frame object, but {str(p)!r} "
+            "is none (no plane positions in functional groups); leave stack out."
+        )
+    if not isinstance(strict, bool):
+        raise InvalidParameterError(f"strict must be True or False, got {strict!r}.")
+    if int(_first(ds.get("NumberOfFrames")) or 1) > 1:
+        _enhanced._check_frame_count(p, ds)
+    return None
 
 
 def _monochrome1_constant(ds, apply_modality_lut) -> float:

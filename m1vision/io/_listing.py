@@ -6,6 +6,7 @@ Files are found by content, read in threads and grouped by SeriesInstanceUID;
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import struct
@@ -50,10 +51,15 @@ class SeriesInfo:
     slices : int
         Distinct slice positions (fewer than ``files`` for multi-echo or repeated slices).
     orientation : str
-        "axial", "coronal", "sagittal", "oblique axial"... from ImageOrientationPatient,
-        "multi-frame" for one multi-frame object, "unknown" without orientation.
+        "axial", "coronal", "sagittal", "oblique axial"... from ImageOrientationPatient (of
+        the functional groups for an Enhanced multi-frame object), "multi-frame" for another
+        multi-frame object, "unknown" without orientation.
     folder : str
         The sub-folder holding its first file, relative to the folder listed ("." for itself).
+    stack : str
+        For one stack of an Enhanced multi-frame object holding several (echoes, time points,
+        b-values, StackIDs), what tells it apart, e.g. "echo time 20 ms"; "" otherwise. Each
+        such stack is a row of its own.
     """
 
     index: int
@@ -66,6 +72,7 @@ class SeriesInfo:
     slices: int
     orientation: str
     folder: str
+    stack: str = ""
 
     def to_dict(self) -> dict:
         """The row as a JSON-safe dict."""
@@ -102,6 +109,9 @@ class SeriesListing:
 
     def __str__(self) -> str:
         head = ("#", "modality", "description", "files", "rows x cols", "slices", "orientation")
+        stacks = any(s.stack for s in self.series)
+        if stacks:
+            head = (*head, "stack")
         rows = [head] + [
             (
                 str(s.index),
@@ -112,6 +122,7 @@ class SeriesListing:
                 str(s.slices),
                 s.orientation,
             )
+            + ((s.stack,) if stacks else ())
             for s in self.series
         ]
         widths = [max(len(r[i]) for r in rows) for i in range(len(head))]
@@ -147,6 +158,10 @@ class _Slice:
     frames: int
     position: float = 0.0
     raw: object = None  # the decoded stored values (read_series), or the decoding error
+    stack: int | None = None  # the stack of an Enhanced multi-frame object this row reads
+    stack_label: str = ""
+    stack_frames: int = 0
+    frame: object = None  # the functional-group facts of one Enhanced frame
 
 
 def _check_folder(folder) -> Path:
@@ -274,8 +289,36 @@ def _scan(folder: Path, *, pixels: bool, workers: int, progress, decode: bool = 
         if item is None:
             skipped.append((path.relative_to(folder).as_posix(), reason))
         else:
-            groups.setdefault(item.uid, []).append(item)
+            for row in _stack_rows(item):
+                groups.setdefault(row.uid, []).append(row)
     return list(groups.values()), skipped
+
+
+def _stack_rows(item: _Slice) -> list[_Slice]:
+    """An Enhanced multi-frame object as one row per stack; any other item as itself."""
+    from m1vision.errors import SeriesError
+    from m1vision.io._enhanced import is_enhanced, split_stacks
+
+    photometric = str(item.ds.get("PhotometricInterpretation", "MONOCHROME2")).upper()
+    if item.frames < 2 or not photometric.startswith("MONOCHROME") or not is_enhanced(item.ds):
+        return [item]
+    try:
+        stacks = split_stacks(item.path, item.ds)
+    except (SeriesError, TypeError, ValueError):  # one row; reading it says what is wrong
+        return [item]
+    rows = []
+    for i, stack in enumerate(stacks):
+        rows.append(
+            dataclasses.replace(
+                item,
+                uid=f"{item.uid} stack {i}" if len(stacks) > 1 else item.uid,
+                iop=stack.frames[0].iop,
+                stack=i if len(stacks) > 1 else None,
+                stack_label=stack.label,
+                stack_frames=len(stack.frames),
+            )
+        )
+    return rows
 
 
 def _key(group: list[_Slice]):
@@ -295,6 +338,11 @@ def _infos(groups) -> list[SeriesInfo]:
         number = _first(ds.get("SeriesNumber"))
         positions = {tuple(np.round(s.ipp, 3)) for s in g if s.ipp is not None}
         multi = len(g) == 1 and g[0].frames > 1
+        enhanced = multi and g[0].stack_frames > 0
+        if enhanced:
+            orientation = plane_name(g[0].iop)
+        else:
+            orientation = "multi-frame" if multi else plane_name(g[0].iop)
         out.append(
             SeriesInfo(
                 index=i,
@@ -304,9 +352,10 @@ def _infos(groups) -> list[SeriesInfo]:
                 files=len(g),
                 rows=g[0].size[0],
                 columns=g[0].size[1],
-                slices=g[0].frames if multi else (len(positions) or len(g)),
-                orientation="multi-frame" if multi else plane_name(g[0].iop),
+                slices=(g[0].stack_frames or g[0].frames) if multi else (len(positions) or len(g)),
+                orientation=orientation,
                 folder=Path(g[0].name).parent.as_posix(),
+                stack=g[0].stack_label,
             )
         )
     return out

@@ -1,7 +1,7 @@
 """Interactive explorers for JupyterLab: edges, display windows, volumes (ipywidgets).
 
-Each explorer is a set of controls wired with observers to pure functions of
-:mod:`m1vision.render` (the compute knows no widget), and shows its picture in an
+Each explorer is a set of controls wired with observers to the pure views of
+:mod:`m1vision.views` (the compute knows no widget), and shows its picture in an
 ``ipywidgets.Image`` fed PNG bytes, so an update costs one cached computation and one PNG
 encode, not a matplotlib redraw. Display an explorer by making it the last expression of a
 cell (or ``IPython.display.display(explorer)``).
@@ -20,6 +20,11 @@ cell (or ``IPython.display.display(explorer)``).
 * :class:`VolumeExplorer`: a slice slider and axis choice over a 3-D volume, with the edge
   controls of :class:`EdgeExplorer`.
 
+Every explorer is an :class:`Explorer`: ``state()`` gives its state as data (JSON-able,
+versioned, the state of its :mod:`m1vision.views` view), ``Explorer.from_state(state, image)``
+builds the explorer of the state's kind, and :func:`from_record` restores a view kept by
+:func:`m1vision.experiment.record`.
+
 Every control comes from one table (``_common.CONTROLS``) with a tooltip saying what it does.
 With the mouse over a volume's picture the arrow keys (Page Up/Down, Home, End) step its
 slice, in JupyterLab and Notebook 7 alike (docs/explorers.md).
@@ -27,8 +32,8 @@ slice, in JupyterLab and Notebook 7 alike (docs/explorers.md).
 An error inside an update (a failing ``pipeline`` step, say) is shown in the explorer's error
 area and kept in ``.last_error``; the explorer keeps the last good picture and keeps working.
 
-Where things are (private parts; the compute is :mod:`m1vision.render` and
-:mod:`m1vision.planes`):
+Where things are (private parts; the compute, the state as data and the export are
+:mod:`m1vision.views`'s):
 
 ===============  ===================================================================================
 ``_common``      the shared controls (window), the error area, the static fallback picture
@@ -37,20 +42,21 @@ Where things are (private parts; the compute is :mod:`m1vision.render` and
 ``_explore``     :func:`explore`, :class:`FunctionExplorer`
 ``_volume``      :class:`VolumeExplorer`
 ``_triplanar``   :class:`TriPlanarExplorer`
-``_export``      PNG pictures and GIF/MP4 sweeps of an explorer
-``_replay``      explorers restored from an experiment record (:func:`from_record`)
+``_state``       :class:`Explorer`: ``state()`` / ``from_state()`` through the view of each kind,
+                 :func:`from_record` (an explorer restored from an experiment record)
 ===============  ===================================================================================
 """
 
 from m1vision.widgets._edges import EdgeExplorer, explore_edges
 from m1vision.widgets._explore import FunctionExplorer, explore
-from m1vision.widgets._replay import from_record
+from m1vision.widgets._state import Explorer, from_record
 from m1vision.widgets._triplanar import TriPlanarExplorer
 from m1vision.widgets._volume import VolumeExplorer
 from m1vision.widgets._window import WindowExplorer
 
 __all__ = [
     "EdgeExplorer",
+    "Explorer",
     "FunctionExplorer",
     "TriPlanarExplorer",
     "VolumeExplorer",

@@ -11,7 +11,8 @@ import numpy as np
 
 from m1vision.errors import InvalidParameterError
 from m1vision.preprocess import WINDOW_PRESETS
-from m1vision.render import ExplorerParams, encode_png
+from m1vision.views.png import encode_png, side_by_side_picture
+from m1vision.views.settings import EdgeSettings
 
 _CUSTOM = "custom"
 _FULL_RANGE = "full range"
@@ -47,7 +48,7 @@ def _check_window(value, *, name: str = "window") -> tuple[float, float] | None:
         return None
     if not isinstance(value, tuple | list) or len(value) != 2:
         raise InvalidParameterError(f"{name} must be (center, width), got {value!r}.")
-    params = ExplorerParams(center=value[0], width=value[1])  # checks both
+    params = EdgeSettings(center=value[0], width=value[1])  # checks both
     return params.center, params.width
 
 
@@ -191,21 +192,9 @@ def _static_bundle(widget, picture_png: bytes | None, text: str, **kwargs) -> di
     return bundle
 
 
-def _side_by_side(pictures: list[np.ndarray], *, gap: int = 4) -> np.ndarray:
-    """BGR pictures next to each other, top-aligned on a black background."""
-    height = max(p.shape[0] for p in pictures)
-    width = sum(p.shape[1] for p in pictures) + gap * (len(pictures) - 1)
-    out = np.zeros((height, width, 3), np.uint8)
-    x = 0
-    for p in pictures:
-        bgr = p if p.ndim == 3 else np.repeat(p[:, :, None], 3, axis=2)
-        out[: p.shape[0], x : x + p.shape[1]] = bgr[:, :, :3]
-        x += p.shape[1] + gap
-    return out
-
-
 def _png_of(pictures: list[np.ndarray]) -> bytes:
-    return encode_png(_side_by_side(pictures))
+    return encode_png(side_by_side_picture(pictures))
+
 
 
 # -- the controls, from one table ------------------------------------------------------------

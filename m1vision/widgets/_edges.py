@@ -11,7 +11,8 @@ import numpy as np
 from m1vision._checks import check_image, check_int
 from m1vision.errors import InvalidImageError, InvalidParameterError
 from m1vision.preprocess import auto_canny
-from m1vision.render import ExplorerParams, RenderCache, edge_fraction, encode_png, is_wide
+from m1vision.views.edges import EdgeView, ExplorerParams, RenderCache, edge_fraction, is_wide
+from m1vision.views.png import encode_png
 from m1vision.widgets._common import (
     _Batch,
     _check_window,
@@ -24,9 +25,10 @@ from m1vision.widgets._common import (
     blur_canny_controls,
     build_controls,
 )
+from m1vision.widgets._state import Explorer
 
 
-class EdgeExplorer:
+class EdgeExplorer(Explorer):
     """Explore Canny edges: window, Gaussian blur and thresholds on sliders, live.
 
     Parameters
@@ -326,7 +328,7 @@ class EdgeExplorer:
 
     def export_png(self, path, *, overwrite: bool = False):
         """Write the current view as a PNG file (atomically); return its path."""
-        from m1vision.widgets._export import export_png
+        from m1vision.views.export import export_png
 
         return export_png(self, path, overwrite=overwrite)
 
@@ -335,17 +337,22 @@ class EdgeExplorer:
         """The ``pipeline`` the explorer was built with (or None)."""
         return self._pipeline
 
-    @classmethod
-    def from_record(cls, record_path, index: int = 0) -> EdgeExplorer:
-        """Restore the ``index``-th explorer view kept by ``experiment.record(explorers=...)``."""
-        from m1vision.widgets._replay import from_record
-        from m1vision.widgets._triplanar import _of_kind
+    # -- state as data --------------------------------------------------------------------
+    view_class = EdgeView
 
-        return _of_kind(from_record(record_path, index), cls)
+    def view(self) -> EdgeView:
+        """The pure view of what the explorer shows now (a :class:`~m1vision.views.EdgeView`)."""
+        return EdgeView(
+            self._cache.image, self._read_params(), pipeline=self._pipeline, cache=self._cache
+        )
+
+    @classmethod
+    def _from_view(cls, view: EdgeView, image) -> EdgeExplorer:
+        return cls(image, pipeline=view.pipeline, params=view.params, window=view.params.window)
 
     @property
     def cache(self) -> RenderCache:
-        """The :class:`~m1vision.render.RenderCache` behind the picture (its ``counts``)."""
+        """The :class:`~m1vision.views.edges.RenderCache` behind the picture (its ``counts``)."""
         return self._cache
 
     def to_pipeline(self):

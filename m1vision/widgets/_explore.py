@@ -13,7 +13,9 @@ import numpy as np
 
 from m1vision._checks import check_image, check_int
 from m1vision.errors import InvalidParameterError
-from m1vision.render import encode_png, preview
+from m1vision.views.edges import preview
+from m1vision.views.function import FunctionView, step_class
+from m1vision.views.png import encode_png
 from m1vision.widgets._common import (
     _Batch,
     _clear_error,
@@ -23,17 +25,9 @@ from m1vision.widgets._common import (
     _widgets,
     make_control,
 )
+from m1vision.widgets._state import Explorer
 
 _CACHE_SIZE = 64
-
-
-def _step_class(func) -> type | None:
-    """``func`` if it is an m1vision pipeline step class, else None."""
-    if not isinstance(func, type):
-        return None
-    from m1vision import pipeline as pl
-
-    return func if issubclass(func, pl.Step) else None
 
 
 def _hints(func) -> dict:
@@ -181,6 +175,21 @@ def _spec_from_user(name: str, given, default):
     return None  # a fixed value
 
 
+def _control_for(value):
+    """What to pass ``explore()`` for a control holding ``value`` (a range around it)."""
+    if isinstance(value, bool | np.bool_):
+        return bool(value)
+    if isinstance(value, numbers.Integral):
+        v = int(value)
+        return (0, max(10, 3 * v)) if v >= 0 else (3 * v, -3 * v)
+    if isinstance(value, numbers.Real):
+        v = float(value)
+        return (0.0, 1.0 if v <= 1.0 else max(10.0, 3.0 * v)) if v >= 0 else (3 * v, -3 * v)
+    if isinstance(value, tuple):
+        return [value]  # a menu of that one choice
+    return value  # fixed
+
+
 def _make_control(name: str, spec, func_name: str = "the function"):
     """The control of one ``control_specs`` entry, through the explorers' one builder."""
     kind = spec[0]
@@ -195,7 +204,7 @@ def _make_control(name: str, spec, func_name: str = "the function"):
                         tooltip=f"{tooltip} ({low:g} to {high:g})")  # fmt: skip
 
 
-class FunctionExplorer:
+class FunctionExplorer(Explorer):
     """Any image -> image function on sliders built from its signature (see :func:`explore`).
 
     Attributes
@@ -219,11 +228,10 @@ class FunctionExplorer:
             raise TypeError(f"func must be callable, got {type(func).__name__}.")
         image, _, _ = _unwrap(image, None)
         self._image = check_image(image)
-        self._preview = preview(
-            self._image, max_size=check_int(preview_size, name="preview_size", minimum=16)
-        )
+        self._preview_size = check_int(preview_size, name="preview_size", minimum=16)
+        self._preview = preview(self._image, max_size=self._preview_size)
         self._func = func
-        self._step = _step_class(func)
+        self._step = step_class(func)
         specs, self._fixed = control_specs(func, controls)
         self.controls = {
             name: _make_control(name, spec, self._name()) for name, spec in specs.items()
@@ -252,12 +260,40 @@ class FunctionExplorer:
 
     def result(self, image=None) -> np.ndarray:
         """The function's output on ``image`` (default the full-resolution image)."""
-        image = self._image if image is None else image
-        if self._step is not None:
-            out = self._step(**self.params)(image)
-        else:
-            out = self._func(image, **self.params)
-        return check_image(out, name=f"the output of {self._name()}")
+        return self.view().result(image)
+
+    # -- state as data --------------------------------------------------------------------
+    view_class = FunctionView
+
+    def view(self) -> FunctionView:
+        """The pure view of what it shows now (a :class:`~m1vision.views.FunctionView`)."""
+        return FunctionView(
+            self._image,
+            self._func,
+            self.params,
+            preview_size=self._preview_size,
+            preview_image=self._preview,
+        )
+
+    @classmethod
+    def _from_view(cls, view: FunctionView, image) -> FunctionExplorer:
+        try:
+            explorer = cls(view.func, image, preview_size=view.preview_size)
+        except InvalidParameterError:  # no signature (an OpenCV builtin): controls from values
+            controls = {name: _control_for(value) for name, value in view.args.items()}
+            explorer = cls(view.func, image, preview_size=view.preview_size, **controls)
+        with explorer._batch.hold():
+            for name, value in view.args.items():
+                control = explorer.controls.get(name)
+                if control is None:
+                    explorer._fixed[name] = value
+                    continue
+                if hasattr(control, "max"):  # a slider: widen it to hold the value
+                    control.max, control.min = max(control.max, value), min(control.min, value)
+                elif hasattr(control, "options") and value not in [o[1] for o in control.options]:
+                    control.options = [*control.options, (str(value), value)]
+                control.value = value
+        return explorer
 
     def _name(self) -> str:
         return getattr(self._func, "__qualname__", getattr(self._func, "__name__", "func"))
@@ -268,12 +304,7 @@ class FunctionExplorer:
         try:
             png = self._pngs.get(key)
             if png is None:
-                out = self.result(self._preview)
-                if out.dtype != np.uint8:
-                    from m1vision.preprocess import to_uint8
-
-                    out = to_uint8(out)
-                png = encode_png(out)
+                png = encode_png(self.view().pictures()[0])
                 self._pngs[key] = png
                 while len(self._pngs) > _CACHE_SIZE:
                     self._pngs.popitem(last=False)
@@ -328,7 +359,7 @@ class FunctionExplorer:
 
     def export_png(self, path, *, overwrite: bool = False):
         """Write the current view as a PNG file (atomically); return its path."""
-        from m1vision.widgets._export import export_png
+        from m1vision.views.export import export_png
 
         return export_png(self, path, overwrite=overwrite)
 

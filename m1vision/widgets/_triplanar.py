@@ -8,18 +8,17 @@ import time
 import numpy as np
 
 from m1vision.errors import InvalidParameterError
-from m1vision.planes import (
-    PLANES,
+from m1vision.geometry import PLANES, plane_geometry, voxel_to_ras
+from m1vision.views.planes import (
     PlaneCache,
     TriPlanarParams,
+    TriPlanarView,
     display_to_voxel,
-    plane_geometry,
     slice_after_key,
     slice_position_text,
     value_at,
-    voxel_to_ras,
 )
-from m1vision.render import encode_png
+from m1vision.views.png import encode_png
 from m1vision.widgets._common import (
     _Batch,
     _check_window,
@@ -34,6 +33,7 @@ from m1vision.widgets._common import (
     build_controls,
     key_events,
 )
+from m1vision.widgets._state import Explorer
 
 # the slider of each plane moves the crosshair along that plane's slice axis
 _SLIDER_AXIS = {plane: plane_geometry(plane)[0] for plane in PLANES}
@@ -46,7 +46,7 @@ def cursor_text(pixels: np.ndarray, affine, voxel, *, unit: str = "") -> str:
     Examples
     --------
     >>> import numpy as np
-    >>> from m1vision.planes import default_affine
+    >>> from m1vision.geometry import default_affine
     >>> from m1vision.widgets._triplanar import cursor_text
     >>> vol = np.full((4, 4, 4), -1000.0, np.float32)
     >>> cursor_text(vol, default_affine((2.0, 1.0, 1.0)), (1, 2, 3), unit="HU")
@@ -61,7 +61,7 @@ def cursor_text(pixels: np.ndarray, affine, voxel, *, unit: str = "") -> str:
     )
 
 
-class TriPlanarExplorer:
+class TriPlanarExplorer(Explorer):
     """Axial, coronal and sagittal planes of a volume side by side, with a linked crosshair.
 
     Each plane is shown at its physical aspect (from ``spacing``) with the orientation
@@ -160,6 +160,8 @@ class TriPlanarExplorer:
             )
         self._check_index(params.index)
         self._max_size = params.max_size
+        # no controls: kept as given (a state may set them)
+        self._aperture, self._l2_gradient = params.aperture, params.l2_gradient
         self.last_ms = float("nan")
         self.last_error: BaseException | None = None
         self.cursor_voxel: tuple[int, int, int] | None = None
@@ -235,13 +237,7 @@ class TriPlanarExplorer:
 
     # -- checks ---------------------------------------------------------------------------
     def _check_index(self, index) -> None:
-        shape = self._cache.pixels.shape
-        for axis, (i, n) in enumerate(zip(index, shape, strict=True)):
-            if i >= n:
-                raise InvalidParameterError(
-                    f"index[{axis}] must be < {n} (the volume is {shape}), got {i}; the "
-                    "crosshair is a voxel (z, row, col) of the volume."
-                )
+        self._cache.check_index(index)
 
     # -- wiring ---------------------------------------------------------------------------
     def _make_events(self) -> dict:
@@ -340,6 +336,8 @@ class TriPlanarExplorer:
             high=float(c["high"].value),
             crosshair=bool(c["crosshair"].value),
             max_size=self._max_size,
+            aperture=self._aperture,
+            l2_gradient=self._l2_gradient,
             smooth=bool(c["smooth"].value),
         )
 
@@ -349,17 +347,19 @@ class TriPlanarExplorer:
         return self._read_params().to_dict()
 
     def render_params(self) -> TriPlanarParams:
-        """The current state as :class:`~m1vision.planes.TriPlanarParams`."""
+        """The current state as :class:`~m1vision.views.planes.TriPlanarParams`."""
         return self._read_params()
 
     def set_params(self, **changes) -> None:
         """Set several parts of the state at once (one update).
 
-        Names are the fields of :class:`~m1vision.planes.TriPlanarParams` but ``max_size``:
-        ``index`` (z, row, col), ``center``, ``width``, ``edges``, ``ksize``, ``sigma``,
-        ``low``, ``high``, ``crosshair``. The result is checked before anything moves.
+        Names are the fields of :class:`~m1vision.views.planes.TriPlanarParams` but
+        ``max_size``, ``aperture`` and ``l2_gradient`` (no controls): ``index`` (z, row,
+        col), ``center``, ``width``, ``edges``, ``ksize``, ``sigma``, ``low``, ``high``,
+        ``crosshair``. The result is checked before anything moves.
         """
-        allowed = set(TriPlanarParams.__dataclass_fields__) - {"max_size"}
+        allowed = set(TriPlanarParams.__dataclass_fields__) - {
+            "max_size", "aperture", "l2_gradient"}  # fmt: skip
         unknown = set(changes) - allowed
         if unknown:
             raise InvalidParameterError(
@@ -419,7 +419,7 @@ class TriPlanarExplorer:
 
     def export_png(self, path, *, overwrite: bool = False):
         """Write the current view as a PNG file (atomically); return its path."""
-        from m1vision.widgets._export import export_png
+        from m1vision.views.export import export_png
 
         return export_png(self, path, overwrite=overwrite)
 
@@ -427,22 +427,37 @@ class TriPlanarExplorer:
                      overwrite: bool = False):  # fmt: skip
         """Write a sweep through ``plane``'s slices as an animated GIF or an MP4 (by suffix).
 
-        See :func:`m1vision.widgets._export.export_sweep`.
+        See :func:`m1vision.views.export.export_sweep`.
         """
-        from m1vision.widgets._export import export_sweep
+        from m1vision.views.export import export_sweep
 
         return export_sweep(self, path, plane=plane, fps=fps, step=step, overwrite=overwrite)
 
-    @classmethod
-    def from_record(cls, record_path, index: int = 0) -> TriPlanarExplorer:
-        """Restore the ``index``-th explorer view kept by ``experiment.record(explorers=...)``."""
-        from m1vision.widgets._replay import from_record
+    # -- state as data --------------------------------------------------------------------
+    view_class = TriPlanarView
 
-        return _of_kind(from_record(record_path, index), cls)
+    def view(self) -> TriPlanarView:
+        """The pure view of what it shows now (a :class:`~m1vision.views.TriPlanarView`)."""
+        return TriPlanarView(
+            self._cache.pixels, self._read_params(), modality=self.modality, cache=self._cache
+        )
+
+    @classmethod
+    def _from_view(cls, view: TriPlanarView, image) -> TriPlanarExplorer:
+        if isinstance(image, np.ndarray):  # the view's geometry and modality, with the array
+            from m1vision.io import MedicalImage
+
+            image = MedicalImage(
+                view.array,
+                spacing=view.cache.spacing,
+                modality=view.modality,
+                metadata={"affine": view.cache.affine.tolist()},
+            )
+        return cls(image, params=view.params)
 
     @property
     def cache(self) -> PlaneCache:
-        """The :class:`~m1vision.planes.PlaneCache` behind the pictures (its ``counts``)."""
+        """The :class:`~m1vision.views.planes.PlaneCache` behind the pictures (its ``counts``)."""
         return self._cache
 
     def summary(self) -> str:
@@ -464,15 +479,3 @@ class TriPlanarExplorer:
 def _looks_ct(pixels: np.ndarray) -> bool:
     lo, hi = float(pixels.min()), float(pixels.max())
     return -1100.0 <= lo < -500.0 and hi <= 4000.0
-
-
-def _of_kind(explorer, cls):
-    if not isinstance(explorer, cls):
-        from m1vision.errors import RecordError
-
-        raise RecordError(
-            f"the view at that index is a {type(explorer).__name__}, not a {cls.__name__}; "
-            f"restore it with {type(explorer).__name__}.from_record or "
-            "m1vision.widgets.from_record."
-        )
-    return explorer

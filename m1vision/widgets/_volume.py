@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from m1vision._checks import check_axis, check_int, check_volume
-from m1vision.errors import InvalidParameterError
+from m1vision._checks import check_volume
 from m1vision.planes import slice_after_key, slice_position_text, volume_geometry
+from m1vision.views.edges import VolumeView, take_slice
 from m1vision.widgets._common import (
     _static_bundle,
     _unwrap,
@@ -15,16 +15,10 @@ from m1vision.widgets._common import (
     key_events,
 )
 from m1vision.widgets._edges import EdgeExplorer
+from m1vision.widgets._state import Explorer
 
 
-class _Slice:
-    """A slice with its volume's modality, for :func:`_unwrap`."""
-
-    def __init__(self, pixels: np.ndarray, modality: str | None):
-        self.pixels, self.modality, self.window = pixels, modality, None
-
-
-class VolumeExplorer:
+class VolumeExplorer(Explorer):
     """Browse the slices of a 3-D volume along an axis with the edge controls.
 
     Parameters
@@ -63,17 +57,17 @@ class VolumeExplorer:
         medical = volume if not isinstance(volume, np.ndarray) else None
         volume, window_, _is_ct = _unwrap(volume, kwargs.pop("window", None))
         check_volume(volume, name="volume", hint="for one 2-D image use EdgeExplorer")
-        axis = check_axis(axis)
+        first = take_slice(volume, axis, index)  # checks the axis and the slice too
+        axis = int(axis)
+        index = volume.shape[axis] // 2 if index is None else int(index)
         self._volume = volume
         n = volume.shape[axis]
-        index = n // 2 if index is None else check_int(index, name="index", minimum=0)
-        if index >= n:
-            raise InvalidParameterError(f"index must be < {n} along axis {axis}, got {index}.")
         value_range = (float(volume.min()), float(volume.max()))
-        first = self.slice(axis, index)
         if medical is not None and hasattr(medical, "modality"):
             # keep the modality (CT presets or not) for the slice's explorer
-            first = _Slice(first, getattr(medical, "modality", None))
+            from m1vision.io import MedicalImage
+
+            first = MedicalImage(first, modality=getattr(medical, "modality", None))
         self.edges = EdgeExplorer(first, window=window_, value_range=value_range, **kwargs)
         built = build_controls({"axis": axis, "slice": index}, slice={"max": n - 1})
         self.axis_widget, self.slice_widget = built["axis"], built["slice"]
@@ -105,7 +99,27 @@ class VolumeExplorer:
 
     def slice(self, axis: int, index: int) -> np.ndarray:
         """The 2-D slice ``index`` along ``axis`` (a contiguous copy if needed)."""
-        return np.ascontiguousarray(np.take(self._volume, index, axis=axis))
+        return take_slice(self._volume, axis, index)
+
+    # -- state as data --------------------------------------------------------------------
+    view_class = VolumeView
+
+    def view(self) -> VolumeView:
+        """The pure view of what it shows now (a :class:`~m1vision.views.VolumeView`)."""
+        return VolumeView(
+            self._volume,
+            self.edges.render_params(),
+            axis=self.axis_widget.value,
+            index=self.slice_widget.value,
+            pipeline=self.edges.pipeline,
+            cache=self.edges.cache,
+        )
+
+    @classmethod
+    def _from_view(cls, view: VolumeView, image) -> VolumeExplorer:
+        p = view.edge.params
+        return cls(image, axis=view.axis, index=view.index, pipeline=view.edge.pipeline,
+                   params=p, window=p.window)  # fmt: skip
 
     @property
     def params(self) -> dict:

@@ -6,8 +6,9 @@ import numpy as np
 
 from m1vision._checks import check_image, check_int
 from m1vision.errors import InvalidImageError
-from m1vision.preprocess import window
-from m1vision.render import encode_png, histogram_picture, is_wide, preview
+from m1vision.views.edges import is_wide
+from m1vision.views.histogram import WindowParams, WindowView
+from m1vision.views.png import encode_png
 from m1vision.widgets._common import (
     _Batch,
     _check_window,
@@ -18,9 +19,10 @@ from m1vision.widgets._common import (
     _widgets,
     _WindowControls,
 )
+from m1vision.widgets._state import Explorer
 
 
-class WindowExplorer:
+class WindowExplorer(Explorer):
     """Set a display window (level/width) with presets, seeing the histogram and the image.
 
     Parameters
@@ -40,7 +42,8 @@ class WindowExplorer:
         ``"preset"``, ``"center"``, ``"width"``.
     image_widget, histogram_widget : ipywidgets.Image
         PNG of ``window(preview(image), center, width)`` and of
-        :func:`m1vision.render.histogram_picture` with the window marked.
+        :func:`m1vision.views.histogram.histogram_picture` with the window marked (the
+        pictures of :class:`~m1vision.views.WindowView`).
     clipped : (float, float)
         Fractions of pixels below and above the window (shown as a readout).
 
@@ -65,12 +68,16 @@ class WindowExplorer:
                 "(CT in HU, 16-bit). Explore an 8-bit image with EdgeExplorer instead."
             )
         self._image = image
-        self._preview = preview(image, max_size=preview_size)
-        self._bins = check_int(bins, name="bins", minimum=2)
-        self._range = (float(image.min()), float(image.max()))
-        if self._range[1] <= self._range[0]:
-            self._range = (self._range[0], self._range[0] + 1.0)
-        self._counts, _ = np.histogram(image, bins=self._bins, range=self._range)
+        self._view = WindowView(
+            image,
+            WindowParams(
+                center=0.0,
+                width=1.0,
+                preview_size=check_int(preview_size, name="preview_size", minimum=1),
+                bins=check_int(bins, name="bins", minimum=2),
+            ),
+        )
+        self._range = self._view.value_range
         self._sorted = np.sort(image, axis=None)
         self._controls = _WindowControls(self._range, _check_window(window), is_ct=is_ct)
         self.controls = {
@@ -100,21 +107,28 @@ class WindowExplorer:
         center, width = self._controls.values()
         return {"center": center, "width": width}
 
+    # -- state as data --------------------------------------------------------------------
+    view_class = WindowView
+
+    def view(self) -> WindowView:
+        """The pure view of what the explorer shows now (a :class:`~m1vision.views.WindowView`)."""
+        center, width = self._controls.values()
+        return self._view.with_params(self._view.params.replace(center=center, width=width))
+
+    @classmethod
+    def _from_view(cls, view: WindowView, image) -> WindowExplorer:
+        p = view.params
+        return cls(image, window=(p.center, p.width), preview_size=p.preview_size, bins=p.bins)
+
     def histogram(self) -> np.ndarray:
         """The histogram picture as shown (BGR ``uint8``)."""
-        return histogram_picture(
-            self._image,
-            window=self._controls.values(),
-            bins=self._bins,
-            value_range=self._range,
-            counts=self._counts,
-        )
+        return self.view().histogram()
 
     def _update(self) -> None:
         try:
             center, width = self._controls.values()
-            picture = window(self._preview, center=center, width=width)
-            hist = self.histogram()
+            view = self.view()
+            picture, hist = view.windowed(), view.histogram()
             n = self._sorted.size
             below = np.searchsorted(self._sorted, center - width / 2.0, side="left") / n
             above = 1.0 - np.searchsorted(self._sorted, center + width / 2.0, side="right") / n

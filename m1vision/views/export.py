@@ -1,8 +1,11 @@
-"""Export for reports: the current view as PNG, a slice sweep as GIF or MP4 (internal part)."""
+"""Export for reports: the current view as PNG, a slice sweep as GIF or MP4.
+
+The pictures come from the pure views (:mod:`m1vision.views`), so an explorer and a view
+(say one restored from a record with no widget library) export the same file.
+"""
 
 from __future__ import annotations
 
-import base64
 import os
 import tempfile
 from pathlib import Path
@@ -13,36 +16,52 @@ import numpy as np
 from m1vision._atomic import atomic_write_bytes
 from m1vision._checks import check_choice, check_int, check_number
 from m1vision.errors import ImageWriteError, InvalidParameterError, OutputExistsError
-from m1vision.planes import PLANES, plane_geometry
+from m1vision.geometry import PLANES, plane_geometry
+from m1vision.views.planes import TriPlanarView
+from m1vision.views.png import encode_png
+from m1vision.views.state import View
 
 SWEEP_FORMATS = (".gif", ".mp4")
+
+
+def _view_of(explorer) -> View:
+    """The pure view of an explorer (its ``view()``), or ``explorer`` if it is a view."""
+    if isinstance(explorer, View):
+        return explorer
+    if callable(getattr(explorer, "view", None)):
+        return explorer.view()
+    raise TypeError(
+        f"explorer must be an explorer or an m1vision.views.View, got {type(explorer).__name__}."
+    )
 
 
 def export_png(explorer, path, *, overwrite: bool = False) -> Path:
     """Write what ``explorer`` shows now (its static picture) as a PNG file; return the path.
 
     The same picture its notebook output carries for front ends without widgets: one picture,
-    or the three planes side by side. Written atomically; an existing file is refused unless
-    ``overwrite=True``.
+    or the pictures of the view side by side (the three planes). ``explorer`` is an explorer
+    or a pure view (:class:`m1vision.views.View`: no widget needed). Written atomically; an
+    existing file is refused unless ``overwrite=True``.
 
     Examples
     --------
     >>> import tempfile, pathlib, numpy as np, cv2
-    >>> from m1vision.widgets import EdgeExplorer
-    >>> from m1vision.widgets._export import export_png
+    >>> from m1vision.views import EdgeView
+    >>> from m1vision.views.export import export_png
     >>> img = np.zeros((32, 32), np.uint8); img[8:24, 8:24] = 200
-    >>> out = export_png(EdgeExplorer(img), pathlib.Path(tempfile.mkdtemp()) / "view.png")
+    >>> out = export_png(EdgeView(img), pathlib.Path(tempfile.mkdtemp()) / "view.png")
     >>> cv2.imread(str(out), cv2.IMREAD_UNCHANGED).shape
     (32, 32)
     """
-    bundle = explorer._repr_mimebundle_()
-    if "image/png" not in bundle:
+    view = _view_of(explorer)
+    try:
+        picture = view.picture()
+    except Exception as exc:
         raise ImageWriteError(
-            f"the {type(explorer).__name__} has no picture yet (its last update failed)."
-        )
-    return atomic_write_bytes(
-        Path(path), base64.b64decode(bundle["image/png"]), overwrite=overwrite
-    )
+            f"the {type(explorer).__name__} has no picture to export: "
+            f"{type(exc).__name__}: {exc}"
+        ) from exc
+    return atomic_write_bytes(Path(path), encode_png(picture), overwrite=overwrite)
 
 
 def export_sweep(
@@ -63,7 +82,7 @@ def export_sweep(
 
     Parameters
     ----------
-    explorer : TriPlanarExplorer
+    explorer : TriPlanarExplorer or TriPlanarView
     path : path
         ``*.gif`` or ``*.mp4``.
     plane : {"axial", "coronal", "sagittal"}
@@ -74,12 +93,11 @@ def export_sweep(
     overwrite : bool
         Replace an existing file.
     """
-    from m1vision.widgets._triplanar import TriPlanarExplorer
-
-    if not isinstance(explorer, TriPlanarExplorer):
+    view = _view_of(explorer)
+    if not isinstance(view, TriPlanarView):
         raise TypeError(
-            f"explorer must be a TriPlanarExplorer, got {type(explorer).__name__}; a sweep "
-            "goes through the slices of a volume."
+            f"explorer must be a TriPlanarExplorer (or a TriPlanarView), got "
+            f"{type(explorer).__name__}; a sweep goes through the slices of a volume."
         )
     path = Path(path)
     suffix = path.suffix.lower()
@@ -95,12 +113,12 @@ def export_sweep(
     if path.exists() and not overwrite:
         raise OutputExistsError(f"{path} exists; pass overwrite=True to replace it.")
     s_axis = plane_geometry(plane)[0]
-    params = explorer.render_params()
+    params = view.params
     frames = []
-    for i in range(0, explorer.cache.pixels.shape[s_axis], step):
+    for i in range(0, view.cache.pixels.shape[s_axis], step):
         index = list(params.index)
         index[s_axis] = i
-        frames.append(explorer.cache.render(plane, params.replace(index=tuple(index))))
+        frames.append(view.cache.render(plane, params.replace(index=tuple(index))))
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}-", suffix=suffix, dir=path.parent)
     os.close(fd)
