@@ -141,7 +141,7 @@ check-mac-wheels: $(STAMP)
 train-demo-model: $(STAMP)
 	$(PY) tools/train_demo_model.py --out data/models
 
-# The demo organ segmenter (phantom_seg.keras and its cards), a few minutes on 2 cores.
+# The demo organ segmenter (phantom_seg.keras and its cards): ~5 min on 2 idle cores, 15 when shared.
 train-demo-segmenter: $(STAMP)
 	$(PY) tools/train_demo_segmenter.py --out data/models
 
