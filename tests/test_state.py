@@ -177,8 +177,8 @@ def test_a_medical_image_brings_its_own_geometry_a_bare_array_takes_the_states(h
 # -- the parts of a state ----------------------------------------------------------------------
 def test_a_state_with_a_part_this_version_does_not_know_is_refused(hu, ct):
     state = _triplanar(hu, ct)[0].state()
-    state["overlay"] = {"opacity": 0.4}
-    with pytest.raises(RecordError, match=r"part\(s\) \['overlay'\].*newer"):
+    state["rulers"] = {"lines": []}
+    with pytest.raises(RecordError, match=r"part\(s\) \['rulers'\].*newer"):
         View.from_state(state, hu)
 
 

@@ -23,6 +23,9 @@ module                            what it holds
                                   ``PlaneCache``, ``render_plane``, picture <-> voxel maps,
                                   the crosshair; ``TriPlanarView`` (the volume's geometry
                                   comes from :mod:`m1vision.geometry`)
+:mod:`~m1vision.views.overlay`    ``Overlay``: label map(s) drawn over a view's pictures
+                                  (the ``overlay`` part of the edge and tri-planar
+                                  states), label under a voxel, ``label_centroid``
 :mod:`~m1vision.views.histogram`  ``histogram_picture``; ``WindowParams`` and
                                   ``WindowView`` (the window explorer)
 :mod:`~m1vision.views.function`   ``FunctionView``: any image function's picture

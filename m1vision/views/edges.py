@@ -479,6 +479,38 @@ def _params_of(params, cls):
     return params
 
 
+def overlaid_picture(cache: RenderCache, params: ExplorerParams, overlay) -> np.ndarray:
+    """``cache.render(params)`` with ``overlay``'s label slice drawn over the image part.
+
+    The label map is on the full image's grid: a zoom cuts the same region from it; it is
+    drawn over the whole picture ("edges", "overlay", "curtain") or over the image half of
+    "side_by_side". None (or an overlay not shown): the picture itself.
+    """
+    picture = cache.render(params)
+    if overlay is None or not overlay.show:
+        return picture
+    slices = overlay.arrays()
+    if params.zoom > 1.0:
+        r0, r1, c0, c1 = zoom_region(cache.image.shape, zoom=params.zoom, pan_x=params.pan_x,
+                                     pan_y=params.pan_y)  # fmt: skip
+        slices = {name: lab[r0:r1, c0:c1] for name, lab in slices.items()}
+    if params.view != "side_by_side":
+        return overlay.draw(picture, slices)
+    half = picture.shape[1] // 2
+    out = picture.copy()
+    out[:, :half] = overlay.draw(np.ascontiguousarray(picture[:, :half]), slices)
+    return out
+
+
+def _image_grid(image):
+    """The 2-D image as a MedicalImage (the grid a mask must match)."""
+    from m1vision.io import MedicalImage
+
+    if isinstance(image, MedicalImage):
+        return image
+    return MedicalImage(np.asarray(image))
+
+
 class EdgeView(View, kind="EdgeExplorer"):
     """The edge explorer's picture of one 2-D image: ``render(image, params, pipeline=...)``.
 
@@ -506,28 +538,49 @@ class EdgeView(View, kind="EdgeExplorer"):
     True
     """
 
-    PARTS: ClassVar[tuple[str, ...]] = ("params", "pipeline")
+    PARTS: ClassVar[tuple[str, ...]] = ("params", "pipeline", "overlay")
 
-    def __init__(self, image, params=None, *, pipeline=None, cache: RenderCache | None = None):
+    def __init__(self, image, params=None, *, pipeline=None, cache: RenderCache | None = None,
+                 labels=None, overlay=None):  # fmt: skip
         self.params = _params_of(ExplorerParams() if params is None else params, ExplorerParams)
         self.pipeline = pipeline
         if cache is None:
             cache = RenderCache(_image_of(image), pipeline=pipeline)
         self.cache = cache
+        if overlay is None and labels is not None:
+            overlay = {}
+        if isinstance(overlay, dict):  # settings: the mask (label map) checked on the grid
+            from m1vision.views.overlay import Overlay
+
+            overlay = Overlay(labels, like=_image_grid(image if cache is None else cache.image),
+                              **overlay)  # fmt: skip
+        #: the mask / label overlay (an :class:`~m1vision.views.overlay.Overlay`) or None
+        self.overlay = overlay
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        return {} if self.overlay is None else self.overlay.arrays()
 
     @property
     def array(self) -> np.ndarray:
         return self.cache.image
 
     def parts(self) -> dict:
-        return {"params": self.params.to_dict(), "pipeline": _pipeline_state(self.pipeline)}
+        parts = {"params": self.params.to_dict(), "pipeline": _pipeline_state(self.pipeline)}
+        if self.overlay is not None:  # absent without one: older m1vision reads such states
+            parts["overlay"] = self.overlay.part()
+        return parts
 
     @classmethod
-    def _from_parts(cls, parts: dict, image) -> EdgeView:
-        return cls(image, parts["params"], pipeline=_pipeline_of(parts.get("pipeline")))
+    def _from_parts(cls, parts: dict, image, *, labels=None, reference=None) -> EdgeView:
+        from m1vision.views.overlay import Overlay
+
+        view = cls(image, parts["params"], pipeline=_pipeline_of(parts.get("pipeline")))
+        view.overlay = Overlay.from_part(parts.get("overlay"), _image_grid(view.cache.image),
+                                         {"labels": labels, "reference": reference})  # fmt: skip
+        return view
 
     def pictures(self) -> list[np.ndarray]:
-        return [self.cache.render(self.params)]
+        return [overlaid_picture(self.cache, self.params, self.overlay)]
 
 
 def take_slice(volume: np.ndarray, axis: int, index: int | None = None) -> np.ndarray:

@@ -118,7 +118,7 @@ def export_sweep(
     for i in range(0, view.cache.pixels.shape[s_axis], step):
         index = list(params.index)
         index[s_axis] = i
-        frames.append(view.cache.render(plane, params.replace(index=tuple(index))))
+        frames.append(view.render(plane, params.replace(index=tuple(index))))
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}-", suffix=suffix, dir=path.parent)
     os.close(fd)

@@ -42,6 +42,7 @@ from m1vision.geometry import (
     voxel_to_ras,
 )
 from m1vision.preprocess import canny, gaussian_blur, window
+from m1vision.views.overlay import Overlay
 from m1vision.views.settings import EdgeSettings
 from m1vision.views.state import View
 
@@ -296,6 +297,7 @@ class PlaneCache:
             self.affine = affine
         self.counts: Counter = Counter()
         self._memo: dict[str, tuple[tuple, np.ndarray]] = {}
+        self._overlay_memo: dict[str, tuple[tuple, np.ndarray]] = {}
         self.letters = {plane: orientation_letters(self.affine, plane) for plane in PLANES}
 
     def check_index(self, index) -> None:
@@ -335,14 +337,34 @@ class PlaneCache:
         self._memo[plane] = (key, picture)
         return picture
 
-    def render(self, plane: str, params: TriPlanarParams) -> np.ndarray:
-        """The plane's picture as shown: :meth:`base` plus crosshair and letters (``uint8``)."""
+    def overlaid(self, plane: str, params: TriPlanarParams, overlay) -> np.ndarray:
+        """:meth:`base` with ``overlay``'s label maps drawn over it (an
+        :class:`~m1vision.views.overlay.Overlay`; None: the base), cached per plane."""
+        picture = self.base(plane, params)
+        if overlay is None or not overlay.show:
+            return picture
+        s_axis = plane_geometry(plane)[0]
+        key = (id(picture), params.index[s_axis], overlay.key())
+        hit = self._overlay_memo.get(plane)
+        if hit is not None and hit[0] == key:
+            return hit[1]
+        slices = {
+            name: extract_plane(pixels, plane, params.index[s_axis])
+            for name, pixels in overlay.arrays().items()
+        }
+        out = overlay.draw(picture, slices)
+        self._overlay_memo[plane] = (key, out)
+        return out
+
+    def render(self, plane: str, params: TriPlanarParams, overlay=None) -> np.ndarray:
+        """The plane's picture as shown: :meth:`base`, the ``overlay`` (if any), crosshair
+        and letters (``uint8``)."""
         for axis, (i, n) in enumerate(zip(params.index, self.pixels.shape, strict=True)):
             if i >= n:
                 raise InvalidParameterError(
                     f"index[{axis}] must be < {n} (the volume is {self.pixels.shape}), got {i}."
                 )
-        picture = self.base(plane, params)
+        picture = self.overlaid(plane, params, overlay)
         if not params.crosshair:
             return picture.copy()
         return draw_crosshair(
@@ -614,11 +636,11 @@ class TriPlanarView(View, kind="TriPlanarExplorer"):
     True
     """
 
-    PARTS: ClassVar[tuple[str, ...]] = ("params", "geometry")
+    PARTS: ClassVar[tuple[str, ...]] = ("params", "geometry", "overlay")
 
     def __init__(
         self, volume, params, *, spacing=None, affine=None, modality=None,
-        cache: PlaneCache | None = None,
+        cache: PlaneCache | None = None, labels=None, reference=None, overlay=None,
     ):  # fmt: skip
         if isinstance(params, dict):
             params = TriPlanarParams(**{**params, "index": tuple(params.get("index", (0, 0, 0)))})
@@ -632,16 +654,48 @@ class TriPlanarView(View, kind="TriPlanarExplorer"):
             modality = getattr(volume, "modality", None)
         self.params, self.cache, self.modality = params, cache, modality
         cache.check_index(params.index)
+        if overlay is None and labels is not None:
+            overlay = Overlay(labels, like=self.grid_image(), reference=reference)
+        elif overlay is not None and not isinstance(overlay, Overlay):  # settings as a dict
+            overlay = Overlay(labels, like=self.grid_image(), reference=reference, **overlay)
+        #: the label overlay (an :class:`~m1vision.views.overlay.Overlay`) or None
+        self.overlay = overlay
+
+    def grid_image(self):
+        """The volume as a MedicalImage with the view's grid (what label maps must match)."""
+        from m1vision.io import MedicalImage
+
+        return MedicalImage(
+            self.cache.pixels,
+            spacing=self.cache.spacing,
+            modality=self.modality,
+            metadata={"affine": self.cache.affine.tolist()},
+        )
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        return {} if self.overlay is None else self.overlay.arrays()
+
+    def render(self, plane: str, params: TriPlanarParams | None = None) -> np.ndarray:
+        """``plane``'s picture for ``params`` (default the view's), with the overlay."""
+        return self.cache.render(plane, self.params if params is None else params,
+                                 self.overlay)  # fmt: skip
+
+    def label_text(self, voxel) -> str:
+        """The name of the label at ``voxel`` ("" without an overlay or in the background)."""
+        return "" if self.overlay is None else self.overlay.label_at(voxel)[1]
 
     @property
     def array(self) -> np.ndarray:
         return self.cache.pixels
 
     def parts(self) -> dict:
-        return {
+        parts = {
             "params": self.params.to_dict(),
             "geometry": _geometry_state(self.cache, self.modality),
         }
+        if self.overlay is not None:  # absent without one: older m1vision reads such states
+            parts["overlay"] = self.overlay.part()
+        return parts
 
     @classmethod
     def upgrade_parts(cls, parts: dict, version: int) -> dict:
@@ -655,17 +709,22 @@ class TriPlanarView(View, kind="TriPlanarExplorer"):
         return parts
 
     @classmethod
-    def _from_parts(cls, parts: dict, image) -> TriPlanarView:
+    def _from_parts(cls, parts: dict, image, *, labels=None, reference=None) -> TriPlanarView:
         geometry = parts.get("geometry") or {}
         if isinstance(image, np.ndarray):  # a bare array: the state's geometry
-            return cls(
+            view = cls(
                 image,
                 parts["params"],
                 spacing=geometry.get("spacing"),
                 affine=geometry.get("affine"),
                 modality=geometry.get("modality"),
             )
-        return cls(image, parts["params"])  # a MedicalImage brings its own
+        else:
+            view = cls(image, parts["params"])  # a MedicalImage brings its own
+        view.overlay = Overlay.from_part(
+            parts.get("overlay"), view.grid_image(), {"labels": labels, "reference": reference}
+        )
+        return view
 
     def pictures(self) -> list[np.ndarray]:
-        return [self.cache.render(plane, self.params) for plane in PLANES]
+        return [self.render(plane) for plane in PLANES]

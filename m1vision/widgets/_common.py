@@ -260,6 +260,17 @@ CONTROLS: dict[str, dict] = {
         f"{plane.capitalize()} slice ({index} index), its position in mm beside it; the "
         f"arrow keys step it with the mouse over the {plane} picture")}
        for plane, index in (("axial", "z"), ("coronal", "row"), ("sagittal", "column"))},
+    "overlay": {"kind": "bool", "tooltip": (
+        "Draw the label map(s) over the planes (off: the image alone)")},
+    "opacity": {"kind": "float", "min": 0.0, "max": 1.0, "step": 0.05, "tooltip": (
+        "Opacity of the filled labels: 0 = invisible, 1 = opaque")},
+    "outline": {"kind": "bool", "tooltip": (
+        "Draw the labels as outlines instead of filled (the reference map is always dashed "
+        "outlines)")},
+    "hidden": {"kind": "multiple", "rows": 6, "description": "hide", "tooltip": (
+        "Labels not drawn: select one or several (Ctrl/Cmd-click, Shift-click for a range)")},
+    "label": {"kind": "choice", "description": "go to", "tooltip": (
+        "Jump the crosshair to a label: the voxel of the label nearest its centroid")},
     "axis": {"kind": "toggles", "options": [0, 1, 2], "style": {"button_width": "40px"},
              "tooltip": "The volume axis the slices are taken along: 0 = z, 1 = rows, 2 = columns"},
     "slice": {"kind": "int", "tooltip": (
@@ -275,9 +286,9 @@ def make_control(name: str, value, *, kind: str, tooltip: str, **spec):
 
     ``kind`` is ``"int"``/``"float"`` (a slider; ``min``, ``max``, ``step`` in ``spec``,
     the range stretched to hold ``value``), ``"bool"`` (a checkbox), ``"choice"`` (a menu of
-    ``options``), ``"toggles"`` (buttons of ``options``), ``"toggle"`` (one toggle button) or
-    ``"button"``. Other ``spec`` keys (``readout_format``, ``style``, ``description``...)
-    go to the widget.
+    ``options``), ``"toggles"`` (buttons of ``options``), ``"toggle"`` (one toggle button),
+    ``"multiple"`` (a list to pick several of ``options``) or ``"button"``. Other ``spec``
+    keys (``readout_format``, ``style``, ``description``...) go to the widget.
     """
     w = _widgets()
     spec = dict(spec)
@@ -291,6 +302,9 @@ def make_control(name: str, value, *, kind: str, tooltip: str, **spec):
         return w.Checkbox(value=bool(value), indent=False, layout=compact, **common, **spec)
     if kind == "toggle":
         return w.ToggleButton(value=bool(value), **common, **spec)
+    if kind == "multiple":
+        return w.SelectMultiple(options=spec.pop("options"), value=tuple(value), style=style,
+                                **common, **spec)  # fmt: skip
     if kind in ("choice", "toggles"):
         options = spec.pop("options")
         cls = w.Dropdown if kind == "choice" else w.ToggleButtons
@@ -321,6 +335,30 @@ def build_controls(values: dict, **changes) -> dict:
         name: make_control(name, value, **{**CONTROLS[name], **changes.get(name, {})})
         for name, value in values.items()
     }
+
+
+def overlay_controls(overlay, *, picker: bool = False) -> dict:
+    """``overlay`` (show), ``opacity``, ``outline``, ``hidden`` (a multi-select of the labels,
+    usable with a hundred) holding ``overlay``'s settings; with ``picker`` also ``label``, a
+    menu of the labels to jump to."""
+    names = overlay.names()
+    options = [(f"{v} {name}", v) for v, name in names.items()]
+    values = {"overlay": overlay.show, "opacity": overlay.opacity, "outline": overlay.outline,
+              "hidden": tuple(v for v in overlay.hidden if v in names)}  # fmt: skip
+    if picker:
+        values["label"] = None
+    return build_controls(
+        values, hidden={"options": options}, label={"options": [("(a label)", None), *options]}
+    )
+
+
+def overlay_of_controls(overlay, controls: dict):
+    """``overlay`` with the settings its controls (:func:`overlay_controls`) hold now."""
+    c = controls
+    return overlay.replace(
+        show=bool(c["overlay"].value), opacity=float(c["opacity"].value),
+        outline=bool(c["outline"].value), hidden=tuple(c["hidden"].value),
+    )  # fmt: skip
 
 
 def blur_canny_controls(params) -> dict:

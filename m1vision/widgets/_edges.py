@@ -11,7 +11,14 @@ import numpy as np
 from m1vision._checks import check_image, check_int
 from m1vision.errors import InvalidImageError, InvalidParameterError
 from m1vision.preprocess import auto_canny
-from m1vision.views.edges import EdgeView, ExplorerParams, RenderCache, edge_fraction, is_wide
+from m1vision.views.edges import (
+    EdgeView,
+    ExplorerParams,
+    RenderCache,
+    edge_fraction,
+    is_wide,
+    overlaid_picture,
+)
 from m1vision.views.png import encode_png
 from m1vision.widgets._common import (
     _Batch,
@@ -24,6 +31,8 @@ from m1vision.widgets._common import (
     _WindowControls,
     blur_canny_controls,
     build_controls,
+    overlay_controls,
+    overlay_of_controls,
 )
 from m1vision.widgets._state import Explorer
 
@@ -94,9 +103,19 @@ class EdgeExplorer(Explorer):
         value_range: tuple[float, float] | None = None,
         params: ExplorerParams | dict | None = None,
         timings: bool = False,
+        labels=None,
+        opacity: float = 0.4,
+        outline: bool = False,
+        hidden=(),
+        overlay=None,
     ):
         w = _widgets()
         self._timings = bool(timings)
+        if overlay is None and labels is not None:  # checked before any widget is made
+            overlay = EdgeView(image, labels=labels, overlay={
+                "opacity": opacity, "outline": outline, "hidden": hidden}).overlay  # fmt: skip
+        #: the mask / label overlay as given (its settings follow the controls), or None
+        self.overlay = overlay
         image, window, is_ct = _unwrap(image, window)
         image = check_image(image)
         if image.ndim == 3 and image.dtype != np.uint8:
@@ -176,6 +195,9 @@ class EdgeExplorer(Explorer):
         boxes += [c["ksize"], c["sigma"], c["low"], c["high"]]
         boxes += [w.HBox([c["l2_gradient"], c["auto"]]), c["view"], c["curtain"], full]
         boxes += [c["zoom"], c["pan_x"], c["pan_y"]]
+        if overlay is not None:
+            c.update(overlay_controls(overlay))
+            boxes += [w.HBox([c["overlay"], c["outline"]]), c["opacity"], c["hidden"]]
 
         # A fixed display width: the picture does not jump while a slider is dragged.
         self.image_widget = w.Image(format="png", layout={"width": "384px", "max_width": "100%"})
@@ -212,9 +234,10 @@ class EdgeExplorer(Explorer):
         c["high"].observe(on_high, names="value")
         for name in (
             "ksize", "sigma", "l2_gradient", "view", "full_resolution", "zoom", "pan_x",
-            "pan_y", "curtain",
+            "pan_y", "curtain", "overlay", "opacity", "outline", "hidden",
         ):  # fmt: skip
-            c[name].observe(self._batch.request, names="value")
+            if name in c:
+                c[name].observe(self._batch.request, names="value")
         c["auto"].on_click(lambda _button: self.auto())
 
     def _read_params(self) -> ExplorerParams:
@@ -243,17 +266,18 @@ class EdgeExplorer(Explorer):
     def _update(self, *, force: bool = False) -> None:
         start = time.perf_counter()
         try:
-            params = self._read_params()
-            if params == self._last_params and not force and self.last_error is None:
+            params, overlay = self._read_params(), self.current_overlay()
+            shown = (params, None if overlay is None else overlay.key())
+            if shown == self._last_params and not force and self.last_error is None:
                 return
-            picture = self._cache.render(params)
+            picture = overlaid_picture(self._cache, params, overlay)
             fraction = edge_fraction(self._cache.edges(params))
-            png = encode_png(picture, bilevel=params.view == "edges")
+            png = encode_png(picture, bilevel=params.view == "edges" and picture.ndim == 2)
         except Exception as exc:  # shown in the widget; the explorer keeps working
             _show_error(self, exc)
             return
         self.image_widget.value = png
-        self._last_params = params
+        self._last_params = shown
         self.edge_fraction = fraction
         self.last_ms = (time.perf_counter() - start) * 1000.0
         _clear_error(self)
@@ -314,8 +338,18 @@ class EdgeExplorer(Explorer):
         self.set_params(low=float(result.low), high=float(result.high))
         return result.low, result.high
 
-    def set_image(self, image) -> None:
-        """Show another image (a new slice) with the same settings."""
+    def set_image(self, image, *, labels=None) -> None:
+        """Show another image (a new slice) with the same settings (and its ``labels``, which
+        an explorer with a mask needs)."""
+        if self.overlay is not None:
+            if labels is None:
+                raise InvalidParameterError(
+                    "this explorer draws a mask: give the new image's mask too, "
+                    "set_image(image, labels=mask)."
+                )
+            o = self.overlay
+            settings = {"opacity": o.opacity, "outline": o.outline, "hidden": o.hidden}
+            self.overlay = EdgeView(image, labels=labels, overlay=settings).overlay
         image = check_image(image)
         if is_wide(image) != self._wide:
             raise InvalidImageError(
@@ -342,13 +376,22 @@ class EdgeExplorer(Explorer):
 
     def view(self) -> EdgeView:
         """The pure view of what the explorer shows now (a :class:`~m1vision.views.EdgeView`)."""
-        return EdgeView(
+        view = EdgeView(
             self._cache.image, self._read_params(), pipeline=self._pipeline, cache=self._cache
         )
+        view.overlay = self.current_overlay()
+        return view
+
+    def current_overlay(self):
+        """The mask overlay as the controls set it now (None without labels)."""
+        if self.overlay is None:
+            return None
+        return overlay_of_controls(self.overlay, self.controls)
 
     @classmethod
     def _from_view(cls, view: EdgeView, image) -> EdgeExplorer:
-        return cls(image, pipeline=view.pipeline, params=view.params, window=view.params.window)
+        return cls(image, pipeline=view.pipeline, params=view.params, window=view.params.window,
+                   overlay=view.overlay)  # fmt: skip
 
     @property
     def cache(self) -> RenderCache:

@@ -7,8 +7,10 @@ import time
 
 import numpy as np
 
+from m1vision.draw import legend_entries, legend_html
 from m1vision.errors import InvalidParameterError
 from m1vision.geometry import PLANES, plane_geometry, voxel_to_ras
+from m1vision.views.overlay import Overlay
 from m1vision.views.planes import (
     PlaneCache,
     TriPlanarParams,
@@ -32,6 +34,8 @@ from m1vision.widgets._common import (
     blur_canny_controls,
     build_controls,
     key_events,
+    overlay_controls,
+    overlay_of_controls,
 )
 from m1vision.widgets._state import Explorer
 
@@ -40,8 +44,9 @@ _SLIDER_AXIS = {plane: plane_geometry(plane)[0] for plane in PLANES}
 _UNDER_THE_MOUSE = "<b>value under the mouse:</b>&nbsp;"
 
 
-def cursor_text(pixels: np.ndarray, affine, voxel, *, unit: str = "") -> str:
-    """One line: the value at ``voxel``, the voxel index and its RAS position in mm.
+def cursor_text(pixels: np.ndarray, affine, voxel, *, unit: str = "", label: str = "") -> str:
+    """One line: the value at ``voxel`` (and the ``label`` there), the voxel index and its RAS
+    position in mm.
 
     Examples
     --------
@@ -51,12 +56,15 @@ def cursor_text(pixels: np.ndarray, affine, voxel, *, unit: str = "") -> str:
     >>> vol = np.full((4, 4, 4), -1000.0, np.float32)
     >>> cursor_text(vol, default_affine((2.0, 1.0, 1.0)), (1, 2, 3), unit="HU")
     '-1000 HU at voxel (z 1, row 2, col 3) = RAS (-3.0, -2.0, 2.0) mm'
+    >>> cursor_text(vol, default_affine((2.0, 1.0, 1.0)), (1, 2, 3), unit="HU", label="air")
+    '-1000 HU · air at voxel (z 1, row 2, col 3) = RAS (-3.0, -2.0, 2.0) mm'
     """
     value = value_at(pixels, voxel)
     x, y, z = voxel_to_ras(affine, voxel)
     unit = f" {unit}" if unit else ""
+    label = f" \u00b7 {label}" if label else ""
     return (
-        f"{value:.6g}{unit} at voxel (z {voxel[0]}, row {voxel[1]}, col {voxel[2]}) = "
+        f"{value:.6g}{unit}{label} at voxel (z {voxel[0]}, row {voxel[1]}, col {voxel[2]}) = "
         f"RAS ({x:.1f}, {y:.1f}, {z:.1f}) mm"
     )
 
@@ -126,6 +134,12 @@ class TriPlanarExplorer(Explorer):
         params=None,
         smooth: bool = True,
         timings: bool = False,
+        labels=None,
+        reference=None,
+        opacity: float = 0.4,
+        outline: bool = False,
+        hidden=(),
+        overlay=None,
     ):
         w = _widgets()
         medical = volume
@@ -159,6 +173,18 @@ class TriPlanarExplorer(Explorer):
                 smooth=smooth,
             )
         self._check_index(params.index)
+        if overlay is None and labels is not None:  # checked before any widget is made
+            overlay = Overlay(
+                labels, like=TriPlanarView(pixels, params, cache=self._cache).grid_image(),
+                reference=reference, opacity=opacity, outline=outline, hidden=hidden,
+            )  # fmt: skip
+        elif overlay is None and reference is not None:
+            raise InvalidParameterError(
+                "reference is drawn beside labels: give labels=... too (the map to compare "
+                "with the reference)."
+            )
+        #: the label overlay as given (its settings follow the controls), or None
+        self.overlay: Overlay | None = overlay
         self._max_size = params.max_size
         # no controls: kept as given (a state may set them)
         self._aperture, self._l2_gradient = params.aperture, params.l2_gradient
@@ -166,6 +192,7 @@ class TriPlanarExplorer(Explorer):
         self.last_error: BaseException | None = None
         self.cursor_voxel: tuple[int, int, int] | None = None
         self._pngs: dict[str, bytes] = {}
+        self._legend_of = None  # the hidden labels the legend shows
         self._batch = _Batch(self._update)
 
         self._window_controls = _WindowControls(
@@ -182,6 +209,7 @@ class TriPlanarExplorer(Explorer):
             **{plane: {"max": pixels.shape[_SLIDER_AXIS[plane]] - 1} for plane in PLANES},
         )
         sliders = {plane: built[plane] for plane in PLANES}
+        labels_controls = {} if overlay is None else overlay_controls(overlay, picker=True)
         self.controls = {
             **sliders,
             "preset": self._window_controls.preset,
@@ -190,8 +218,11 @@ class TriPlanarExplorer(Explorer):
             **{name: built[name] for name in ("edges", "ksize", "sigma", "low", "high")},
             "crosshair": built["crosshair"],
             "smooth": built["smooth"],
+            **labels_controls,
         }
         c = self.controls
+        #: the legend of the shown labels (HTML swatches), empty without an overlay
+        self.legend = w.HTML(layout={"max_height": "160px", "overflow": "auto"})
         #: each slice slider's position in mm, beside it (``slice_position_text``)
         self.positions = {plane: w.HTML() for plane in PLANES}
         self.image_widgets = {
@@ -230,7 +261,13 @@ class TriPlanarExplorer(Explorer):
             ]
         )
         cursor_line = w.HBox([self.cursor_label, self.cursor])
-        self.widget = w.VBox([pictures, cursor_line, self.readout, self.error_area, controls])
+        parts = [pictures, cursor_line, self.readout, self.error_area, controls]
+        if overlay is not None:
+            parts.append(w.HBox([
+                w.VBox([w.HBox([c["overlay"], c["outline"]]), c["opacity"], c["label"]]),
+                c["hidden"], self.legend,
+            ]))  # fmt: skip
+        self.widget = w.VBox(parts)
         self._timings = bool(timings)
         self._wire()
         self._update()
@@ -277,6 +314,44 @@ class TriPlanarExplorer(Explorer):
         c["high"].observe(on_high, names="value")
         for name in (*PLANES, "edges", "ksize", "sigma", "crosshair", "smooth"):
             c[name].observe(self._batch.request, names="value")
+        for name in ("overlay", "opacity", "outline", "hidden"):
+            if name in c:
+                c[name].observe(self._batch.request, names="value")
+        if "label" in c:
+
+            def on_label(change):
+                if change["new"] is not None:
+                    self.jump_to(change["new"])
+
+            c["label"].observe(on_label, names="value")
+
+    def current_overlay(self) -> Overlay | None:
+        """The overlay as the controls set it now (None without labels)."""
+        if self.overlay is None:
+            return None
+        return overlay_of_controls(self.overlay, self.controls)
+
+    def set_overlay(self, **changes) -> None:
+        """Set some of ``show``, ``opacity``, ``outline``, ``hidden`` (label values) at once."""
+        if self.overlay is None:
+            raise InvalidParameterError(
+                "this explorer has no overlay: make it with labels=... (a label map on the "
+                "volume's grid)."
+            )
+        new = self.current_overlay().replace(**changes)  # checked before anything moves
+        c = self.controls
+        with self._batch.hold():
+            c["overlay"].value, c["opacity"].value = new.show, new.opacity
+            c["outline"].value = new.outline
+            c["hidden"].value = tuple(v for v in new.hidden if v in dict(new.names()))
+
+    def jump_to(self, value: int) -> None:
+        """Move the crosshair to label ``value``: its voxel nearest the label's centroid."""
+        if self.overlay is None:
+            raise InvalidParameterError(
+                "this explorer has no overlay: make it with labels=... to jump to a label."
+            )
+        self.set_params(index=self.overlay.centroid(value))
 
     def step(self, plane: str, key: str) -> None:
         """Step ``plane``'s slice as the key ``key`` does over its picture (see
@@ -309,8 +384,10 @@ class TriPlanarExplorer(Explorer):
                 self._cache.pixels.shape,
             )
             self.cursor_voxel = voxel
+            label = "" if self.overlay is None else self.overlay.label_at(voxel)[1]
             self.cursor.value = html.escape(
-                cursor_text(self._cache.pixels, self._cache.affine, voxel, unit=self._unit)
+                cursor_text(self._cache.pixels, self._cache.affine, voxel, unit=self._unit,
+                            label=label)
             )
         except Exception as exc:  # shown in the widget; the explorer keeps working
             _show_error(self, exc)
@@ -382,19 +459,19 @@ class TriPlanarExplorer(Explorer):
     # -- pictures -------------------------------------------------------------------------
     def picture(self, plane: str) -> np.ndarray:
         """``plane``'s picture as shown (BGR ``uint8``)."""
-        return self._cache.render(plane, self._read_params())
+        return self._cache.render(plane, self._read_params(), self.current_overlay())
 
     def pictures(self) -> dict[str, np.ndarray]:
         """The three pictures as shown, by plane."""
-        params = self._read_params()
-        return {plane: self._cache.render(plane, params) for plane in PLANES}
+        params, overlay = self._read_params(), self.current_overlay()
+        return {plane: self._cache.render(plane, params, overlay) for plane in PLANES}
 
     def _update(self) -> None:
         start = time.perf_counter()
         try:
-            params = self._read_params()
+            params, overlay = self._read_params(), self.current_overlay()
             pngs = {
-                plane: encode_png(self._cache.render(plane, params), bilevel=False)
+                plane: encode_png(self._cache.render(plane, params, overlay), bilevel=False)
                 for plane in PLANES
             }
         except Exception as exc:  # shown in the widget; the explorer keeps working
@@ -410,6 +487,11 @@ class TriPlanarExplorer(Explorer):
             self.positions[plane].value = slice_position_text(
                 self._cache.affine, _SLIDER_AXIS[plane], params.index
             )
+        if overlay is not None and self._legend_of != overlay.hidden:
+            self.legend.value = legend_html(
+                legend_entries(overlay.info["labels"], hidden=overlay.hidden)
+            )
+            self._legend_of = overlay.hidden
         z, r, c = params.index
         ms = f" &middot; {self.last_ms:.1f} ms" if self._timings else ""
         self.readout.value = (
@@ -439,8 +521,9 @@ class TriPlanarExplorer(Explorer):
     def view(self) -> TriPlanarView:
         """The pure view of what it shows now (a :class:`~m1vision.views.TriPlanarView`)."""
         return TriPlanarView(
-            self._cache.pixels, self._read_params(), modality=self.modality, cache=self._cache
-        )
+            self._cache.pixels, self._read_params(), modality=self.modality, cache=self._cache,
+            overlay=self.current_overlay(),
+        )  # fmt: skip
 
     @classmethod
     def _from_view(cls, view: TriPlanarView, image) -> TriPlanarExplorer:
@@ -453,7 +536,7 @@ class TriPlanarExplorer(Explorer):
                 modality=view.modality,
                 metadata={"affine": view.cache.affine.tolist()},
             )
-        return cls(image, params=view.params)
+        return cls(image, params=view.params, overlay=view.overlay)
 
     @property
     def cache(self) -> PlaneCache:
@@ -466,13 +549,18 @@ class TriPlanarExplorer(Explorer):
         z, r, c = p.index
         shape = "x".join(str(n) for n in self._cache.pixels.shape)
         edges = f", Canny {p.low:g}-{p.high:g}" if p.edges else ""
+        overlay = self.current_overlay()
+        labels = ""
+        if overlay is not None and overlay.show:
+            maps = " and reference" if overlay.reference is not None else ""
+            labels = f", {len(overlay.values())} labels{maps} overlaid"
         return (
             f"TriPlanarExplorer: volume {shape}, crosshair (z {z}, row {r}, col {c}), "
-            f"window {p.center:g}/{p.width:g}{edges}"
+            f"window {p.center:g}/{p.width:g}{edges}{labels}"
         )
 
     def _repr_mimebundle_(self, **kwargs):
-        static = _png_of([self.picture(plane) for plane in PLANES])
+        static = _png_of(list(self.pictures().values()))
         return _static_bundle(self.widget, static, self.summary(), **kwargs)
 
 
