@@ -279,7 +279,9 @@ average pooling, a 2-way softmax - made for Grad-CAM (`m1vision.explain.grad_cam
 maps localise the lesion.
 
 Files: `{MODEL_NAME}.keras` (model), `{MODEL_NAME}.json` (labels, input spec, preprocessing,
-data settings), `{MODEL_NAME}.metrics.json` (figures below, versions).
+data settings), `{MODEL_NAME}.metrics.json` (figures below, versions). The demo organ
+segmenter beside it, `phantom_seg.keras` with `phantom_seg.json`, `phantom_seg.metrics.json`
+and its own card `phantom_seg.md`, is made by `make train-demo-segmenter`.
 
 ## Input and preprocessing
 One channel, float32 values 0-255 (an 8-bit gray image), shape ({s["size"]}, {s["size"]}, 1);
