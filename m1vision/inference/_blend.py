@@ -93,19 +93,25 @@ def _to_probabilities(acc: np.ndarray) -> None:
             s /= s.sum(axis=0, keepdims=True)
 
 
-def labels_of(acc) -> np.ndarray:
+def labels_of(acc) -> tuple[np.ndarray, np.ndarray | None]:
     """The label map of blended probabilities (K, Z, H, W): argmax, or >= 0.5 for one channel;
-    a NumPy array or a torch tensor (argmax on its device)."""
+    a NumPy array or a torch tensor (argmax on its device). With a tensor also the sorted
+    values present in the map, counted on the device (one small download instead of a pass
+    over the whole map on the host); ``None`` for a NumPy array."""
     k = acc.shape[0]
     if isinstance(acc, np.ndarray):
         if k == 1:
-            return (acc[0] >= 0.5).astype(np.uint8)
-        return np.argmax(acc, axis=0).astype(np.uint8 if k <= 256 else np.uint16)
+            return (acc[0] >= 0.5).astype(np.uint8), None
+        return np.argmax(acc, axis=0).astype(np.uint8 if k <= 256 else np.uint16), None
     import torch
 
     px = (acc[0] >= 0.5) if k == 1 else torch.argmax(acc, dim=0)
-    px = px.to(torch.uint8 if k <= 256 else torch.int32).cpu().numpy()
-    return px if k <= 256 else px.astype(np.uint16)
+    px = px.to(torch.uint8 if k <= 256 else torch.int32)
+    counts = torch.bincount(px.reshape(-1).to(torch.int32), minlength=max(k, 2))
+    present = torch.nonzero(counts).reshape(-1).cpu().numpy()
+    px = px.cpu().numpy()
+    dtype = np.uint8 if k <= 256 else np.uint16
+    return px.astype(dtype, copy=False), present.astype(dtype)
 
 
 def use_device(seg) -> bool:
@@ -158,10 +164,11 @@ def blend_torch(seg, arr, window, overlap, padded, pads, bar):
                 y = y / len(flips)
             if slices:
                 y = y[:, None]
+            # weighted for the whole batch in one op, (B, K, *window), then summed in place
+            y = torch.movedim(y, -1, 1) * weight
             for (src, dst), yi in zip(where, y, strict=True):
-                w = weight[dst]
-                acc[(slice(None), *src)] += torch.movedim(yi[dst], -1, 0) * w
-                wsum[src] += w
+                acc[(slice(None), *src)] += yi[(slice(None), *dst)]
+                wsum[src] += weight[dst]
             bar.update(len(batch))
         acc /= wsum
         del wsum, volume

@@ -393,11 +393,12 @@ class Segmenter(_Planning):
         with _progress(n_windows, show=progress, desc="segment", unit="win") as bar:
             acc = run(self, arr, window, overlap, padded, pads, bar)
         del arr
+        present = None
         if probabilities:
             acc = acc if isinstance(acc, np.ndarray) else acc.cpu().numpy()
             px = None
         else:
-            px, acc = _blend.labels_of(acc), None
+            (px, present), acc = _blend.labels_of(acc), None
         info = {
             "mode": self.mode,
             "windows": n_windows,
@@ -424,13 +425,13 @@ class Segmenter(_Planning):
         if probabilities:
             out = self._probabilities(acc, work_img, vol, plan["target"] is not None)
         else:
-            out = self._labels(px, work_img, vol, plan["target"] is not None)
+            out = self._labels(px, work_img, vol, plan["target"] is not None, present)
         out.metadata["segmentation"] = info
         if was_2d:
             out = _as_2d(out, image)
         return out
 
-    def _labels(self, px, work_img, vol, resampled: bool) -> MedicalImage:
+    def _labels(self, px, work_img, vol, resampled: bool, present=None) -> MedicalImage:
         from m1vision.labels._core import label_info
         from m1vision.volume import resample
 
@@ -447,7 +448,10 @@ class Segmenter(_Planning):
             )
             px = resample(on_model, like=vol, interpolation="nearest").pixels
         meta = {"layout": "volume", "affine": _affine_of(vol)}
-        meta["labels"] = label_info(px, self.labels, strict=False)
+        # the values present, counted on the device when blended there (resampling to the
+        # input's grid may drop a small label: then counted again here)
+        seen = px if present is None or resampled else present
+        meta["labels"] = label_info(seen, self.labels, strict=False)
         return MedicalImage(px, vol.spacing, modality=vol.modality, metadata=meta)
 
     def _probabilities(self, acc, work_img, vol, resampled: bool) -> MedicalImage:
