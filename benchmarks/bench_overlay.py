@@ -155,7 +155,8 @@ def run(*, quick: bool = False) -> dict:
             },
         ],
         "notes": (
-            f"Every axial slice once, after a warm-up, {os.cpu_count()} CPU cores (load average "
+            f"Every axial slice once, after a warm-up, {len(os.sched_getaffinity(0))} CPU cores "
+            "(load average "
             f"{load:.1f} at the start: a shared machine's figures are inflated); about "
             f"{n_present} labels in a slice. draw_labels colours through one lookup table "
             "(numpy.take) and blends with cv2.addWeighted: no loop over labels."
