@@ -186,7 +186,7 @@ def _accumulate(pixels: np.ndarray, img, present: np.ndarray) -> dict:
     counts_c = np.zeros((nc, k), np.int64)
     hist = None
     sorted_path = img is not None
-    vmin = 0
+    vmin = vmax = 0
     if img is not None:
         vmin, vmax = float(img.min()), float(img.max())
         nbins = int(vmax - vmin) + 1
@@ -200,6 +200,7 @@ def _accumulate(pixels: np.ndarray, img, present: np.ndarray) -> dict:
     if hist is not None:
         slab_voxels = min(max(slab_voxels, _SLAB_PER_BIN * hist.size), _MAX_HIST_BINS)
     step = max(1, slab_voxels // max(1, nr * nc))
+    small_floats = img is not None and img.dtype.kind == "f" and max(-vmin, vmax) < 2**31
     zr = (np.arange(step * nr, dtype=np.intp) * k).reshape(step, nr, 1)
     cc = np.arange(nc, dtype=np.intp)[None, None, :] * k
 
@@ -223,6 +224,15 @@ def _accumulate(pixels: np.ndarray, img, present: np.ndarray) -> dict:
         part = None
         if with_hist:
             vals = img[z0:z1]
+            if small_floats:  # whole floats within int32: float64 sums are exact
+                if not np.array_equal(np.trunc(vals), vals):
+                    part = False  # not whole numbers: group by sorting instead
+                else:
+                    li *= nbins
+                    li -= int(vmin)
+                    np.add(li, vals, out=li, casting="unsafe")
+                    part = np.bincount(li.ravel(), minlength=k * nbins)
+                return z0, table.sum(axis=1), table.sum(axis=0), cols, part
             key = vals.astype(np.intp)  # exact for whole numbers, checked next
             if vals.dtype.kind == "f" and not np.array_equal(key, vals):
                 part = False  # not whole numbers: group by sorting instead
