@@ -233,24 +233,12 @@ def step_labels(out: Path, ct_nifti: Path) -> tuple[list[str], bool]:
     import numpy as np
 
     from m1vision import data
-    from m1vision.labels import label_stats, sidecar_path, write_labels
 
     ct = data.ct_series()
     labels, mark = demo_labels(ct)
     folder = out / "labels"
-    outputs = []
     nifti, seg = folder / "organs.nii.gz", folder / "organs_seg.dcm"
-    for path, kwargs in ((nifti, {}), (seg, {"source": data.ct_series_dir()})):
-        existed = path.exists()
-        write_labels(path, labels, like=ct, overwrite=True, **kwargs)
-        outputs.append(_written(path, existed))
-    outputs.append(f"{sidecar_path(nifti)} (names and colours)")
-
-    table = label_stats(labels, ct)
-    stats = folder / "organs_stats.csv"
-    existed = stats.exists()
-    table.to_csv(stats, overwrite=True)
-    outputs.append(_written(stats, existed))
+    outputs, table = _write_label_files(labels, ct, nifti, seg, folder / "organs_stats.csv")
     _say(str(table))
 
     k = mark[0]  # the middle axial slice, through the mark
@@ -271,6 +259,25 @@ def step_labels(out: Path, ct_nifti: Path) -> tuple[list[str], bool]:
         ijk[0], lab_nii, ct_nii, seg_world_of(seg, MARK_NAME), what="the mark", name="labels"
     )
     return outputs, ok
+
+
+def _write_label_files(labels, ct, nifti: Path, seg: Path, stats: Path):
+    """A label map of the demo series as NIfTI + sidecar and as a DICOM SEG referencing the
+    series, and its statistics CSV. Returns the output lines and the statistics table."""
+    from m1vision import data
+    from m1vision.labels import label_stats, sidecar_path, write_labels
+
+    outputs = []
+    for path, kwargs in ((nifti, {}), (seg, {"source": data.ct_series_dir()})):
+        existed = path.exists()
+        write_labels(path, labels, like=ct, overwrite=True, **kwargs)
+        outputs.append(_written(path, existed))
+    outputs.append(f"{sidecar_path(nifti)} (names and colours)")
+    table = label_stats(labels, ct)
+    existed = stats.exists()
+    table.to_csv(stats, overwrite=True)
+    outputs.append(_written(stats, existed))
+    return outputs, table
 
 
 def _write_overlay(path: Path, slice_hu, layers, info) -> str:
@@ -337,7 +344,7 @@ def step_segment(out: Path, ct_nifti: Path) -> tuple[list[str], bool]:
     from m1vision import data, draw
     from m1vision.data import model_path
     from m1vision.inference import Segmenter
-    from m1vision.labels import compare_labels, label_stats, sidecar_path, write_labels
+    from m1vision.labels import compare_labels
     from m1vision.synthetic import ct_phantom_labels
 
     ct = data.ct_series()
@@ -348,19 +355,8 @@ def step_segment(out: Path, ct_nifti: Path) -> tuple[list[str], bool]:
     prediction = segmenter.segment(ct)
     _say(f"  segmented {ct.shape} in {time.perf_counter() - started:.1f} s (model load included)")
     folder = out / "segmentation"
-    outputs = []
     nifti, seg = folder / "ct_seg.nii.gz", folder / "ct_seg.dcm"
-    for path, kwargs in ((nifti, {}), (seg, {"source": data.ct_series_dir()})):
-        existed = path.exists()
-        write_labels(path, prediction, like=ct, overwrite=True, **kwargs)
-        outputs.append(_written(path, existed))
-    outputs.append(f"{sidecar_path(nifti)} (names and colours)")
-
-    table = label_stats(prediction, ct)
-    stats = folder / "ct_seg_stats.csv"
-    existed = stats.exists()
-    table.to_csv(stats, overwrite=True)
-    outputs.append(_written(stats, existed))
+    outputs, _ = _write_label_files(prediction, ct, nifti, seg, folder / "ct_seg_stats.csv")
 
     info = prediction.metadata["labels"]
     k = mark[0]
