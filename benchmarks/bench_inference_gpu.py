@@ -1,8 +1,9 @@
-"""Inference on a GPU (Keras' torch backend on an NVIDIA H100): the stored figures, reported.
+"""Inference on a GPU (Keras' torch backend on an NVIDIA H200): the stored figures, reported.
 
 ``make bench`` cannot measure this here (no GPU, no torch): ``benchmarks/gpu_inference.py``
 measures it on the accelerator machine and its result file is committed as
-``benchmarks/results/gpu_inference_h100.json``. This benchmark reads that file and reports it
+``benchmarks/results/gpu_inference_h200.json`` (the earlier H100 runs are kept beside it as
+``gpu_inference_h100*.json``). This benchmark reads that file and reports it
 as a section of the main results, with the machine and date it was measured on (it measures
 nothing itself). Re-measure with ``KERAS_BACKEND=torch python benchmarks/gpu_inference.py
 --ref REF --out OUT`` on the accelerator machine and copy ``OUT/gpu_inference.json`` over the
@@ -14,7 +15,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-RESULTS = Path(__file__).resolve().parent / "results" / "gpu_inference_h100.json"
+RESULTS = Path(__file__).resolve().parent / "results" / "gpu_inference_h200.json"
 TITLE = "Inference on a GPU: Keras' torch backend, MobileNetV2 224x224 on 512x512 PNGs"
 # rows since prepare_on (gpu_inference.py): predict_on_batch on device tensors, the Predictor
 # prepared on the CPU and on the device (decode on the CPU, tensor maths on the GPU)

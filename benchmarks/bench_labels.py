@@ -122,7 +122,8 @@ def run(*, quick: bool = False) -> dict:
             },
         ],
         "notes": (
-            f"Median of {repeats} runs after a warm-up, {os.cpu_count()} CPU cores. m1vision also "
+            f"Median of {repeats} runs after a warm-up, {len(os.sched_getaffinity(0))} CPU cores. "
+            "m1vision also "
             "gives exact medians and percentiles (SimpleITK's median is a histogram estimate); "
             "SimpleITK's time includes converting the arrays to its images. Counts and means "
             "are checked equal first."

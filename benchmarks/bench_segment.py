@@ -93,7 +93,7 @@ def _gpu_rows() -> list[list]:
 def run(*, quick: bool = False) -> dict:
     shape = (16, 48, 48) if quick else (80, 256, 256)
     window = (8, 16, 16) if quick else (64, 64, 64)
-    here = f"{platform.machine()}, {os.cpu_count()} cores"
+    here = f"{platform.machine()}, {len(os.sched_getaffinity(0))} cores"
     rows = []
     plain = _child(shape, window, tta=False)
     cases = [("Segmenter patches, gaussian, overlap 0.5", plain)]

@@ -4,7 +4,7 @@
 
 Run on the accelerator machine (an NVIDIA GPU; CI never runs it, `make bench` does not
 either: it needs a GPU). It writes ``OUT/gpu_inference.json`` and ``OUT/gpu_inference.md``
-(the Markdown rows); the JSON, committed as ``benchmarks/results/gpu_inference_h100.json``,
+(the Markdown rows); the JSON, committed as ``benchmarks/results/gpu_inference_h200.json``,
 is a section of ``make bench``'s results (``benchmarks/bench_inference_gpu.py`` reads it, with
 its machine and date). ``--ref`` (optional: without it the accuracy part is left out) holds
 what TensorFlow computed on the CPU here for the shipped model (``python

@@ -71,7 +71,10 @@ def machine() -> dict:
         "platform": platform.platform(),
         "machine": platform.machine(),
         "processor": platform.processor() or platform.machine(),
-        "cpu_count": os.cpu_count(),
+        # the cores this process may use (a run pinned with taskset names its share)
+        "cpu_count": (
+            len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+        ),
         "python": platform.python_version(),
     }
     try:

@@ -9,7 +9,10 @@
    volume and its edges written as NIfTI with the series' geometry;
 7. the CT's organs as a label map: NIfTI + sidecar, DICOM SEG referencing the series, their
    statistics CSV, an overlay picture, and a geometry check of a marked voxel across files;
-8. where every output is.
+8. the series segmented by the demo segmenter (``phantom_seg.keras``): the same files for
+   its label map, an overlay with the ground truth outlined, Dice per organ against the
+   phantom's labels, and the geometry check;
+9. where every output is.
 
 The demo owns its output folder: it replaces its own files there on every run (and says so);
 the batch outputs are resumable, so a second run skips what is done.
@@ -229,67 +232,161 @@ def step_labels(out: Path, ct_nifti: Path) -> tuple[list[str], bool]:
     import nibabel as nib
     import numpy as np
 
-    from m1vision import data, draw
-    from m1vision import preprocess as pp
-    from m1vision.io import write_image
-    from m1vision.labels import label_stats, sidecar_path, write_labels
+    from m1vision import data
 
     ct = data.ct_series()
     labels, mark = demo_labels(ct)
     folder = out / "labels"
-    outputs = []
     nifti, seg = folder / "organs.nii.gz", folder / "organs_seg.dcm"
+    outputs, table = _write_label_files(labels, ct, nifti, seg, folder / "organs_stats.csv")
+    _say(str(table))
+
+    k = mark[0]  # the middle axial slice, through the mark
+    info = labels.metadata["labels"]
+    outputs.append(
+        _write_overlay(
+            folder / "organs_overlay.png",
+            ct.pixels[k],
+            [(labels.pixels[k], {"opacity": 0.4}), (labels.pixels[k], {"outline": True})],
+            info,
+        )
+    )
+
+    # The geometry check: the mark's world position, read by readers m1vision did not write.
+    lab_nii, ct_nii = nib.load(nifti), nib.load(ct_nifti)
+    ijk = np.argwhere(np.asanyarray(lab_nii.dataobj) == MARK_VALUE)
+    ok = len(ijk) == 1 and _geometry_check(
+        ijk[0], lab_nii, ct_nii, seg_world_of(seg, MARK_NAME), what="the mark", name="labels"
+    )
+    return outputs, ok
+
+
+def _write_label_files(labels, ct, nifti: Path, seg: Path, stats: Path):
+    """A label map of the demo series as NIfTI + sidecar and as a DICOM SEG referencing the
+    series, and its statistics CSV. Returns the output lines and the statistics table."""
+    from m1vision import data
+    from m1vision.labels import label_stats, sidecar_path, write_labels
+
+    outputs = []
     for path, kwargs in ((nifti, {}), (seg, {"source": data.ct_series_dir()})):
         existed = path.exists()
         write_labels(path, labels, like=ct, overwrite=True, **kwargs)
         outputs.append(_written(path, existed))
     outputs.append(f"{sidecar_path(nifti)} (names and colours)")
-
     table = label_stats(labels, ct)
-    stats = folder / "organs_stats.csv"
     existed = stats.exists()
     table.to_csv(stats, overwrite=True)
     outputs.append(_written(stats, existed))
-    _say(str(table))
+    return outputs, table
 
-    k = mark[0]  # the middle axial slice, through the mark
-    picture = pp.to_bgr(pp.window(ct.pixels[k], preset="soft_tissue"))
-    info = labels.metadata["labels"]
-    overlay = draw.draw_labels(picture, labels.pixels[k], labels_info=info, opacity=0.4)
-    overlay = draw.draw_labels(
-        overlay, labels.pixels[k], labels_info=info, opacity=1.0, outline=True
-    )
-    shown = np.unique(labels.pixels[k])
+
+def _write_overlay(path: Path, slice_hu, layers, info) -> str:
+    """A soft-tissue windowed slice with label layers ``(pixels, draw_labels options)``
+    drawn in order, and a legend of the labels shown, written as a PNG."""
+    import numpy as np
+
+    from m1vision import draw
+    from m1vision import preprocess as pp
+    from m1vision.io import write_image
+
+    overlay = pp.to_bgr(pp.window(slice_hu, preset="soft_tissue"))
+    for pixels, options in layers:
+        overlay = draw.draw_labels(overlay, pixels, labels_info=info, **options)
+    shown = np.unique(np.concatenate([pixels.ravel() for pixels, _ in layers]))
     legend = draw.draw_legend(draw.legend_entries(info, values=shown), width=200)
     height = max(overlay.shape[0], legend.shape[0])
     panel = np.zeros((height, overlay.shape[1] + legend.shape[1], 3), np.uint8)
     panel[: overlay.shape[0], : overlay.shape[1]] = overlay
     panel[: legend.shape[0], overlay.shape[1] :] = legend
-    png = folder / "organs_overlay.png"
-    existed = png.exists()
-    write_image(png, panel, overwrite=True)
-    outputs.append(_written(png, existed))
+    existed = path.exists()
+    write_image(path, panel, overwrite=True)
+    return _written(path, existed)
 
-    # The geometry check: the mark's world position, read by readers m1vision did not write.
-    lab_nii, ct_nii = nib.load(nifti), nib.load(ct_nifti)
-    ijk = np.argwhere(np.asanyarray(lab_nii.dataobj) == MARK_VALUE)
+
+def _geometry_check(ijk, lab_nii, ct_nii, seg_points, *, what: str, name: str) -> bool:
+    """Print and return whether voxel ``ijk`` of a labels NIfTI lies at one world position
+    in it, in the CT NIfTI and among a segment's points of the SEG, over liver HU in the CT."""
+    import nibabel as nib
+    import numpy as np
+
+    at = nib.affines.apply_affine(lab_nii.affine, ijk)
+    nearest = seg_points[np.argmin(np.abs(seg_points - at).max(1))] if len(seg_points) else at + 1
     where = {
-        "labels NIfTI": nib.affines.apply_affine(lab_nii.affine, ijk[0]),
-        "CT NIfTI": nib.affines.apply_affine(ct_nii.affine, ijk[0]),
-        "DICOM SEG": seg_world_of(seg, MARK_NAME)[0],
+        f"{name} NIfTI": at,
+        "CT NIfTI": nib.affines.apply_affine(ct_nii.affine, ijk),
+        "DICOM SEG": nearest,
     }
-    hu = float(np.asanyarray(ct_nii.dataobj)[tuple(ijk[0])])
-    spread = max(float(np.abs(p - where["labels NIfTI"]).max()) for p in where.values())
-    ok = len(ijk) == 1 and spread <= 1e-3 and 20.0 <= hu <= 100.0
-    x, y, z = where["labels NIfTI"]
+    hu = float(np.asanyarray(ct_nii.dataobj)[tuple(ijk)])
+    spread = max(float(np.abs(p - at).max()) for p in where.values())
+    ok = spread <= 1e-3 and 20.0 <= hu <= 100.0
+    x, y, z = at
     _say(
-        f"  geometry check: the mark (slice {mark[0]}, row {mark[1]}, column {mark[2]}) lies at "
+        f"  geometry check: {what} (NIfTI voxel {tuple(int(i) for i in ijk)}) lies at "
         f"({x:.2f}, {y:.2f}, {z:.2f}) mm RAS in "
         + ", ".join(where)
         + f" (spread {spread:.2g} mm), over liver in the CT ({hu:.0f} HU): "
         + ("agree" if ok else "DISAGREE")
     )
-    return outputs, ok
+    return ok
+
+
+#: Dice every organ of the demo segmenter must reach on the demo series (the card: ~0.97).
+MIN_DICE = 0.9
+
+
+def step_segment(out: Path, ct_nifti: Path) -> tuple[list[str], bool]:
+    """The CT series -> the demo segmenter -> NIfTI + sidecar, DICOM SEG, statistics CSV,
+    overlay (prediction filled, ground truth outlined), Dice per organ against the phantom's
+    labels, and the geometry check. Returns the outputs and whether Dice and geometry held."""
+    import nibabel as nib
+    import numpy as np
+
+    from m1vision import data, draw
+    from m1vision.data import model_path
+    from m1vision.inference import Segmenter
+    from m1vision.labels import compare_labels
+    from m1vision.synthetic import ct_phantom_labels
+
+    ct = data.ct_series()
+    truth = ct_phantom_labels(ct.shape, spacing=ct.spacing)
+    _, mark = demo_labels(ct)  # a liver voxel of the middle slice, for the geometry check
+    started = time.perf_counter()
+    segmenter = Segmenter(str(model_path("phantom_seg.keras")))
+    prediction = segmenter.segment(ct)
+    _say(f"  segmented {ct.shape} in {time.perf_counter() - started:.1f} s (model load included)")
+    folder = out / "segmentation"
+    nifti, seg = folder / "ct_seg.nii.gz", folder / "ct_seg.dcm"
+    outputs, _ = _write_label_files(prediction, ct, nifti, seg, folder / "ct_seg_stats.csv")
+
+    info = prediction.metadata["labels"]
+    k = mark[0]
+    outputs.append(
+        _write_overlay(
+            folder / "ct_seg_overlay.png",
+            ct.pixels[k],
+            [
+                (prediction.pixels[k], {"opacity": 0.4, **draw.COMPARE_STYLES["prediction"]}),
+                (truth.pixels[k], draw.COMPARE_STYLES["reference"]),
+            ],
+            info,
+        )
+    )
+
+    comparison = compare_labels(truth, prediction)
+    _say(str(comparison))
+    dice_ok = all(row["dice"] >= MIN_DICE for row in comparison.rows)
+    _say(f"  Dice per organ against the phantom's labels: all >= {MIN_DICE}: {dice_ok}")
+
+    # The mark's voxel in the NIfTI's own index order, found through the world position.
+    lab_nii, ct_nii = nib.load(nifti), nib.load(ct_nifti)
+    world = nib.affines.apply_affine(prediction.metadata["affine"], mark)
+    ijk = nib.affines.apply_affine(np.linalg.inv(lab_nii.affine), world).round().astype(int)
+    predicted = int(np.asanyarray(lab_nii.dataobj)[tuple(ijk)])
+    name = info[predicted]["name"] if predicted in info else "background"
+    geometry_ok = _geometry_check(
+        ijk, lab_nii, ct_nii, seg_world_of(seg, name), what=f"a {name} voxel", name="seg"
+    )
+    return outputs, dice_ok and geometry_ok and name == "liver"
 
 
 def _demo_model_path() -> Path:
@@ -352,6 +449,12 @@ def run(out_dir="outputs") -> int:
     label_outputs, aligned = step_labels(out, out / "volume" / "ct.nii.gz")
     written += label_outputs
     if not aligned:
+        status = 1
+
+    _say("\n== 8. the demo segmenter over the series: NIfTI + SEG, statistics, overlay, Dice")
+    segment_outputs, segmented = step_segment(out, out / "volume" / "ct.nii.gz")
+    written += segment_outputs
+    if not segmented:
         status = 1
 
     _say(f"\n== outputs ({time.perf_counter() - started:.1f} s)")

@@ -40,8 +40,12 @@ def test_demo_writes_every_output_and_reproduces_its_own_record(tmp_path):
     assert {p.name for p in (out / "labels").iterdir()} >= {
         "organs.nii.gz", "organs.json", "organs_seg.dcm", "organs_stats.csv", "organs_overlay.png"
     }  # fmt: skip
-    assert any(line.startswith("  geometry check:") and line.endswith("agree")
-               for line in run.stdout.splitlines())  # fmt: skip
+    assert {p.name for p in (out / "segmentation").iterdir()} >= {
+        "ct_seg.nii.gz", "ct_seg.json", "ct_seg.dcm", "ct_seg_stats.csv", "ct_seg_overlay.png"
+    }  # fmt: skip
+    checks = [line for line in run.stdout.splitlines() if line.startswith("  geometry check:")]
+    assert len(checks) == 2 and all(line.endswith("agree") for line in checks)
+    assert "Dice per organ against the phantom's labels: all >= 0.9: True" in run.stdout
 
     again = run_demo(out)
     assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]
@@ -129,3 +133,74 @@ def test_demo_labels_statistics_and_overlay(demo_labels_out):
     assert picture.shape[1] > 256  # the slice and its legend
     assert (picture[:, :256] != picture[:, :256, :1]).any()  # colour over the gray slice
     assert any("organs_seg.dcm" in line for line in outputs)
+
+
+@pytest.fixture(scope="module")
+def demo_segment_out(tmp_path_factory):
+    from m1vision import demo
+
+    out = tmp_path_factory.mktemp("demo_segment")
+    demo.step_volume(out)
+    outputs, ok = demo.step_segment(out, out / "volume" / "ct.nii.gz")
+    return out, outputs, ok
+
+
+@pytest.mark.slow
+def test_demo_segmentation_files_open_aligned_in_nibabel(demo_segment_out):
+    import nibabel as nib
+    import numpy as np
+
+    out, _, ok = demo_segment_out
+    assert ok
+    assert {p.name for p in (out / "segmentation").iterdir()} >= {
+        "ct_seg.nii.gz", "ct_seg.json", "ct_seg.dcm", "ct_seg_stats.csv", "ct_seg_overlay.png"
+    }  # fmt: skip
+    labels = nib.load(out / "segmentation" / "ct_seg.nii.gz")
+    image = nib.load(out / "volume" / "ct.nii.gz")
+    lab = np.asanyarray(labels.dataobj)
+    hu = np.asanyarray(image.dataobj)
+    assert lab.shape == hu.shape
+    np.testing.assert_allclose(labels.affine, image.affine, atol=1e-4)
+    # aligned in the pixels, not only the affines: each predicted organ lies over its HU
+    for value, (lo, hi) in {3: (20, 100), 6: (600, 800), 1: (-900, -800)}.items():
+        assert lo < float(np.median(hu[lab == value])) < hi, value
+    picture = cv2.imread(str(out / "segmentation" / "ct_seg_overlay.png"))
+    assert picture.shape[0] == 256 and picture.shape[1] > 256
+    assert (picture[:, :256] != picture[:, :256, :1]).any()
+
+
+@pytest.mark.slow
+def test_demo_segmentation_reaches_dice_and_seg_matches_nifti(demo_segment_out):
+    import highdicom as hd
+    import nibabel as nib
+    import numpy as np
+
+    from m1vision import data
+    from m1vision.labels import LabelTable, compare_labels, read_labels
+    from m1vision.synthetic import ct_phantom_labels
+
+    out, _, _ = demo_segment_out
+    ct = data.ct_series()
+    nifti = read_labels(out / "segmentation" / "ct_seg.nii.gz", like=ct)
+    seg = read_labels(out / "segmentation" / "ct_seg.dcm", like=ct)
+    np.testing.assert_array_equal(seg.pixels, nifti.pixels)
+    truth = ct_phantom_labels(ct.shape, spacing=ct.spacing)
+    table = compare_labels(truth, nifti)
+    assert {r["name"] for r in table.rows} == {
+        "lung_right", "lung_left", "liver", "liver_lesion", "aorta", "spine"
+    }  # fmt: skip
+    assert min(r["dice"] for r in table.rows) >= 0.9
+    stats = LabelTable.read_csv(out / "segmentation" / "ct_seg_stats.csv")
+    assert 50 < stats.row("liver")["mean"] < 70
+    # the SEG's own geometry (highdicom's LPS affine) puts the liver where the NIfTI does
+    labels = nib.load(out / "segmentation" / "ct_seg.nii.gz")
+    liver_nii = nib.affines.apply_affine(
+        labels.affine, np.argwhere(np.asanyarray(labels.dataobj) == 3)
+    )
+    dcm = hd.seg.segread(out / "segmentation" / "ct_seg.dcm")
+    (number,) = [s.SegmentNumber for s in dcm.SegmentSequence if s.SegmentLabel == "liver"]
+    volume = dcm.get_volume(segment_numbers=[number], combine_segments=True)
+    liver_seg = nib.affines.apply_affine(volume.affine, np.argwhere(volume.array > 0))
+    liver_seg = liver_seg * (-1, -1, 1)
+    assert len(liver_seg) == len(liver_nii)
+    np.testing.assert_allclose(np.sort(liver_seg, axis=0), np.sort(liver_nii, axis=0), atol=1e-3)

@@ -63,7 +63,7 @@ def test_processes_give_the_same_results_as_threads(model, files):
     with _processes(model) as predictor:
         got = predictor.predict(files)
         again = predictor.predict(files[:7])  # the warm workers and ring, a shorter run
-    assert expected.executor == "threads (2 workers)"
+    assert expected.executor.startswith("threads (2 workers); prepared on the CPU")
     assert got.executor.startswith("processes (2 workers, ")
     assert "3 shared-memory batch buffers" in got.executor
     np.testing.assert_array_equal(got.probabilities, expected.probabilities)
@@ -120,13 +120,13 @@ def test_an_interrupt_during_a_run_frees_the_shared_memory(model, files, monkeyp
     names = predictor._shared.names
     calls = []
 
-    def interrupted(batch):
-        calls.append(len(batch))
+    def interrupted(out):  # the per-batch step after the model: an interrupt mid-run
+        calls.append(len(out))
         if len(calls) == 2:
             raise KeyboardInterrupt
-        return np.full((len(batch), 3), 1 / 3, np.float32)
+        return np.full((len(out), 3), 1 / 3, np.float32)
 
-    monkeypatch.setattr(predictor, "_run", interrupted)
+    monkeypatch.setattr(predictor, "_outputs", interrupted)
     with pytest.raises(KeyboardInterrupt):
         predictor.predict(files)
     assert not any(_shm_exists(n) for n in names)

@@ -9,17 +9,15 @@ in threads or in worker processes, is :mod:`m1vision.inference._prepare`.
 
 from __future__ import annotations
 
-import collections
 import os
 import threading
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 
-from m1vision._checks import available_cores, check_int, check_workers, default_workers
+from m1vision._checks import check_int, check_workers, default_workers
 from m1vision._progress import progress as _progress
-from m1vision.errors import InvalidImageError, InvalidParameterError
+from m1vision.errors import InvalidParameterError
 from m1vision.inference import _backend, _device_prep, _prepare
 from m1vision.inference._device import DeviceChoice, select_device
 from m1vision.inference._models import (
@@ -454,60 +452,17 @@ class Predictor:
     # -- batches -------------------------------------------------------------------------------
 
     def _batches(self, items, *, record_errors: bool, prepare=None):
-        """Yield ``(indices, batch or None, failures)`` with items prepared in threads, up to
-        ``prefetch`` batches ahead of the consumer; with ``prepare`` (a DevicePlan's decode)
-        the batch is a list of ``(rows, stacked same-shape arrays)`` groups."""
-        grouped = prepare is not None
-        prepare = prepare or self.prepare
-        n = len(items)
-        bs = self.batch_size
-        pending = collections.deque()
-        pool = ThreadPoolExecutor(self.workers, thread_name_prefix="m1vision-prepare")
-        next_item = 0
-
-        def fill(upto: int):
-            nonlocal next_item
-            while next_item < min(n, upto):
-                pending.append((next_item, pool.submit(prepare, items[next_item])))
-                next_item += 1
-
-        try:
-            for start in range(0, n, bs):
-                fill(start + bs)  # this batch (already submitted unless prefetch == 0)
-                indices, arrays, failures = [], [], []
-                for _ in range(min(bs, n - start)):
-                    i, future = pending.popleft()
-                    try:
-                        arrays.append(future.result())
-                        indices.append(i)
-                    except Exception as exc:
-                        if not record_errors:
-                            exc.add_note(f"while preparing input {i}: {_label(items[i])}")
-                            raise
-                        failures.append((i, exc))
-                # the next `prefetch` batches are prepared while the consumer runs this one
-                fill(start + bs + bs * self.prefetch)
-                if grouped:
-                    yield (
-                        indices,
-                        (_device_prep.group_by_shape(arrays) if arrays else None),
-                        (failures),
-                    )
-                    continue
-                if arrays and len({a.shape for a in arrays}) > 1:
-                    shapes = sorted({a.shape for a in arrays})
-                    raise InvalidImageError(
-                        f"inputs of different shapes {shapes} in one batch: the model's input "
-                        "size is open, so add a resize step to preprocess."
-                    )
-                yield indices, (np.stack(arrays) if arrays else None), failures
-        finally:
-            for _, future in pending:
-                future.cancel()
-            pool.shutdown(wait=True)
-
-    def _run(self, batch: np.ndarray) -> np.ndarray:
-        return self._outputs(self._fn(batch))
+        """Yield ``(indices, batch or None, failures)`` prepared in threads
+        (:func:`m1vision.inference._prepare.thread_batches`)."""
+        return _prepare.thread_batches(
+            items,
+            prepare or self.prepare,
+            batch_size=self.batch_size,
+            workers=self.workers,
+            prefetch=self.prefetch,
+            record_errors=record_errors,
+            grouped=prepare is not None,
+        )
 
     def _outputs(self, out: np.ndarray) -> np.ndarray:
         if out.ndim != 2:
@@ -661,9 +616,11 @@ class Predictor:
         prepare = device_plan.decode if device_plan is not None else None
         batches = (b for _, b, _ in self._batches(slices, record_errors=False, prepare=prepare))
         if device_plan is None:
-            outputs = _closing((self._fn(b) for b in batches), batches)
+            outputs = _prepare.closing((self._fn(b) for b in batches), batches)
         else:
-            outputs = _closing(self._device_runner(device_plan).run(batches, owned=True), batches)
+            outputs = _prepare.closing(
+                self._device_runner(device_plan).run(batches, owned=True), batches
+            )
         with _progress(n, show=show, desc="predict_volume") as bar:
             try:
                 for out in outputs:
@@ -767,57 +724,19 @@ class Predictor:
                 batches = shared.batches(items, _label)
             else:
                 batches = (b for _, b, _ in self._batches(items, record_errors=False))
-            return _closing((self._fn(b) for b in batches), batches), desc
+            return _prepare.closing((self._fn(b) for b in batches), batches), desc
         runner = self._device_runner(device_plan)
         if why is None:
             batches = shared.staged_batches(items, _label)
-            return _closing(runner.run(batches, owned=False), batches), desc
+            return _prepare.closing(runner.run(batches, owned=False), batches), desc
         batches = (
             b for _, b, _ in self._batches(items, record_errors=False, prepare=device_plan.decode)
         )
-        return _closing(runner.run(batches, owned=True), batches), desc
+        return _prepare.closing(runner.run(batches, owned=True), batches), desc
 
     def _processes_refused(self, items: list, device_plan=None, staging=None) -> str | None:
-        """``None`` if this call prepares in processes, else why not ("" when threads were
-        asked for or are the plain choice). ``executor="processes"`` raises instead.
-        With a ``device_plan`` the workers decode into buffers of the ``staging`` shape."""
-        if self.executor == "threads":
-            return ""
-        forced = self.executor == "processes"
-        if not forced:
-            if self.device.kind != "gpu":
-                return ""  # on a CPU the model uses the cores itself; threads do
-            cores = available_cores()
-            if cores < 8:
-                return f"{cores} cores (auto uses processes from 8)"
-            if len(items) < 2 * self.batch_size or not all(
-                isinstance(i, str | os.PathLike) for i in items
-            ):
-                return ""
-        why = None
-        nbytes = self._ring_bytes(staging)
-        if device_plan is None and any(v is None for v in self.input_shape[1:]):
-            why = f"the model's input size is open ({self.input_shape[1:]})"
-        elif (bad := _prepare.picklable(device_plan or self._preparer)) is not None:
-            why = (
-                f"preprocess cannot be sent to a worker process ({bad}); use a "
-                "m1vision.pipeline.Pipeline or a module-level function"
-            )
-        elif not _prepare.shm_room(nbytes):
-            why = f"/dev/shm has no room for {nbytes / 2**20:.0f} MiB of batch buffers"
-        if forced and why:
-            raise InvalidParameterError(
-                f"executor='processes' cannot be used: {why}. Pass executor='threads' (or "
-                "'auto', which falls back to threads and says why in Predictions.executor)."
-            )
-        return why
-
-    def _ring_bytes(self, staging=None) -> int:
-        shape, dtype = staging or (self.input_shape[1:], self.input_dtype)
-        pixels = 1
-        for v in shape:
-            pixels *= v or 0
-        return (self.prefetch + 1) * self.batch_size * pixels * np.dtype(dtype).itemsize
+        """See :func:`m1vision.inference._prepare.processes_refused`."""
+        return _prepare.processes_refused(self, items, device_plan, staging)
 
     def _shared_batches(self, device_plan=None, staging=None):
 
@@ -846,15 +765,3 @@ class Predictor:
             shared.prepare_key = key
             self._shared = shared
         return shared
-
-
-def _closing(outputs, batches):
-    """``outputs`` (a generator over ``batches``) that closes ``batches`` when it is closed
-    (an error or interrupt releases the workers and buffers at once)."""
-    try:
-        yield from outputs
-    finally:
-        outputs.close()
-        close = getattr(batches, "close", None)
-        if close is not None:
-            close()

@@ -23,6 +23,7 @@ unlinked, so nothing writes into freed memory and no shared memory is left behin
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import math
 import multiprocessing
@@ -30,14 +31,14 @@ import os
 import pickle
 import sys
 import weakref
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from multiprocessing import shared_memory
 
 import cv2
 import numpy as np
 
-from m1vision._checks import check_image
-from m1vision.errors import InvalidImageError
+from m1vision._checks import available_cores, check_image
+from m1vision.errors import InvalidImageError, InvalidParameterError
 from m1vision.inference._predictions import _describe
 
 
@@ -358,3 +359,121 @@ class SharedBatches:
                     future.cancel()
             self.close()
             raise
+
+
+def thread_batches(
+    items,
+    prepare,
+    *,
+    batch_size: int,
+    workers: int,
+    prefetch: int,
+    record_errors: bool,
+    grouped: bool = False,
+):
+    """Yield ``(indices, batch or None, failures)`` with ``items`` prepared by ``prepare`` in
+    ``workers`` threads, up to ``prefetch`` batches ahead of the consumer. ``grouped`` (a
+    device plan's decode): the batch is a list of ``(rows, stacked same-shape arrays)``
+    groups; otherwise inputs of different shapes in one batch raise InvalidImageError."""
+    from m1vision.inference import _device_prep
+    from m1vision.inference._predictions import _label
+
+    n = len(items)
+    bs = batch_size
+    pending = collections.deque()
+    pool = ThreadPoolExecutor(workers, thread_name_prefix="m1vision-prepare")
+    next_item = 0
+
+    def fill(upto: int):
+        nonlocal next_item
+        while next_item < min(n, upto):
+            pending.append((next_item, pool.submit(prepare, items[next_item])))
+            next_item += 1
+
+    try:
+        for start in range(0, n, bs):
+            fill(start + bs)  # this batch (already submitted unless prefetch == 0)
+            indices, arrays, failures = [], [], []
+            for _ in range(min(bs, n - start)):
+                i, future = pending.popleft()
+                try:
+                    arrays.append(future.result())
+                    indices.append(i)
+                except Exception as exc:
+                    if not record_errors:
+                        exc.add_note(f"while preparing input {i}: {_label(items[i])}")
+                        raise
+                    failures.append((i, exc))
+            # the next `prefetch` batches are prepared while the consumer runs this one
+            fill(start + bs + bs * prefetch)
+            if grouped:
+                yield indices, (_device_prep.group_by_shape(arrays) if arrays else None), failures
+                continue
+            if arrays and len({a.shape for a in arrays}) > 1:
+                shapes = sorted({a.shape for a in arrays})
+                raise InvalidImageError(
+                    f"inputs of different shapes {shapes} in one batch: the model's input "
+                    "size is open, so add a resize step to preprocess."
+                )
+            yield indices, (np.stack(arrays) if arrays else None), failures
+    finally:
+        for _, future in pending:
+            future.cancel()
+        pool.shutdown(wait=True)
+
+
+def closing(outputs, batches):
+    """``outputs`` (a generator over ``batches``) that closes ``batches`` when it is closed
+    (an error or interrupt releases the workers and buffers at once)."""
+    try:
+        yield from outputs
+    finally:
+        outputs.close()
+        close = getattr(batches, "close", None)
+        if close is not None:
+            close()
+
+
+def processes_refused(p, items: list, device_plan=None, staging=None) -> str | None:
+    """``None`` if the Predictor ``p`` prepares this call in processes, else why not ("" when
+    threads were asked for or are the plain choice). ``executor="processes"`` raises instead.
+    With a ``device_plan`` the workers decode into buffers of the ``staging`` shape."""
+    if p.executor == "threads":
+        return ""
+    forced = p.executor == "processes"
+    if not forced:
+        if p.device.kind != "gpu":
+            return ""  # on a CPU the model uses the cores itself; threads do
+        cores = available_cores()
+        if cores < 8:
+            return f"{cores} cores (auto uses processes from 8)"
+        if len(items) < 2 * p.batch_size or not all(
+            isinstance(i, str | os.PathLike) for i in items
+        ):
+            return ""
+    why = None
+    nbytes = ring_bytes(p, staging)
+    if device_plan is None and any(v is None for v in p.input_shape[1:]):
+        why = f"the model's input size is open ({p.input_shape[1:]})"
+    elif (bad := picklable(device_plan or p._preparer)) is not None:
+        why = (
+            f"preprocess cannot be sent to a worker process ({bad}); use a "
+            "m1vision.pipeline.Pipeline or a module-level function"
+        )
+    elif not shm_room(nbytes):
+        why = f"/dev/shm has no room for {nbytes / 2**20:.0f} MiB of batch buffers"
+    if forced and why:
+        raise InvalidParameterError(
+            f"executor='processes' cannot be used: {why}. Pass executor='threads' (or "
+            "'auto', which falls back to threads and says why in Predictions.executor)."
+        )
+    return why
+
+
+def ring_bytes(p, staging=None) -> int:
+    """Bytes of the Predictor ``p``'s ring of shared-memory batch buffers."""
+    shape, dtype = staging or (p.input_shape[1:], p.input_dtype)
+    pixels = 1
+    for v in shape:
+        pixels *= v or 0
+    return (p.prefetch + 1) * p.batch_size * pixels * np.dtype(dtype).itemsize

@@ -137,8 +137,11 @@ def label_stats(labels, image=None, *, values=None) -> LabelTable:
     return LabelTable(rows, schema="m1vision.label_stats", columns=STATS_COLUMNS, colors=colors)
 
 
-#: Output slab size (voxels) of one accumulation step: bounds the temporaries.
-_SLAB_VOXELS = 1 << 22
+#: Slab size (voxels) of one accumulation step: small enough that its temporaries (8 bytes a
+#: voxel) and its (slice, row, label) table stay in cache (4x faster than 1 << 22 slabs)...
+_SLAB_VOXELS = 1 << 19
+#: ...but at least this many times the histogram's bins (each slab adds its own histogram).
+_SLAB_PER_BIN = 4
 #: Most (labels x image values) histogram bins (32 MB per table) before grouping by sorting.
 _MAX_HIST_BINS = 1 << 22
 
@@ -183,7 +186,7 @@ def _accumulate(pixels: np.ndarray, img, present: np.ndarray) -> dict:
     counts_c = np.zeros((nc, k), np.int64)
     hist = None
     sorted_path = img is not None
-    vmin = 0
+    vmin = vmax = 0
     if img is not None:
         vmin, vmax = float(img.min()), float(img.max())
         nbins = int(vmax - vmin) + 1
@@ -193,7 +196,11 @@ def _accumulate(pixels: np.ndarray, img, present: np.ndarray) -> dict:
         ) and k * nbins <= _MAX_HIST_BINS:
             hist = np.zeros(k * nbins, np.int64)
             sorted_path = False
-    step = max(1, _SLAB_VOXELS // max(1, nr * nc))
+    slab_voxels = _SLAB_VOXELS
+    if hist is not None:
+        slab_voxels = min(max(slab_voxels, _SLAB_PER_BIN * hist.size), _MAX_HIST_BINS)
+    step = max(1, slab_voxels // max(1, nr * nc))
+    small_floats = img is not None and img.dtype.kind == "f" and max(-vmin, vmax) < 2**31
     zr = (np.arange(step * nr, dtype=np.intp) * k).reshape(step, nr, 1)
     cc = np.arange(nc, dtype=np.intp)[None, None, :] * k
 
@@ -217,6 +224,15 @@ def _accumulate(pixels: np.ndarray, img, present: np.ndarray) -> dict:
         part = None
         if with_hist:
             vals = img[z0:z1]
+            if small_floats:  # whole floats within int32: float64 sums are exact
+                if not np.array_equal(np.trunc(vals), vals):
+                    part = False  # not whole numbers: group by sorting instead
+                else:
+                    li *= nbins
+                    li -= int(vmin)
+                    np.add(li, vals, out=li, casting="unsafe")
+                    part = np.bincount(li.ravel(), minlength=k * nbins)
+                return z0, table.sum(axis=1), table.sum(axis=0), cols, part
             key = vals.astype(np.intp)  # exact for whole numbers, checked next
             if vals.dtype.kind == "f" and not np.array_equal(key, vals):
                 part = False  # not whole numbers: group by sorting instead
