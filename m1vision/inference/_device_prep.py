@@ -51,7 +51,7 @@ import math
 
 import numpy as np
 
-from m1vision._checks import WINDOW_PRESETS, check_image, window_bounds
+from m1vision._checks import WINDOW_PRESETS, window_bounds
 from m1vision.errors import InvalidImageError
 
 #: The registered pipeline steps that can run on the device (with the limits said above).
@@ -328,21 +328,9 @@ class DevicePlan:
 
     def decode(self, item) -> np.ndarray:
         """The CPU part: read, the CPU steps, checked; ``(H, W, C)`` in a staging dtype."""
-        from m1vision.inference._prepare import load_item
+        from m1vision.inference._prepare import load_checked
 
-        image = load_item(item)
-        if self.cpu_steps is not None:
-            image = self.cpu_steps(image)
-            if not isinstance(image, np.ndarray):
-                raise TypeError(
-                    f"preprocess must return a numpy.ndarray, got {type(image).__name__}."
-                )
-        if image.ndim == 3 and image.shape[2] not in (1, 3, 4):
-            raise InvalidImageError(
-                f"input of shape {image.shape} looks like a (Z, H, W) volume; Predictor "
-                "classifies 2-D images: pass its slices (list(volume))."
-            )
-        image = check_image(image, name="input image")
+        image = load_checked(item, self.cpu_steps)
         if image.dtype == np.float64:
             image = image.astype(np.float32)
         if image.ndim == 2:

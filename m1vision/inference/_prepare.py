@@ -73,6 +73,22 @@ def load_item(item) -> np.ndarray:
     )
 
 
+def load_checked(item, steps=None) -> np.ndarray:
+    """Read ``item`` (a path or an array), apply ``steps`` (a callable or None) and check
+    that a 2-D picture came out: what the CPU does for every input, on either path."""
+    image = load_item(item)
+    if steps is not None:
+        image = steps(image)
+        if not isinstance(image, np.ndarray):
+            raise TypeError(f"preprocess must return a numpy.ndarray, got {type(image).__name__}.")
+    if image.ndim == 3 and image.shape[2] not in (1, 3, 4):
+        raise InvalidImageError(
+            f"input of shape {image.shape} looks like a (Z, H, W) volume; Predictor "
+            "classifies 2-D images: pass its slices (list(volume))."
+        )
+    return check_image(image, name="input image")
+
+
 class Preparer:
     """What :meth:`Predictor.prepare` does, without the model: picklable when ``preprocess``
     is, so worker processes can run it (the workers below)."""
@@ -83,19 +99,7 @@ class Preparer:
         self.input_dtype = input_dtype
 
     def __call__(self, item) -> np.ndarray:
-        image = load_item(item)
-        if self.preprocess is not None:
-            image = self.preprocess(image)
-            if not isinstance(image, np.ndarray):
-                raise TypeError(
-                    f"preprocess must return a numpy.ndarray, got {type(image).__name__}."
-                )
-        if image.ndim == 3 and image.shape[2] not in (1, 3, 4):
-            raise InvalidImageError(
-                f"input of shape {image.shape} looks like a (Z, H, W) volume; Predictor "
-                "classifies 2-D images: pass its slices (list(volume))."
-            )
-        image = check_image(image, name="input image")
+        image = load_checked(item, self.preprocess)
         _, height, width, channels = self.input_shape
         if height is not None and width is not None and image.shape[:2] != (height, width):
             from m1vision.preprocess import resize
