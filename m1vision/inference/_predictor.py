@@ -464,6 +464,10 @@ class Predictor:
             grouped=prepare is not None,
         )
 
+    def _run(self, batch: np.ndarray) -> np.ndarray:
+        """The model on one ready batch, to class probabilities (the compiled call alone)."""
+        return self._outputs(self._fn(batch))
+
     def _outputs(self, out: np.ndarray) -> np.ndarray:
         if out.ndim != 2:
             raise InvalidParameterError(
