@@ -327,7 +327,10 @@ class Segmenter(_Planning):
             _blend._check_output(self, y.shape, x.shape)
             if axes:
                 y = np.flip(y, axes)
-            total = y.copy() if total is None else total + y
+            if total is None:  # the backend's array may be read-only: copied only to add to
+                total = y.copy() if len(flips) > 1 else y
+            else:
+                total += y
         if len(flips) > 1:
             total /= len(flips)
         if self.mode == "slices":
