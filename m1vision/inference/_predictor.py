@@ -24,9 +24,8 @@ from m1vision.errors import InvalidParameterError
 from m1vision.inference import _backend, _prepare
 from m1vision.inference._device import DeviceChoice, select_device
 from m1vision.inference._models import (
-    SavedModelClassifier,
     _output_spec,
-    load_model_identified,
+    identified,
     model_input_spec,
 )
 from m1vision.inference._predictions import Predictions, _softmax
@@ -176,18 +175,10 @@ class Predictor(PredictorConfig, PredictorFeed):
         self._fn = self._compile()
 
     def _set_model(self, model) -> None:
-        #: The file or folder the model was loaded from (None for a model object): what an
-        #: experiment record hashes and reloads.
-        self.model_path = None
-        #: The SHA-256 of the model's bytes as they were loaded (file or SavedModel folder,
-        #: the one rule of m1vision._hashing); None for a Keras model object.
-        self.model_sha256 = None
-        if isinstance(model, str | os.PathLike):
-            self.model_path = Path(model)
-            model, self.model_sha256 = load_model_identified(model)
-        elif isinstance(model, SavedModelClassifier):
-            self.model_path = Path(model.path)
-            self.model_sha256 = model.sha256
+        # model_path: the file or folder the model was loaded from (None for a model
+        # object), what an experiment record hashes and reloads; model_sha256: the SHA-256
+        # of its bytes as they were loaded (the one rule of m1vision._hashing).
+        model, self.model_path, self.model_sha256 = identified(model)
         shape, dtype = model_input_spec(model)
         if len(shape) != 4:
             raise InvalidParameterError(
