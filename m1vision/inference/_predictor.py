@@ -257,9 +257,6 @@ class Predictor(PredictorConfig, PredictorFeed):
 
     # -- per image -----------------------------------------------------------------------------
 
-    def _load(self, item) -> np.ndarray:
-        return _prepare.load_item(item)
-
     def prepare(self, item) -> np.ndarray:
         """Read (if a path), preprocess, resize and adapt one input to the model's
         ``(H, W, C)`` and dtype; what :meth:`predict` feeds the model.
