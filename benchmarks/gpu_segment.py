@@ -1,6 +1,7 @@
 """3-D segmentation on a GPU: m1vision's Segmenter vs MONAI's sliding_window_inference.
 
-    KERAS_BACKEND=torch python benchmarks/gpu_segment.py --out DIR [--quick] [--device cpu]
+    KERAS_BACKEND=torch python benchmarks/gpu_segment.py --out DIR [--quick] [--stages]
+        [--device cpu [--device-blend]]
 
 Run on the accelerator machine (CI and ``make bench`` do not: it needs torch, MONAI and a
 GPU). Needs python3 with torch, keras, monai and m1vision's dependencies; nothing else (no
@@ -23,6 +24,12 @@ done once beforehand). Measured, each the median of ``--repeats`` runs after a w
 * max abs difference of the probabilities (Segmenter ``probabilities=True`` vs MONAI's
   output) and the fraction of voxels whose label differs;
 * peak GPU memory of each (``torch.cuda.max_memory_allocated``);
+* with ``--stages``: where one ``segment`` call spends its time (``stages`` in the JSON):
+  the median over ``--repeats`` calls of each stage's seconds -- host checks and planning,
+  upload, preparation on the device, cutting the windows, the model, the weighted
+  accumulation, normalisation, argmax, the labels present, download, building the output --
+  each ended by ``torch.cuda.synchronize()`` (nothing on the CPU), so the device cannot run
+  ahead of the host and the stages add up to more than an unclocked call (both given);
 * the Segmenter on the CPU in a fresh process, on the torch backend: seconds and peak RSS
   (default the same volume with ``--cpu-overlap 0``: the memory does not depend on the
   overlap, the time does; ``--cpu-shape`` and ``--cpu-timeout`` bound it). The memory figure
@@ -98,10 +105,9 @@ def _median_time(fn, repeats: int, sync) -> float:
     return statistics.median(times)
 
 
-def compare(args) -> dict:
-    import numpy as np
+def _setup(args):
+    """The model, the Segmenter, the volume and the device's sync of one run."""
     import torch
-    from monai.inferers import sliding_window_inference
 
     from m1vision.inference import Segmenter, select_device
 
@@ -117,13 +123,51 @@ def compare(args) -> dict:
         device=device,
         card=CARD,
     )
-    vol = _volume(args.shape)
+    if args.device_blend:  # the torch (device) blend forced, e.g. on the CPU to try it out
+        seg._device_blend = True
     dev = torch.device(device.name)
     cuda = dev.type == "cuda"
 
     def sync():
         if cuda:
             torch.cuda.synchronize()
+
+    return seg, model, _volume(args.shape), dev, sync
+
+
+def stages(args, seg, vol, sync) -> dict:
+    """Seconds per stage of ``seg.segment(vol)``: the median of ``--repeats`` clocked calls
+    after a warm-up, beside the median of as many unclocked ones."""
+    from m1vision.inference._blend import StageClock
+
+    seg.segment(vol)  # warm-up
+    runs, totals = [], []
+    for _ in range(args.repeats):
+        seg._stage_clock = StageClock(sync)
+        t = time.perf_counter()
+        out = seg.segment(vol)
+        totals.append(time.perf_counter() - t)
+        runs.append(seg._stage_clock)
+        seg._stage_clock = None
+    names = list(runs[0].seconds)
+    return {
+        "blended_on": out.metadata["segmentation"]["blended_on"],
+        "windows": out.metadata["segmentation"]["windows"],
+        "seconds": {n: statistics.median(r.seconds.get(n, 0.0) for r in runs) for n in names},
+        "marks_per_call": dict(runs[0].counts),
+        "clocked_total_s": statistics.median(totals),
+        "unclocked_total_s": _median_time(lambda: seg.segment(vol), args.repeats, sync),
+    }
+
+
+def compare(args, seg, model, vol, dev, sync) -> dict:
+    import numpy as np
+    import torch
+    from monai.inferers import sliding_window_inference
+
+    device = seg.device
+    window = tuple(args.window)
+    cuda = dev.type == "cuda"
 
     prepared = np.clip(vol.pixels, -1000, 1000) / np.float32(1000)
 
@@ -233,6 +277,14 @@ def main(argv=None) -> int:
     parser.add_argument("--cpu-timeout", type=float, default=420.0)
     parser.add_argument("--no-cpu", action="store_true", help="skip the CPU peak-RSS run")
     parser.add_argument("--quick", action="store_true", help="a tiny volume, to try it out")
+    parser.add_argument(
+        "--stages", action="store_true", help="also time each stage of one segment call"
+    )
+    parser.add_argument(
+        "--device-blend",
+        action="store_true",
+        help="blend in torch tensors even on the CPU (the GPU's code path, to profile it)",
+    )
     args = parser.parse_args(argv)
     if os.environ.get("KERAS_BACKEND") != "torch":
         parser.error("run with KERAS_BACKEND=torch (MONAI needs the model as a torch module)")
@@ -248,6 +300,7 @@ def main(argv=None) -> int:
             "python": platform.python_version(),
             "processor": platform.processor() or platform.machine(),
             "cores": os.cpu_count(),
+            "load_average": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
         },
         "versions": {
             "torch": torch.__version__,
@@ -257,7 +310,10 @@ def main(argv=None) -> int:
         "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "quick": args.quick,
     }
-    result["compare"] = compare(args)
+    seg, model, vol, dev, sync = _setup(args)
+    result["compare"] = compare(args, seg, model, vol, dev, sync)
+    if args.stages:
+        result["stages"] = stages(args, seg, vol, sync)
     if not args.no_cpu:
         shape = args.cpu_shape or args.shape
         result["cpu"] = cpu_rss(

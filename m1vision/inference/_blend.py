@@ -11,11 +11,55 @@ probabilities) comes back. Both follow the same steps:
 from __future__ import annotations
 
 import itertools
+import time
 
 import numpy as np
 
 from m1vision.errors import SegmentationModelError
 from m1vision.inference import _segcard, _windows
+
+
+class StageClock:
+    """Seconds per stage of one :meth:`Segmenter.segment` call (``benchmarks/gpu_segment.py
+    --stages``): set as ``segmenter._stage_clock``; each :meth:`mark` waits for the device
+    (``sync``, e.g. ``torch.cuda.synchronize``) and adds the time since the previous mark to
+    its stage. The waits stop the device from running ahead of the host, so the stages add up
+    to more than an unclocked call takes."""
+
+    def __init__(self, sync=None):
+        self.sync = sync
+        self.seconds: dict[str, float] = {}
+        self.counts: dict[str, int] = {}
+        self._last = time.perf_counter()
+
+    def start(self) -> None:
+        if self.sync is not None:
+            self.sync()
+        self._last = time.perf_counter()
+
+    def mark(self, stage: str) -> None:
+        if self.sync is not None:
+            self.sync()
+        now = time.perf_counter()
+        self.seconds[stage] = self.seconds.get(stage, 0.0) + now - self._last
+        self.counts[stage] = self.counts.get(stage, 0) + 1
+        self._last = now
+
+
+class _NoClock:
+    def start(self) -> None:
+        pass
+
+    def mark(self, stage: str) -> None:
+        pass
+
+
+NO_CLOCK = _NoClock()
+
+
+def clock_of(seg):
+    """The segmenter's :class:`StageClock`, or one that does nothing."""
+    return getattr(seg, "_stage_clock", None) or NO_CLOCK
 
 
 def _regions(win, pads, shape):
@@ -93,7 +137,7 @@ def _to_probabilities(acc: np.ndarray) -> None:
             s /= s.sum(axis=0, keepdims=True)
 
 
-def labels_of(acc) -> tuple[np.ndarray, np.ndarray | None]:
+def labels_of(acc, clock=NO_CLOCK) -> tuple[np.ndarray, np.ndarray | None]:
     """The label map of blended probabilities (K, Z, H, W): argmax, or >= 0.5 for one channel;
     a NumPy array or a torch tensor (argmax on its device). With a tensor also the sorted
     values present in the map, counted on the device (one small download instead of a pass
@@ -108,14 +152,18 @@ def labels_of(acc) -> tuple[np.ndarray, np.ndarray | None]:
         px = np.empty(acc.shape[1:], dtype)
         for z in range(acc.shape[1]):
             px[z] = np.argmax(acc[:, z], axis=0)
+        clock.mark("argmax")
         return px, None
     import torch
 
     px = (acc[0] >= 0.5) if k == 1 else torch.argmax(acc, dim=0)
     px = px.to(torch.uint8 if k <= 256 else torch.int32)
+    clock.mark("argmax")
     counts = torch.bincount(px.reshape(-1).to(torch.int32), minlength=max(k, 2))
     present = torch.nonzero(counts).reshape(-1).cpu().numpy()
+    clock.mark("labels present")
     px = px.cpu().numpy()
+    clock.mark("download")
     dtype = np.uint8 if k <= 256 else np.uint16
     return px.astype(dtype, copy=False), present.astype(dtype)
 
@@ -133,8 +181,10 @@ def blend_torch(seg, arr, window, overlap, padded, pads, bar):
     import keras
     import torch
 
+    clock = clock_of(seg)
     dev = seg._fn._torch_device
     volume = torch.from_numpy(np.ascontiguousarray(arr, np.float32)).to(dev)
+    clock.mark("upload")
     if volume.ndim == 3:
         volume = volume[..., None]
     if seg.preprocess is None and seg.intensity:  # on the device's copy, before padding
@@ -149,6 +199,7 @@ def blend_torch(seg, arr, window, overlap, padded, pads, bar):
     slices = seg.mode == "slices"
     spatial = len(window) - 1 if slices else len(window)
     flips = _windows.mirror_flips(spatial) if seg.tta else [()]
+    clock.mark("prepare")
     with torch.no_grad(), keras.device(seg.device.name):
         for batch in _batches(seg, padded, window, overlap):
             x = torch.zeros((len(batch), *window, cin), dtype=torch.float32, device=dev)
@@ -158,6 +209,7 @@ def blend_torch(seg, arr, window, overlap, padded, pads, bar):
                 x[(i, *dst)] = volume[src]
                 where.append((src, dst))
             xin = x[:, 0] if slices else x
+            clock.mark("cut windows")
             y = None
             for flip in flips:
                 axes = tuple(a + 1 for a in flip)
@@ -170,14 +222,17 @@ def blend_torch(seg, arr, window, overlap, padded, pads, bar):
                 y = y / len(flips)
             if slices:
                 y = y[:, None]
+            clock.mark("model")
             # weighted for the whole batch in one op, (B, K, *window), then summed in place
             y = torch.movedim(y, -1, 1) * weight
             for (src, dst), yi in zip(where, y, strict=True):
                 acc[(slice(None), *src)] += yi[(slice(None), *dst)]
                 wsum[src] += weight[dst]
             bar.update(len(batch))
+            clock.mark("accumulate")
         acc /= wsum
         del wsum, volume
         if seg.from_logits:
             acc = torch.sigmoid(acc) if acc.shape[0] == 1 else torch.softmax(acc, dim=0)
+    clock.mark("normalise")
     return acc

@@ -362,6 +362,8 @@ class Segmenter(_Planning):
         from m1vision._progress import progress as _progress
         from m1vision.volume import resample
 
+        clock = _blend.clock_of(self)
+        clock.start()
         vol, was_2d = self._volume(image)
         if self.mode == "patches" and self.rank == 2 and vol.shape[0] > 1:
             raise SegmentationModelError(
@@ -380,19 +382,23 @@ class Segmenter(_Planning):
         arr = self._prepared(work)
         self._check_channels(arr)
         window, overlap, padded = plan["window"], plan["overlap"], plan["padded"]
+        clock.mark("checks")
         pads = _windows.pad_widths(arr.shape[:3], window)
         n_windows = _windows.count_windows(padded, window, overlap)
         on_device = _blend.use_device(self)
         run = _blend.blend_torch if on_device else _blend.blend_numpy
         with _progress(n_windows, show=progress, desc="segment", unit="win") as bar:
             acc = run(self, arr, window, overlap, padded, pads, bar)
+        if not on_device:
+            clock.mark("blend on the host")
         del arr
         present = None
         if probabilities:
             acc = acc if isinstance(acc, np.ndarray) else acc.cpu().numpy()
             px = None
+            clock.mark("download")
         else:
-            (px, present), acc = _blend.labels_of(acc), None
+            (px, present), acc = _blend.labels_of(acc, clock), None
         info = {
             "mode": self.mode,
             "windows": n_windows,
@@ -423,6 +429,7 @@ class Segmenter(_Planning):
         out.metadata["segmentation"] = info
         if was_2d:
             out = _as_2d(out, image)
+        clock.mark("output")
         return out
 
     def _labels(self, px, work_img, vol, resampled: bool, present=None) -> MedicalImage:
