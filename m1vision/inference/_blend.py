@@ -138,12 +138,13 @@ def _to_probabilities(acc: np.ndarray) -> None:
 
 
 def labels_of(acc, clock=NO_CLOCK) -> tuple[np.ndarray, np.ndarray | None]:
-    """The label map of blended probabilities (K, Z, H, W): argmax, or >= 0.5 for one channel;
-    a NumPy array or a torch tensor (argmax on its device). With a tensor also the sorted
-    values present in the map, counted on the device (one small download instead of a pass
-    over the whole map on the host); ``None`` for a NumPy array."""
-    k = acc.shape[0]
+    """The label map of blended probabilities: argmax, or >= 0.5 for one channel. A NumPy
+    array is (K, Z, H, W); a torch tensor (from :func:`blend_torch`) is channels-last
+    (Z, H, W, K), its argmax taken on its device over contiguous classes, and with it come
+    the sorted values present in the map, counted on the device (one small download instead
+    of a pass over the whole map on the host); ``None`` for a NumPy array."""
     if isinstance(acc, np.ndarray):
+        k = acc.shape[0]
         dtype = np.uint8 if k <= 256 else np.uint16
         if k == 1:
             return np.greater_equal(acc[0], 0.5).view(np.uint8), None
@@ -156,16 +157,33 @@ def labels_of(acc, clock=NO_CLOCK) -> tuple[np.ndarray, np.ndarray | None]:
         return px, None
     import torch
 
-    px = (acc[0] >= 0.5) if k == 1 else torch.argmax(acc, dim=0)
-    px = px.to(torch.uint8 if k <= 256 else torch.int32)
+    k = acc.shape[-1]
+    dtype = np.uint8 if k <= 256 else np.uint16
+    if k == 1:
+        px = (acc[..., 0] >= 0.5).to(torch.uint8)
+    else:
+        px = torch.argmax(acc, dim=-1).to(torch.uint8 if k <= 256 else torch.int32)
     clock.mark("argmax")
-    counts = torch.bincount(px.reshape(-1).to(torch.int32), minlength=max(k, 2))
+    counts = torch.bincount(px.reshape(-1), minlength=max(k, 2))
     present = torch.nonzero(counts).reshape(-1).cpu().numpy()
     clock.mark("labels present")
     px = px.cpu().numpy()
     clock.mark("download")
-    dtype = np.uint8 if k <= 256 else np.uint16
     return px.astype(dtype, copy=False), present.astype(dtype)
+
+
+def probabilities_of(acc) -> np.ndarray:
+    """Blended probabilities as float32 (K, Z, H, W) on the host: a NumPy array as it is, a
+    channels-last torch tensor class by class (no second classes x volume buffer on the
+    device)."""
+    if isinstance(acc, np.ndarray):
+        return acc
+    import torch
+
+    out = np.empty((acc.shape[-1], *acc.shape[:-1]), np.float32)
+    for c in range(acc.shape[-1]):
+        torch.from_numpy(out[c]).copy_(acc[..., c])
+    return out
 
 
 def use_device(seg) -> bool:
@@ -176,36 +194,69 @@ def use_device(seg) -> bool:
     return seg._fn.backend == "torch" and seg.device.kind == "gpu"
 
 
-def blend_torch(seg, arr, window, overlap, padded, pads, bar):
-    """As :func:`blend_numpy`, in torch tensors on the model's device; returns a tensor."""
+# what is uploaded as it is and made float32 on the device (a quarter or half the bytes)
+_UPLOADED_AS_IS = (np.float32, np.int16, np.uint8, np.int8)
+
+
+def _upload(arr, dev):
+    """The volume as a float32 (Z, H, W, C) tensor on ``dev`` that the caller may change."""
+    import torch
+
+    if arr.dtype.type in _UPLOADED_AS_IS:
+        volume = torch.from_numpy(np.ascontiguousarray(arr)).to(dev)
+    else:
+        volume = torch.from_numpy(np.ascontiguousarray(arr, np.float32)).to(dev)
+    if volume.dtype != torch.float32:
+        volume = volume.float()
+    elif volume.device.type == "cpu":
+        volume = volume.clone()  # from_numpy shares the caller's memory
+    return volume if volume.ndim == 4 else volume[..., None]
+
+
+def blend_torch(seg, arr, window, overlap, padded, pads, bar, *, check_finite=None):
+    """As :func:`blend_numpy`, in torch tensors on the model's device; returns a channels-last
+    tensor (Z, H, W, K).
+
+    The accumulators are channels-last as the model's output is, so each window is added
+    over contiguous memory; the windows of a batch are cut into one input buffer reused from
+    batch to batch; the weighting is done in place on the model's output. ``check_finite``
+    (the volume's shape for the message) checks for NaN and infinity on the device, right
+    after the upload, before the accumulators are allocated.
+    """
     import keras
     import torch
 
+    from m1vision.inference._segplan import nonfinite_error
+
     clock = clock_of(seg)
     dev = seg._fn._torch_device
-    volume = torch.from_numpy(np.ascontiguousarray(arr, np.float32)).to(dev)
+    volume = _upload(arr, dev)
     clock.mark("upload")
-    if volume.ndim == 3:
-        volume = volume[..., None]
-    if seg.preprocess is None and seg.intensity:  # on the device's copy, before padding
-        if volume.device.type == "cpu":
-            volume = volume.clone()  # from_numpy shares the caller's memory
+    if check_finite is not None and not bool(torch.isfinite(volume).all()):
+        bad = int(volume.numel() - torch.isfinite(volume).sum())
+        raise nonfinite_error(bad, check_finite)
+    if seg.preprocess is None and seg.intensity:  # before padding, as in MONAI
         _segcard.apply_intensity(volume, seg.intensity)
     shape = tuple(volume.shape[:3])
     cin = int(volume.shape[3])
+    k = int(seg.num_classes)
     weight = torch.from_numpy(_windows.importance_map(window, seg.blend)).to(dev)
-    acc = torch.zeros((int(seg.num_classes), *shape), dtype=torch.float32, device=dev)
+    weight_k = weight[..., None]  # broadcast over the classes, last
+    acc = torch.zeros((*shape, k), dtype=torch.float32, device=dev)
     wsum = torch.zeros(shape, dtype=torch.float32, device=dev)
     slices = seg.mode == "slices"
     spatial = len(window) - 1 if slices else len(window)
     flips = _windows.mirror_flips(spatial) if seg.tta else [()]
+    inputs = torch.empty((seg.batch_size, *window, cin), dtype=torch.float32, device=dev)
     clock.mark("prepare")
     with torch.no_grad(), keras.device(seg.device.name):
         for batch in _batches(seg, padded, window, overlap):
-            x = torch.zeros((len(batch), *window, cin), dtype=torch.float32, device=dev)
+            x = inputs[: len(batch)]
             where = []
             for i, win in enumerate(batch):
                 src, dst = _regions(win, pads, shape)
+                if any(d.stop - d.start != w for d, w in zip(dst, window, strict=True)):
+                    x[i].zero_()  # padding: zeros outside the volume
                 x[(i, *dst)] = volume[src]
                 where.append((src, dst))
             xin = x[:, 0] if slices else x
@@ -223,16 +274,19 @@ def blend_torch(seg, arr, window, overlap, padded, pads, bar):
             if slices:
                 y = y[:, None]
             clock.mark("model")
-            # weighted for the whole batch in one op, (B, K, *window), then summed in place
-            y = torch.movedim(y, -1, 1) * weight
+            # weighted for the whole batch in one op, (B, *window, K) (in place on a model
+            # output of its own memory), then summed in place
+            fresh = y.dtype == torch.float32 and y.is_contiguous()
+            y = y.mul_(weight_k) if fresh else y * weight_k
             for (src, dst), yi in zip(where, y, strict=True):
-                acc[(slice(None), *src)] += yi[(slice(None), *dst)]
+                acc[src] += yi[dst]
                 wsum[src] += weight[dst]
             bar.update(len(batch))
             clock.mark("accumulate")
-        acc /= wsum
-        del wsum, volume
+        del inputs, volume
+        acc /= wsum[..., None]
+        del wsum
         if seg.from_logits:
-            acc = torch.sigmoid(acc) if acc.shape[0] == 1 else torch.softmax(acc, dim=0)
+            acc = torch.sigmoid_(acc) if k == 1 else torch.softmax(acc, dim=-1)
     clock.mark("normalise")
     return acc

@@ -364,7 +364,10 @@ class Segmenter(_Planning):
 
         clock = _blend.clock_of(self)
         clock.start()
-        vol, was_2d = self._volume(image)
+        on_device = _blend.use_device(self)
+        # blending on the device, the NaN check runs there on the uploaded copy (before the
+        # accumulators are allocated) when that copy is the input itself: no host pass
+        vol, was_2d = self._volume(image, finite=not on_device)
         if self.mode == "patches" and self.rank == 2 and vol.shape[0] > 1:
             raise SegmentationModelError(
                 f"mode='patches' with the 2-D model (input {self.input_shape}) over a 3-D "
@@ -372,6 +375,9 @@ class Segmenter(_Planning):
                 "mode='slices' (the model per slice along axis=), or a 3-D model."
             )
         plan = self._plan(vol, probabilities)
+        on_device_check = on_device and plan["target"] is None and self.preprocess is None
+        if on_device and not on_device_check:  # resampled or preprocessed first: on the host
+            self._volume(vol)
         self._check_budget(plan, vol.shape)
         work_img = vol
         if plan["target"] is not None:
@@ -385,17 +391,20 @@ class Segmenter(_Planning):
         clock.mark("checks")
         pads = _windows.pad_widths(arr.shape[:3], window)
         n_windows = _windows.count_windows(padded, window, overlap)
-        on_device = _blend.use_device(self)
-        run = _blend.blend_torch if on_device else _blend.blend_numpy
         with _progress(n_windows, show=progress, desc="segment", unit="win") as bar:
-            acc = run(self, arr, window, overlap, padded, pads, bar)
+            if on_device:
+                check = vol.shape if on_device_check and vol.pixels.dtype.kind == "f" else None
+                acc = _blend.blend_torch(
+                    self, arr, window, overlap, padded, pads, bar, check_finite=check
+                )
+            else:
+                acc = _blend.blend_numpy(self, arr, window, overlap, padded, pads, bar)
         if not on_device:
             clock.mark("blend on the host")
         del arr
         present = None
         if probabilities:
-            acc = acc if isinstance(acc, np.ndarray) else acc.cpu().numpy()
-            px = None
+            acc, px = _blend.probabilities_of(acc), None
             clock.mark("download")
         else:
             (px, present), acc = _blend.labels_of(acc, clock), None

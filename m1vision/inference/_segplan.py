@@ -31,10 +31,21 @@ def _size(nbytes: int) -> str:
     return f"{nbytes / 1024**2:.1f} MiB"
 
 
+def nonfinite_error(bad: int, shape) -> InvalidImageError:
+    """The error for an image holding ``bad`` NaN or infinite values."""
+    return InvalidImageError(
+        f"image holds {bad} NaN or infinite value(s) (shape {tuple(shape)}); a model turns "
+        "them into NaN everywhere they reach. Fix: replace them first, e.g. "
+        "np.nan_to_num(pixels, nan=pixels[np.isfinite(pixels)].min())."
+    )
+
+
 class _Planning:
     """Segmenter methods that check the input and plan a run (no model call)."""
 
-    def _volume(self, image) -> tuple[MedicalImage, bool]:
+    def _volume(self, image, *, finite: bool = True) -> tuple[MedicalImage, bool]:
+        """The input as a (Z, H, W) MedicalImage and whether it was 2-D, checked (for NaN and
+        infinity too unless ``finite=False``: the device blend checks there)."""
         if isinstance(image, np.ndarray):
             image = MedicalImage(
                 image, metadata={"layout": "volume" if image.ndim == 3 else "slice"}
@@ -54,13 +65,8 @@ class _Planning:
                 f"image must be a monochrome (Z, H, W) volume or (H, W) picture, got shape "
                 f"{px.shape}; convert colour pictures to gray first."
             )
-        if px.dtype.kind == "f" and not np.isfinite(px).all():
-            bad = int(np.count_nonzero(~np.isfinite(px)))
-            raise InvalidImageError(
-                f"image holds {bad} NaN or infinite value(s) (shape {px.shape}); a model turns "
-                "them into NaN everywhere they reach. Fix: replace them first, e.g. "
-                "np.nan_to_num(pixels, nan=pixels[np.isfinite(pixels)].min())."
-            )
+        if finite and px.dtype.kind == "f" and not np.isfinite(px).all():
+            raise nonfinite_error(int(np.count_nonzero(~np.isfinite(px))), px.shape)
         if px.ndim == 2:
             meta = {**image.metadata, "layout": "volume"}
             spacing = None if image.spacing is None else (1.0, *tuple(image.spacing)[-2:])
