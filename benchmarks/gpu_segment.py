@@ -138,7 +138,7 @@ def _setup(args):
 def stages(args, seg, vol, sync) -> dict:
     """Seconds per stage of ``seg.segment(vol)``: the median of ``--repeats`` clocked calls
     after a warm-up, beside the median of as many unclocked ones."""
-    from m1vision.inference._blend import StageClock
+    from m1vision.inference._clock import StageClock
 
     seg.segment(vol)  # warm-up
     runs, totals = [], []

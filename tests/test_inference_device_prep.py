@@ -318,3 +318,36 @@ def test_open_input_size_models_batch_same_size_images_on_the_device():
     a = Predictor(model, preprocess=pipe, device="cpu", prepare_on="cpu").predict(images)
     b = Predictor(model, preprocess=pipe, device="cpu", prepare_on="device").predict(images)
     np.testing.assert_allclose(a.probabilities, b.probabilities, atol=1e-6)
+
+
+def test_device_runner_clock_names_its_stages_and_resize_constants_are_reused():
+    """The stage clock of a device runner (gpu_inference.py --stages) and, on torch, the
+    resize matrices made once per device (no per-batch copy from the host)."""
+    from m1vision.inference._clock import StageClock
+
+    inputs = keras.Input((24, 24, 3))
+    head = keras.layers.Dense(2, activation="softmax")
+    model = keras.Model(inputs, head(keras.layers.GlobalAveragePooling2D()(inputs)))
+    pred = Predictor(
+        model, preprocess=Pipeline([Normalize(mode="mobilenet")]), batch_size=4,
+        device="cpu", prepare_on="device", workers=1,
+    )  # fmt: skip
+    device_plan, _ = pred._where()
+    runner = pred._device_runner(device_plan)
+    runner._stage_clock = clock = StageClock()
+    rng = np.random.default_rng(0)
+    batches = [[([0, 1, 2, 3], rng.integers(0, 65535, (4, 40, 40, 1), dtype=np.uint16))]] * 3
+    outputs = list(runner.run(batches, owned=True))
+    assert len(outputs) == 3 and outputs[0].shape == (4, 2)
+    expected = {"stage": 3, "device preparation": 3}
+    if keras.config.backend() == "torch":
+        import torch
+
+        expected |= {"model": 3, "download": 3}
+        x = torch.zeros(1)
+        key = (40, 24, "area", True)
+        first = _device_prep._constant(x, _device_prep.resize_matrix, *key)
+        assert _device_prep._constant(x, _device_prep.resize_matrix, *key) is first
+        assert_equal = np.testing.assert_array_equal
+        assert_equal(first.numpy(), _device_prep.resize_matrix(*key))
+    assert clock.counts == expected

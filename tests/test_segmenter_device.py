@@ -28,7 +28,7 @@ from test_segmenter import (  # noqa: E402
 )
 
 from m1vision.inference import Segmenter  # noqa: E402
-from m1vision.inference._blend import StageClock  # noqa: E402
+from m1vision.inference._clock import StageClock  # noqa: E402
 
 
 def _pair(model, **kwargs):

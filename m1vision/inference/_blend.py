@@ -11,55 +11,12 @@ probabilities) comes back. Both follow the same steps:
 from __future__ import annotations
 
 import itertools
-import time
 
 import numpy as np
 
 from m1vision.errors import SegmentationModelError
 from m1vision.inference import _segcard, _windows
-
-
-class StageClock:
-    """Seconds per stage of one :meth:`Segmenter.segment` call (``benchmarks/gpu_segment.py
-    --stages``): set as ``segmenter._stage_clock``; each :meth:`mark` waits for the device
-    (``sync``, e.g. ``torch.cuda.synchronize``) and adds the time since the previous mark to
-    its stage. The waits stop the device from running ahead of the host, so the stages add up
-    to more than an unclocked call takes."""
-
-    def __init__(self, sync=None):
-        self.sync = sync
-        self.seconds: dict[str, float] = {}
-        self.counts: dict[str, int] = {}
-        self._last = time.perf_counter()
-
-    def start(self) -> None:
-        if self.sync is not None:
-            self.sync()
-        self._last = time.perf_counter()
-
-    def mark(self, stage: str) -> None:
-        if self.sync is not None:
-            self.sync()
-        now = time.perf_counter()
-        self.seconds[stage] = self.seconds.get(stage, 0.0) + now - self._last
-        self.counts[stage] = self.counts.get(stage, 0) + 1
-        self._last = now
-
-
-class _NoClock:
-    def start(self) -> None:
-        pass
-
-    def mark(self, stage: str) -> None:
-        pass
-
-
-NO_CLOCK = _NoClock()
-
-
-def clock_of(seg):
-    """The segmenter's :class:`StageClock`, or one that does nothing."""
-    return getattr(seg, "_stage_clock", None) or NO_CLOCK
+from m1vision.inference._clock import NO_CLOCK, clock_of
 
 
 def _regions(win, pads, shape):

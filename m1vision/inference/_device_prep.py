@@ -53,6 +53,7 @@ import numpy as np
 
 from m1vision._checks import WINDOW_PRESETS, window_bounds
 from m1vision.errors import InvalidImageError
+from m1vision.inference._clock import clock_of
 
 #: The registered pipeline steps that can run on the device (with the limits said above).
 DEVICE_STEPS = ("window", "to_uint8", "normalize", "resize")
@@ -143,6 +144,28 @@ def _round_to(x, dtype: str):
     return ops.clip(ops.round(x), lo, hi)
 
 
+_CONSTANTS: dict = {}  # (torch device, what) -> tensor
+
+
+def _constant(x, make, *key):
+    """The constant array ``make(*key)`` as a tensor where ``x`` is: on torch made once per
+    device and reused (a copy from pageable host memory per batch would make the host wait
+    for the device's queue), on the other backends converted each time."""
+    ops = _ops()
+    device = getattr(x, "device", None)
+    if device is None or type(x).__module__.split(".")[0] != "torch":
+        return ops.convert_to_tensor(make(*key))
+    k = (str(device), make, key)
+    t = _CONSTANTS.get(k)
+    if t is None:
+        import torch
+
+        if len(_CONSTANTS) > 64:  # many sizes: keep it bounded
+            _CONSTANTS.clear()
+        t = _CONSTANTS[k] = torch.tensor(make(*key), device=device)
+    return t
+
+
 def _per_image(x, fn):
     return fn(x, axis=(1, 2, 3), keepdims=True)
 
@@ -225,8 +248,8 @@ def resize(x, dtype, *, size, keep_aspect=False, letterbox=True, interpolation=N
         interpolation = "area" if new_h * new_w < h * w else "linear"
     if (new_h, new_w) != (h, w):
         both = new_h <= h and new_w <= w
-        rows = ops.convert_to_tensor(resize_matrix(h, new_h, interpolation, both))
-        cols = ops.convert_to_tensor(resize_matrix(w, new_w, interpolation, both))
+        rows = _constant(x, resize_matrix, h, new_h, interpolation, both)
+        cols = _constant(x, resize_matrix, w, new_w, interpolation, both)
         x = ops.einsum("oh,nhwc->nowc", rows, x)
         x = ops.einsum("pw,nowc->nopc", cols, x)
         if dtype != "float32":
@@ -412,6 +435,7 @@ class DeviceRunner:
         for rows, arr in groups:
             dtype = arr.dtype.name
             staged.append((np.asarray(rows), self._put(arr, owned), dtype))
+        clock_of(self).mark("stage")
         return staged
 
     def _put(self, arr: np.ndarray, owned: bool):
@@ -491,12 +515,17 @@ class DeviceRunner:
             rows = np.concatenate(order)
             if len(parts) > 1 or not np.array_equal(rows, np.arange(len(rows))):
                 batch = ops.take(batch, np.argsort(rows, kind="stable"), axis=0)
+            clock_of(self).mark("device preparation")
             return self._model(batch)
 
     def _model(self, x) -> np.ndarray:
         c = self.compiled
         if self.backend == "torch":
-            return c.model(x, training=False).detach().to("cpu").numpy()
+            y = c.model(x, training=False)
+            clock_of(self).mark("model")
+            y = y.detach().to("cpu").numpy()
+            clock_of(self).mark("download")
+            return y
         if self.backend == "tensorflow":
             return c._fn(x).numpy()
         import jax
