@@ -1,6 +1,7 @@
 """Inference on a GPU with Keras 3's torch backend: m1vision's Predictor measured on CUDA.
 
     KERAS_BACKEND=torch python3 benchmarks/gpu_inference.py --ref DIR --out DIR [--quick]
+        [--stages]
 
 Run on the accelerator machine (an NVIDIA GPU; CI never runs it, `make bench` does not
 either: it needs a GPU). It writes ``OUT/gpu_inference.json`` and ``OUT/gpu_inference.md``
@@ -24,7 +25,11 @@ Measured:
   (the CPU decodes; to_uint8, normalise, resize, channels as keras.ops on the GPU), each
   one's preparation alone (for "device": reading and decoding) and inference alone (for
   "device": the device part and the model on decoded batches), and the overlap ratio
-  ``Predictor time / max(preparation, inference)``; Grad-CAM per image.
+  ``Predictor time / max(preparation, inference)``; Grad-CAM per image;
+* with ``--stages``: where the device runner's time goes on the decoded batches (``stages``
+  in each row): per call over all batches, the seconds of staging (pinned copy and upload),
+  the device part, the model and the download, each ended by ``torch.cuda.synchronize()``
+  (so the stages add up to more than ``infer_device_s``, which overlaps them).
 
 Every timing is the median of ``repeats`` runs after a warm-up, the methods taking turns.
 """
@@ -240,7 +245,9 @@ def _sync() -> None:
         pass
 
 
-def speed(out: dict, *, quick: bool, workers: int | None, device: str, executor: str) -> None:
+def speed(
+    out: dict, *, quick: bool, workers: int | None, device: str, executor: str, stages=False
+) -> None:
     """MobileNetV2 on 16-bit PNG files at two batch sizes: predict_on_batch on ready device
     tensors, Predictor with prepare_on="cpu" and "device", each stage alone, the overlap."""
     import tempfile
@@ -335,6 +342,8 @@ def speed(out: dict, *, quick: bool, workers: int | None, device: str, executor:
             with keras.device(name):
                 made = keras.ops.convert_to_numpy(device_plan.apply(x0, dtype0))
             row["max_abs_diff_inputs_device_vs_cpu"] = float(np.abs(made - ready[rows0]).max())
+            if stages:
+                row["stages"] = _runner_stages(runner, decoded, repeats)
             for p in predictors.values():
                 p.close()
             row.update({k: round(v, 4) for k, v in t.items()})
@@ -365,6 +374,27 @@ def speed(out: dict, *, quick: bool, workers: int | None, device: str, executor:
     for _ in range(k):
         grad_cam(lesion, x, device=cpu.device)
     out["grad_cam_lesion_ms"] = round(1000 * (time.perf_counter() - start) / k, 2)
+
+
+def _runner_stages(runner, decoded, repeats: int) -> dict:
+    """Seconds per stage of the device runner over ``decoded`` (median of ``repeats``)."""
+    import statistics
+
+    from m1vision.inference._clock import StageClock
+
+    runs = []
+    for _ in range(repeats):
+        runner._stage_clock = clock = StageClock(_sync)
+        clock.start()
+        for _ in runner.run(decoded, owned=True):
+            pass
+        runs.append(clock)
+    runner._stage_clock = None
+    names = list(runs[0].seconds)
+    return {
+        "seconds": {n: round(statistics.median(r.seconds[n] for r in runs), 4) for n in names},
+        "marks_per_call": dict(runs[0].counts),
+    }
 
 
 def _device_prep_groups(device_plan, paths) -> list:
@@ -475,6 +505,9 @@ def main(argv=None) -> int:
     parser.add_argument("--executor", default="auto", help="auto (default), threads, processes")
     parser.add_argument("--device", default="gpu", help="gpu (default) or cpu, to try it out")
     parser.add_argument("--markdown", type=Path, help="print the Markdown rows of a result file")
+    parser.add_argument(
+        "--stages", action="store_true", help="also time each stage of the device runner"
+    )
     args = parser.parse_args(argv)
     if args.make_ref:
         make_ref(args.make_ref)
@@ -515,6 +548,7 @@ def main(argv=None) -> int:
                 workers=args.workers,
                 device=args.device,
                 executor=args.executor,
+                stages=args.stages,
             ),
         ),
     ]
