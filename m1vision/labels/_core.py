@@ -54,19 +54,27 @@ def default_color(value: int) -> list[int]:
 def label_values(pixels: np.ndarray) -> np.ndarray:
     """The sorted label values > 0 present in ``pixels`` (an integer array).
 
-    8- and 16-bit maps are counted in chunks (``bincount``, no full-size temporary); wider
-    ones go through ``numpy.unique``.
+    Looks, chunk by chunk, only at the value starting each run of equal values in memory
+    order (few in a label map: its regions are contiguous); 8- and 16-bit values are
+    marked in a table, wider ones go through ``numpy.unique``.
     """
     flat = pixels.reshape(-1)
-    if pixels.dtype.itemsize <= 2 and pixels.dtype.kind in "ub":
-        seen = np.zeros(1 << (8 * pixels.dtype.itemsize), bool)
-        chunk = 1 << 22
-        for i in range(0, flat.size, chunk):
-            part = flat[i : i + chunk]
-            seen[: int(part.max()) + 1] |= np.bincount(part, minlength=1) > 0
-        values = np.flatnonzero(seen)
-    else:
-        values = np.unique(flat)
+    if flat.dtype == np.bool_:
+        flat = flat.view(np.uint8)
+    seen = None
+    if flat.dtype.itemsize <= 2 and flat.dtype.kind == "u":
+        seen = np.zeros(1 << (8 * flat.dtype.itemsize), bool)
+    found = []
+    chunk = 1 << 22
+    for i in range(0, flat.size, chunk):
+        part = flat[i : i + chunk]
+        firsts = part[np.flatnonzero(part[1:] != part[:-1]) + 1]
+        if seen is None:
+            found += [np.unique(firsts), part[:1]]
+        else:
+            seen[firsts] = True
+            seen[part[0]] = True
+    values = np.flatnonzero(seen) if seen is not None else np.unique(np.concatenate(found))
     return values[values > 0].astype(np.int64)
 
 
