@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from m1vision.errors import EmptyLabelError, InvalidParameterError
@@ -137,9 +139,9 @@ def label_stats(labels, image=None, *, values=None) -> LabelTable:
     return LabelTable(rows, schema="m1vision.label_stats", columns=STATS_COLUMNS, colors=colors)
 
 
-#: Slab size (voxels) of one accumulation step: small enough that its scratch arrays stay
-#: near the core (the L2/L3 caches)...
-_SLAB_VOXELS = 1 << 19
+#: Slab size (voxels) of one accumulation step: large enough that its fixed costs (its
+#: tables) are small beside its voxels' (its keys are built in L2-sized chunks)...
+_SLAB_VOXELS = 1 << 21
 #: ...but at least this many times the histogram's bins (each slab adds its own histogram).
 _SLAB_PER_BIN = 4
 #: Most (labels x image values) histogram bins (32 MB per table) before grouping by sorting.
@@ -147,6 +149,8 @@ _MAX_HIST_BINS = 1 << 22
 #: Most runs of one label along the rows, per voxel, for which positions are counted run by
 #: run; a noisier slab is counted voxel by voxel.
 _MAX_RUNS_PER_VOXEL = 0.25
+#: Voxels of one step of building histogram keys (their temporaries stay in the L2 cache).
+_KEY_CHUNK = 1 << 17
 #: Most threads (each holds its own histogram; memory bandwidth bounds the gain).
 _MAX_WORKERS = 4
 
@@ -180,11 +184,11 @@ class _Scratch:
 
     def get(self, name: str, shape, dtype) -> np.ndarray:
         """An uninitialised C-contiguous array of ``shape`` and ``dtype``, named ``name``."""
-        n = int(np.prod(shape))
+        n = shape if isinstance(shape, int) else math.prod(shape)
         a = self._arrays.get(name)
         if a is None or a.dtype != dtype or a.size < n:
             a = self._arrays[name] = np.empty(n, dtype)
-        return a[:n].reshape(shape)
+        return a[:n] if isinstance(shape, int) else a[:n].reshape(shape)
 
 
 class _Histogram:
@@ -220,37 +224,49 @@ class _Histogram:
         return k * (int(hi) - int(lo) + 1) <= _MAX_HIST_BINS
 
     def keys(self, lab, vals, compact, scratch: _Scratch):
-        """The flat intp histogram keys of one slab, or None if ``vals`` are not whole."""
-        shape = lab.shape
-        if self.check_whole:
-            whole = scratch.get("trunc", shape, vals.dtype)
-            np.trunc(vals, out=whole)
-            differ = scratch.get("differ", shape, bool)
-            np.not_equal(whole, vals, out=differ)
-            if differ.any():
+        """The flat intp histogram keys of one slab, or None if ``vals`` are not whole.
+
+        Built in chunks of ``_KEY_CHUNK`` voxels, whose temporaries stay in the core's cache.
+        """
+        lab, vals = lab.reshape(-1), vals.reshape(-1)
+        key = scratch.get("key", lab.shape, np.intp)
+        for i in range(0, lab.size, _KEY_CHUNK):
+            j = i + _KEY_CHUNK
+            if not self._chunk_keys(lab[i:j], vals[i:j], key[i:j], compact, scratch):
                 return None
-        key32 = scratch.get("key32", shape, np.int32)
-        if self.check_whole:  # whole floats less their (whole) minimum: exact in float
-            shifted = scratch.get("shifted", shape, self.work)
+        return key
+
+    def _chunk_keys(self, lab, vals, key, compact, scratch: _Scratch) -> bool:
+        """Fill ``key`` with the keys of one chunk; False if ``vals`` are not whole."""
+        n = lab.size
+        key32 = scratch.get("key32", n, np.int32)
+        if self.check_whole:
+            whole = scratch.get("whole", n, vals.dtype)
+            np.trunc(vals, out=whole)
+            differ = scratch.get("differ", n, bool)
+            if np.not_equal(whole, vals, out=differ).any():
+                return False
+            # whole floats less their (whole) minimum: exact in float
+            shifted = scratch.get("whole" if vals.dtype == self.work else "shifted", n, self.work)
             np.subtract(vals, self.vmin, out=shifted, dtype=self.work)
             np.copyto(key32, shifted, casting="unsafe")
         else:  # integers: wrapping int32 arithmetic is exact for differences below 2**31
             np.subtract(vals, self.vmin, out=key32, dtype=np.int32, casting="unsafe")
-        row = scratch.get("row", shape, np.int32)
+        row = scratch.get("row", n, np.int32)
         np.multiply(lab if self.raw else compact(lab), self.nbins, out=row, dtype=np.int32,
                     casting="unsafe")  # fmt: skip
         np.add(key32, row, out=key32)
-        key = scratch.get("key", shape, np.intp)
         np.copyto(key, key32)
-        return key.reshape(-1)
+        return True
 
 
 def _runs(lab2: np.ndarray, scratch: _Scratch):
     """Flat starts and lengths of the runs of one value along the rows of ``lab2`` (2-D), or
     None when there are more than ``_MAX_RUNS_PER_VOXEL`` runs per voxel."""
     change = scratch.get("change", lab2.shape, bool)
-    change[:, 0] = True
-    np.not_equal(lab2[:, 1:], lab2[:, :-1], out=change[:, 1:])
+    flat = lab2.reshape(-1)
+    np.not_equal(flat[1:], flat[:-1], out=change.reshape(-1)[1:])
+    change[:, 0] = True  # a row starts a run
     if np.count_nonzero(change) > _MAX_RUNS_PER_VOXEL * lab2.size:
         return None
     starts = np.flatnonzero(change)
