@@ -54,9 +54,9 @@ def default_color(value: int) -> list[int]:
 def label_values(pixels: np.ndarray) -> np.ndarray:
     """The sorted label values > 0 present in ``pixels`` (an integer array).
 
-    Looks, chunk by chunk, only at the value starting each run of equal values in memory
-    order (few in a label map: its regions are contiguous); 8- and 16-bit values are
-    marked in a table, wider ones go through ``numpy.unique``.
+    Chunk by chunk; a chunk with few runs of equal values in memory order (a label map's
+    regions are contiguous) is summed up by the first value of each run. 8- and 16-bit
+    values are counted (``bincount``), wider ones go through ``numpy.unique``.
     """
     flat = pixels.reshape(-1)
     if flat.dtype == np.bool_:
@@ -68,12 +68,13 @@ def label_values(pixels: np.ndarray) -> np.ndarray:
     chunk = 1 << 22
     for i in range(0, flat.size, chunk):
         part = flat[i : i + chunk]
-        firsts = part[np.flatnonzero(part[1:] != part[:-1]) + 1]
+        change = part[1:] != part[:-1]
+        if np.count_nonzero(change) * 8 < part.size:
+            part = np.concatenate([part[:1], part[1:][change]])
         if seen is None:
-            found += [np.unique(firsts), part[:1]]
+            found.append(np.unique(part))
         else:
-            seen[firsts] = True
-            seen[part[0]] = True
+            seen[: int(part.max()) + 1] |= np.bincount(part, minlength=1) > 0
     values = np.flatnonzero(seen) if seen is not None else np.unique(np.concatenate(found))
     return values[values > 0].astype(np.int64)
 

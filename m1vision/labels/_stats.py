@@ -310,17 +310,21 @@ class _Positions:
         return True
 
     def add_voxels(self, lab: np.ndarray, z0: int, scratch: _Scratch) -> None:
-        """Count slab ``lab`` (slices from ``z0``) voxel by voxel."""
-        s, nr, nc = lab.shape
+        """Count slab ``lab`` (slices from ``z0``) voxel by voxel, a slice at a time (its
+        tables stay in cache)."""
+        _, nr, nc = lab.shape
         k = self.counts_z.shape[1]
-        ids = self.compact(lab)
-        key = scratch.get("position", lab.shape, np.intp)
-        np.add(ids, (np.arange(s * nr, dtype=np.intp) * k).reshape(s, nr, 1), out=key)
-        table = np.bincount(key.reshape(-1), minlength=s * nr * k).reshape(s, nr, k)
-        self.counts_z[z0 : z0 + s] = table.sum(axis=1)
-        self.rows += table.sum(axis=0)
-        np.add(ids, np.arange(nc, dtype=np.intp) * k, out=key)
-        self.cols += np.bincount(key.reshape(-1), minlength=nc * k).reshape(nc, k)
+        by_row = (np.arange(nr, dtype=np.intp) * k)[:, None]
+        by_col = np.arange(nc, dtype=np.intp) * k
+        key = scratch.get("position", (nr, nc), np.intp)
+        for i, plane in enumerate(lab):
+            ids = self.compact(plane)
+            np.add(ids, by_row, out=key)
+            table = np.bincount(key.reshape(-1), minlength=nr * k).reshape(nr, k)
+            self.counts_z[z0 + i] = table.sum(axis=0)
+            self.rows += table
+            np.add(ids, by_col, out=key)
+            self.cols += np.bincount(key.reshape(-1), minlength=nc * k).reshape(nc, k)
 
     def column_counts(self) -> np.ndarray:
         """The (column, label) counts of every slab."""
@@ -446,14 +450,14 @@ def _from_histogram(table: np.ndarray, row_of: np.ndarray, vmin: float):
 
 def _from_sorted(pixels: np.ndarray, img, compact, counts: np.ndarray, step: int):
     """The image statistics of compact label ``j`` (``n`` voxels), the labelled voxels'
-    values grouped by a stable sort on the label."""
+    values grouped by a stable sort on the label (a radix sort for 8- and 16-bit labels)."""
     groups_l, groups_v = [], []
     for z0 in range(0, pixels.shape[0], step):
         ids = compact(pixels[z0 : z0 + step]).ravel()
         fg = ids != 0
         groups_l.append(ids[fg])
         groups_v.append(img[z0 : z0 + step].ravel()[fg])
-    labs = np.concatenate(groups_l)
+    labs = np.concatenate(groups_l).astype(np.min_scalar_type(len(counts) - 1))
     vals = np.concatenate(groups_v).astype(np.float64)[np.argsort(labs, kind="stable")]
     starts = np.concatenate([[0], np.cumsum(counts[1:])])
 
