@@ -261,8 +261,8 @@ class _Histogram:
 
 
 def _runs(lab2: np.ndarray, scratch: _Scratch):
-    """Flat starts and lengths of the runs of one value along the rows of ``lab2`` (2-D), or
-    None when there are more than ``_MAX_RUNS_PER_VOXEL`` runs per voxel."""
+    """Flat starts, lengths and values of the runs of one value along the rows of ``lab2``
+    (2-D), or None when there are more than ``_MAX_RUNS_PER_VOXEL`` runs per voxel."""
     change = scratch.get("change", lab2.shape, bool)
     flat = lab2.reshape(-1)
     np.not_equal(flat[1:], flat[:-1], out=change.reshape(-1)[1:])
@@ -270,7 +270,7 @@ def _runs(lab2: np.ndarray, scratch: _Scratch):
     if np.count_nonzero(change) > _MAX_RUNS_PER_VOXEL * lab2.size:
         return None
     starts = np.flatnonzero(change)
-    return starts, np.diff(starts, append=lab2.size)
+    return starts, np.diff(starts, append=lab2.size), flat[starts]
 
 
 class _Positions:
@@ -294,11 +294,11 @@ class _Positions:
         runs = _runs(lab2, scratch)
         if runs is None:
             return False
-        row, col0 = np.divmod(runs[0], nc)
-        values = lab2[row, col0]
+        starts, length, values = runs
         labelled = values != 0  # the background is not measured
-        row, col0, length = row[labelled], col0[labelled], runs[1][labelled]
+        starts, length = starts[labelled], length[labelled]
         ids = self.compact(values[labelled])
+        row, col0 = np.divmod(starts, nc)
         z, r = np.divmod(row, nr)
         self.counts_z[z0 : z0 + s] = np.bincount(z * k + ids, length, s * k).reshape(s, k)
         self.rows += np.bincount(r * k + ids, length, nr * k).reshape(nr, k).astype(np.int64)
