@@ -147,8 +147,8 @@ _SLAB_PER_BIN = 4
 #: Most (labels x image values) histogram bins (32 MB per table) before grouping by sorting.
 _MAX_HIST_BINS = 1 << 22
 #: Most runs of one label along the rows, per voxel, for which positions are counted run by
-#: run; a noisier slab is counted voxel by voxel.
-_MAX_RUNS_PER_VOXEL = 0.25
+#: run; a noisier slab is counted voxel by voxel (as fast at runs of 5-6 voxels).
+_MAX_RUNS_PER_VOXEL = 0.2
 #: Voxels of one step of building histogram keys (their temporaries stay in the L2 cache).
 _KEY_CHUNK = 1 << 17
 #: Most threads (each holds its own histogram; memory bandwidth bounds the gain).
