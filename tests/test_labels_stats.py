@@ -151,11 +151,15 @@ def _label_pixels(kind: str) -> np.ndarray:
         return np.where(z % 2 == 1, rng.integers(0, 5, shape), blocks).astype(np.uint8)
     if kind == "one-column":
         return rng.integers(0, 3, (9, 11, 1)).astype(np.uint8)
+    if kind == "strided":  # a view, not C-contiguous
+        return np.swapaxes(blocks, 1, 2)[:, ::-1]
     # "sparse-values": values far from 1..K, too many for a histogram row per value
     return np.array([0, 3, 200, 60000], np.uint16)[blocks % 4]
 
 
-@pytest.mark.parametrize("kind", ["blocks", "noisy", "mixed", "one-column", "sparse-values"])
+@pytest.mark.parametrize(
+    "kind", ["blocks", "noisy", "mixed", "one-column", "strided", "sparse-values"]
+)
 @pytest.mark.parametrize(
     "max_runs", [1.0, -1.0, stats_module._MAX_RUNS_PER_VOXEL], ids=["runs", "voxels", "auto"]
 )
