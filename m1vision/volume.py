@@ -25,6 +25,8 @@ Examples
 from __future__ import annotations
 
 import functools
+import heapq
+import os
 from collections.abc import Callable
 from concurrent.futures import Executor, ThreadPoolExecutor
 
@@ -291,12 +293,16 @@ def _multiframe_dicom_file(path) -> bool:
 def _series_folder(folder) -> bool:
     """A folder holding single-slice DICOM files of one series (its first two DICOM files)."""
     found = []
-    try:
-        names = sorted(p for p in folder.iterdir() if not p.name.startswith("."))
+    try:  # names, not paths: a folder of thousands of images is asked about on every run
+        with os.scandir(folder) as it:
+            names = heapq.nsmallest(
+                16, (e.name for e in it if not e.name.startswith(".")), key=os.path.normcase
+            )
     except OSError:
         return False
-    for p in names[:16]:
-        if not p.is_file():
+    for name in names:
+        p = os.path.join(folder, name)
+        if not os.path.isfile(p):
             continue
         ds = _dicom_header(p, ["SeriesInstanceUID", "NumberOfFrames", "ImagePositionPatient"])
         if ds is not None:

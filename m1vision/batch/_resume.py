@@ -289,7 +289,7 @@ def _check_entry(entry: dict, inp: Input, out: Path | None) -> tuple[str, dict |
         except OSError:
             return OUTPUT_MISSING, None
     try:
-        now, _ = identify(inp.path, recorded, inp.stat)
+        now, _ = identify(inp.fspath, recorded, inp.stat)
     except OSError:
         return INPUT_CHANGED, None
     if now["sha256"] != recorded["sha256"]:
@@ -350,11 +350,17 @@ def decide(
     if overwrite:
         return [Decision(inp, out, True, OVERWRITE) for inp, out in planned]
     if manifest is None:
-        existing = [
-            out
-            for _, out in planned
-            if out is not None and out.parent.exists() and out.exists()  # a new folder: no stat
-        ]
+        existing = []
+        folders: dict[str, bool] = {}  # a new output folder: no stat of each output
+        for _, out in planned:
+            if out is None:
+                continue
+            folder = os.path.dirname(out)
+            there = folders.get(folder)
+            if there is None:
+                there = folders[folder] = os.path.isdir(folder)
+            if there and os.path.exists(out):
+                existing.append(out)
         if existing:
             raise OutputExistsError(
                 f"{len(existing)} output(s) this run would write exist already (e.g. "
@@ -364,11 +370,18 @@ def decide(
             )
         return [Decision(inp, out, True, NEW) for inp, out in planned]
     decisions = []
+    items_get = manifest.items.get
     for inp, out in planned:
-        entry = manifest.items.get(inp.key)
+        entry = items_get(inp.key)
         if entry is None:
             reason = INTERRUPTED if out is not None and os.path.lexists(out) else NEW
             decisions.append(Decision(inp, out, True, reason))
+            continue
+        if _unchanged_by_stat(entry, inp.stat, out):  # the usual case of a resume
+            if entry.get("kind") != inp.kind:
+                entry["kind"] = inp.kind  # kept, so the next collect need not sniff it
+                manifest.changed = True
+            decisions.append(Decision(inp, out, False, UNCHANGED, entry.get("result") or {}))
             continue
         records = (entry.get("input"), entry.get("output_file"))
         reason, identity = _check_entry(entry, inp, out)
@@ -382,6 +395,38 @@ def decide(
         else:
             decisions.append(Decision(inp, out, True, reason, identity=identity))
     return decisions
+
+
+def _unchanged_by_stat(entry: dict, st, out) -> bool:
+    """What :func:`_check_entry` finds UNCHANGED without hashing, decided from stats alone: an
+    input file (``st``: its stat from collecting) and its output whose size and whole stat are
+    the ones recorded with their hashes. False sends the entry to :func:`_check_entry`."""
+    if st is None or entry.get("status") != "ok":
+        return False
+    rec = entry.get("input")
+    if (
+        not rec
+        or not rec.get("sha256")
+        or "files" in rec
+        or rec.get("size") != st.st_size
+        or rec.get("stat") != [st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_dev]
+    ):
+        return False
+    if out is None:
+        return True
+    before = entry.get("output_file")
+    if not before:
+        return False
+    try:
+        ost = os.stat(out)
+    except OSError:
+        return False
+    return before.get("size") == ost.st_size and before.get("stat") == [
+        ost.st_mtime_ns,
+        ost.st_ctime_ns,
+        ost.st_ino,
+        ost.st_dev,
+    ]
 
 
 def relative_output(output: Path | None, folder: Path) -> str | None:
