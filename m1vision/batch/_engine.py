@@ -429,12 +429,9 @@ def _run_locked(
     started = time.gmtime()
     t0 = time.perf_counter()
     same_job = old is not None and old.job.get("sha256") == fingerprint["sha256"]
-    manifest = Manifest(
-        manifest_path,
-        fingerprint,
-        old.items if same_job and not overwrite else {},
-        kinds=list(kind_names),
-    )
+    manifest = Manifest(manifest_path, fingerprint, kinds=list(kind_names))
+    if same_job and not overwrite:
+        manifest.take_records(old)
     todo = [i for i, d in enumerate(decisions) if d.todo]
     # an unchanged folder's manifest is not rewritten: nothing in it would change
     save = (

@@ -1,0 +1,204 @@
+"""A manifest's items as parallel lists (internal): the version 3 layout of ``"items"``.
+
+One list per field, one position per input, in the order of the input keys; a resume reads
+them with a few thousand JSON values per thousand inputs instead of a dict per record, and
+decides the usual input (a file whose stat and whose output's stat are the recorded ones)
+without building its record (:meth:`Columns.unchanged`)::
+
+    "items": {"key": [...], "kind": [...], "status": [...], "error": [...], "output": [...],
+              "input": {"sha256": [...], "size": [...],
+                        "stat": [mtime_ns, ctime_ns, ino, dev, mtime_ns, ...]},
+              "output_file": {"sha256": [...], "size": [...], "stat": [...]},
+              "input_files": {"<position>": {"<rel>": {"sha256", "size", "stat"}}},
+              "result": {"<position>": {...}}}
+
+``stat`` holds four numbers per position (four nulls: no stat to trust), one flat list. A record
+that is null has null ``sha256`` and ``size``; a folder input's files are in ``input_files`` (its
+``stat`` is null); ``result`` holds only the items whose result is not empty.
+:meth:`Columns.entry` makes the version 2 record of one position: what the rest of the engine
+(and :attr:`Manifest.items`) works with.
+"""
+
+from __future__ import annotations
+
+from m1vision._hashing import RACY_WINDOW_NS, smudge_racy
+
+_LISTS = ("key", "kind", "status", "error", "output")
+_RECORDS = ("input", "output_file")
+_NO_STAT = (None, None, None, None)
+
+
+def to_columns(items: dict[str, dict]) -> dict:
+    """The version 3 ``"items"`` of records keyed by input key (version 2 records)."""
+    keys = sorted(items)
+    entries = [items[key] for key in keys]
+    out: dict = {"key": keys}
+    for name in _LISTS[1:]:
+        out[name] = [entry.get(name) for entry in entries]
+    files: dict[str, dict] = {}
+    for name in _RECORDS:
+        sha, size, stat = [], [], []
+        for i, entry in enumerate(entries):
+            rec = entry.get(name)
+            if not rec:
+                sha.append(None), size.append(None), stat.extend(_NO_STAT)
+                continue
+            sha.append(rec.get("sha256"))
+            size.append(rec.get("size"))
+            key = rec.get("stat")
+            stat.extend(key if isinstance(key, list) and len(key) == 4 else _NO_STAT)
+            if name == "input" and "files" in rec:
+                files[str(i)] = rec["files"]
+        out[name] = {"sha256": sha, "size": size, "stat": stat}
+    out["input_files"] = files
+    out["result"] = {str(i): e["result"] for i, e in enumerate(entries) if e.get("result")}
+    return out
+
+
+class Columns:
+    """The items of a version 3 manifest as read (see the module); read only."""
+
+    __slots__ = (
+        "error",
+        "files",
+        "in_sha",
+        "in_size",
+        "in_stat",
+        "index",
+        "key",
+        "kind",
+        "out_sha",
+        "out_size",
+        "out_stat",
+        "output",
+        "result",
+        "status",
+    )
+
+    def __init__(self, items) -> None:
+        """Raises ValueError where ``items`` is not the version 3 layout."""
+        if not isinstance(items, dict):
+            raise ValueError("'items' is not a mapping of columns")
+        lists = [items.get(name) for name in _LISTS]
+        records = [items.get(name) for name in _RECORDS]
+        for rec in records:
+            if not isinstance(rec, dict):
+                raise ValueError("a record column is not a mapping")
+            lists += [rec.get("sha256"), rec.get("size"), rec.get("stat")]
+        n = len(lists[0]) if isinstance(lists[0], list) else -1
+        lengths = [n, n, n, n, n, n, n, 4 * n, n, n, 4 * n]
+        if any(not isinstance(c, list) or len(c) != k for c, k in zip(lists, lengths, strict=True)):
+            raise ValueError("its columns are not lists of one length (four numbers per stat)")
+        files, result = items.get("input_files", {}), items.get("result", {})
+        if not isinstance(files, dict) or not isinstance(result, dict):
+            raise ValueError("'input_files' or 'result' is not a mapping")
+        (self.key, self.kind, self.status, self.error, self.output) = lists[:5]
+        (self.in_sha, self.in_size, self.in_stat) = lists[5:8]
+        (self.out_sha, self.out_size, self.out_stat) = lists[8:11]
+        try:
+            self.files = {int(i): rec for i, rec in files.items()}
+            self.result = {int(i): rec for i, rec in result.items()}
+        except ValueError:
+            raise ValueError("a position in 'input_files' or 'result' is no number") from None
+        if not all(isinstance(rec, dict) for rec in (*self.files.values(), *self.result.values())):
+            raise ValueError("a folder's files or a result is not a mapping")
+        self.index = {key: i for i, key in enumerate(self.key)}
+        if len(self.index) != n:
+            raise ValueError("an input key is there twice")
+
+    def smudge(self, written_ns: int) -> None:
+        """Drop the stats not older than ``written_ns`` less the racy window
+        (:func:`m1vision._hashing.smudge_racy`, over every record)."""
+        limit = written_ns - RACY_WINDOW_NS
+        for stats in (self.in_stat, self.out_stat):
+            for j in range(0, len(stats), 4):
+                mtime, ctime = stats[j], stats[j + 1]
+                if mtime is None and ctime is None:
+                    continue
+                try:
+                    racy = mtime >= limit or ctime >= limit
+                except TypeError:  # damaged: not to be trusted
+                    racy = True
+                if racy:
+                    stats[j : j + 4] = _NO_STAT
+        for files in self.files.values():
+            smudge_racy({"files": files}, written_ns)
+
+    def entry(self, i: int) -> dict:
+        """The record of position ``i`` (the version 2 item)."""
+        if self.in_sha[i] is None and self.in_size[i] is None and i not in self.files:
+            inp = None
+        elif i in self.files:
+            inp = {"sha256": self.in_sha[i], "size": self.in_size[i], "files": self.files[i]}
+        else:
+            inp = {
+                "sha256": self.in_sha[i],
+                "size": self.in_size[i],
+                "stat": _stat(self.in_stat, i),
+            }
+        if self.out_sha[i] is None and self.out_size[i] is None:
+            out = None
+        else:
+            out = {
+                "sha256": self.out_sha[i],
+                "size": self.out_size[i],
+                "stat": _stat(self.out_stat, i),
+            }
+        return {
+            "kind": self.kind[i],
+            "input": inp,
+            "output": self.output[i],
+            "output_file": out,
+            "status": self.status[i],
+            "error": self.error[i],
+            "result": self.result.get(i, {}),
+        }
+
+    def items(self) -> dict[str, dict]:
+        """Every record, keyed by input key."""
+        return {key: self.entry(i) for i, key in enumerate(self.key)}
+
+    def known_kinds(self) -> dict:
+        """As :meth:`m1vision.batch.Manifest.known_kinds`, from the columns."""
+        known = {}
+        stats = self.in_stat
+        for i, (key, kind) in enumerate(zip(self.key, self.kind, strict=True)):
+            j = 4 * i
+            if kind and stats[j] is not None and self.in_sha[i] and i not in self.files:
+                known[key] = ((self.in_size[i], *stats[j : j + 4]), kind)
+        return known
+
+    def unchanged(self, i: int, st, out_st) -> bool:
+        """Is position ``i`` an ``"ok"`` file input whose size and whole stat are ``st``, with
+        (where ``out_st`` is not None) an output whose size and whole stat are ``out_st``?"""
+        j = 4 * i
+        stat = self.in_stat
+        if (
+            st is None
+            or self.status[i] != "ok"
+            or not self.in_sha[i]
+            or i in self.files
+            or self.in_size[i] != st.st_size
+            or stat[j] != st.st_mtime_ns
+            or stat[j + 1] != st.st_ctime_ns
+            or stat[j + 2] != st.st_ino
+            or stat[j + 3] != st.st_dev
+        ):
+            return False
+        if out_st is None:
+            return True
+        stat = self.out_stat
+        return (
+            self.out_sha[i] is not None
+            and self.out_size[i] == out_st.st_size
+            and stat[j] == out_st.st_mtime_ns
+            and stat[j + 1] == out_st.st_ctime_ns
+            and stat[j + 2] == out_st.st_ino
+            and stat[j + 3] == out_st.st_dev
+        )
+
+
+def _stat(stats: list, i: int) -> list | None:
+    """The stat of position ``i`` in a flat stat column, or None."""
+    j = 4 * i
+    return None if stats[j] is None and stats[j + 1] is None else stats[j : j + 4]
