@@ -290,14 +290,16 @@ def _multiframe_dicom_file(path) -> bool:
         return False
 
 
+# The order of pathlib's paths in one folder: by name, ignoring case where the OS does.
+_NAME_ORDER = None if os.path.normcase("A") == "A" else os.path.normcase
+
+
 def _series_folder(folder) -> bool:
     """A folder holding single-slice DICOM files of one series (its first two DICOM files)."""
     found = []
     try:  # names, not paths: a folder of thousands of images is asked about on every run
-        with os.scandir(folder) as it:
-            names = heapq.nsmallest(
-                16, (e.name for e in it if not e.name.startswith(".")), key=os.path.normcase
-            )
+        names = os.listdir(folder)
+        names = heapq.nsmallest(16, (n for n in names if n[0] != "."), key=_NAME_ORDER)
     except OSError:
         return False
     for name in names:

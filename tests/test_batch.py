@@ -318,6 +318,13 @@ def test_a_job_whose_fingerprint_changes_is_refused_and_items_keep_their_extra_f
     again = batch.run(MeanJob(b"weights v1"), folder, out, progress_bar=False)
     assert again.reasons == {"unchanged": 5}
     assert {i.key: i.mean for i in again.items} == pytest.approx(expected)  # from the manifest
+    # the report: one item per line, each as the JSON encoder writes its dict
+    text = again.path.read_text()
+    assert json.loads(text) == again.to_dict()
+    lines = [line.strip().rstrip(",") for line in text.splitlines() if '{"key":' in line]
+    assert lines == [
+        json.dumps(i.to_dict(), ensure_ascii=False, separators=(",", ":")) for i in again.items
+    ]
 
     before = _snapshot(out)
     with pytest.raises(JobMismatchError, match="model_sha256") as info:

@@ -381,6 +381,7 @@ def _scan(folder: Path, kinds, exclude: Path | None, known) -> list[Input]:
     file_kinds = {kind.name: kind for kind in kinds if not kind.folder}
     known_get = known.get
     found = []
+    nested = False  # keys with a "/": sorted by their parts
     stack = [(str(folder), "")]
     while stack:
         here, prefix = stack.pop()
@@ -407,6 +408,7 @@ def _scan(folder: Path, kinds, exclude: Path | None, known) -> list[Input]:
                     found.append(Input(key, entry.path, kind.name))
                 elif not entry.is_symlink():
                     stack.append((entry.path, key + "/"))
+                    nested = True
                 continue
             try:
                 st = entry.stat()
@@ -421,8 +423,12 @@ def _scan(folder: Path, kinds, exclude: Path | None, known) -> list[Input]:
             if kind is not None:
                 found.append(Input(key, entry.path, kind.name, st))
     # sorted by the key's parts (as os.walk's sorted order: "a/b" before "a.png")
-    found.sort(key=_key_parts)
+    found.sort(key=_key_parts if nested else _key)
     return found
+
+
+def _key(inp: Input) -> str:
+    return inp.key
 
 
 def _key_parts(inp: Input) -> list[str]:

@@ -190,29 +190,27 @@ def _report_text(report: BatchReport) -> str:
 def _item_lines(items: list[BatchItem]):
     quote, encode = _QUOTE, _ITEM_ENCODER.encode
     extras: dict[type, list[tuple[str, str]]] = {}
+    middles: dict[tuple, str] = {}  # the status and reason parts, repeated across items
     for item in items:
         cls = type(item)
         extra = extras.get(cls)
         if extra is None:
             names = _FIELD_NAMES.get(cls) or tuple(f.name for f in dataclasses.fields(item))
             extra = extras[cls] = [(quote(n), n) for n in names if n not in _BASE_FIELDS]
-        key, src, out, status, reason, error = (
-            item.key,
-            item.input,
-            item.output,
-            item.status,
-            item.reason,
-            item.error,
-        )
+        key, src, out, error = item.key, item.input, item.output, item.error
+        error = "null" if error is None else quote(error) if type(error) is str else encode(error)
+        middle = middles.get((item.status, item.reason))
+        if middle is None:
+            middle = middles[item.status, item.reason] = (
+                f'"status":{encode(item.status)},"reason":{encode(item.reason)}'
+            )
         seconds = round(item.seconds, 6)
         line = (
             f'    {{"key":{quote(key) if type(key) is str else encode(key)},'
             f'"input":{quote(src) if type(src) is str else encode(src)},'
-            f'"output":{quote(out) if type(out) is str else encode(out)},'
-            f'"status":{quote(status) if type(status) is str else encode(status)},'
-            f'"reason":{quote(reason) if type(reason) is str else encode(reason)},'
+            f'"output":{quote(out) if type(out) is str else encode(out)},{middle},'
             f'"seconds":{_float(seconds) if type(seconds) is float else encode(seconds)},'
-            f'"error":{quote(error) if type(error) is str else encode(error)}'
+            f'"error":{error}'
         )
         if extra:
             line += "".join(f",{q}:{encode(getattr(item, n))}" for q, n in extra)

@@ -297,7 +297,7 @@ class Manifest:
         }
 
 
-@dataclass
+@dataclass(slots=True)
 class Decision:
     """What the engine does with one input: ``todo`` or not, and why.
 
