@@ -366,6 +366,22 @@ STACK = InputKind(
 )
 
 
+def test_a_collected_input_is_an_immutable_value_with_its_path(folder):
+    import pickle
+
+    inputs = batch.collect(folder)
+    inp = inputs[0]
+    assert inp.key == "img0.png" and inp.kind == "image"
+    assert inp.path == folder.absolute() / "img0.png" and isinstance(inp.path, Path)
+    assert inp.fspath == str(inp.path) and inp.stat.st_size == inp.path.stat().st_size
+    assert inp == batch.Input("img0.png", folder.absolute() / "img0.png", "image")
+    assert len({inp, batch.Input("img0.png", inp.fspath, "image")}) == 1
+    assert inp != batch.Input("img0.png", inp.fspath, "other")
+    assert pickle.loads(pickle.dumps(inp)) == inp
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        inp.key = "other.png"
+
+
 def test_a_folder_kind_makes_a_folder_one_input_with_one_output(tmp_path, monkeypatch):
     monkeypatch.setitem(batch._inputs._KINDS, STACK.name, STACK)
     src = tmp_path / "in"

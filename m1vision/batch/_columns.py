@@ -21,6 +21,9 @@ that is null has null ``sha256`` and ``size``; a folder input's files are in ``i
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Mapping
+
 from m1vision._hashing import RACY_WINDOW_NS, smudge_racy
 
 _LISTS = ("key", "kind", "status", "error", "output")
@@ -158,15 +161,9 @@ class Columns:
         """Every record, keyed by input key."""
         return {key: self.entry(i) for i, key in enumerate(self.key)}
 
-    def known_kinds(self) -> dict:
+    def known_kinds(self) -> KnownKinds:
         """As :meth:`m1vision.batch.Manifest.known_kinds`, from the columns."""
-        known = {}
-        stats = self.in_stat
-        for i, (key, kind) in enumerate(zip(self.key, self.kind, strict=True)):
-            j = 4 * i
-            if kind and stats[j] is not None and self.in_sha[i] and i not in self.files:
-                known[key] = ((self.in_size[i], *stats[j : j + 4]), kind)
-        return known
+        return KnownKinds(self)
 
     def unchanged(self, i: int, st, out_st) -> bool:
         """Is position ``i`` an ``"ok"`` file input whose size and whole stat are ``st``, with
@@ -202,3 +199,68 @@ def _stat(stats: list, i: int) -> list | None:
     """The stat of position ``i`` in a flat stat column, or None."""
     j = 4 * i
     return None if stats[j] is None and stats[j + 1] is None else stats[j : j + 4]
+
+
+class KnownKinds(Mapping):
+    """``{input key: ((size, mtime_ns, ctime_ns, inode, device), kind name)}`` of the trusted
+    file records of :class:`Columns`, looked up in its lists (no dict is built);
+    :meth:`kind_of` is what collecting asks."""
+
+    def __init__(self, columns: Columns) -> None:
+        self._columns = columns
+
+    def _position(self, key) -> int | None:
+        c = self._columns
+        i = c.index.get(key)
+        if i is None or not c.kind[i] or c.in_stat[4 * i] is None or not c.in_sha[i]:
+            return None
+        return None if i in c.files else i
+
+    def __getitem__(self, key):
+        i = self._position(key)
+        if i is None:
+            raise KeyError(key)
+        c = self._columns
+        return ((c.in_size[i], *c.in_stat[4 * i : 4 * i + 4]), c.kind[i])
+
+    def __iter__(self):
+        return (key for key in self._columns.key if self._position(key) is not None)
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+    def kind_of(self, key: str, st) -> str | None:
+        """The recorded kind of ``key`` if ``st`` is its recorded size and stat, else None."""
+        return self._kind_of(key, st)
+
+    @functools.cached_property
+    def _kind_of(self):
+        # one closure over the lists: collecting asks once per file of a folder
+        c = self._columns
+        index_get, kinds, stat, sha, size, files = (
+            c.index.get,
+            c.kind,
+            c.in_stat,
+            c.in_sha,
+            c.in_size,
+            c.files,
+        )
+
+        def kind_of(key, st):
+            i = index_get(key)
+            if i is None:
+                return None
+            j = 4 * i
+            if (
+                stat[j] == st.st_mtime_ns
+                and stat[j + 1] == st.st_ctime_ns
+                and stat[j + 2] == st.st_ino
+                and stat[j + 3] == st.st_dev
+                and size[i] == st.st_size
+                and sha[i]
+                and i not in files
+            ):
+                return kinds[i] or None
+            return None
+
+        return kind_of

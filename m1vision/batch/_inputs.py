@@ -76,20 +76,21 @@ class Input:
         return (Input, (self.key, self.fspath, self.kind, self.stat))
 
 
-_EXTENSIONS: list = []  # [IMAGE_EXTENSIONS longest first (".nii.gz" before ".nii"), as a tuple]
+_EXTENSIONS: dict[str, list[str]] = {}  # IMAGE_EXTENSIONS by last suffix, longest first
 
 
 def _image_stem(key: str) -> str:
     if not _EXTENSIONS:
         from m1vision.io import IMAGE_EXTENSIONS
 
-        ordered = sorted(IMAGE_EXTENSIONS, key=len, reverse=True)
-        _EXTENSIONS[:] = [ordered, tuple(ordered)]
+        for ext in sorted(IMAGE_EXTENSIONS, key=len, reverse=True):  # ".nii.gz" before ".gz"
+            _EXTENSIONS.setdefault(ext[ext.rfind(".") :], []).append(ext)
     lower = key.lower()
-    if not lower.endswith(_EXTENSIONS[1]):  # one test for the usual answer
+    candidates = _EXTENSIONS.get(lower[lower.rfind(".") :])
+    if candidates is None:
         return key
     name_length = len(key) - key.rfind("/") - 1
-    for ext in _EXTENSIONS[0]:
+    for ext in candidates:
         if lower.endswith(ext) and name_length > len(ext):
             return key[: -len(ext)]
     return key
@@ -380,6 +381,7 @@ def _scan(folder: Path, kinds, exclude: Path | None, known) -> list[Input]:
     its path as a str (no :class:`~pathlib.Path` is built per file)."""
     file_kinds = {kind.name: kind for kind in kinds if not kind.folder}
     known_get = known.get
+    kind_of = getattr(known, "kind_of", None)
     found = []
     nested = False  # keys with a "/": sorted by their parts
     stack = [(str(folder), "")]
@@ -415,9 +417,15 @@ def _scan(folder: Path, kinds, exclude: Path | None, known) -> list[Input]:
             except OSError:
                 st = None  # a broken link: matched by name, its read reports it
             kind = None
-            recorded = known_get(key)
-            if st is not None and recorded is not None and recorded[0] == stat_tuple(st):
-                kind = file_kinds.get(recorded[1])
+            if st is None:
+                pass
+            elif kind_of is not None:  # a manifest's lists: no tuple per file
+                name = kind_of(key, st)
+                kind = None if name is None else file_kinds.get(name)
+            else:
+                recorded = known_get(key)
+                if recorded is not None and recorded[0] == stat_tuple(st):
+                    kind = file_kinds.get(recorded[1])
             if kind is None:
                 kind = _file_kind(Path(entry.path), kinds, named=False)
             if kind is not None:
