@@ -221,13 +221,23 @@ def write_report(report: BatchReport, folder: Path, started: time.struct_time) -
     """Write ``batch_report-<UTC time>.json`` into ``folder`` (never replacing one)."""
     base = f"batch_report-{time.strftime('%Y%m%dT%H%M%S', started)}"
     data = _report_text(report).encode("utf-8")
-    for n in range(1, 10_000):
+    # Runs of one second take the next free number; this process starts after the last one it
+    # wrote (the atomic write still refuses any name taken meanwhile).
+    memo = (str(folder), base)
+    first = _LAST_REPORT.get(memo, 0) + 1
+    for n in range(first, 10_000):
         path = folder / (f"{base}.json" if n == 1 else f"{base}-{n}.json")
         try:
             # atomic; no fsync (as the manifest): a power cut may lose it, never half-write it
-            return atomic_write_bytes(path, data, fsync=False)
+            path = atomic_write_bytes(path, data, fsync=False)
         except OutputExistsError:
             continue
+        _LAST_REPORT.clear()  # one entry: the last second of the last folder
+        _LAST_REPORT[memo] = n
+        return path
     raise OutputExistsError(  # pragma: no cover - 10 000 reports in one second
         f"could not find a free report name {base}-N.json in {str(folder)!r}."
     )
+
+
+_LAST_REPORT: dict[tuple[str, str], int] = {}  # (folder, base name): the number last written
