@@ -22,6 +22,7 @@ that is null has null ``sha256`` and ``size``; a folder input's files are in ``i
 from __future__ import annotations
 
 import functools
+import os
 from collections.abc import Mapping
 
 from m1vision._hashing import RACY_WINDOW_NS, smudge_racy
@@ -165,34 +166,55 @@ class Columns:
         """As :meth:`m1vision.batch.Manifest.known_kinds`, from the columns."""
         return KnownKinds(self)
 
-    def unchanged(self, i: int, st, out_st) -> bool:
-        """Is position ``i`` an ``"ok"`` file input whose size and whole stat are ``st``, with
-        (where ``out_st`` is not None) an output whose size and whole stat are ``out_st``?"""
-        j = 4 * i
-        stat = self.in_stat
-        if (
-            st is None
-            or self.status[i] != "ok"
-            or not self.in_sha[i]
-            or i in self.files
-            or self.in_size[i] != st.st_size
-            or stat[j] != st.st_mtime_ns
-            or stat[j + 1] != st.st_ctime_ns
-            or stat[j + 2] != st.st_ino
-            or stat[j + 3] != st.st_dev
-        ):
-            return False
-        if out_st is None:
-            return True
-        stat = self.out_stat
-        return (
-            self.out_sha[i] is not None
-            and self.out_size[i] == out_st.st_size
-            and stat[j] == out_st.st_mtime_ns
-            and stat[j + 1] == out_st.st_ctime_ns
-            and stat[j + 2] == out_st.st_ino
-            and stat[j + 3] == out_st.st_dev
-        )
+    def unchanged(self, planned) -> list[int | None]:
+        """For each ``(input, output path or None)`` of ``planned``: its position when it is
+        an ``"ok"`` record of a file input of the same kind whose size and whole stat are the
+        input's stat from collecting, and (where there is an output) whose output's size and
+        whole stat are the file's now; -1 when the key has no record; else None (decided
+        from its record). One ``os.stat`` per output, nothing read, no record built."""
+        index_get, kinds, status, files = self.index.get, self.kind, self.status, self.files
+        in_sha, in_size, in_stat = self.in_sha, self.in_size, self.in_stat
+        out_sha, out_size, out_stat = self.out_sha, self.out_size, self.out_stat
+        stat = os.stat
+        found: list[int | None] = []
+        for inp, out in planned:
+            i = index_get(inp.key)
+            if i is None:
+                found.append(-1)
+                continue
+            st, j = inp.stat, 4 * i
+            if (
+                st is None
+                or kinds[i] != inp.kind
+                or status[i] != "ok"
+                or not in_sha[i]
+                or i in files
+                or in_size[i] != st.st_size
+                or in_stat[j] != st.st_mtime_ns
+                or in_stat[j + 1] != st.st_ctime_ns
+                or in_stat[j + 2] != st.st_ino
+                or in_stat[j + 3] != st.st_dev
+            ):
+                found.append(None)
+                continue
+            if out is not None:
+                try:
+                    st = stat(out)
+                except OSError:
+                    found.append(None)
+                    continue
+                if (
+                    out_sha[i] is None
+                    or out_size[i] != st.st_size
+                    or out_stat[j] != st.st_mtime_ns
+                    or out_stat[j + 1] != st.st_ctime_ns
+                    or out_stat[j + 2] != st.st_ino
+                    or out_stat[j + 3] != st.st_dev
+                ):
+                    found.append(None)
+                    continue
+            found.append(i)
+        return found
 
 
 def _stat(stats: list, i: int) -> list | None:
@@ -229,13 +251,10 @@ class KnownKinds(Mapping):
     def __len__(self) -> int:
         return sum(1 for _ in self)
 
-    def kind_of(self, key: str, st) -> str | None:
-        """The recorded kind of ``key`` if ``st`` is its recorded size and stat, else None."""
-        return self._kind_of(key, st)
-
     @functools.cached_property
-    def _kind_of(self):
-        # one closure over the lists: collecting asks once per file of a folder
+    def kind_of(self):
+        """``kind_of(key, st)``: the recorded kind of ``key`` if ``st`` is its recorded size
+        and stat, else None (one closure over the lists: collecting asks it per file)."""
         c = self._columns
         index_get, kinds, stat, sha, size, files = (
             c.index.get,

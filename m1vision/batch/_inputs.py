@@ -339,7 +339,7 @@ def collect(inputs, *, exclude=None, kinds=None, known=None) -> list[Input]:
             if kind is not None:
                 found.append(Input(key=path.name, path=path, kind=kind.name))
             else:
-                found += _scan(path, kinds, exclude, known or {})
+                found += _scan(path, kinds, exclude, {} if known is None else known)
         elif path.is_file():
             kind = _file_kind(path, kinds, named=True)
             found.append(Input(key=path.name, path=path, kind=kind.name))

@@ -414,26 +414,16 @@ def decide(
     later = []  # positions decided from their records (version 3: after the columns)
     columns = manifest.columns
     if columns is not None:  # a version 3 file as read: most inputs decided from its lists
-        index_get, unchanged = columns.index.get, columns.unchanged
-        for inp, out in planned:
-            i = index_get(inp.key)
+        results = columns.result
+        for (inp, out), i in zip(planned, columns.unchanged(planned), strict=True):
             if i is None:
-                reason = INTERRUPTED if out is not None and os.path.lexists(out) else NEW
-                decisions.append(Decision(inp, out, True, reason))
-                continue
-            try:
-                out_st = None if out is None else os.stat(out)
-            except OSError:
-                out_st = False  # missing: decided from its record
-            if (
-                out_st is not False
-                and columns.kind[i] == inp.kind
-                and unchanged(i, inp.stat, out_st)
-            ):
-                decisions.append(Decision(inp, out, False, UNCHANGED, columns.result.get(i) or {}))
-            else:
                 later.append(len(decisions))
                 decisions.append(None)
+            elif i < 0:
+                reason = INTERRUPTED if out is not None and os.path.lexists(out) else NEW
+                decisions.append(Decision(inp, out, True, reason))
+            else:
+                decisions.append(Decision(inp, out, False, UNCHANGED, results.get(i) or {}))
     else:
         later = range(len(planned))
         decisions = [None] * len(planned)
