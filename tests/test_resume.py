@@ -329,6 +329,44 @@ def test_one_rule_hashes_files_folders_and_models_alike(tmp_path):
     assert file_sha256 is _hashing.file_sha256 is experiment.file_sha256
 
 
+def _walked(folder: Path) -> list[tuple[str, Path]]:
+    """The folder rule, the slow obvious way: os.walk, hidden parts out, links to folders not
+    entered, regular files (links to them too) in the order of their parts."""
+    found = []
+    for here, dirs, names in os.walk(folder):
+        dirs[:] = [d for d in dirs if not d.startswith(".")]
+        for name in names:
+            path = Path(here) / name
+            if not name.startswith(".") and path.is_file():
+                found.append((path.relative_to(folder).parts, path))
+    return [("/".join(parts), path) for parts, path in sorted(found)]
+
+
+def test_a_folders_files_are_those_of_the_folder_rule_with_their_stat(tmp_path):
+    folder = tmp_path / "series"
+    for rel in ["b", "a/c", "a.d/e", "a/z/y", ".hidden/x", "a/.DS_Store", "sub/.git/k"]:
+        (folder / rel).parent.mkdir(parents=True, exist_ok=True)
+        (folder / rel).write_bytes(rel.encode())
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "elsewhere" / "w").write_bytes(b"w")
+    (folder / "linked").symlink_to(tmp_path / "elsewhere", target_is_directory=True)
+    (folder / "link_to_b").symlink_to(folder / "b")
+    (folder / "broken").symlink_to(folder / "gone")
+    files = _hashing.folder_files(folder)
+    assert files == _walked(folder)
+    assert [rel for rel, _ in files] == ["a/c", "a/z/y", "a.d/e", "b", "link_to_b"]
+    record, hashed = _hashing.identify(folder)
+    assert hashed == 5 and list(record["files"]) == [rel for rel, _ in files]
+    for rel, path in files:
+        st = path.stat()
+        assert record["files"][rel] == {
+            "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
+            "size": st.st_size,
+            "stat": _hashing.stat_key(st),
+        }
+    assert record["sha256"] == _hashing.tree_sha256(folder)
+
+
 # --------------------------------------------------------------------------- the previous format
 
 
