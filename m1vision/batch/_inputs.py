@@ -85,10 +85,10 @@ def _image_stem(key: str) -> str:
 
         for ext in sorted(IMAGE_EXTENSIONS, key=len, reverse=True):  # ".nii.gz" before ".gz"
             _EXTENSIONS.setdefault(ext[ext.rfind(".") :], []).append(ext)
-    lower = key.lower()
-    candidates = _EXTENSIONS.get(lower[lower.rfind(".") :])
+    candidates = _EXTENSIONS.get(key[key.rfind(".") :].lower())
     if candidates is None:
         return key
+    lower = key.lower()
     name_length = len(key) - key.rfind("/") - 1
     for ext in candidates:
         if lower.endswith(ext) and name_length > len(ext):
