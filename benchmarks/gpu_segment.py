@@ -23,9 +23,10 @@ done once beforehand). Measured, each the median of ``--repeats`` runs after a w
 * max abs difference of the probabilities (Segmenter ``probabilities=True`` vs MONAI's
   output) and the fraction of voxels whose label differs;
 * peak GPU memory of each (``torch.cuda.max_memory_allocated``);
-* the Segmenter on the CPU in a fresh process: seconds and peak RSS (the memory figure of
-  the docs; default the same volume with ``--cpu-overlap 0``: the memory does not depend on
-  the overlap, the time does; ``--cpu-shape`` and ``--cpu-timeout`` bound it).
+* the Segmenter on the CPU in a fresh process, on the torch backend: seconds and peak RSS
+  (default the same volume with ``--cpu-overlap 0``: the memory does not depend on the
+  overlap, the time does; ``--cpu-shape`` and ``--cpu-timeout`` bound it). The memory figure
+  of the docs is ``bench_segment.py``'s (TensorFlow, what ``segment`` adds, on any machine).
 
 Give MONAI to that python first (``pip install monai``; it is no m1vision dependency). The
 GPU part takes about a minute or two on an H100/H200 at the default size; the CPU part a

@@ -197,11 +197,9 @@ def test_generated_deflated_equals_the_original(mr, tmp_path):
     "uid", [HTJ2KLossless, HTJ2KLosslessRPCL, HTJ2K], ids=["lossless", "rpcl", "lossy"]
 )
 def test_htj2k_syntaxes_reach_a_decoder(mr, tmp_path, uid):
-    """The three HTJ2K syntaxes are decoded by pylibjpeg-openjpeg (OpenJPEG 2.5 decodes
-    HTJ2K). No HT encoder is installable here and pydicom's wheel ships no HTJ2K file, so
-    the stream is a reversible JPEG 2000 codestream (which HTJ2K decoders must also read)
-    labelled with each HTJ2K syntax: this checks the routing of the three UIDs through
-    read_dicom, not OpenJPEG's HT block decoder."""
+    """A Part 1 (non-HT) reversible JPEG 2000 codestream, which HTJ2K decoders also read,
+    labelled with each HTJ2K syntax reaches pylibjpeg-openjpeg through read_dicom. Real HT
+    codestreams (OpenJPEG's HT block decoder) are tested in test_io_htj2k.py."""
     ds = copy.deepcopy(mr)
     ds.compress(JPEG2000Lossless)
     ds.file_meta.TransferSyntaxUID = uid

@@ -387,12 +387,61 @@ def test_unknown_label_in_labels():
 
 
 def test_memory_budget_is_checked_before_allocating():
+    import tracemalloc
+
     seg = Segmenter(conv_model((8, 8, 8), classes=4), max_memory=10_000_000, device="cpu")
     vol = volume((100, 128, 128))
     need = seg.estimate_memory(vol)
     assert need >= 4 * 5 * vol.pixels.size > 10_000_000
-    with pytest.raises(MemoryBudgetError, match="fewer classes"):
-        seg.segment(vol)
+    tracemalloc.start()
+    try:
+        with pytest.raises(MemoryBudgetError) as caught:
+            seg.segment(vol)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    text = str(caught.value)
+    # the volume, the estimate, the budget and the fixes
+    assert "(100, 128, 128) (6.2 MiB as float32" in text
+    assert f"needs about {need / 2**20:.1f} MiB" in text
+    assert "4 * (4 + 1) bytes per voxel = 31.2 MiB" in text
+    assert "budget of 9.5 MiB (max_memory=10000000)" in text
+    assert f"max_memory={need}" in text
+    assert "fewer classes" in text
+    assert "m1vision.volume.resample" in text
+    # raised before the accumulators (or anything volume-sized beyond the NaN check) exist
+    assert peak < vol.pixels.size * 2
+
+
+def test_memory_budget_of_the_estimate_is_enough():
+    seg = Segmenter(pointwise_model((8, 8, 8)), device="cpu")
+    vol = volume((9, 20, 17))
+    tight = Segmenter(pointwise_model((8, 8, 8)), max_memory=seg.estimate_memory(vol))
+    assert_array_equal(tight.segment(vol).pixels, seg.segment(vol).pixels)
+
+
+@pytest.mark.parametrize("probabilities", [False, True], ids=["labels", "probabilities"])
+def test_segment_allocates_no_more_than_the_estimate(probabilities):
+    """What segment allocates on the host (traced: NumPy's arrays, Python's objects) stays
+    within estimate_memory, less than 1 byte per voxel above it (a whole-volume argmax alone
+    would add 24): no volume-sized copy beyond the accumulators and the output."""
+    import tracemalloc
+
+    seg = Segmenter(conv_model((16, 32, 32), classes=4), overlap=0, batch_size=2, device="cpu")
+    vol = volume((48, 160, 160))
+    seg.segment(volume((16, 32, 32)))  # the model's first call
+    need = seg.estimate_memory(vol, probabilities=probabilities)
+    tracemalloc.start()
+    try:
+        out = seg.segment(vol, probabilities=probabilities)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    accumulators = 4 * (4 + 1) * vol.pixels.size
+    assert accumulators < need
+    # the slack: the Python objects of the calls (about 0.4 MiB here, whatever the size)
+    assert accumulators <= peak <= need + 2**20 < need + vol.pixels.size
+    assert out.pixels.nbytes == (16 if probabilities else 1) * vol.pixels.size
 
 
 # -- folders, resume, parts, CLI, Dask ----------------------------------------------------

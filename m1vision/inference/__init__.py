@@ -54,9 +54,12 @@ Where things are
 A package; every public name is importable from ``m1vision.inference``:
 
 =================  ============================================================================
-``_predictor``     :class:`Predictor`, one class: device and model, batching, the compiled
-                   call, volumes and folders, its configuration as data (``to_config`` /
-                   ``from_config``)
+``_predictor``     :class:`Predictor`, one class: model, outputs and device checked, the
+                   compiled call, batches to probabilities, volumes and folders; it inherits
+                   how it feeds its model from ``_predictor_feed`` (where a call prepares:
+                   threads or worker processes, CPU or device; the batches; the workers it
+                   keeps between calls) and its configuration as data (``to_config`` /
+                   ``from_config``) from ``_predictor_config``
 ``_prepare``       reading and preparing inputs for the model, in threads or in worker
                    processes into shared-memory batches
 ``_device_prep``   ``prepare_on="device"``: a pipeline split into a CPU part (decode) and

@@ -100,9 +100,15 @@ def labels_of(acc) -> tuple[np.ndarray, np.ndarray | None]:
     over the whole map on the host); ``None`` for a NumPy array."""
     k = acc.shape[0]
     if isinstance(acc, np.ndarray):
+        dtype = np.uint8 if k <= 256 else np.uint16
         if k == 1:
-            return (acc[0] >= 0.5).astype(np.uint8), None
-        return np.argmax(acc, axis=0).astype(np.uint8 if k <= 256 else np.uint16), None
+            return np.greater_equal(acc[0], 0.5).view(np.uint8), None
+        # slab by slab: a whole-volume argmax over axis 0 would first copy the accumulators
+        # (classes x volume) to a contiguous transposed buffer, then write int64 indices
+        px = np.empty(acc.shape[1:], dtype)
+        for z in range(acc.shape[1]):
+            px[z] = np.argmax(acc[:, z], axis=0)
+        return px, None
     import torch
 
     px = (acc[0] >= 0.5) if k == 1 else torch.argmax(acc, dim=0)

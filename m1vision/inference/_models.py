@@ -420,6 +420,21 @@ def load_model_identified(path, *, safe_mode: bool = True, custom_objects=None):
     return model, sha
 
 
+def identified(model) -> tuple:
+    """``(model, path, sha256)`` of a model given as a path, a SavedModel or a Keras model.
+
+    A path is loaded with :func:`load_model_identified`; a :class:`SavedModelClassifier`
+    brings its folder and hash; a Keras model object has neither (``None``, ``None``): there
+    is no file an experiment record could hash and reload.
+    """
+    if isinstance(model, str | os.PathLike):
+        loaded, sha = load_model_identified(model)
+        return loaded, Path(model), sha
+    if isinstance(model, SavedModelClassifier):
+        return model, Path(model.path), model.sha256
+    return model, None, None
+
+
 def model_input_spec(model) -> tuple[tuple, str]:
     """Return ``(shape, dtype)`` of a model's single input, e.g. ``((None, 96, 96, 3), "float32")``.
 

@@ -1,10 +1,13 @@
 """The Predictor: batched, overlapped prediction on any Keras 3 backend (internal).
 
-One class: device and model, batching and the compiled call (:meth:`Predictor.predict`),
-volumes and folders (:meth:`Predictor.predict_volume`, :meth:`Predictor.predict_folder`),
-the choice of executor for preparation, and its configuration as data
-(:meth:`Predictor.to_config`, :meth:`Predictor.from_config`). Reading and preparing inputs,
-in threads or in worker processes, is :mod:`m1vision.inference._prepare`.
+One class: the model, its outputs and device checked, the compiled call, batches to class
+probabilities (:meth:`Predictor.predict`), volumes and folders
+(:meth:`Predictor.predict_volume`, :meth:`Predictor.predict_folder`). It inherits how it
+feeds the model (the executor and place of preparation, the batches, the workers it keeps:
+:mod:`m1vision.inference._predictor_feed`) and its configuration as data
+(:meth:`Predictor.to_config`, :meth:`Predictor.from_config`:
+:mod:`m1vision.inference._predictor_config`). Reading and preparing one input, in threads or
+in worker processes, is :mod:`m1vision.inference._prepare`.
 """
 
 from __future__ import annotations
@@ -15,24 +18,25 @@ from pathlib import Path
 
 import numpy as np
 
-from m1vision._checks import check_int, check_workers, default_workers
+from m1vision._checks import check_int, check_workers
 from m1vision._progress import progress as _progress
 from m1vision.errors import InvalidParameterError
-from m1vision.inference import _backend, _device_prep, _prepare
+from m1vision.inference import _backend, _prepare
 from m1vision.inference._device import DeviceChoice, select_device
 from m1vision.inference._models import (
-    SavedModelClassifier,
     _output_spec,
-    load_model_identified,
+    identified,
     model_input_spec,
 )
-from m1vision.inference._predictions import Predictions, _label, _softmax
+from m1vision.inference._predictions import Predictions, _softmax
+from m1vision.inference._predictor_config import PredictorConfig
+from m1vision.inference._predictor_feed import PredictorFeed
 
 # how a model's output is read: probabilities as they are, logits through a softmax
 _KIND = {"probabilities": False, "logits": True, None: None}
 
 
-class Predictor:
+class Predictor(PredictorConfig, PredictorFeed):
     """Batched, overlapped prediction with a Keras image classifier.
 
     Parameters
@@ -171,18 +175,10 @@ class Predictor:
         self._fn = self._compile()
 
     def _set_model(self, model) -> None:
-        #: The file or folder the model was loaded from (None for a model object): what an
-        #: experiment record hashes and reloads.
-        self.model_path = None
-        #: The SHA-256 of the model's bytes as they were loaded (file or SavedModel folder,
-        #: the one rule of m1vision._hashing); None for a Keras model object.
-        self.model_sha256 = None
-        if isinstance(model, str | os.PathLike):
-            self.model_path = Path(model)
-            model, self.model_sha256 = load_model_identified(model)
-        elif isinstance(model, SavedModelClassifier):
-            self.model_path = Path(model.path)
-            self.model_sha256 = model.sha256
+        # model_path: the file or folder the model was loaded from (None for a model
+        # object), what an experiment record hashes and reloads; model_sha256: the SHA-256
+        # of its bytes as they were loaded (the one rule of m1vision._hashing).
+        model, self.model_path, self.model_sha256 = identified(model)
         shape, dtype = model_input_spec(model)
         if len(shape) != 4:
             raise InvalidParameterError(
@@ -237,175 +233,6 @@ class Predictor:
             )
         return select_device(device)
 
-    # -- configuration as data ---------------------------------------------------------------
-
-    def to_config(self) -> dict:
-        """This Predictor as JSON-safe data: :meth:`from_config` rebuilds an equal one.
-
-        ``model`` is the file or folder the model was loaded from, ``preprocess`` the
-        pipeline's dict; ``device`` and ``backend`` say where it ran (informational: a
-        rebuilt Predictor selects its device again).
-
-        Raises
-        ------
-        InvalidParameterError
-            The Predictor was built from a model object (no file to reload), or its
-            ``preprocess`` is a plain function (not a :class:`m1vision.pipeline.Pipeline`).
-
-        Examples
-        --------
-        >>> import json, tempfile, pathlib, keras
-        >>> from m1vision.inference import Predictor
-        >>> inputs = keras.Input((8, 8, 1))
-        >>> x = keras.layers.GlobalAveragePooling2D()(inputs)
-        >>> path = pathlib.Path(tempfile.mkdtemp()) / "m.keras"
-        >>> keras.Model(inputs, keras.layers.Dense(2, activation="softmax")(x)).save(path)
-        >>> config = Predictor(path, labels=["a", "b"], device="cpu").to_config()
-        >>> Predictor.from_config(json.loads(json.dumps(config))).to_config() == config
-        True
-        """
-        if self.model_path is None:
-            raise InvalidParameterError(
-                "this Predictor was built from a model object, so its configuration cannot "
-                "name a file to reload; build it from the file: Predictor('model.keras', ...)."
-            )
-        preprocess = self.preprocess
-        if preprocess is not None:
-            from m1vision.pipeline import Pipeline
-
-            if not isinstance(preprocess, Pipeline):
-                raise InvalidParameterError(
-                    f"preprocess is a plain function ({type(preprocess).__name__}), "
-                    "which a configuration cannot store; express it as an "
-                    "m1vision.pipeline.Pipeline."
-                )
-            preprocess = preprocess.to_dict()
-        return {
-            "model": str(self.model_path),
-            "preprocess": preprocess,
-            "batch_size": self.batch_size,
-            "labels": None if self.labels is None else list(self.labels),
-            "top_k": self.top_k,
-            "from_logits": self.from_logits,
-            "workers": self.workers if self._workers_given else None,
-            "prefetch": self.prefetch,
-            "executor": self.executor,
-            "prepare_on": self.prepare_on,
-            "device": self.device.name,
-            "backend": self.device.backend,
-        }
-
-    @classmethod
-    def from_config(cls, config: dict, *, model=None, device=None) -> Predictor:
-        """A Predictor rebuilt from :meth:`to_config`'s data.
-
-        Parameters
-        ----------
-        config : dict
-            What :meth:`to_config` gave (``workers``, ``prefetch``, ``executor`` and
-            ``prepare_on`` may be left out: their defaults).
-        model : path, optional
-            Load the model from here instead of ``config["model"]`` (a record moved to
-            another folder).
-        device : {"auto", "gpu", "cpu"} or DeviceChoice, optional
-            Default: ``"cpu"`` if the configuration ran on a CPU, else ``"auto"``.
-
-        Raises
-        ------
-        InvalidParameterError
-            ``config`` is no dict, lacks a key, or has keys :meth:`to_config` does not write.
-        """
-        if not isinstance(config, dict):
-            raise TypeError(f"config must be a dict (from to_config), got {type(config).__name__}.")
-        required = {"model", "preprocess", "batch_size", "labels", "top_k", "from_logits"}
-        known = required | {"workers", "prefetch", "executor", "prepare_on", "device", "backend"}
-        missing, unknown = sorted(required - set(config)), sorted(set(config) - known)
-        if missing or unknown:
-            raise InvalidParameterError(
-                f"config must hold the keys Predictor.to_config writes; missing {missing}, "
-                f"unknown {unknown}. Rebuild it with Predictor.to_config()."
-            )
-        preprocess = config["preprocess"]
-        if preprocess is not None:
-            from m1vision.pipeline import Pipeline
-
-            preprocess = Pipeline.from_dict(preprocess)
-        if device is None:
-            device = "cpu" if "cpu" in str(config.get("device") or "").lower() else "auto"
-        return cls(
-            config["model"] if model is None else model,
-            preprocess=preprocess,
-            batch_size=config["batch_size"],
-            labels=config["labels"],
-            top_k=config["top_k"],
-            from_logits=config["from_logits"],
-            workers=config.get("workers"),
-            prefetch=config.get("prefetch", 2),
-            executor=config.get("executor", "auto"),
-            prepare_on=config.get("prepare_on", "auto"),
-            device=device,
-        )
-
-    @property
-    def _preparer(self) -> _prepare.Preparer:
-        cached = self._cached_preparer
-        if cached is None or cached.preprocess is not self.preprocess:
-            cached = self._cached_preparer = _prepare.Preparer(
-                self.preprocess, self.input_shape, self.input_dtype
-            )
-        return cached
-
-    def _device_plan(self):
-        """``(DevicePlan or None, why not)`` for the current ``preprocess`` (cached)."""
-        cached = self._cached_plan
-        if cached is None or cached[0] is not self.preprocess:
-            cached = self._cached_plan = (
-                self.preprocess,
-                _device_prep.plan(self.preprocess, self.input_shape, self.input_dtype),
-            )
-        return cached[1]
-
-    def _where(self):
-        """Where this call prepares: ``(DevicePlan or None, words)``."""
-        if self.prepare_on == "cpu":
-            return None, "prepared on the CPU"
-        if self.prepare_on == "auto" and self.device.kind != "gpu":
-            return None, "prepared on the CPU (the model runs on the CPU)"
-        device_plan, why = self._device_plan()
-        if device_plan is None:
-            if self.prepare_on == "device":
-                raise InvalidParameterError(
-                    f"prepare_on='device' cannot be used: {why}. Pass prepare_on='cpu' "
-                    "(or 'auto'), or end preprocess with window/normalize/resize steps."
-                )
-            return None, f"prepared on the CPU ({why})"
-        words = f"decoded on the CPU, {device_plan.describe()} on {self.device.name}"
-        if why:
-            words += f" (CPU up to: {why})"
-        return device_plan, words
-
-    def _device_runner(self, device_plan):
-        runner = self._runner
-        if runner is None or runner.plan is not device_plan:
-            runner = self._runner = _device_prep.DeviceRunner(self._fn, device_plan)
-        return runner
-
-    def close(self) -> None:
-        """Stop the worker processes and free the shared-memory buffers that
-        ``executor="processes"`` keeps between calls (nothing to do otherwise; idempotent).
-        A later :meth:`predict` starts them again. Also done on garbage collection and at
-        exit; ``with Predictor(...) as p:`` closes on leaving the block."""
-        shared, self._shared = self._shared, None
-        if shared is not None:
-            shared.close()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-        return False
-
     def _compile(self):
         return _backend.Compiled(self.model, self.input_shape, self.input_dtype, self.device.name)
 
@@ -430,9 +257,6 @@ class Predictor:
 
     # -- per image -----------------------------------------------------------------------------
 
-    def _load(self, item) -> np.ndarray:
-        return _prepare.load_item(item)
-
     def prepare(self, item) -> np.ndarray:
         """Read (if a path), preprocess, resize and adapt one input to the model's
         ``(H, W, C)`` and dtype; what :meth:`predict` feeds the model.
@@ -450,19 +274,6 @@ class Predictor:
         return self._preparer(item)
 
     # -- batches -------------------------------------------------------------------------------
-
-    def _batches(self, items, *, record_errors: bool, prepare=None):
-        """Yield ``(indices, batch or None, failures)`` prepared in threads
-        (:func:`m1vision.inference._prepare.thread_batches`)."""
-        return _prepare.thread_batches(
-            items,
-            prepare or self.prepare,
-            batch_size=self.batch_size,
-            workers=self.workers,
-            prefetch=self.prefetch,
-            record_errors=record_errors,
-            grouped=prepare is not None,
-        )
 
     def _run(self, batch: np.ndarray) -> np.ndarray:
         """The model on one ready batch, to class probabilities (the compiled call alone)."""
@@ -698,74 +509,3 @@ class Predictor:
         return predict_folder(
             self, inputs, out_dir, overwrite=overwrite, progress=progress, executor=executor
         )
-
-    def _prepared_outputs(self, items: list):
-        """The model's raw outputs per batch of ``items`` (a generator), prepared on the
-        executor chosen (see ``executor``) and where ``prepare_on`` says, and the words."""
-        device_plan, where = self._where()
-        staging = None
-        if device_plan is not None:
-            try:
-                first = device_plan.decode(items[0])  # the staging shape and dtype
-            except Exception as exc:
-                exc.add_note(f"while preparing input 0: {_label(items[0])}")
-                raise
-            staging = (first.shape, first.dtype)
-        why = self._processes_refused(items, device_plan, staging)
-        if why is None:
-            shared = self._shared_batches(device_plan, staging)
-            desc = (
-                f"processes ({shared.workers} workers, {shared.method}, "
-                f"{len(shared.names)} shared-memory batch buffers)"
-            )
-        else:
-            desc = f"threads ({self.workers} workers)"
-            if why:
-                desc += f"; processes not used: {why}"
-        desc += f"; {where}"
-        if device_plan is None:
-            if why is None:
-                batches = shared.batches(items, _label)
-            else:
-                batches = (b for _, b, _ in self._batches(items, record_errors=False))
-            return _prepare.closing((self._fn(b) for b in batches), batches), desc
-        runner = self._device_runner(device_plan)
-        if why is None:
-            batches = shared.staged_batches(items, _label)
-            return _prepare.closing(runner.run(batches, owned=False), batches), desc
-        batches = (
-            b for _, b, _ in self._batches(items, record_errors=False, prepare=device_plan.decode)
-        )
-        return _prepare.closing(runner.run(batches, owned=True), batches), desc
-
-    def _processes_refused(self, items: list, device_plan=None, staging=None) -> str | None:
-        """See :func:`m1vision.inference._prepare.processes_refused`."""
-        return _prepare.processes_refused(self, items, device_plan, staging)
-
-    def _shared_batches(self, device_plan=None, staging=None):
-
-        # the default count, less the core of the process that feeds the model
-        workers = self.workers if self._workers_given else max(1, default_workers() - 1)
-        shape = (self.batch_size, *(staging[0] if staging else self.input_shape[1:]))
-        dtype = staging[1] if staging else self.input_dtype
-        key = (id(self.preprocess), device_plan is not None, np.dtype(dtype).str)
-        shared = self._shared
-        if (
-            shared is None
-            or not shared.alive
-            or shared.batch_shape != shape
-            or shared.workers != workers
-            or len(shared.names) != self.prefetch + 1
-            or shared.prepare_key != key
-        ):
-            self.close()
-            shared = _prepare.SharedBatches(
-                device_plan.decode if device_plan is not None else self._preparer,
-                batch_shape=shape,
-                dtype=dtype,
-                slots=self.prefetch + 1,
-                workers=workers,
-            )
-            shared.prepare_key = key
-            self._shared = shared
-        return shared

@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
-from pathlib import Path
 
 import numpy as np
 
@@ -21,7 +19,7 @@ from m1vision.inference._device import DeviceChoice, select_device
 from m1vision.inference._models import (
     SavedModelClassifier,
     _keras_output_kind,
-    load_model_identified,
+    identified,
     model_input_spec,
 )
 from m1vision.inference._segplan import _Planning
@@ -143,14 +141,7 @@ class Segmenter(_Planning):
         max_memory: int | None = None,
         card=None,
     ):
-        self.model_path = None
-        self.model_sha256 = None
-        if isinstance(model, str | os.PathLike):
-            self.model_path = Path(model)
-            model, self.model_sha256 = load_model_identified(model)
-        elif isinstance(model, SavedModelClassifier):
-            self.model_path = Path(model.path)
-            self.model_sha256 = model.sha256
+        model, self.model_path, self.model_sha256 = identified(model)
         self.model = model
         self.card, origin = _segcard.read_card(card, self.model_path)
         origin = origin or "the model card"
@@ -327,7 +318,10 @@ class Segmenter(_Planning):
             _blend._check_output(self, y.shape, x.shape)
             if axes:
                 y = np.flip(y, axes)
-            total = y.copy() if total is None else total + y
+            if total is None:  # the backend's array may be read-only: copied only to add to
+                total = y.copy() if len(flips) > 1 else y
+            else:
+                total += y
         if len(flips) > 1:
             total /= len(flips)
         if self.mode == "slices":

@@ -24,6 +24,13 @@ def _physical_memory() -> int | None:
         return None
 
 
+def _size(nbytes: int) -> str:
+    """Bytes as MiB, or GiB from 1 GiB on."""
+    if nbytes >= 1024**3:
+        return f"{nbytes / 1024**3:.2f} GiB"
+    return f"{nbytes / 1024**2:.1f} MiB"
+
+
 class _Planning:
     """Segmenter methods that check the input and plan a run (no model call)."""
 
@@ -119,7 +126,10 @@ class _Planning:
         total = 4 * (k + 1) * n  # the accumulators
         total += 4 * n * cin if self.preprocess is not None else 0
         total += 4 * n if target is not None else 0
-        total += (4 * k * out_src if probabilities else 2 * out_src) * (2 if target else 1)
+        if probabilities:  # the accumulators become the output, resampled: a copy
+            total += 4 * k * out_src if target is not None else 0
+        else:  # the label map (and on the model's grid before resampling)
+            total += (1 if k <= 256 else 2) * (out_src + (n if target is not None else 0))
         flips = len(_windows.mirror_flips(3 if self.mode == "patches" else 2)) if self.tta else 1
         total += 4 * self.batch_size * int(np.prod(window)) * (cin + 2 * k) * min(flips, 2)
         return {
@@ -133,7 +143,7 @@ class _Planning:
 
     def _check_budget(self, plan: dict, shape) -> None:
         budget = self.max_memory
-        source = "max_memory"
+        source = f"max_memory={budget}"
         if budget is None:
             physical = _physical_memory()
             if physical is None:
@@ -142,19 +152,21 @@ class _Planning:
         need = plan["bytes"]
         if need <= budget:
             return
-        gib = 1024**3
         fixes = [f"a bigger budget (max_memory={need})"]
         if self.num_classes > 2:
             fixes.append("a model with fewer classes")
         if self.mode == "patches" and self.rank == 2:
             fixes.append("mode='slices'")
         fixes.append("a cropped or coarser volume (m1vision.volume.resample(image, spacing=...))")
+        k = int(self.num_classes)
+        voxels = int(np.prod(plan["work"]))
         raise MemoryBudgetError(
-            f"segmenting a volume of shape {tuple(shape)} (model grid {plan['work']}) with "
-            f"{self.num_classes} classes needs about {need / gib:.2f} GiB "
-            f"({4 * (self.num_classes + 1)} bytes per voxel for the blend's accumulators, "
-            f"plus the output), more than the {budget / gib:.2f} GiB of {source}. "
-            f"Fix: {'; or '.join(fixes)}."
+            f"segment: a volume of shape {tuple(shape)} ({_size(4 * int(np.prod(shape)))} as "
+            f"float32; model grid {plan['work']}) with {k} classes needs about "
+            f"{_size(need)} (Segmenter.estimate_memory: the blend's accumulators, "
+            f"4 * ({k} + 1) bytes per voxel = {_size(4 * (k + 1) * voxels)}, plus the output "
+            f"and one batch of windows), more than the budget of {_size(budget)} ({source}). "
+            f"Nothing was allocated. Fix: {'; or '.join(fixes)}."
         )
 
     # -- preparation and the model -----------------------------------------------------------
