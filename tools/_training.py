@@ -41,14 +41,14 @@ def refuse_existing(paths: dict[str, Path], out: Path) -> None:
 
 def main(
     argv: list[str] | None,
-    *,
     doc: str,
     output_paths: Callable[[Path], dict[str, Path]],
     train: Callable,
     write_outputs: Callable,
     summary: Callable[[dict], str],
 ) -> int:
-    """The command line of a training script: ``--out``, ``--overwrite``, ``--verbose``.
+    """The command line of a training script (``doc``: its docstring): ``--out``,
+    ``--overwrite``, ``--verbose``.
 
     Refuses (exit status 1) before training when an output exists and ``--overwrite`` is not
     given; else trains, writes, and prints ``summary(metrics)`` with the time and model size.

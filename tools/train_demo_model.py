@@ -354,14 +354,7 @@ def _summary(metrics: dict) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    return _training.main(
-        argv,
-        doc=__doc__,
-        output_paths=output_paths,
-        train=train,
-        write_outputs=write_outputs,
-        summary=_summary,
-    )
+    return _training.main(argv, __doc__, output_paths, train, write_outputs, _summary)
 
 
 if __name__ == "__main__":
