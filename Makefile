@@ -73,11 +73,12 @@ browser-deps:
 test: $(STAMP) browser-deps
 	$(PY) -m ruff check .
 	$(PY) -m pytest tests notebooks --nbval --nbval-sanitize-with tests/nbval_sanitize.cfg \
-	  --nbval-cell-timeout=$(NB_TIMEOUT) -p no:cacheprovider
+	  --nbval-cell-timeout=$(NB_TIMEOUT) -p no:cacheprovider --durations=25
 	$(MAKE) --no-print-directory test-backends
 
 # The backend-neutral tests again on a second Keras backend, on the CPU: JAX (in the
-# test extra, ~100 MB), and torch too where m1vision[torch] is installed.
+# test extra, ~100 MB), and torch too where m1vision[torch] is installed. Tests marked
+# tf_only (TensorFlow's own training, say) are deselected there, not skipped.
 BACKEND_TESTS := tests/test_inference_backends.py tests/test_numerics.py tests/test_demo_segmenter.py
 test-backends: $(STAMP)
 	@ran=0; \
@@ -85,7 +86,7 @@ test-backends: $(STAMP)
 	  if $(PY) -c "import $$b" 2>/dev/null; then \
 	    echo "== KERAS_BACKEND=$$b: $(BACKEND_TESTS)"; \
 	    KERAS_BACKEND=$$b CUDA_VISIBLE_DEVICES= $(PY) -m pytest $(BACKEND_TESTS) \
-	      -p no:cacheprovider -q; \
+	      -m "not tf_only" -p no:cacheprovider -q; \
 	    ran=1; \
 	  fi; \
 	done; \

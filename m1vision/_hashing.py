@@ -71,20 +71,38 @@ def folder_files(folder) -> list[tuple[str, Path]]:
     Regular files at any depth, no hidden part in their path, in the order of their relative
     path's parts. Symbolic links to folders are not followed.
     """
-    folder = Path(folder)
+    return [(rel, Path(path)) for rel, path, _ in _folder_stats(folder)]
+
+
+def _folder_stats(folder) -> list[tuple[str, str, os.stat_result]]:
+    """:func:`folder_files` with each file's path as a str and its stat (one ``os.scandir``
+    per folder, the stat of each directory entry: one stat per file, no Path)."""
     found = []
-    for dirpath, dirnames, filenames in os.walk(folder):
-        dirnames[:] = [d for d in dirnames if not d.startswith(".")]
-        here = Path(dirpath)
-        parts = here.relative_to(folder).parts
-        for name in filenames:
+    stack = [(os.fspath(folder), ())]
+    while stack:
+        here, parts = stack.pop()
+        try:
+            with os.scandir(here) as it:
+                entries = list(it)
+        except OSError:
+            continue  # as os.walk: an unreadable folder is left out
+        for entry in entries:
+            name = entry.name
             if name.startswith("."):
                 continue
-            path = here / name
-            if path.is_file():
-                found.append(((*parts, name), path))
+            try:
+                if entry.is_dir():
+                    if not entry.is_symlink():
+                        stack.append((entry.path, (*parts, name)))
+                    continue
+                if not entry.is_file():
+                    continue
+                st = entry.stat()
+            except OSError:
+                continue  # gone meanwhile, or a broken link: not a regular file
+            found.append(((*parts, name), entry.path, st))
     found.sort(key=lambda t: t[0])
-    return [("/".join(parts), path) for parts, path in found]
+    return [("/".join(parts), path, st) for parts, path, st in found]
 
 
 def _combine(pairs) -> str:
@@ -165,8 +183,8 @@ def identify(path, cached: dict | None = None, st=None) -> tuple[dict, int]:
     old = (cached or {}).get("files") or {}
     files: dict[str, dict] = {}
     n = 0
-    for rel, file in folder_files(Path(path)):
-        files[rel], hashed = file_record(file, old.get(rel))
+    for rel, file, file_st in _folder_stats(path):
+        files[rel], hashed = file_record(file, old.get(rel), file_st)
         n += hashed
     if cached is not None and n == 0 and list(files) == list(old) and cached.get("sha256"):
         return cached, 0

@@ -25,6 +25,8 @@ Examples
 from __future__ import annotations
 
 import functools
+import heapq
+import os
 from collections.abc import Callable
 from concurrent.futures import Executor, ThreadPoolExecutor
 
@@ -288,15 +290,21 @@ def _multiframe_dicom_file(path) -> bool:
         return False
 
 
+# The order of pathlib's paths in one folder: by name, ignoring case where the OS does.
+_NAME_ORDER = None if os.path.normcase("A") == "A" else os.path.normcase
+
+
 def _series_folder(folder) -> bool:
     """A folder holding single-slice DICOM files of one series (its first two DICOM files)."""
     found = []
-    try:
-        names = sorted(p for p in folder.iterdir() if not p.name.startswith("."))
+    try:  # names, not paths: a folder of thousands of images is asked about on every run
+        names = os.listdir(folder)
+        names = heapq.nsmallest(16, (n for n in names if n[0] != "."), key=_NAME_ORDER)
     except OSError:
         return False
-    for p in names[:16]:
-        if not p.is_file():
+    for name in names:
+        p = os.path.join(folder, name)
+        if not os.path.isfile(p):
             continue
         ds = _dicom_header(p, ["SeriesInstanceUID", "NumberOfFrames", "ImagePositionPatient"])
         if ds is not None:

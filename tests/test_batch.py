@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from manifest_support import manifest_records
 
 from m1vision import batch
 from m1vision.batch import MANIFEST_NAME, BatchItem, InputKind, Job
@@ -113,8 +114,12 @@ def test_outputs_without_a_manifest_are_not_taken_over(folder, tmp_path):
         ("{not json", "cannot be read as a manifest"),
         ('{"schema": "m1vision.other", "version": 1}', "expected 'm1vision.batch_manifest'"),
         ('{"schema": "m1vision.batch_manifest", "version": 99}', "Upgrade m1vision"),
+        (
+            '{"schema": "m1vision.batch_manifest", "version": 3, "items": {"key": ["a.png"]}}',
+            "not the columns of records .* damaged",
+        ),
     ],
-    ids=["not-json", "other-schema", "newer-version"],
+    ids=["not-json", "other-schema", "newer-version", "damaged-columns"],
 )
 def test_a_damaged_or_foreign_manifest_stops_the_run(folder, tmp_path, content, fragment):
     out = tmp_path / "out"
@@ -143,7 +148,7 @@ def test_a_changed_input_is_recomputed_and_says_why(folder, tmp_path):
 def test_runs_record_each_inputs_content_hash_and_stat(folder, tmp_path):
     out = tmp_path / "out"
     A.run(folder, out, progress=False)
-    recorded = json.loads((out / MANIFEST_NAME).read_text())["items"]["img0.png"]
+    recorded = manifest_records(out / MANIFEST_NAME)["img0.png"]
     st = (folder / "img0.png").stat()
     assert (
         recorded["input"]["sha256"]
@@ -167,8 +172,7 @@ def test_a_touched_input_is_hashed_again_and_kept_when_its_content_is_the_same(f
     os.utime(folder / "img0.png", ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))  # a touch
     report = A.run(folder, out, progress=False)
     assert report.reasons == {"unchanged": 5}
-    manifest = json.loads((out / MANIFEST_NAME).read_text())
-    assert manifest["items"]["img0.png"]["input"]["stat"] in (None, [
+    assert manifest_records(out / MANIFEST_NAME)["img0.png"]["input"]["stat"] in (None, [
         st.st_mtime_ns + 10**9, (folder / "img0.png").stat().st_ctime_ns, st.st_ino, st.st_dev
     ])  # fmt: skip
 
@@ -218,7 +222,7 @@ def test_a_killed_run_resumes_with_what_its_manifest_recorded(tmp_path):
     try:
         while time.monotonic() < deadline:  # until the manifest holds a few finished files
             try:
-                recorded = json.loads((out / MANIFEST_NAME).read_text())["items"]
+                recorded = json.loads((out / MANIFEST_NAME).read_text())["items"]["key"]
             except (OSError, ValueError):
                 recorded = {}
             if len(recorded) >= 3:
@@ -232,8 +236,8 @@ def test_a_killed_run_resumes_with_what_its_manifest_recorded(tmp_path):
 
     # the manifest on disk is whole (atomic), names the job and what was done
     manifest = json.loads((out / MANIFEST_NAME).read_text())
-    assert manifest["schema"] == "m1vision.batch_manifest" and manifest["version"] == 2
-    done = set(manifest["items"])
+    assert manifest["schema"] == "m1vision.batch_manifest" and manifest["version"] == 3
+    done = set(manifest_records(out / MANIFEST_NAME))
     assert not list(out.glob("batch_report-*.json"))  # killed before its report
     # no temporary file left either; only the killed run's lock file, which blocks nobody
     assert [p.name for p in out.rglob(".*")] == [".m1vision.lock"]
@@ -314,6 +318,13 @@ def test_a_job_whose_fingerprint_changes_is_refused_and_items_keep_their_extra_f
     again = batch.run(MeanJob(b"weights v1"), folder, out, progress_bar=False)
     assert again.reasons == {"unchanged": 5}
     assert {i.key: i.mean for i in again.items} == pytest.approx(expected)  # from the manifest
+    # the report: one item per line, each as the JSON encoder writes its dict
+    text = again.path.read_text()
+    assert json.loads(text) == again.to_dict()
+    lines = [line.strip().rstrip(",") for line in text.splitlines() if '{"key":' in line]
+    assert lines == [
+        json.dumps(i.to_dict(), ensure_ascii=False, separators=(",", ":")) for i in again.items
+    ]
 
     before = _snapshot(out)
     with pytest.raises(JobMismatchError, match="model_sha256") as info:
@@ -353,6 +364,22 @@ STACK = InputKind(
     output_suffix="_max.png",
     write=_write_max,
 )
+
+
+def test_a_collected_input_is_an_immutable_value_with_its_path(folder):
+    import pickle
+
+    inputs = batch.collect(folder)
+    inp = inputs[0]
+    assert inp.key == "img0.png" and inp.kind == "image"
+    assert inp.path == folder.absolute() / "img0.png" and isinstance(inp.path, Path)
+    assert inp.fspath == str(inp.path) and inp.stat.st_size == inp.path.stat().st_size
+    assert inp == batch.Input("img0.png", folder.absolute() / "img0.png", "image")
+    assert len({inp, batch.Input("img0.png", inp.fspath, "image")}) == 1
+    assert inp != batch.Input("img0.png", inp.fspath, "other")
+    assert pickle.loads(pickle.dumps(inp)) == inp
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        inp.key = "other.png"
 
 
 def test_a_folder_kind_makes_a_folder_one_input_with_one_output(tmp_path, monkeypatch):

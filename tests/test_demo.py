@@ -1,4 +1,9 @@
-"""The demo end to end (what `make demo` runs), into a temporary folder."""
+"""The demo end to end (what `make demo` runs), into a temporary folder.
+
+One run of the demo is shared by every check of its outputs (the label and segmentation
+files are checked in the folder it wrote); the last test runs it again into the same folder
+to check that a second run resumes, replaces its own files and keeps every record.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +13,8 @@ import sys
 
 import cv2
 import pytest
+
+pytestmark = pytest.mark.slow  # every check reads the outputs of a whole demo run
 
 
 def run_demo(out):
@@ -19,11 +26,17 @@ def run_demo(out):
     )
 
 
-@pytest.mark.slow
-def test_demo_writes_every_output_and_reproduces_its_own_record(tmp_path):
-    out = tmp_path / "outputs"
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    """``(out, run, records)``: the demo's folder, its process, its records right after it."""
+    out = tmp_path_factory.mktemp("demo") / "outputs"
     run = run_demo(out)
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    return out, run, sorted((out / "experiments").glob("demo-*/record.json"))
+
+
+def test_demo_writes_every_output_and_reproduces_its_own_record(demo):
+    out, run, records = demo
     doctor = json.loads((out / "doctor.json").read_text())
     assert {c["name"] for c in doctor["checks"]} >= {"os", "numpy", "opencv", "tensorflow_selftest"}
     figure = cv2.imread(str(out / "ct_edges.png"))
@@ -33,7 +46,6 @@ def test_demo_writes_every_output_and_reproduces_its_own_record(tmp_path):
     assert len(list((out / "batch").glob("batch_report-*.json"))) == 1
     assert len(list((out / "inference").glob("*_gradcam.png"))) == 6
     assert {p.name for p in (out / "volume").glob("*.nii.gz")} == {"ct.nii.gz", "ct_edges.nii.gz"}
-    records = list((out / "experiments").glob("demo-*/record.json"))
     assert len(records) == 1
     assert "reproduced" in run.stdout.splitlines()
     assert "== outputs" in run.stdout
@@ -46,32 +58,17 @@ def test_demo_writes_every_output_and_reproduces_its_own_record(tmp_path):
     checks = [line for line in run.stdout.splitlines() if line.startswith("  geometry check:")]
     assert len(checks) == 2 and all(line.endswith("agree") for line in checks)
     assert "Dice per organ against the phantom's labels: all >= 0.9: True" in run.stdout
-
-    again = run_demo(out)
-    assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]
-    assert "BatchReport: 0 ok, 8 skipped, 0 failed" in again.stdout  # resumable
-    assert "outputs/doctor.json (replaced)" in again.stdout.replace(str(tmp_path) + "/", "")
-    assert len(list((out / "experiments").glob("demo-*/record.json"))) == 2  # never overwritten
+    listed = run.stdout.split("== outputs", 1)[1]
+    assert "organs_seg.dcm" in listed and "ct_seg.dcm" in listed
 
 
-@pytest.fixture(scope="module")
-def demo_labels_out(tmp_path_factory):
-    from m1vision import demo
-
-    out = tmp_path_factory.mktemp("demo_labels")
-    demo.step_volume(out)
-    outputs, aligned = demo.step_labels(out, out / "volume" / "ct.nii.gz")
-    return out, outputs, aligned
-
-
-def test_demo_labels_open_aligned_in_nibabel(demo_labels_out):
+def test_demo_labels_open_aligned_in_nibabel(demo):
     import nibabel as nib
     import numpy as np
 
     from m1vision.demo import MARK_VALUE
 
-    out, _, aligned = demo_labels_out
-    assert aligned
+    out, _, _ = demo
     labels = nib.load(out / "labels" / "organs.nii.gz")
     image = nib.load(out / "volume" / "ct.nii.gz")
     lab = np.asanyarray(labels.dataobj)
@@ -86,7 +83,7 @@ def test_demo_labels_open_aligned_in_nibabel(demo_labels_out):
         assert lo < float(np.median(hu[lab == value])) < hi, value
 
 
-def test_demo_seg_reads_back_as_the_map_and_marks_the_same_place(demo_labels_out):
+def test_demo_seg_reads_back_as_the_map_and_marks_the_same_place(demo):
     import highdicom as hd
     import nibabel as nib
     import numpy as np
@@ -95,7 +92,7 @@ def test_demo_seg_reads_back_as_the_map_and_marks_the_same_place(demo_labels_out
     from m1vision.demo import MARK_NAME, MARK_VALUE, demo_labels, seg_world_of
     from m1vision.labels import read_labels
 
-    out, _, _ = demo_labels_out
+    out, _, _ = demo
     ct = data.ct_series()
     expected, _ = demo_labels(ct)
     seg = read_labels(out / "labels" / "organs_seg.dcm", like=ct)
@@ -120,10 +117,10 @@ def test_demo_seg_reads_back_as_the_map_and_marks_the_same_place(demo_labels_out
     np.testing.assert_allclose(by_pydicom, world, atol=1e-3)
 
 
-def test_demo_labels_statistics_and_overlay(demo_labels_out):
+def test_demo_labels_statistics_and_overlay(demo):
     from m1vision.labels import LabelTable
 
-    out, outputs, _ = demo_labels_out
+    out, _, _ = demo
     table = LabelTable.read_csv(out / "labels" / "organs_stats.csv")
     assert [r["name"] for r in table.rows][:3] == ["lung_right", "lung_left", "liver"]
     assert 50 < table.row("liver")["mean"] < 70
@@ -132,26 +129,13 @@ def test_demo_labels_statistics_and_overlay(demo_labels_out):
     assert picture.shape[0] == 256
     assert picture.shape[1] > 256  # the slice and its legend
     assert (picture[:, :256] != picture[:, :256, :1]).any()  # colour over the gray slice
-    assert any("organs_seg.dcm" in line for line in outputs)
 
 
-@pytest.fixture(scope="module")
-def demo_segment_out(tmp_path_factory):
-    from m1vision import demo
-
-    out = tmp_path_factory.mktemp("demo_segment")
-    demo.step_volume(out)
-    outputs, ok = demo.step_segment(out, out / "volume" / "ct.nii.gz")
-    return out, outputs, ok
-
-
-@pytest.mark.slow
-def test_demo_segmentation_files_open_aligned_in_nibabel(demo_segment_out):
+def test_demo_segmentation_files_open_aligned_in_nibabel(demo):
     import nibabel as nib
     import numpy as np
 
-    out, _, ok = demo_segment_out
-    assert ok
+    out, _, _ = demo
     assert {p.name for p in (out / "segmentation").iterdir()} >= {
         "ct_seg.nii.gz", "ct_seg.json", "ct_seg.dcm", "ct_seg_stats.csv", "ct_seg_overlay.png"
     }  # fmt: skip
@@ -169,8 +153,7 @@ def test_demo_segmentation_files_open_aligned_in_nibabel(demo_segment_out):
     assert (picture[:, :256] != picture[:, :256, :1]).any()
 
 
-@pytest.mark.slow
-def test_demo_segmentation_reaches_dice_and_seg_matches_nifti(demo_segment_out):
+def test_demo_segmentation_reaches_dice_and_seg_matches_nifti(demo):
     import highdicom as hd
     import nibabel as nib
     import numpy as np
@@ -179,7 +162,7 @@ def test_demo_segmentation_reaches_dice_and_seg_matches_nifti(demo_segment_out):
     from m1vision.labels import LabelTable, compare_labels, read_labels
     from m1vision.synthetic import ct_phantom_labels
 
-    out, _, _ = demo_segment_out
+    out, _, _ = demo
     ct = data.ct_series()
     nifti = read_labels(out / "segmentation" / "ct_seg.nii.gz", like=ct)
     seg = read_labels(out / "segmentation" / "ct_seg.dcm", like=ct)
@@ -204,3 +187,15 @@ def test_demo_segmentation_reaches_dice_and_seg_matches_nifti(demo_segment_out):
     liver_seg = liver_seg * (-1, -1, 1)
     assert len(liver_seg) == len(liver_nii)
     np.testing.assert_allclose(np.sort(liver_seg, axis=0), np.sort(liver_nii, axis=0), atol=1e-3)
+
+
+def test_a_second_run_resumes_replaces_its_files_and_keeps_every_record(demo):
+    """Last in this file: it runs the demo again into the folder the checks above read."""
+    out, _, records = demo
+    again = run_demo(out)
+    assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]
+    assert "BatchReport: 0 ok, 8 skipped, 0 failed" in again.stdout  # resumable
+    assert f"{out / 'doctor.json'} (replaced)" in again.stdout
+    assert f"{out / 'segmentation' / 'ct_seg.nii.gz'} (replaced)" in again.stdout
+    now = sorted((out / "experiments").glob("demo-*/record.json"))
+    assert len(now) == 2 and set(records) < set(now)  # a new record, the first one kept

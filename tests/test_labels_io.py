@@ -109,6 +109,35 @@ def test_label_map_fills_names_and_the_default_palette():
     assert lm.pixels.dtype == np.uint8
 
 
+def _map_of(kind: str) -> np.ndarray:
+    rng = np.random.default_rng(3)
+    if kind == "noisy-uint8":
+        return rng.integers(0, 200, (5, 30, 700)).astype(np.uint8)
+    if kind == "blocks-uint16":  # runs longer than a chunk of the scan
+        px = np.zeros((3, 1500, 1000), np.uint16)
+        px[:, 200:1400, 100:900] = 4000
+        px[1, 700, 3], px[0, 0, 0] = 65535, 9  # 9: only the very first voxel
+        return px
+    if kind == "sparse-uint32":
+        px = np.zeros((4, 50, 60), np.uint32)
+        px[0, 0, 0], px[3, 49, 59], px[2, 10:20, 5] = 7, 2**31 + 5, 70000
+        return px
+    if kind == "strided-uint8":
+        return rng.integers(0, 3, (4, 20, 30)).astype(np.uint8)[:, ::3, ::2]
+    return np.zeros((2, 3, 4), np.uint8)  # "background-only"
+
+
+@pytest.mark.parametrize(
+    "kind", ["noisy-uint8", "blocks-uint16", "sparse-uint32", "strided-uint8", "background-only"]
+)
+def test_label_values_are_numpy_unique_less_the_background(kind):
+    from m1vision.labels._core import label_values
+
+    px = _map_of(kind)
+    want = np.unique(px)
+    assert_array_equal(label_values(px), want[want > 0])
+
+
 @pytest.mark.parametrize(
     ("pixels", "phrase"),
     [

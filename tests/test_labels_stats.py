@@ -102,6 +102,106 @@ def test_both_grouping_paths_agree(phantom, monkeypatch):
                 assert a[key] == b[key], key
 
 
+def _reference(px: np.ndarray, image: np.ndarray, affine) -> dict:
+    """The slow obvious reference: per label, its mask, its voxel indices, NumPy statistics."""
+    a = np.asarray(affine, float)
+    out = {}
+    for v in np.unique(px[px > 0]):
+        idx = np.argwhere(px == v)
+        vals = image[px == v].astype(np.float64)
+        lo, hi = idx.min(axis=0), idx.max(axis=0)
+        out[int(v)] = {
+            "voxels": len(idx),
+            "mean": vals.mean(),
+            "std": vals.std(ddof=1) if len(vals) > 1 else math.nan,
+            "min": vals.min(),
+            "max": vals.max(),
+            "median": np.median(vals),
+            **{f"p{q}": np.percentile(vals, q) for q in (5, 25, 75, 95)},
+            "centroid": a[:3, :3] @ idx.mean(axis=0) + a[:3, 3],
+            "box": (lo[0], hi[0], lo[1], hi[1], lo[2], hi[2]),
+        }
+    return out
+
+
+def _assert_like_reference(table, ref: dict) -> None:
+    assert [r["label"] for r in table] == sorted(ref)
+    for r in table:
+        want = ref[r["label"]]
+        assert r["voxels"] == want["voxels"]
+        for key in ("mean", "std", "min", "max", "median", "p5", "p25", "p75", "p95"):
+            assert r[key] == pytest.approx(want[key], rel=1e-12, abs=1e-9, nan_ok=True), key
+        centre = [r["centroid_x_mm"], r["centroid_y_mm"], r["centroid_z_mm"]]
+        assert_allclose(centre, want["centroid"], rtol=1e-12, atol=1e-9)
+        box = tuple(r[f"bbox_{a}{e}"] for a in ("z", "row", "col") for e in (0, 1))
+        assert box == want["box"]
+
+
+def _label_pixels(kind: str) -> np.ndarray:
+    rng = np.random.default_rng(11)
+    shape = (17, 13, 19)
+    z, r, c = np.indices(shape)
+    blocks = ((r // 4) * 5 + c // 4 + 1).astype(np.uint8)
+    blocks[(z + r + c) % 7 == 0] = 0  # background runs inside the labels
+    if kind == "blocks":
+        return blocks
+    if kind == "noisy":
+        return rng.integers(0, 5, shape).astype(np.uint8)
+    if kind == "mixed":  # noisy odd slices: slabs of both kinds in one map
+        return np.where(z % 2 == 1, rng.integers(0, 5, shape), blocks).astype(np.uint8)
+    if kind == "one-column":
+        return rng.integers(0, 3, (9, 11, 1)).astype(np.uint8)
+    if kind == "strided":  # a view, not C-contiguous
+        return np.swapaxes(blocks, 1, 2)[:, ::-1]
+    # "sparse-values": values far from 1..K, too many for a histogram row per value
+    return np.array([0, 3, 200, 60000], np.uint16)[blocks % 4]
+
+
+@pytest.mark.parametrize(
+    "kind", ["blocks", "noisy", "mixed", "one-column", "strided", "sparse-values"]
+)
+@pytest.mark.parametrize(
+    "max_runs", [1.0, -1.0, stats_module._MAX_RUNS_PER_VOXEL], ids=["runs", "voxels", "auto"]
+)
+def test_run_and_voxel_counting_agree_with_the_reference(kind, max_runs, monkeypatch):
+    monkeypatch.setattr(stats_module, "_MAX_RUNS_PER_VOXEL", max_runs)
+    monkeypatch.setattr(stats_module, "_SLAB_VOXELS", 300)  # slabs of a slice or two...
+    monkeypatch.setattr(stats_module, "_SLAB_PER_BIN", 0)  # ...whatever the histogram's size
+    px = _label_pixels(kind)
+    image = np.random.default_rng(5).integers(-50, 200, px.shape).astype(np.int16)
+    lm = label_map(px, spacing=(2.0, 0.9, 0.6))
+    _assert_like_reference(label_stats(lm, image), _reference(px, image, lm.metadata["affine"]))
+
+
+def _image_of(kind: str, shape) -> np.ndarray:
+    whole = np.random.default_rng(6).integers(0, 250, shape)
+    if kind == "uint32-near-2**32":  # above 2**31: the int32 keys wrap and come back
+        return (whole + (2**32 - 300)).astype(np.uint32)
+    if kind == "int64-offset-2**40":
+        return whole.astype(np.int64) - 2**40
+    if kind == "float32-fraction":  # grouped by sorting
+        return (whole * 0.37 + 0.11).astype(np.float32)
+    if kind == "float32-one-fraction-late":  # whole in the sampled slices, not in slice 5
+        out = (whole - 1000).astype(np.float32)
+        out[5, 3, 4] += 0.5
+        return out
+    return whole.astype(kind)
+
+
+@pytest.mark.parametrize(
+    "kind",
+    ["uint8", "int16", "uint32-near-2**32", "int64-offset-2**40", "float16", "float64",
+     "float32-fraction", "float32-one-fraction-late"],
+)  # fmt: skip
+def test_image_dtypes_agree_with_the_reference(kind, monkeypatch):
+    monkeypatch.setattr(stats_module, "_SLAB_VOXELS", 300)
+    monkeypatch.setattr(stats_module, "_SLAB_PER_BIN", 0)
+    px = _label_pixels("blocks")
+    image = _image_of(kind, px.shape)
+    lm = label_map(px, spacing=(2.0, 0.9, 0.6))
+    _assert_like_reference(label_stats(lm, image), _reference(px, image, lm.metadata["affine"]))
+
+
 @pytest.mark.parametrize(
     ("dtype", "values"),
     [("uint16", (7, 300, 5000)), ("uint32", (3, 70000, 2**30))],

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from manifest_support import manifest_records
 from repo_paths import source_root
 
 from m1vision import _hashing
@@ -248,16 +249,16 @@ def test_a_racily_clean_record_is_hashed_again(bmps, tmp_path):
     out = tmp_path / "out"
     EDGES.run(bmps, out, progress=False)
     path = out / MANIFEST_NAME
-    data = json.loads(path.read_text())
+    manifest = Manifest.load(path)
     target = bmps / "img1.bmp"
     st = target.stat()
-    entry = data["items"]["img1.bmp"]
-    entry["input"] = {
+    manifest.items["img1.bmp"]["input"] = {
         "sha256": hashlib.sha256(b"the bytes before the same-tick change").hexdigest(),
         "size": st.st_size,
         "stat": _hashing.stat_key(st),
     }
-    path.write_text(json.dumps(data))
+    manifest.save()
+    assert manifest_records(path)["img1.bmp"]["input"]["stat"] == _hashing.stat_key(st)
     # the manifest written in the same tick as the file's last change
     os.utime(path, ns=(st.st_atime_ns, max(st.st_mtime_ns, st.st_ctime_ns)))
     assert Manifest.load(path).items["img1.bmp"]["input"]["stat"] is None
@@ -266,9 +267,9 @@ def test_a_racily_clean_record_is_hashed_again(bmps, tmp_path):
 
     # the same record in a manifest written well after the change is trusted (the cache)
     later = time.time_ns() + 10 * _hashing.RACY_WINDOW_NS
-    data = json.loads(path.read_text())
-    data["items"]["img1.bmp"]["input"]["stat"] = _hashing.stat_key(target.stat())
-    path.write_text(json.dumps(data))
+    manifest = Manifest.load(path)
+    manifest.items["img1.bmp"]["input"]["stat"] = _hashing.stat_key(target.stat())
+    manifest.save()
     os.utime(path, ns=(later, later))
     kept = Manifest.load(path).items["img1.bmp"]["input"]["stat"]
     assert kept == _hashing.stat_key(target.stat())
@@ -292,8 +293,8 @@ def test_a_files_kind_is_sniffed_again_unless_its_whole_stat_is_the_recorded_one
         assert sorted(asked) == [f"img{k}.bmp" for k in range(4)]
         assert first.reasons == {"new": 4}
         manifest = out / MANIFEST_NAME
-        recorded = json.loads(manifest.read_text())
-        assert {k: e["kind"] for k, e in recorded["items"].items()} == {
+        recorded = manifest_records(manifest)
+        assert {k: e["kind"] for k, e in recorded.items()} == {
             f"img{k}.bmp": "sniffed_bmp" for k in range(4)
         }
         later = time.time_ns() + 10 * _hashing.RACY_WINDOW_NS  # stats no longer racy
@@ -326,6 +327,44 @@ def test_one_rule_hashes_files_folders_and_models_alike(tmp_path):
     assert _hashing.path_sha256(folder) == expected.hexdigest()
     assert input_fingerprint(folder)["sha256"] == expected.hexdigest()
     assert file_sha256 is _hashing.file_sha256 is experiment.file_sha256
+
+
+def _walked(folder: Path) -> list[tuple[str, Path]]:
+    """The folder rule, the slow obvious way: os.walk, hidden parts out, links to folders not
+    entered, regular files (links to them too) in the order of their parts."""
+    found = []
+    for here, dirs, names in os.walk(folder):
+        dirs[:] = [d for d in dirs if not d.startswith(".")]
+        for name in names:
+            path = Path(here) / name
+            if not name.startswith(".") and path.is_file():
+                found.append((path.relative_to(folder).parts, path))
+    return [("/".join(parts), path) for parts, path in sorted(found)]
+
+
+def test_a_folders_files_are_those_of_the_folder_rule_with_their_stat(tmp_path):
+    folder = tmp_path / "series"
+    for rel in ["b", "a/c", "a.d/e", "a/z/y", ".hidden/x", "a/.DS_Store", "sub/.git/k"]:
+        (folder / rel).parent.mkdir(parents=True, exist_ok=True)
+        (folder / rel).write_bytes(rel.encode())
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "elsewhere" / "w").write_bytes(b"w")
+    (folder / "linked").symlink_to(tmp_path / "elsewhere", target_is_directory=True)
+    (folder / "link_to_b").symlink_to(folder / "b")
+    (folder / "broken").symlink_to(folder / "gone")
+    files = _hashing.folder_files(folder)
+    assert files == _walked(folder)
+    assert [rel for rel, _ in files] == ["a/c", "a/z/y", "a.d/e", "b", "link_to_b"]
+    record, hashed = _hashing.identify(folder)
+    assert hashed == 5 and list(record["files"]) == [rel for rel, _ in files]
+    for rel, path in files:
+        st = path.stat()
+        assert record["files"][rel] == {
+            "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
+            "size": st.st_size,
+            "stat": _hashing.stat_key(st),
+        }
+    assert record["sha256"] == _hashing.tree_sha256(folder)
 
 
 # --------------------------------------------------------------------------- the previous format
@@ -364,8 +403,41 @@ def test_a_manifest_of_the_previous_version_is_migrated_and_its_items_recomputed
     assert report.reasons == {"older manifest": 5}
     _assert_fresh(report, pipeline)
     manifest = json.loads((out / MANIFEST_NAME).read_text())
-    assert manifest["version"] == 2 and manifest["job"] == json.loads(FIXTURE_V1.read_text())["job"]
+    assert manifest["version"] == 3 and manifest["job"] == json.loads(FIXTURE_V1.read_text())["job"]
     assert pipeline.run(src, out, progress=False).reasons == {"unchanged": 5}
+
+
+def _as_version_2(path: Path) -> dict:
+    """Rewrite the manifest at ``path`` as version 2 wrote it (one record per input key), its
+    mtime kept; return the records."""
+    st = path.stat()
+    data = json.loads(path.read_text())
+    records = manifest_records(path)
+    path.write_text(json.dumps({**data, "version": 2, "items": records}))
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+    return records
+
+
+def test_a_version_2_manifest_is_read_and_its_records_reused_without_hashing(tmp_path, monkeypatch):
+    src, out = tmp_path / "in", tmp_path / "out"
+    write_ct_series(src / "ct", shape=(3, 16, 16))  # a folder input: a record per file
+    for k in range(3):
+        write_image(src / f"img{k}.png", _image(k))
+    EDGES.run(src, out, progress=False)
+    path = out / MANIFEST_NAME
+    later = time.time_ns() + 10 * _hashing.RACY_WINDOW_NS  # no stat racy: hashes reusable
+    os.utime(path, ns=(later, later))
+    records = _as_version_2(path)
+    assert all(rec["input"].get("files") or rec["input"]["stat"] for rec in records.values())
+    hashed = []
+    file_sha256 = _hashing.file_sha256
+    monkeypatch.setattr(_hashing, "file_sha256", lambda p: hashed.append(p) or file_sha256(p))
+    report = EDGES.run(src, out, progress=False)
+    assert report.reasons == {"unchanged": 4} and hashed == []
+    assert json.loads(path.read_text())["version"] == 3  # written anew in the current version
+    assert manifest_records(path) == records
+    os.utime(path, ns=(later, later))
+    assert EDGES.run(src, out, progress=False).reasons == {"unchanged": 4} and hashed == []
 
 
 def test_a_manifest_of_the_previous_version_still_refuses_another_job(tmp_path):
@@ -377,7 +449,7 @@ def test_a_manifest_of_the_previous_version_still_refuses_another_job(tmp_path):
         other.run(src, out, progress=False)
 
 
-@pytest.mark.parametrize("version", [0, 3], ids=["older-unknown", "newer"])
+@pytest.mark.parametrize("version", [0, 4], ids=["older-unknown", "newer"])
 def test_a_manifest_of_an_unknown_version_is_refused_with_the_fix(tmp_path, bmps, version):
     out = tmp_path / "out"
     out.mkdir()
@@ -386,7 +458,7 @@ def test_a_manifest_of_an_unknown_version_is_refused_with_the_fix(tmp_path, bmps
     )
     with pytest.raises(OutputExistsError, match=f"unsupported .* version {version}") as info:
         EDGES.run(bmps, out, progress=False)
-    assert "reads version 1, 2" in str(info.value)
+    assert "reads version 1, 2, 3" in str(info.value)
     assert sorted(p.name for p in out.iterdir()) == [MANIFEST_NAME]
 
 

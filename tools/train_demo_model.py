@@ -27,7 +27,6 @@ Its input is the 8-bit gray image as float (0-255, 128x128x1); the model rescale
 
 from __future__ import annotations
 
-import argparse
 import platform
 import sys
 import time
@@ -36,11 +35,13 @@ from pathlib import Path
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
-if str(REPO) not in sys.path:  # run as a script from a checkout
-    sys.path.insert(0, str(REPO))
+for _folder in (REPO, REPO / "tools"):  # run as a script from a checkout, or loaded from here
+    if str(_folder) not in sys.path:
+        sys.path.insert(0, str(_folder))
+
+import _training  # noqa: E402
 
 from m1vision import _atomic  # noqa: E402
-from m1vision.errors import OutputExistsError  # noqa: E402
 from m1vision.pipeline import Pipeline, Resize, ToGray, ToUint8  # noqa: E402
 from m1vision.synthetic import LABELS, make_lesion_dataset, split_indices  # noqa: E402
 
@@ -143,26 +144,13 @@ def _mask_targets(masks: np.ndarray, cells: int) -> np.ndarray:
     return frac.astype(np.float32)[..., None]
 
 
-def _configure_tensorflow(seed: int, threads: int) -> None:
-    import keras
-    import tensorflow as tf
-
-    try:  # only possible before TensorFlow starts its thread pools
-        tf.config.threading.set_intra_op_parallelism_threads(threads)
-        tf.config.threading.set_inter_op_parallelism_threads(1)
-    except RuntimeError:
-        pass
-    keras.utils.set_random_seed(seed)
-    tf.config.experimental.enable_op_determinism()
-
-
 def train(settings: dict | None = None, *, verbose: int = 0):
     """Train with ``settings`` (default :data:`SETTINGS`); return ``(model, metrics)``."""
     import keras
     import tensorflow as tf
 
     s = dict(SETTINGS if settings is None else settings)
-    _configure_tensorflow(s["seed"], s["threads"])
+    _training.configure_tensorflow(s["seed"], s["threads"])
     data = make_lesion_dataset(
         s["n"], size=s["size"], seed=s["seed"], positive_fraction=s["positive_fraction"]
     )
@@ -352,12 +340,7 @@ def write_outputs(model, metrics: dict, out: Path, *, overwrite: bool = False) -
     """
     paths = output_paths(out)
     if not overwrite:
-        existing = [p.name for p in paths.values() if p.exists()]
-        if existing:
-            raise OutputExistsError(
-                f"{', '.join(existing)} exist(s) already in {str(Path(out))!r}; pass "
-                "--overwrite to replace them, or choose another --out folder."
-            )
+        _training.refuse_existing(paths, out)
     with _atomic.atomic_path(paths["model"], overwrite=overwrite) as tmp:
         model.save(tmp)
     _atomic.atomic_write_json(paths["sidecar"], sidecar(metrics["settings"]), overwrite=overwrite)
@@ -366,28 +349,12 @@ def write_outputs(model, metrics: dict, out: Path, *, overwrite: bool = False) -
     return paths
 
 
+def _summary(metrics: dict) -> str:
+    return f"held-out accuracy {metrics['held_out_accuracy']:.4f} (n={metrics['held_out_n']})"
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, required=True, help="folder for the outputs")
-    parser.add_argument("--overwrite", action="store_true", help="replace existing outputs")
-    parser.add_argument("--verbose", action="store_true", help="show Keras' progress")
-    args = parser.parse_args(argv)
-    paths = output_paths(args.out)
-    if not args.overwrite and any(p.exists() for p in paths.values()):
-        existing = ", ".join(p.name for p in paths.values() if p.exists())
-        print(
-            f"error: {existing} exist(s) already in {args.out}; pass --overwrite to replace.",
-            file=sys.stderr,
-        )
-        return 1
-    model, metrics = train(verbose=2 if args.verbose else 0)
-    write_outputs(model, metrics, args.out, overwrite=args.overwrite)
-    size_kb = paths["model"].stat().st_size / 1024
-    print(
-        f"held-out accuracy {metrics['held_out_accuracy']:.4f} (n={metrics['held_out_n']}), "
-        f"training {metrics['training_seconds']} s, model {size_kb:.0f} KB -> {args.out}"
-    )
-    return 0
+    return _training.main(argv, __doc__, output_paths, train, write_outputs, _summary)
 
 
 if __name__ == "__main__":

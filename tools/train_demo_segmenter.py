@@ -24,7 +24,6 @@ Seeding: ``keras.utils.set_random_seed`` and
 
 from __future__ import annotations
 
-import argparse
 import platform
 import sys
 import time
@@ -33,11 +32,13 @@ from pathlib import Path
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
-if str(REPO) not in sys.path:  # run as a script from a checkout
-    sys.path.insert(0, str(REPO))
+for _folder in (REPO, REPO / "tools"):  # run as a script from a checkout, or loaded from here
+    if str(_folder) not in sys.path:
+        sys.path.insert(0, str(_folder))
+
+import _training  # noqa: E402
 
 from m1vision import _atomic  # noqa: E402
-from m1vision.errors import OutputExistsError  # noqa: E402
 from m1vision.synthetic import PHANTOM_LABELS, ct_phantom, ct_phantom_labels  # noqa: E402
 
 MODEL_NAME = "phantom_seg"
@@ -356,13 +357,17 @@ def card(settings: dict) -> dict:
     }
 
 
-def train(settings: dict | None = None, *, verbose: int = 0):
-    """Train with ``settings`` (default :data:`SETTINGS`); return ``(model, metrics)``."""
-    import keras
-    import tensorflow as tf
+def fit(settings: dict, *, verbose: int = 0):
+    """Seed, generate the training tiles and train the U-Net with ``settings``.
 
-    s = dict(SETTINGS if settings is None else settings)
-    _configure_tensorflow(s["seed"], s["threads"])
+    Returns ``(model, facts)``: ``facts`` holds ``train_tiles``, the ``loss`` of every epoch,
+    ``data_seconds`` and ``training_seconds``. :func:`train` evaluates what this trains; the
+    determinism test runs this twice on a small budget.
+    """
+    import keras
+
+    s = dict(settings)
+    _training.configure_tensorflow(s["seed"], s["threads"])
     start = time.perf_counter()
     x, y = training_tiles(
         s, first=s["train_seed0"], count=s["train_cases"], per_case=s["slices_per_case"]
@@ -386,17 +391,34 @@ def train(settings: dict | None = None, *, verbose: int = 0):
         x, y, batch_size=s["batch_size"], epochs=s["epochs"], shuffle=True, verbose=verbose
     )
     seconds = time.perf_counter() - start
+    facts = {
+        "train_tiles": len(x),
+        "loss": [float(v) for v in history.history["loss"]],
+        "data_seconds": data_seconds,
+        "training_seconds": seconds,
+    }
+    return model, facts
+
+
+def train(settings: dict | None = None, *, verbose: int = 0):
+    """Train with ``settings`` (default :data:`SETTINGS`) and measure Dice on the held-out
+    and other phantoms; return ``(model, metrics)``."""
+    import keras
+    import tensorflow as tf
+
+    s = dict(SETTINGS if settings is None else settings)
+    model, facts = fit(s, verbose=verbose)
     c = card(s)
     metrics = {
         "model": f"{MODEL_NAME}.keras",
         "held_out_dice": dice_per_organ(model, c, held_out_cases(s)),
         "other_dice": dice_per_organ(model, c, OTHER_CASES),
-        "train_tiles": len(x),
-        "final_loss": round(float(history.history["loss"][-1]), 4),
+        "train_tiles": facts["train_tiles"],
+        "final_loss": round(facts["loss"][-1], 4),
         "seed": s["seed"],
         "settings": s,
-        "data_seconds": round(data_seconds, 1),
-        "training_seconds": round(seconds, 1),
+        "data_seconds": round(facts["data_seconds"], 1),
+        "training_seconds": round(facts["training_seconds"], 1),
         "parameters": int(model.count_params()),
         "versions": {
             "python": platform.python_version(),
@@ -408,19 +430,6 @@ def train(settings: dict | None = None, *, verbose: int = 0):
         "machine": f"{platform.system()} {platform.machine()}",
     }
     return model, metrics
-
-
-def _configure_tensorflow(seed: int, threads: int) -> None:
-    import keras
-    import tensorflow as tf
-
-    try:  # only possible before TensorFlow starts its thread pools
-        tf.config.threading.set_intra_op_parallelism_threads(threads)
-        tf.config.threading.set_inter_op_parallelism_threads(1)
-    except RuntimeError:
-        pass
-    keras.utils.set_random_seed(seed)
-    tf.config.experimental.enable_op_determinism()
 
 
 def model_card(metrics: dict) -> str:
@@ -521,12 +530,7 @@ def write_outputs(model, metrics: dict, out: Path, *, overwrite: bool = False) -
     """
     paths = output_paths(out)
     if not overwrite:
-        existing = [p.name for p in paths.values() if p.exists()]
-        if existing:
-            raise OutputExistsError(
-                f"{', '.join(existing)} exist(s) already in {str(Path(out))!r}; pass "
-                "--overwrite to replace them, or choose another --out folder."
-            )
+        _training.refuse_existing(paths, out)
     shipped = build_model()  # uncompiled: no optimizer state, no training loss to load
     shipped.set_weights(model.get_weights())
     with _atomic.atomic_path(paths["model"], overwrite=overwrite) as tmp:
@@ -537,29 +541,15 @@ def write_outputs(model, metrics: dict, out: Path, *, overwrite: bool = False) -
     return paths
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, required=True, help="folder for the outputs")
-    parser.add_argument("--overwrite", action="store_true", help="replace existing outputs")
-    parser.add_argument("--verbose", action="store_true", help="show Keras' progress")
-    args = parser.parse_args(argv)
-    paths = output_paths(args.out)
-    if not args.overwrite and any(p.exists() for p in paths.values()):
-        existing = ", ".join(p.name for p in paths.values() if p.exists())
-        print(
-            f"error: {existing} exist(s) already in {args.out}; pass --overwrite to replace.",
-            file=sys.stderr,
-        )
-        return 1
-    model, metrics = train(verbose=2 if args.verbose else 0)
-    write_outputs(model, metrics, args.out, overwrite=args.overwrite)
-    size_kb = paths["model"].stat().st_size / 1024
-    print(
+def _summary(metrics: dict) -> str:
+    return (
         f"held-out mean Dice {metrics['held_out_dice']['mean']:.4f}, other size/spacing "
-        f"{metrics['other_dice']['mean']:.4f}, training {metrics['training_seconds']} s, "
-        f"model {size_kb:.0f} KB -> {args.out}"
+        f"{metrics['other_dice']['mean']:.4f}"
     )
-    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    return _training.main(argv, __doc__, output_paths, train, write_outputs, _summary)
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ volume runs are other jobs of the same engine. Where things are:
 ==============  ===============================================================================
 ``_inputs``     collecting: :class:`Input` (the input key), :class:`InputKind`, the kinds of a job
 ``_resume``     **where resume is decided**: the manifest, identity records, :func:`decide`
+``_columns``    the manifest's records as parallel lists (its version 3 layout)
 ``_engine``     the flow: :class:`Job`, :func:`run`, the default executor (:func:`progress`
                 is :mod:`m1vision._progress`'s, :func:`available_cores` :mod:`m1vision._checks`')
 ``_report``     **where the batch report is made and written**: :class:`BatchItem`,

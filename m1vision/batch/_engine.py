@@ -45,6 +45,9 @@ from m1vision.errors import InvalidParameterError
 PROCESS_MIN_WORKERS = 2
 PROCESS_MIN_ITEMS_PER_WORKER = 4
 
+# What the engine fills in every report item (a worker's record cannot override them).
+_BASE_FIELDS = frozenset(("key", "input", "output", "reason"))
+
 # How often (seconds) the manifest is saved while a run goes on (and once at its end).
 _SAVE_EVERY = 1.0
 
@@ -92,6 +95,16 @@ class Job:
     def output_path(self, inp: Input, out_dir: Path) -> Path | None:  # pragma: no cover
         """The absolute output path of ``inp`` (None: the job writes no file per input)."""
         raise NotImplementedError
+
+    def output_paths(self, inputs: list[Input], out_dir: Path) -> list[str | None]:
+        """The absolute output path of each input, as a str (None: no file): by default
+        :meth:`output_path` of each. Override it to plan thousands of inputs without building
+        a :class:`~pathlib.Path` for each (a resume's planning is most of its time)."""
+        paths = []
+        for inp in inputs:
+            out = self.output_path(inp, out_dir)
+            paths.append(None if out is None else os.fspath(out))
+        return paths
 
     def worker(self) -> tuple[Callable[[Any, list[tuple]], list[dict]], Any]:  # pragma: no cover
         """``(function, payload)``: ``function(payload, tasks)`` runs on the executor.
@@ -265,26 +278,36 @@ def plan(job: Job, inputs: list[Input], out_dir: Path) -> list[tuple[Input, Path
 
     Outputs are compared ignoring case, as macOS' file system does.
     """
-    planned = [(inp, job.output_path(inp, out_dir)) for inp in inputs]
-    sources = {str(inp.path) for inp in inputs}
+    return [(inp, None if out is None else Path(out)) for inp, out in _plan(job, inputs, out_dir)]
+
+
+def _plan(job: Job, inputs: list[Input], out_dir: Path) -> list[tuple[Input, str | None]]:
+    """:func:`plan` with the output paths as str (:meth:`Job.output_paths`)."""
+    outputs = job.output_paths(inputs, out_dir)
+    if len(outputs) != len(inputs):
+        raise InvalidParameterError(  # pragma: no cover - a job's own bug
+            f"{type(job).__name__}.output_paths returned {len(outputs)} paths for "
+            f"{len(inputs)} inputs; it must return one (or None) per input."
+        )
+    sources = {inp.fspath for inp in inputs}
     seen: dict[str, Input] = {}
-    for inp, out in planned:
+    for inp, out in zip(inputs, outputs, strict=True):
         if out is None:
             continue
-        if str(out) in sources:
+        if out in sources:
             raise InvalidParameterError(
-                f"the output for {str(inp.path)!r} would be {str(out)!r}, which is an input; "
+                f"the output for {inp.fspath!r} would be {out!r}, which is an input; "
                 "choose another out_dir or suffix."
             )
-        folded = str(out).casefold()
+        folded = out.casefold()
         if folded in seen:
             raise InvalidParameterError(
-                f"{str(seen[folded].path)!r} and {str(inp.path)!r} would both be written to "
-                f"the output {str(out)!r} (names are compared ignoring case, as on macOS); "
+                f"{seen[folded].fspath!r} and {inp.fspath!r} would both be written to "
+                f"the output {out!r} (names are compared ignoring case, as on macOS); "
                 "rename one, or run them into different out_dirs."
             )
         seen[folded] = inp
-    return planned
+    return list(zip(inputs, outputs, strict=True))
 
 
 def run(
@@ -353,7 +376,7 @@ def run(
     else:
         known = early.known_kinds(kind_names) if early is not None else None
         items = collect(inputs, exclude=out_dir, kinds=kinds, known=known)
-    planned = plan(job, items, out_dir)
+    planned = _plan(job, items, out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     with folder_lock(out_dir):  # one run per output folder, from reading the manifest on
         return _run_locked(
@@ -406,12 +429,9 @@ def _run_locked(
     started = time.gmtime()
     t0 = time.perf_counter()
     same_job = old is not None and old.job.get("sha256") == fingerprint["sha256"]
-    manifest = Manifest(
-        manifest_path,
-        fingerprint,
-        old.items if same_job and not overwrite else {},
-        kinds=list(kind_names),
-    )
+    manifest = Manifest(manifest_path, fingerprint, kinds=list(kind_names))
+    if same_job and not overwrite:
+        manifest.take_records(old)
     todo = [i for i, d in enumerate(decisions) if d.todo]
     # an unchanged folder's manifest is not rewritten: nothing in it would change
     save = (
@@ -454,7 +474,7 @@ def _run_locked(
             tasks = [
                 (
                     decisions[i].input.key,
-                    str(decisions[i].input.path),
+                    decisions[i].input.fspath,
                     decisions[i].input.kind,
                     None if decisions[i].output is None else str(decisions[i].output),
                 )
@@ -511,20 +531,20 @@ def _run_locked(
             executor.shutdown(wait=True, cancel_futures=True)
 
     report_items = []
-    fields = set(job.item_type.__dataclass_fields__)
+    item_type = job.item_type
+    fields = set(item_type.__dataclass_fields__)
     for d, record in zip(decisions, results, strict=True):
-        base = {
-            "key": d.input.key,
-            "input": str(d.input.path),
-            "output": None if d.output is None else str(d.output),
-            "reason": d.reason,
-        }
+        key, src, reason = d.input.key, d.input.fspath, d.reason
+        out = None if d.output is None else str(d.output)
         if record is None:  # skipped: the recorded extra fields come back
-            extra = {k: v for k, v in (d.result or {}).items() if k in fields}
-            report_items.append(job.item_type(**base, status="skipped", **extra))
+            extra = {k: v for k, v in d.result.items() if k in fields} if d.result else {}
+            item = item_type(
+                key=key, input=src, output=out, status="skipped", reason=reason, **extra
+            )
         else:
-            extra = {k: v for k, v in record.items() if k in fields and k not in base}
-            report_items.append(job.item_type(**base, **extra))
+            extra = {k: v for k, v in record.items() if k in fields and k not in _BASE_FIELDS}
+            item = item_type(key=key, input=src, output=out, reason=reason, **extra)
+        report_items.append(item)
     report = BatchReport(
         items=report_items,
         seconds=time.perf_counter() - t0,

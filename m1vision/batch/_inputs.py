@@ -8,16 +8,15 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
+from dataclasses import FrozenInstanceError, dataclass
+from pathlib import Path
 from typing import Any
 
 from m1vision.errors import ImageReadError, InvalidParameterError
 
 
-@dataclass(frozen=True)
 class Input:
-    """One input of a batch.
+    """One input of a batch (immutable).
 
     Attributes
     ----------
@@ -27,7 +26,10 @@ class Input:
         a file named directly, its name (``"IM0001"``); for a folder that is one input (a
         DICOM series), the folder's relative path (its name when named directly).
     path : pathlib.Path
-        The absolute path of the file or folder.
+        The absolute path of the file or folder (given as a str or a path; made a
+        :class:`~pathlib.Path` when first asked for: a scan of thousands of files builds none).
+    fspath : str
+        The same path as a str (what the engine hands to workers and reports).
     kind : str
         The name of the :class:`InputKind` that recognised it.
     stat : os.stat_result or None
@@ -35,23 +37,61 @@ class Input:
         again; not part of the input's identity (not compared).
     """
 
-    key: str
-    path: Path
-    kind: str
-    stat: os.stat_result | None = field(default=None, compare=False, repr=False)
+    __slots__ = ("_path", "fspath", "key", "kind", "stat")
+
+    def __init__(self, key: str, path, kind: str, stat: os.stat_result | None = None):
+        setattr_ = object.__setattr__
+        setattr_(self, "key", key)
+        setattr_(self, "fspath", path if type(path) is str else os.fspath(path))
+        setattr_(self, "_path", None if type(path) is str else Path(path))
+        setattr_(self, "kind", kind)
+        setattr_(self, "stat", stat)
+
+    @property
+    def path(self) -> Path:
+        path = self._path
+        if path is None:
+            path = Path(self.fspath)
+            object.__setattr__(self, "_path", path)
+        return path
+
+    def __setattr__(self, name, value):
+        raise FrozenInstanceError(f"cannot assign to field {name!r}")
+
+    def __delattr__(self, name):
+        raise FrozenInstanceError(f"cannot delete field {name!r}")
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.key, self.fspath, self.kind) == (other.key, other.fspath, other.kind)
+
+    def __hash__(self) -> int:
+        return hash((self.key, self.fspath, self.kind))
+
+    def __repr__(self) -> str:
+        return f"Input(key={self.key!r}, path={self.path!r}, kind={self.kind!r})"
+
+    def __reduce__(self):
+        return (Input, (self.key, self.fspath, self.kind, self.stat))
 
 
-_EXTENSIONS: list[str] = []  # IMAGE_EXTENSIONS, longest first (".nii.gz" before ".nii")
+_EXTENSIONS: dict[str, list[str]] = {}  # IMAGE_EXTENSIONS by last suffix, longest first
 
 
 def _image_stem(key: str) -> str:
     if not _EXTENSIONS:
         from m1vision.io import IMAGE_EXTENSIONS
 
-        _EXTENSIONS[:] = sorted(IMAGE_EXTENSIONS, key=len, reverse=True)
+        for ext in sorted(IMAGE_EXTENSIONS, key=len, reverse=True):  # ".nii.gz" before ".gz"
+            _EXTENSIONS.setdefault(ext[ext.rfind(".") :], []).append(ext)
+    candidates = _EXTENSIONS.get(key[key.rfind(".") :].lower())
+    if candidates is None:
+        return key
     lower = key.lower()
-    for ext in _EXTENSIONS:
-        if lower.endswith(ext) and len(PurePosixPath(key).name) > len(ext):
+    name_length = len(key) - key.rfind("/") - 1
+    for ext in candidates:
+        if lower.endswith(ext) and name_length > len(ext):
             return key[: -len(ext)]
     return key
 
@@ -299,7 +339,7 @@ def collect(inputs, *, exclude=None, kinds=None, known=None) -> list[Input]:
             if kind is not None:
                 found.append(Input(key=path.name, path=path, kind=kind.name))
             else:
-                found += _scan(path, kinds, exclude, known or {})
+                found += _scan(path, kinds, exclude, {} if known is None else known)
         elif path.is_file():
             kind = _file_kind(path, kinds, named=True)
             found.append(Input(key=path.name, path=path, kind=kind.name))
@@ -313,15 +353,17 @@ def collect(inputs, *, exclude=None, kinds=None, known=None) -> list[Input]:
             f"folders are scanned for {', '.join(sorted(IMAGE_EXTENSIONS))} (a DICOM file "
             "without an extension must be named directly)."
         )
-    seen: dict[str, Path] = {}
-    for inp in found:
+    if len({inp.key for inp in found}) == len(found):
+        return found
+    seen: dict[str, str] = {}
+    for inp in found:  # which two
         if inp.key in seen:
             raise InvalidParameterError(
-                f"{str(seen[inp.key])!r} and {str(inp.path)!r} have the same input key "
+                f"{seen[inp.key]!r} and {inp.fspath!r} have the same input key "
                 f"{inp.key!r} (the path relative to the folder given); give them in one "
                 "folder, or run them into different out_dirs."
             )
-        seen[inp.key] = inp.path
+        seen[inp.key] = inp.fspath
     return found
 
 
@@ -333,12 +375,18 @@ def stat_tuple(st: os.stat_result) -> tuple[int, int, int, int, int]:
 def _scan(folder: Path, kinds, exclude: Path | None, known) -> list[Input]:
     """Scan ``folder`` as :func:`os.walk` would (symbolic links to folders are offered to
     the folder kinds but not entered), with one :func:`os.scandir` per folder and the stat of
-    each file from its directory entry."""
+    each file from its directory entry.
+
+    A file whose stat is the one ``known`` records takes its recorded kind; its input keeps
+    its path as a str (no :class:`~pathlib.Path` is built per file)."""
     file_kinds = {kind.name: kind for kind in kinds if not kind.folder}
+    known_get = known.get
+    kind_of = getattr(known, "kind_of", None)
     found = []
-    stack = [(str(folder), ())]
+    nested = False  # keys with a "/": sorted by their parts
+    stack = [(str(folder), "")]
     while stack:
-        here, parts = stack.pop()
+        here, prefix = stack.pop()
         try:
             with os.scandir(here) as it:
                 entries = list(it)
@@ -346,9 +394,9 @@ def _scan(folder: Path, kinds, exclude: Path | None, known) -> list[Input]:
             continue  # as os.walk: an unreadable folder is left out
         for entry in entries:
             name = entry.name
-            if name.startswith("."):
+            if name[0] == ".":
                 continue
-            rel = (*parts, name)
+            key = prefix + name
             try:
                 is_dir = entry.is_dir()
             except OSError:
@@ -359,23 +407,37 @@ def _scan(folder: Path, kinds, exclude: Path | None, known) -> list[Input]:
                     continue
                 kind = _folder_kind(sub, kinds)
                 if kind is not None:  # one input: not entered
-                    found.append((rel, Input(key="/".join(rel), path=sub, kind=kind.name)))
+                    found.append(Input(key, entry.path, kind.name))
                 elif not entry.is_symlink():
-                    stack.append((entry.path, rel))
+                    stack.append((entry.path, key + "/"))
+                    nested = True
                 continue
-            key = "/".join(rel)
             try:
                 st = entry.stat()
             except OSError:
                 st = None  # a broken link: matched by name, its read reports it
-            recorded = known.get(key)
-            if st is not None and recorded is not None and recorded[0] == stat_tuple(st):
-                kind = file_kinds.get(recorded[1])
+            kind = None
+            if st is None:
+                pass
+            elif kind_of is not None:  # a manifest's lists: no tuple per file
+                name = kind_of(key, st)
+                kind = None if name is None else file_kinds.get(name)
             else:
-                kind = None
+                recorded = known_get(key)
+                if recorded is not None and recorded[0] == stat_tuple(st):
+                    kind = file_kinds.get(recorded[1])
             if kind is None:
                 kind = _file_kind(Path(entry.path), kinds, named=False)
             if kind is not None:
-                found.append((rel, Input(key=key, path=Path(entry.path), kind=kind.name, stat=st)))
-    found.sort(key=lambda t: t[0])
-    return [inp for _, inp in found]
+                found.append(Input(key, entry.path, kind.name, st))
+    # sorted by the key's parts (as os.walk's sorted order: "a/b" before "a.png")
+    found.sort(key=_key_parts if nested else _key)
+    return found
+
+
+def _key(inp: Input) -> str:
+    return inp.key
+
+
+def _key_parts(inp: Input) -> list[str]:
+    return inp.key.split("/")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import time
 from pathlib import Path
 from typing import Any, ClassVar
@@ -126,6 +127,9 @@ class BatchReport:
 
     def to_dict(self) -> dict[str, Any]:
         """The report as a JSON-safe dict (what is written to :attr:`path`)."""
+        return self._body([item.to_dict() for item in self.items])
+
+    def _body(self, items: list) -> dict[str, Any]:
         body = {
             "started": self.started,
             "seconds": round(self.seconds, 6),
@@ -135,7 +139,7 @@ class BatchReport:
             "counts": self.counts,
             "reasons": self.reasons,
             "job": self.job,
-            "items": [item.to_dict() for item in self.items],
+            "items": items,
         }
         return versioned(self.SCHEMA, self.VERSION, body)
 
@@ -161,30 +165,79 @@ class BatchReport:
 
 
 _ITEM_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))  # made once
+_QUOTE = json.encoder.encode_basestring  # how that encoder writes a str
+_BASE_FIELDS = ("key", "input", "output", "status", "reason", "seconds", "error")
 
 
-def _report_text(body: dict) -> str:
+def _float(value: float) -> str:
+    return float.__repr__(value) if math.isfinite(value) else _ITEM_ENCODER.encode(value)
+
+
+def _report_text(report: BatchReport) -> str:
     """The report as JSON: the header indented, then one item per line (a report of 10 000
-    inputs is written in milliseconds and still reads and diffs line by line)."""
-    items = body["items"]
-    head = json.dumps({**body, "items": []}, indent=2, ensure_ascii=False)
+    inputs is written in milliseconds and still reads and diffs line by line).
+
+    Each line is what ``json.dumps(item.to_dict(), ensure_ascii=False, separators=(",",
+    ":"))`` gives, made from a template of the fields every item has (the encoder's own string
+    quoting) and the encoder for the fields a subclass adds."""
+    head = json.dumps(report._body([]), indent=2, ensure_ascii=False)
     assert head.endswith('"items": []\n}')
-    encode = _ITEM_ENCODER.encode
-    lines = ",\n".join("    " + encode(item) for item in items)
+    items = report.items
+    lines = ",\n".join(_item_lines(items))
     return head[: -len("[]\n}")] + ("[\n" + lines + "\n  ]" if items else "[]") + "\n}\n"
+
+
+def _item_lines(items: list[BatchItem]):
+    quote, encode = _QUOTE, _ITEM_ENCODER.encode
+    extras: dict[type, list[tuple[str, str]]] = {}
+    middles: dict[tuple, str] = {}  # the status and reason parts, repeated across items
+    for item in items:
+        cls = type(item)
+        extra = extras.get(cls)
+        if extra is None:
+            names = _FIELD_NAMES.get(cls) or tuple(f.name for f in dataclasses.fields(item))
+            extra = extras[cls] = [(quote(n), n) for n in names if n not in _BASE_FIELDS]
+        key, src, out, error = item.key, item.input, item.output, item.error
+        error = "null" if error is None else quote(error) if type(error) is str else encode(error)
+        middle = middles.get((item.status, item.reason))
+        if middle is None:
+            middle = middles[item.status, item.reason] = (
+                f'"status":{encode(item.status)},"reason":{encode(item.reason)}'
+            )
+        seconds = round(item.seconds, 6)
+        line = (
+            f'    {{"key":{quote(key) if type(key) is str else encode(key)},'
+            f'"input":{quote(src) if type(src) is str else encode(src)},'
+            f'"output":{quote(out) if type(out) is str else encode(out)},{middle},'
+            f'"seconds":{_float(seconds) if type(seconds) is float else encode(seconds)},'
+            f'"error":{error}'
+        )
+        if extra:
+            line += "".join(f",{q}:{encode(getattr(item, n))}" for q, n in extra)
+        yield line + "}"
 
 
 def write_report(report: BatchReport, folder: Path, started: time.struct_time) -> Path:
     """Write ``batch_report-<UTC time>.json`` into ``folder`` (never replacing one)."""
     base = f"batch_report-{time.strftime('%Y%m%dT%H%M%S', started)}"
-    data = _report_text(report.to_dict()).encode("utf-8")
-    for n in range(1, 10_000):
+    data = _report_text(report).encode("utf-8")
+    # Runs of one second take the next free number; this process starts after the last one it
+    # wrote (the atomic write still refuses any name taken meanwhile).
+    memo = (str(folder), base)
+    first = _LAST_REPORT.get(memo, 0) + 1
+    for n in range(first, 10_000):
         path = folder / (f"{base}.json" if n == 1 else f"{base}-{n}.json")
         try:
             # atomic; no fsync (as the manifest): a power cut may lose it, never half-write it
-            return atomic_write_bytes(path, data, fsync=False)
+            path = atomic_write_bytes(path, data, fsync=False)
         except OutputExistsError:
             continue
+        _LAST_REPORT.clear()  # one entry: the last second of the last folder
+        _LAST_REPORT[memo] = n
+        return path
     raise OutputExistsError(  # pragma: no cover - 10 000 reports in one second
         f"could not find a free report name {base}-N.json in {str(folder)!r}."
     )
+
+
+_LAST_REPORT: dict[tuple[str, str], int] = {}  # (folder, base name): the number last written

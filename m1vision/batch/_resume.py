@@ -19,6 +19,7 @@ from pathlib import Path
 
 from m1vision._atomic import atomic_write_bytes, check_versioned, versioned
 from m1vision._hashing import file_record, file_sha256, identify, smudge_racy
+from m1vision.batch._columns import Columns, to_columns
 from m1vision.batch._inputs import Input, stat_tuple
 from m1vision.errors import JobMismatchError, OutputExistsError
 
@@ -27,7 +28,7 @@ __all__ = ["file_sha256"]  # the one rule, re-exported for m1vision.batch
 #: The manifest's file name, beside the outputs of a run (in its ``out_dir``).
 MANIFEST_NAME = "m1vision-manifest.json"
 MANIFEST_SCHEMA = "m1vision.batch_manifest"
-MANIFEST_VERSION = 2
+MANIFEST_VERSION = 3
 
 # Why an input is processed, or not (BatchItem.reason).
 NEW = "new"
@@ -95,25 +96,32 @@ _ENTRY_ENCODER = json.JSONEncoder(separators=(",", ":"))  # made once, not per i
 class Manifest:
     """The record of what a job made in a folder: ``m1vision-manifest.json``.
 
-    Format (JSON, written atomically, replaced as the run goes)::
+    Format (JSON, written atomically, replaced as the run goes; version 3)::
 
-        {"schema": "m1vision.batch_manifest", "version": 2,
+        {"schema": "m1vision.batch_manifest", "version": 3,
          "job": {"schema": ..., "sha256": ..., "config": {...}},   # Job.fingerprint()
          "updated": "2026-01-01T00:00:00Z",
          "kinds": ["<input kind name>", ...],                        # the job's, in order
-         "items": {"<input key>": {
+         "items": {"key": [...], "kind": [...], ...}}               # one list per field
+
+    ``items`` holds the records as parallel lists, one position per input key (the layout is
+    :mod:`m1vision.batch._columns`'): a resume of thousands of inputs reads a few lists, not a
+    dict per record. :attr:`items` gives them as version 2 kept them, one record per key::
+
+        {"<input key>": {
              "kind": "<input kind name>",
              "input": {"sha256", "size", "stat"},                   # a file input, or
                       {"sha256", "size", "files": {"<rel>": {"sha256", "size", "stat"}}},
              "output": "<path relative to the manifest's folder>" | null,
              "output_file": {"sha256", "size", "stat"} | null,
              "status": "ok" | "failed", "error": str | null,
-             "result": {...}}}}                                      # the job's extra fields
+             "result": {...}}}                                       # the job's extra fields
 
     ``stat`` is ``[mtime_ns, ctime_ns, inode, device]`` of the moment the file was hashed, or
-    null where it is not to be trusted (:func:`m1vision._hashing.smudge_racy`). A version 1
-    manifest (inputs known by size and mtime only) is read with its job, and its items are
-    recomputed (reason ``"older manifest"``).
+    null where it is not to be trusted (:func:`m1vision._hashing.smudge_racy`). A version 2
+    manifest (those records as they are) is read, and written as version 3 by the next run. A
+    version 1 manifest (inputs known by size and mtime only) is read with its job, and its
+    items are recomputed (reason ``"older manifest"``).
 
     ``kind`` and ``kinds`` let the next collect skip sniffing a file's content: a file whose
     stat is exactly the recorded one takes its recorded kind, when the job's kinds are the
@@ -133,11 +141,31 @@ class Manifest:
     ):
         self.path = Path(path)
         self.job = job
-        self.items: dict[str, dict] = dict(items or {})
+        self._items: dict[str, dict] | None = dict(items or {})
+        self._columns: Columns | None = None  # the items of a version 3 file, as read
         self.version = MANIFEST_VERSION if version is None else version  # as read
         self.kinds = list(kinds or [])
         self.changed = False  # records refreshed while deciding
         self.file_stat: tuple | None = None  # of the file it was read from
+
+    @property
+    def items(self) -> dict[str, dict]:
+        """The records, ``{input key: record}`` (a version 3 file's are made on first use)."""
+        if self._items is None:
+            self._items = self._columns.items()
+            self._columns = None
+        return self._items
+
+    @property
+    def columns(self) -> Columns | None:
+        """The records as read from a version 3 file, while :attr:`items` is not made yet
+        (what a resume decides most inputs from); else None."""
+        return self._columns if self._items is None else None
+
+    def take_records(self, other: Manifest) -> None:
+        """Start from ``other``'s records (the previous manifest of the same job)."""
+        self._columns = other._columns
+        self._items = None if other._items is None else dict(other._items)
 
     def known_kinds(self, kinds: list[str]) -> dict:
         """``{input key: ((size, mtime_ns, ctime_ns, inode, device), kind name)}`` of the
@@ -145,6 +173,8 @@ class Manifest:
         empty unless ``kinds`` (the job's kind names, in order) are the recorded ones."""
         if list(kinds) != self.kinds:
             return {}
+        if self.columns is not None:
+            return self.columns.known_kinds()
         known = {}
         for key, entry in self.items.items():
             rec = entry.get("input")
@@ -189,18 +219,30 @@ class Manifest:
         check_versioned(
             data,
             schema=MANIFEST_SCHEMA,
-            versions=(1, MANIFEST_VERSION),
+            versions=(1, 2, MANIFEST_VERSION),
             source=repr(str(path)),
             error=OutputExistsError,
         )
         items = data.get("items", {})
-        if not isinstance(items, dict) or not all(isinstance(e, dict) for e in items.values()):
+        columns = None
+        if data["version"] >= 3:
+            try:
+                columns = Columns(items)
+            except ValueError as exc:
+                raise OutputExistsError(
+                    f"{str(path)!r}: 'items' is not the columns of records of version "
+                    f"{data['version']} ({exc}), so the manifest is damaged; pass overwrite=True "
+                    "to start a new one, or choose another out_dir."
+                ) from None
+            columns.smudge(written_ns)
+            items = None
+        elif not isinstance(items, dict) or not all(isinstance(e, dict) for e in items.values()):
             raise OutputExistsError(
                 f"{str(path)!r}: 'items' is not a mapping of input keys to records, so the "
                 "manifest is damaged; pass overwrite=True to start a new one, or choose "
                 "another out_dir."
             )
-        for entry in items.values():
+        for entry in (items or {}).values():
             if data["version"] == 1:  # size + mtime only: no content identity to trust
                 entry["input"] = None
                 entry["output_file"] = None
@@ -210,6 +252,8 @@ class Manifest:
         kinds = data.get("kinds")
         kinds = kinds if isinstance(kinds, list) else None
         manifest = cls(path, data.get("job", {}), items, data["version"], kinds)
+        if columns is not None:
+            manifest._items, manifest._columns = None, columns
         manifest.file_stat = stat_tuple(file_stat)
         return manifest
 
@@ -219,17 +263,14 @@ class Manifest:
             "job": self.job,
             "updated": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             "kinds": self.kinds,
-            "items": self.items,
+            "items": {},
         }
-        # One item per line: compact (it is rewritten while a run goes on), still diffable.
-        key_text, entry_text = json.JSONEncoder().encode, _ENTRY_ENCODER.encode
-        items = ",\n".join(
-            f"  {key_text(key)}: {entry_text(entry)}" for key, entry in sorted(self.items.items())
-        )
-        head = json.dumps(versioned(MANIFEST_SCHEMA, MANIFEST_VERSION, body | {"items": {}}))
-        text = (
-            head[: -len('"items": {}}')] + '"items": {\n' + items + ("\n" if items else "") + "}}\n"
-        )
+        # One column per line: compact (it is rewritten while a run goes on), still readable.
+        columns = to_columns(self.items)
+        encode = _ENTRY_ENCODER.encode
+        lines = ",\n".join(f"  {encode(name)}: {encode(col)}" for name, col in columns.items())
+        head = json.dumps(versioned(MANIFEST_SCHEMA, MANIFEST_VERSION, body))
+        text = head[: -len('"items": {}}')] + '"items": {\n' + lines + "\n}}\n"
         return atomic_write_bytes(self.path, text.encode("utf-8"), overwrite=True, fsync=False)
 
     def record(
@@ -256,7 +297,7 @@ class Manifest:
         }
 
 
-@dataclass
+@dataclass(slots=True)
 class Decision:
     """What the engine does with one input: ``todo`` or not, and why.
 
@@ -289,7 +330,7 @@ def _check_entry(entry: dict, inp: Input, out: Path | None) -> tuple[str, dict |
         except OSError:
             return OUTPUT_MISSING, None
     try:
-        now, _ = identify(inp.path, recorded, inp.stat)
+        now, _ = identify(inp.fspath, recorded, inp.stat)
     except OSError:
         return INPUT_CHANGED, None
     if now["sha256"] != recorded["sha256"]:
@@ -350,11 +391,17 @@ def decide(
     if overwrite:
         return [Decision(inp, out, True, OVERWRITE) for inp, out in planned]
     if manifest is None:
-        existing = [
-            out
-            for _, out in planned
-            if out is not None and out.parent.exists() and out.exists()  # a new folder: no stat
-        ]
+        existing = []
+        folders: dict[str, bool] = {}  # a new output folder: no stat of each output
+        for _, out in planned:
+            if out is None:
+                continue
+            folder = os.path.dirname(out)
+            there = folders.get(folder)
+            if there is None:
+                there = folders[folder] = os.path.isdir(folder)
+            if there and os.path.exists(out):
+                existing.append(out)
         if existing:
             raise OutputExistsError(
                 f"{len(existing)} output(s) this run would write exist already (e.g. "
@@ -363,12 +410,36 @@ def decide(
                 "overwrite=True to replace them, or choose another output folder."
             )
         return [Decision(inp, out, True, NEW) for inp, out in planned]
-    decisions = []
-    for inp, out in planned:
-        entry = manifest.items.get(inp.key)
+    decisions: list[Decision | None] = []
+    later = []  # positions decided from their records (version 3: after the columns)
+    columns = manifest.columns
+    if columns is not None:  # a version 3 file as read: most inputs decided from its lists
+        results = columns.result
+        for (inp, out), i in zip(planned, columns.unchanged(planned), strict=True):
+            if i is None:
+                later.append(len(decisions))
+                decisions.append(None)
+            elif i < 0:
+                reason = INTERRUPTED if out is not None and os.path.lexists(out) else NEW
+                decisions.append(Decision(inp, out, True, reason))
+            else:
+                decisions.append(Decision(inp, out, False, UNCHANGED, results.get(i) or {}))
+    else:
+        later = range(len(planned))
+        decisions = [None] * len(planned)
+    items_get = manifest.items.get if later else None
+    for pos in later:
+        inp, out = planned[pos]
+        entry = items_get(inp.key)
         if entry is None:
             reason = INTERRUPTED if out is not None and os.path.lexists(out) else NEW
-            decisions.append(Decision(inp, out, True, reason))
+            decisions[pos] = Decision(inp, out, True, reason)
+            continue
+        if _unchanged_by_stat(entry, inp.stat, out):  # the usual case of a resume
+            if entry.get("kind") != inp.kind:
+                entry["kind"] = inp.kind  # kept, so the next collect need not sniff it
+                manifest.changed = True
+            decisions[pos] = Decision(inp, out, False, UNCHANGED, entry.get("result") or {})
             continue
         records = (entry.get("input"), entry.get("output_file"))
         reason, identity = _check_entry(entry, inp, out)
@@ -378,10 +449,42 @@ def decide(
             entry["kind"] = inp.kind  # kept, so the next collect need not sniff it
             manifest.changed = True
         if reason == UNCHANGED:
-            decisions.append(Decision(inp, out, False, UNCHANGED, entry.get("result") or {}))
+            decisions[pos] = Decision(inp, out, False, UNCHANGED, entry.get("result") or {})
         else:
-            decisions.append(Decision(inp, out, True, reason, identity=identity))
+            decisions[pos] = Decision(inp, out, True, reason, identity=identity)
     return decisions
+
+
+def _unchanged_by_stat(entry: dict, st, out) -> bool:
+    """What :func:`_check_entry` finds UNCHANGED without hashing, decided from stats alone: an
+    input file (``st``: its stat from collecting) and its output whose size and whole stat are
+    the ones recorded with their hashes. False sends the entry to :func:`_check_entry`."""
+    if st is None or entry.get("status") != "ok":
+        return False
+    rec = entry.get("input")
+    if (
+        not rec
+        or not rec.get("sha256")
+        or "files" in rec
+        or rec.get("size") != st.st_size
+        or rec.get("stat") != [st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_dev]
+    ):
+        return False
+    if out is None:
+        return True
+    before = entry.get("output_file")
+    if not before:
+        return False
+    try:
+        ost = os.stat(out)
+    except OSError:
+        return False
+    return before.get("size") == ost.st_size and before.get("stat") == [
+        ost.st_mtime_ns,
+        ost.st_ctime_ns,
+        ost.st_ino,
+        ost.st_dev,
+    ]
 
 
 def relative_output(output: Path | None, folder: Path) -> str | None:

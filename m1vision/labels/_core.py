@@ -54,19 +54,28 @@ def default_color(value: int) -> list[int]:
 def label_values(pixels: np.ndarray) -> np.ndarray:
     """The sorted label values > 0 present in ``pixels`` (an integer array).
 
-    8- and 16-bit maps are counted in chunks (``bincount``, no full-size temporary); wider
-    ones go through ``numpy.unique``.
+    Chunk by chunk; a chunk with few runs of equal values in memory order (a label map's
+    regions are contiguous) is summed up by the first value of each run. 8- and 16-bit
+    values are counted (``bincount``), wider ones go through ``numpy.unique``.
     """
     flat = pixels.reshape(-1)
-    if pixels.dtype.itemsize <= 2 and pixels.dtype.kind in "ub":
-        seen = np.zeros(1 << (8 * pixels.dtype.itemsize), bool)
-        chunk = 1 << 22
-        for i in range(0, flat.size, chunk):
-            part = flat[i : i + chunk]
+    if flat.dtype == np.bool_:
+        flat = flat.view(np.uint8)
+    seen = None
+    if flat.dtype.itemsize <= 2 and flat.dtype.kind == "u":
+        seen = np.zeros(1 << (8 * flat.dtype.itemsize), bool)
+    found = []
+    chunk = 1 << 22
+    for i in range(0, flat.size, chunk):
+        part = flat[i : i + chunk]
+        change = part[1:] != part[:-1]
+        if np.count_nonzero(change) * 8 < part.size:
+            part = np.concatenate([part[:1], part[1:][change]])
+        if seen is None:
+            found.append(np.unique(part))
+        else:
             seen[: int(part.max()) + 1] |= np.bincount(part, minlength=1) > 0
-        values = np.flatnonzero(seen)
-    else:
-        values = np.unique(flat)
+    values = np.flatnonzero(seen) if seen is not None else np.unique(np.concatenate(found))
     return values[values > 0].astype(np.int64)
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import os
+import math
 
 import numpy as np
 
@@ -92,12 +92,14 @@ def label_stats(labels, image=None, *, values=None) -> LabelTable:
 
     lm = check_labels(labels)
     pixels = lm.pixels if lm.ndim == 3 else lm.pixels[None]
-    img = None
+    img = lo = hi = None
     if image is not None:
         check_grid(lm, image, name="labels", image_name="image")
         img = image.pixels if hasattr(image, "pixels") else np.asarray(image)
         img = img if img.ndim == 3 else img[None]
-        if img.dtype.kind not in "iuf" or not np.isfinite(img.min()) or not np.isfinite(img.max()):
+        if img.dtype.kind in "iuf":
+            lo, hi = img.min(), img.max()
+        if img.dtype.kind not in "iuf" or not np.isfinite(lo) or not np.isfinite(hi):
             raise InvalidParameterError(
                 f"image must hold finite numbers (dtype {img.dtype}); replace NaN first, "
                 "e.g. numpy.nan_to_num(image, nan=image_min)."
@@ -112,7 +114,7 @@ def label_stats(labels, image=None, *, values=None) -> LabelTable:
     info = lm.metadata["labels"]
     present = np.array(sorted(info), np.int64)
     wanted = _requested(values, present, "labels")
-    acc = _accumulate(pixels, img, present)
+    acc = _accumulate(pixels, img, present, lo, hi)
     rows = []
     for value in wanted:
         k = int(np.searchsorted(present, value)) + 1  # compact index (0: background)
@@ -137,13 +139,20 @@ def label_stats(labels, image=None, *, values=None) -> LabelTable:
     return LabelTable(rows, schema="m1vision.label_stats", columns=STATS_COLUMNS, colors=colors)
 
 
-#: Slab size (voxels) of one accumulation step: small enough that its temporaries (8 bytes a
-#: voxel) and its (slice, row, label) table stay in cache (4x faster than 1 << 22 slabs)...
-_SLAB_VOXELS = 1 << 19
+#: Slab size (voxels) of one accumulation step: large enough that its fixed costs (its
+#: tables) are small beside its voxels' (its keys are built in L2-sized chunks)...
+_SLAB_VOXELS = 1 << 21
 #: ...but at least this many times the histogram's bins (each slab adds its own histogram).
 _SLAB_PER_BIN = 4
 #: Most (labels x image values) histogram bins (32 MB per table) before grouping by sorting.
 _MAX_HIST_BINS = 1 << 22
+#: Most runs of one label along the rows, per voxel, for which positions are counted run by
+#: run; a noisier slab is counted voxel by voxel (as fast at runs of 5-6 voxels).
+_MAX_RUNS_PER_VOXEL = 0.2
+#: Voxels of one step of building histogram keys (their temporaries stay in the L2 cache).
+_KEY_CHUNK = 1 << 17
+#: Most threads (each holds its own histogram; memory bandwidth bounds the gain).
+_MAX_WORKERS = 4
 
 
 def _first_last(hist: np.ndarray):
@@ -166,104 +175,234 @@ def _percentile(sorted_values_at, n: int, qs) -> list[float]:
     return out
 
 
-def _accumulate(pixels: np.ndarray, img, present: np.ndarray) -> dict:
-    """One pass over the volume in slabs: counts, coordinate sums and boxes, image statistics.
+class _Scratch:
+    """One thread's scratch arrays, reused from slab to slab (a fresh large array costs
+    page faults on first touch)."""
 
-    Labels are mapped to compact indices 1..K (0 the background) and every table is a
-    ``bincount`` of ``index + K * something``. An image of whole numbers in a range small
-    enough gets a (label, value) histogram, which gives exact means, SDs, minima, maxima
-    and percentiles; any other image is grouped by sorting the labelled voxels.
+    def __init__(self):
+        self._arrays: dict[str, np.ndarray] = {}
+
+    def get(self, name: str, shape, dtype) -> np.ndarray:
+        """An uninitialised C-contiguous array of ``shape`` and ``dtype``, named ``name``."""
+        n = shape if isinstance(shape, int) else math.prod(shape)
+        a = self._arrays.get(name)
+        if a is None or a.dtype != dtype or a.size < n:
+            a = self._arrays[name] = np.empty(n, dtype)
+        return a[:n] if isinstance(shape, int) else a[:n].reshape(shape)
+
+
+class _Histogram:
+    """How a slab's (label, image value) histogram keys are built: ``row * nbins + value -
+    vmin``, in int32 (every key is below ``_MAX_HIST_BINS``), copied once into the intp
+    array ``bincount`` takes.
+
+    ``raw`` rows are the label values themselves (no per-voxel lookup), otherwise the
+    compact indices; ``row_of[j]`` is the row of compact index ``j``.
     """
-    nz, nr, nc = pixels.shape
+
+    def __init__(self, img, lo, hi, present: np.ndarray, k: int):
+        top = int(present[-1]) if present.size else 0
+        self.vmin = lo
+        self.nbins = int(hi) - int(lo) + 1
+        self.raw = (top + 1) * self.nbins <= _MAX_HIST_BINS
+        self.rows = top + 1 if self.raw else k
+        self.size = self.rows * self.nbins
+        self.row_of = np.concatenate([[0], present]) if self.raw else np.arange(k)
+        self.check_whole = img.dtype.kind == "f"
+        self.work = np.result_type(img.dtype, np.float32) if self.check_whole else None
+
+    @staticmethod
+    def fits(img, lo, hi, present: np.ndarray, k: int) -> bool:
+        """Whether ``img`` looks whole-valued (ints; floats sampled) with few enough bins."""
+        if img.dtype.kind == "f":
+            lo_f, hi_f = float(lo), float(hi)
+            if not (lo_f.is_integer() and hi_f.is_integer() and hi_f - lo_f < _MAX_HIST_BINS):
+                return False
+            sample = img[:: max(1, img.shape[0] // 8)]
+            if not np.array_equal(sample, np.rint(sample)):
+                return False
+        return k * (int(hi) - int(lo) + 1) <= _MAX_HIST_BINS
+
+    def keys(self, lab, vals, compact, scratch: _Scratch):
+        """The flat intp histogram keys of one slab, or None if ``vals`` are not whole.
+
+        Built in chunks of ``_KEY_CHUNK`` voxels, whose temporaries stay in the core's cache.
+        """
+        lab, vals = lab.reshape(-1), vals.reshape(-1)
+        key = scratch.get("key", lab.shape, np.intp)
+        for i in range(0, lab.size, _KEY_CHUNK):
+            j = i + _KEY_CHUNK
+            if not self._chunk_keys(lab[i:j], vals[i:j], key[i:j], compact, scratch):
+                return None
+        return key
+
+    def _chunk_keys(self, lab, vals, key, compact, scratch: _Scratch) -> bool:
+        """Fill ``key`` with the keys of one chunk; False if ``vals`` are not whole."""
+        n = lab.size
+        key32 = scratch.get("key32", n, np.int32)
+        if self.check_whole:
+            whole = scratch.get("whole", n, vals.dtype)
+            np.trunc(vals, out=whole)
+            differ = scratch.get("differ", n, bool)
+            if np.not_equal(whole, vals, out=differ).any():
+                return False
+            # whole floats less their (whole) minimum: exact in float
+            shifted = scratch.get("whole" if vals.dtype == self.work else "shifted", n, self.work)
+            np.subtract(vals, self.vmin, out=shifted, dtype=self.work)
+            np.copyto(key32, shifted, casting="unsafe")
+        else:  # integers: wrapping int32 arithmetic is exact for differences below 2**31
+            np.subtract(vals, self.vmin, out=key32, dtype=np.int32, casting="unsafe")
+        row = scratch.get("row", n, np.int32)
+        np.multiply(lab if self.raw else compact(lab), self.nbins, out=row, dtype=np.int32,
+                    casting="unsafe")  # fmt: skip
+        np.add(key32, row, out=key32)
+        np.copyto(key, key32)
+        return True
+
+
+def _runs(lab2: np.ndarray, scratch: _Scratch):
+    """Flat starts, lengths and values of the runs of one value along the rows of ``lab2``
+    (2-D), or None when there are more than ``_MAX_RUNS_PER_VOXEL`` runs per voxel."""
+    change = scratch.get("change", lab2.shape, bool)
+    flat = lab2.reshape(-1)
+    np.not_equal(flat[1:], flat[:-1], out=change.reshape(-1)[1:])
+    change[:, 0] = True  # a row starts a run
+    if np.count_nonzero(change) > _MAX_RUNS_PER_VOXEL * lab2.size:
+        return None
+    starts = np.flatnonzero(change)
+    return starts, np.diff(starts, append=lab2.size), flat[starts]
+
+
+class _Positions:
+    """One thread's position tables: (row, label) counts, (column, label) counts of the slabs
+    counted voxel by voxel, and (column, label) run edges (+1 at a run's first column, -1
+    past its last) of the slabs counted run by run; the (slice, label) counts go straight
+    into the shared ``counts_z`` (each slab owns its slices)."""
+
+    def __init__(self, counts_z: np.ndarray, nr: int, nc: int, compact):
+        self.counts_z, self.compact = counts_z, compact
+        k = counts_z.shape[1]
+        self.rows = np.zeros((nr, k), np.int64)
+        self.cols = np.zeros((nc, k), np.int64)
+        self.edges = np.zeros((nc + 1, k), np.int64)
+
+    def add_runs(self, lab: np.ndarray, z0: int, scratch: _Scratch) -> bool:
+        """Count slab ``lab`` (slices from ``z0``) run by run; False if it has too many runs."""
+        s, nr, nc = lab.shape
+        k = self.counts_z.shape[1]
+        lab2 = lab.reshape(s * nr, nc)
+        runs = _runs(lab2, scratch)
+        if runs is None:
+            return False
+        starts, length, values = runs
+        labelled = values != 0  # the background is not measured
+        starts, length = starts[labelled], length[labelled]
+        ids = self.compact(values[labelled])
+        row, col0 = np.divmod(starts, nc)
+        z, r = np.divmod(row, nr)
+        self.counts_z[z0 : z0 + s] = np.bincount(z * k + ids, length, s * k).reshape(s, k)
+        self.rows += np.bincount(r * k + ids, length, nr * k).reshape(nr, k).astype(np.int64)
+        col0 *= k
+        col0 += ids
+        self.edges += np.bincount(col0, minlength=(nc + 1) * k).reshape(nc + 1, k)
+        col0 += length * k
+        self.edges -= np.bincount(col0, minlength=(nc + 1) * k).reshape(nc + 1, k)
+        return True
+
+    def add_voxels(self, lab: np.ndarray, z0: int, scratch: _Scratch) -> None:
+        """Count slab ``lab`` (slices from ``z0``) voxel by voxel, a slice at a time (its
+        tables stay in cache)."""
+        _, nr, nc = lab.shape
+        k = self.counts_z.shape[1]
+        by_row = (np.arange(nr, dtype=np.intp) * k)[:, None]
+        by_col = np.arange(nc, dtype=np.intp) * k
+        key = scratch.get("position", (nr, nc), np.intp)
+        for i, plane in enumerate(lab):
+            ids = self.compact(plane)
+            np.add(ids, by_row, out=key)
+            table = np.bincount(key.reshape(-1), minlength=nr * k).reshape(nr, k)
+            self.counts_z[z0 + i] = table.sum(axis=0)
+            self.rows += table
+            np.add(ids, by_col, out=key)
+            self.cols += np.bincount(key.reshape(-1), minlength=nc * k).reshape(nc, k)
+
+    def column_counts(self) -> np.ndarray:
+        """The (column, label) counts of every slab."""
+        return self.cols + np.cumsum(self.edges, axis=0)[:-1]
+
+
+def _compacter(present: np.ndarray):
+    """A function mapping label values to compact indices 1..K (0 the background), as intp."""
     k = len(present) + 1
     top = int(present[-1]) if present.size else 0
-    lut = None
-    if top >= k and top < 1 << 24:  # values are not 1..K: a lookup table makes them compact
+    if top < k:  # the values are 1..K already
+        return lambda values: values.astype(np.intp)
+    if top < 1 << 24:  # a lookup table
         lut = np.zeros(top + 1, np.intp)
         lut[present] = np.arange(1, k)
-    counts_z = np.zeros((nz, k), np.int64)
-    counts_r = np.zeros((nr, k), np.int64)
-    counts_c = np.zeros((nc, k), np.int64)
-    hist = None
-    sorted_path = img is not None
-    vmin = vmax = 0
-    if img is not None:
-        vmin, vmax = float(img.min()), float(img.max())
-        nbins = int(vmax - vmin) + 1
-        if (
-            img.dtype.kind in "iu"
-            or np.array_equal(img[:: max(1, nz // 8)], np.rint(img[:: max(1, nz // 8)]))
-        ) and k * nbins <= _MAX_HIST_BINS:
-            hist = np.zeros(k * nbins, np.int64)
-            sorted_path = False
-    slab_voxels = _SLAB_VOXELS
-    if hist is not None:
-        slab_voxels = min(max(slab_voxels, _SLAB_PER_BIN * hist.size), _MAX_HIST_BINS)
-    step = max(1, slab_voxels // max(1, nr * nc))
-    small_floats = img is not None and img.dtype.kind == "f" and max(-vmin, vmax) < 2**31
-    zr = (np.arange(step * nr, dtype=np.intp) * k).reshape(step, nr, 1)
-    cc = np.arange(nc, dtype=np.intp)[None, None, :] * k
+        return lambda values: lut[values]
 
-    def compact(slab):
-        if lut is not None:
-            return lut[slab]
-        if top >= k:
-            li = np.searchsorted(present, slab) + 1
-            li[slab == 0] = 0
-            return li
-        return slab.astype(np.intp)
+    def search(values):
+        ids = np.searchsorted(present, values) + 1
+        ids[values == 0] = 0
+        return ids
 
-    def one_slab(z0: int, with_hist: bool):
-        """Tables of one slab (NumPy releases the GIL: slabs run in threads)."""
-        z1 = min(nz, z0 + step)
-        s = z1 - z0
-        li = compact(pixels[z0:z1])
-        # one table of (slice, row, label) counts gives the z and row projections
-        table = np.bincount((li + zr[:s]).ravel(), minlength=s * nr * k).reshape(s, nr, k)
-        cols = np.bincount((li + cc).ravel(), minlength=nc * k).reshape(nc, k)
-        part = None
-        if with_hist:
-            vals = img[z0:z1]
-            if small_floats:  # whole floats within int32: float64 sums are exact
-                if not np.array_equal(np.trunc(vals), vals):
-                    part = False  # not whole numbers: group by sorting instead
-                else:
-                    li *= nbins
-                    li -= int(vmin)
-                    np.add(li, vals, out=li, casting="unsafe")
-                    part = np.bincount(li.ravel(), minlength=k * nbins)
-                return z0, table.sum(axis=1), table.sum(axis=0), cols, part
-            key = vals.astype(np.intp)  # exact for whole numbers, checked next
-            if vals.dtype.kind == "f" and not np.array_equal(key, vals):
-                part = False  # not whole numbers: group by sorting instead
-            else:
-                key -= int(vmin)
-                li *= nbins
-                key += li
-                part = np.bincount(key.ravel(), minlength=k * nbins)
-        return z0, table.sum(axis=1), table.sum(axis=0), cols, part
+    return search
 
+
+def _accumulate(pixels: np.ndarray, img, present: np.ndarray, lo=None, hi=None) -> dict:
+    """One pass over the volume in slabs (in threads): counts, coordinate sums and boxes,
+    image statistics.
+
+    Labels are mapped to compact indices 1..K (0 the background). Positions come from the
+    runs of one label along the rows (few in a coherent map; a noisy slab is counted voxel
+    by voxel): (slice, label) and (row, label) counts weighted by run length, (column,
+    label) counts from run edges. An image of whole numbers in a range small enough gets
+    a (label, value) histogram, which gives exact means, SDs, minima, maxima and
+    percentiles (``lo``, ``hi``: the image's minimum and maximum); any other image is
+    grouped by sorting the labelled voxels.
+    """
     from concurrent.futures import ThreadPoolExecutor
 
+    from m1vision._checks import default_workers
+
+    nz, nr, nc = pixels.shape
+    k = len(present) + 1
+    compact = _compacter(present)
+    counts_z = np.zeros((nz, k), np.int64)
+    histogram = None
+    if img is not None and _Histogram.fits(img, lo, hi, present, k):
+        histogram = _Histogram(img, lo, hi, present, k)
+    slab_voxels = _SLAB_VOXELS
+    if histogram is not None:
+        slab_voxels = min(max(slab_voxels, _SLAB_PER_BIN * histogram.size), _MAX_HIST_BINS)
+    step = max(1, slab_voxels // max(1, nr * nc))
     starts_z = range(0, nz, step)
-    workers = max(1, min(4, os.cpu_count() or 1, len(starts_z)))
-    with_hist = hist is not None
+    state = {"histogram": histogram is not None}  # False once a slab is not whole-valued
+
+    def work(slabs):
+        """The tables of some slabs (NumPy releases the GIL: workers run in threads)."""
+        scratch = _Scratch()
+        positions = _Positions(counts_z, nr, nc, compact)
+        hist = np.zeros(histogram.size, np.int64) if histogram is not None else None
+        for z0 in slabs:
+            lab = pixels[z0 : z0 + step]
+            if not positions.add_runs(lab, z0, scratch):
+                positions.add_voxels(lab, z0, scratch)
+            if state["histogram"]:
+                key = histogram.keys(lab, img[z0 : z0 + step], compact, scratch)
+                if key is None:
+                    state["histogram"] = False
+                else:
+                    hist += np.bincount(key, minlength=histogram.size)
+        return positions, hist
+
+    workers = min(_MAX_WORKERS, default_workers(len(starts_z)))
     with ThreadPoolExecutor(workers) as pool:
-        for z0, tz, tr, tc, part in pool.map(one_slab, starts_z, [with_hist] * len(starts_z)):
-            counts_z[z0 : z0 + tz.shape[0]] = tz
-            counts_r += tr
-            counts_c += tc
-            if part is False:
-                hist, sorted_path = None, True
-            elif part is not None and hist is not None:
-                hist += part
-    groups_l, groups_v = [], []
-    if sorted_path:
-        for z0 in starts_z:
-            li = compact(pixels[z0 : z0 + step]).ravel()
-            fg = li != 0
-            groups_l.append(li[fg])
-            groups_v.append(img[z0 : z0 + step].ravel()[fg])
+        done = list(pool.map(work, [starts_z[w::workers] for w in range(workers)]))
+    counts_r = sum(p.rows for p, _ in done)
+    counts_c = sum(p.column_counts() for p, _ in done)
+    hist = sum(h for _, h in done) if state["histogram"] else None
     counts = counts_z.sum(axis=0)
     z0s, z1s = _first_last(counts_z)
     r0s, r1s = _first_last(counts_r)
@@ -281,40 +420,55 @@ def _accumulate(pixels: np.ndarray, img, present: np.ndarray) -> dict:
         "image": None,
     }
     if hist is not None:
-        table = hist.reshape(k, nbins)
-        centres = np.arange(nbins, dtype=np.float64) + vmin
-
-        def from_hist(j: int, n: int) -> dict:
-            h = table[j]
-            nz_bins = np.flatnonzero(h)
-            hv, xv = h[nz_bins], centres[nz_bins]
-            mean = float(hv @ xv / n)
-            var = float(hv @ (xv - mean) ** 2 / (n - 1)) if n > 1 else float("nan")
-            cum = np.cumsum(hv)
-
-            def kth(i: int) -> float:
-                return float(xv[int(np.searchsorted(cum, i + 1))])
-
-            qs = _percentile(kth, n, (50, *PERCENTILES))
-            return _image_row(mean, var, float(xv[0]), float(xv[-1]), qs)
-
-        out["image"] = from_hist
-    elif sorted_path:
-        labs = np.concatenate(groups_l) if groups_l else np.zeros(0, np.intp)
-        vals = np.concatenate(groups_v).astype(np.float64) if groups_v else np.zeros(0)
-        order = np.argsort(labs, kind="stable")
-        vals = vals[order]
-        starts = np.concatenate([[0], np.cumsum(counts[1:])])
-
-        def from_sorted(j: int, n: int) -> dict:
-            seg = vals[starts[j - 1] : starts[j - 1] + n]
-            mean = float(seg.mean())
-            var = float(((seg - mean) ** 2).sum() / (n - 1)) if n > 1 else float("nan")
-            qs = [float(v) for v in np.percentile(seg, (50, *PERCENTILES))]
-            return _image_row(mean, var, float(seg.min()), float(seg.max()), qs)
-
-        out["image"] = from_sorted
+        out["image"] = _from_histogram(hist.reshape(histogram.rows, histogram.nbins),
+                                       histogram.row_of, float(histogram.vmin))  # fmt: skip
+    elif img is not None:
+        out["image"] = _from_sorted(pixels, img, compact, counts, step)
     return out
+
+
+def _from_histogram(table: np.ndarray, row_of: np.ndarray, vmin: float):
+    """The image statistics of compact label ``j`` (``n`` voxels) from its histogram row."""
+    centres = np.arange(table.shape[1], dtype=np.float64) + vmin
+
+    def stats(j: int, n: int) -> dict:
+        h = table[row_of[j]]
+        nz_bins = np.flatnonzero(h)
+        hv, xv = h[nz_bins], centres[nz_bins]
+        mean = float(hv @ xv / n)
+        var = float(hv @ (xv - mean) ** 2 / (n - 1)) if n > 1 else float("nan")
+        cum = np.cumsum(hv)
+
+        def kth(i: int) -> float:
+            return float(xv[int(np.searchsorted(cum, i + 1))])
+
+        qs = _percentile(kth, n, (50, *PERCENTILES))
+        return _image_row(mean, var, float(xv[0]), float(xv[-1]), qs)
+
+    return stats
+
+
+def _from_sorted(pixels: np.ndarray, img, compact, counts: np.ndarray, step: int):
+    """The image statistics of compact label ``j`` (``n`` voxels), the labelled voxels'
+    values grouped by a stable sort on the label (a radix sort for 8- and 16-bit labels)."""
+    groups_l, groups_v = [], []
+    for z0 in range(0, pixels.shape[0], step):
+        ids = compact(pixels[z0 : z0 + step]).ravel()
+        fg = ids != 0
+        groups_l.append(ids[fg])
+        groups_v.append(img[z0 : z0 + step].ravel()[fg])
+    labs = np.concatenate(groups_l).astype(np.min_scalar_type(len(counts) - 1))
+    vals = np.concatenate(groups_v).astype(np.float64)[np.argsort(labs, kind="stable")]
+    starts = np.concatenate([[0], np.cumsum(counts[1:])])
+
+    def stats(j: int, n: int) -> dict:
+        seg = vals[starts[j - 1] : starts[j - 1] + n]
+        mean = float(seg.mean())
+        var = float(((seg - mean) ** 2).sum() / (n - 1)) if n > 1 else float("nan")
+        qs = [float(v) for v in np.percentile(seg, (50, *PERCENTILES))]
+        return _image_row(mean, var, float(seg.min()), float(seg.max()), qs)
+
+    return stats
 
 
 def _image_row(mean, var, lo, hi, qs) -> dict:

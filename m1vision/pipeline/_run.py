@@ -206,6 +206,23 @@ class PipelineJob(Job):
         kind = get_input_kind(inp.kind, self.input_kinds())
         return out_dir / (kind.output_stem(inp.key) + (kind.output_suffix or self.suffix))
 
+    def output_paths(self, inputs, out_dir: Path) -> list[str]:
+        """:meth:`output_path` of each input, as str, joined as text where that is what
+        :class:`~pathlib.Path` would make (a relative ``/`` path of plain parts)."""
+        kinds = self.input_kinds()
+        by_name = {kind.name: kind for kind in kinds}
+        base = os.path.join(os.fspath(out_dir), "")
+        plain = os.sep == "/"
+        paths = []
+        for inp in inputs:
+            kind = by_name.get(inp.kind) or get_input_kind(inp.kind, kinds)
+            rel = kind.output_stem(inp.key) + (kind.output_suffix or self.suffix)
+            if plain and rel[:1] not in ("/", ".", "") and "//" not in rel and "/." not in rel:
+                paths.append(base + rel)
+            else:
+                paths.append(os.fspath(Path(out_dir) / rel))
+        return paths
+
     def worker(self):
         modules = sorted(
             {type(step).__module__ for step in self.pipeline}
