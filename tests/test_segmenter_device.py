@@ -2,8 +2,8 @@
 forced onto the CPU: the same windows, weights and labels as the host blend and the slow,
 obvious reference of test_segmenter.py; NaN refused on the device; the stage clock.
 
-Runs under Keras' torch backend only (``KERAS_BACKEND=torch pytest`` on this file; `make
-test-backends` runs it where torch is installed); under another backend every test skips.
+Runs under Keras' torch backend only (``KERAS_BACKEND=torch pytest
+tests/test_segmenter_device.py``, torch installed); under another backend the module skips.
 """
 
 from __future__ import annotations
