@@ -79,13 +79,16 @@ test: $(STAMP) browser-deps
 # The backend-neutral tests again on a second Keras backend, on the CPU: JAX (in the
 # test extra, ~100 MB), and torch too where m1vision[torch] is installed. Tests marked
 # tf_only (TensorFlow's own training, say) are deselected there, not skipped.
+# The torch device blend's tests run under torch alone (other runs leave them out).
 BACKEND_TESTS := tests/test_inference_backends.py tests/test_numerics.py tests/test_demo_segmenter.py
+TORCH_TESTS := tests/test_segmenter_device.py
 test-backends: $(STAMP)
 	@ran=0; \
 	for b in jax torch; do \
 	  if $(PY) -c "import $$b" 2>/dev/null; then \
-	    echo "== KERAS_BACKEND=$$b: $(BACKEND_TESTS)"; \
-	    KERAS_BACKEND=$$b CUDA_VISIBLE_DEVICES= $(PY) -m pytest $(BACKEND_TESTS) \
+	    tests="$(BACKEND_TESTS)"; [ $$b = torch ] && tests="$$tests $(TORCH_TESTS)"; \
+	    echo "== KERAS_BACKEND=$$b: $$tests"; \
+	    KERAS_BACKEND=$$b CUDA_VISIBLE_DEVICES= $(PY) -m pytest $$tests \
 	      -m "not tf_only" -p no:cacheprovider -q; \
 	    ran=1; \
 	  fi; \

@@ -3,7 +3,8 @@ forced onto the CPU: the same windows, weights and labels as the host blend and 
 obvious reference of test_segmenter.py; NaN refused on the device; the stage clock.
 
 Runs under Keras' torch backend only (``KERAS_BACKEND=torch pytest
-tests/test_segmenter_device.py``, torch installed); under another backend the module skips.
+tests/test_segmenter_device.py``, torch installed; ``make test-backends`` does where torch is
+installed); other runs leave the module out (``tests/conftest.py``).
 """
 
 from __future__ import annotations
