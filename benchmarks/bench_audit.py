@@ -21,15 +21,15 @@ readable images) before any time counts.
 from __future__ import annotations
 
 import shutil
-import statistics
 import sys
 import tempfile
-import time
 from collections import defaultdict
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from benchmarks._common import median_seconds, print_section
 
 _UID_TAG = "0020|000e"  # SeriesInstanceUID: grouping only, never reported
 
@@ -96,15 +96,6 @@ def ours(root: Path, workers: int | None) -> dict:
     }
 
 
-def _median(fn, n: int) -> float:
-    times = []
-    for _ in range(n):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
-
-
 def run(*, quick: bool = False) -> dict:
     from m1vision.batch import available_cores
     from m1vision.synthetic import write_messy_collection
@@ -127,7 +118,7 @@ def run(*, quick: bool = False) -> dict:
                 lambda: characterize_data(root, workers),
             ),
         ]
-        seconds = {name: _median(fn, repeats) for name, fn in cases}
+        seconds = {name: median_seconds(fn, repeats) for name, fn in cases}
     finally:
         shutil.rmtree(root, ignore_errors=True)
     names = list(seconds)
@@ -167,9 +158,4 @@ def run(*, quick: bool = False) -> dict:
 
 
 if __name__ == "__main__":
-    result = run(quick="--quick" in sys.argv)
-    for row in result["rows"]:
-        print(row)
-    for t in result["targets"]:
-        print(t)
-    print(result["notes"])
+    print_section(run(quick="--quick" in sys.argv))

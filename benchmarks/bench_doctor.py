@@ -18,6 +18,9 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from benchmarks._common import print_section  # noqa: E402
 
 IMPORT_CODE = (
     "import time; t = time.perf_counter(); import m1vision; print(time.perf_counter() - t)"
@@ -121,8 +124,4 @@ def run(*, quick: bool = False) -> dict:
 
 
 if __name__ == "__main__":
-    result = run(quick="--quick" in sys.argv)
-    for row in result["rows"]:
-        print(row)
-    for t in result["targets"]:
-        print(t)
+    print_section(run(quick="--quick" in sys.argv))

@@ -18,14 +18,14 @@ Counts and means are checked equal (means within 1e-6 relative) before any time 
 from __future__ import annotations
 
 import os
-import statistics
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from benchmarks._common import median_seconds, print_section
 
 
 def _data(shape):
@@ -68,16 +68,6 @@ def _sitk(image, labels, spacing):
     return out
 
 
-def _median(fn, n: int) -> float:
-    fn()  # warm-up
-    times = []
-    for _ in range(n):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
-
-
 def run(*, quick: bool = False) -> dict:
     from m1vision.labels import label_stats
 
@@ -99,7 +89,7 @@ def run(*, quick: bool = False) -> dict:
             lambda: _sitk(image, labels.pixels, labels.spacing),
         ),
     ]
-    seconds = {name: _median(fn, repeats) for name, fn in cases}
+    seconds = {name: median_seconds(fn, repeats, warmup=True) for name, fn in cases}
     ours_s = seconds["m1vision label_stats"]
     itk_s = seconds["SimpleITK LabelStatistics + LabelShapeStatistics"]
     rows = [[name, s, itk_s / s] for name, s in seconds.items()]
@@ -132,8 +122,4 @@ def run(*, quick: bool = False) -> dict:
 
 
 if __name__ == "__main__":
-    result = run(quick="--quick" in sys.argv)
-    for row in result["rows"]:
-        print(row)
-    for t in result["targets"]:
-        print(t)
+    print_section(run(quick="--quick" in sys.argv))

@@ -30,6 +30,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from benchmarks._common import print_section
+
 
 def voronoi_labels(shape: tuple[int, int, int], n_labels: int = 100, seed: int = 0) -> np.ndarray:
     """A (Z, H, W) uint8 label map: a 2-D Voronoi map of ``n_labels`` seeds drifting along z."""
@@ -149,8 +151,10 @@ def run(*, quick: bool = False) -> dict:
                 "met": worst <= 20.0,
             },
             {
-                "name": (f"tri-planar explorer slice change with a 100-label overlay at "
-                         f"{size}x{size}x{depth}, p95 (ms; plain explorer {plain:.1f} ms)"),
+                "name": (
+                    f"tri-planar explorer slice change with a 100-label overlay at "
+                    f"{size}x{size}x{depth}, p95 (ms; plain explorer {plain:.1f} ms)"
+                ),
                 "value": explorer,
                 "target": "<= 20 ms",
                 "met": explorer <= 20.0,
@@ -167,8 +171,4 @@ def run(*, quick: bool = False) -> dict:
 
 
 if __name__ == "__main__":
-    result = run(quick="--quick" in sys.argv)
-    for row in result["rows"]:
-        print(row)
-    for t in result["targets"]:
-        print(t)
+    print_section(run(quick="--quick" in sys.argv))

@@ -45,6 +45,7 @@ HERE = Path(__file__).resolve().parent
 if str(HERE.parent) not in sys.path:
     sys.path.insert(0, str(HERE.parent))
 
+from benchmarks._common import print_section  # noqa: E402
 from m1vision import _hashing  # noqa: E402
 from m1vision.batch import _engine, shutdown_workers  # noqa: E402
 from m1vision.pipeline import Canny, GaussianBlur, Pipeline, ToGray, Window  # noqa: E402
@@ -346,8 +347,4 @@ def run(*, quick: bool = False) -> dict:
 
 
 if __name__ == "__main__":
-    result = run(quick="--quick" in sys.argv)
-    for row in result["rows"]:
-        print(row)
-    for t in result["targets"]:
-        print(t)
+    print_section(run(quick="--quick" in sys.argv))

@@ -36,6 +36,8 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
+from benchmarks._common import print_section  # noqa: E402
+
 GPU_RESULTS = HERE / "results" / "gpu_segment.json"
 CLASSES = 4
 
@@ -214,8 +216,4 @@ def run(*, quick: bool = False) -> dict:
 
 
 if __name__ == "__main__":
-    result = run(quick="--quick" in sys.argv)
-    for row in result["rows"]:
-        print(row)
-    for t in result["targets"]:
-        print(t)
+    print_section(run(quick="--quick" in sys.argv))

@@ -19,15 +19,15 @@ from __future__ import annotations
 
 import os
 import shutil
-import statistics
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from benchmarks._common import median_seconds, print_section
 
 
 def _plain_pydicom(folder: Path) -> np.ndarray:
@@ -51,15 +51,6 @@ def _simpleitk(folder: Path) -> np.ndarray:
     reader.SetFileNames(reader.GetGDCMSeriesFileNames(str(folder)))
     reader.SetOutputPixelType(sitk.sitkFloat32)
     return sitk.GetArrayFromImage(reader.Execute())
-
-
-def _median(fn, n: int) -> float:
-    times = []
-    for _ in range(n):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def run(*, quick: bool = False) -> dict:
@@ -89,7 +80,7 @@ def run(*, quick: bool = False) -> dict:
             ("plain pydicom loop (no checks)", lambda: _plain_pydicom(folder)),
             ("SimpleITK ImageSeriesReader", lambda: _simpleitk(folder)),
         ]
-        seconds = {name: _median(fn, repeats) for name, fn in cases}
+        seconds = {name: median_seconds(fn, repeats) for name, fn in cases}
     finally:
         shutil.rmtree(folder, ignore_errors=True)
     plain_s = seconds["plain pydicom loop (no checks)"]
@@ -119,8 +110,4 @@ def run(*, quick: bool = False) -> dict:
 
 
 if __name__ == "__main__":
-    result = run(quick="--quick" in sys.argv)
-    for row in result["rows"]:
-        print(row)
-    for t in result["targets"]:
-        print(t)
+    print_section(run(quick="--quick" in sys.argv))
