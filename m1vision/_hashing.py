@@ -74,35 +74,54 @@ def folder_files(folder) -> list[tuple[str, Path]]:
     return [(rel, Path(path)) for rel, path, _ in _folder_stats(folder)]
 
 
-def _folder_stats(folder) -> list[tuple[str, str, os.stat_result]]:
-    """:func:`folder_files` with each file's path as a str and its stat (one ``os.scandir``
-    per folder, the stat of each directory entry: one stat per file, no Path)."""
-    found = []
-    stack = [(os.fspath(folder), ())]
+def walk_entries(folder, enter):
+    """Each directory entry below ``folder`` whose name does not start with ".", as
+    ``(key, entry)`` with ``key`` its relative path ("a/b.png"): one :func:`os.scandir` per
+    folder, an unreadable folder left out (as :func:`os.walk`). Files (anything that is not a
+    folder) are yielded; a folder is given to ``enter(key, entry)`` and entered when it
+    returns true."""
+    stack = [(os.fspath(folder), "")]
     while stack:
-        here, parts = stack.pop()
+        here, prefix = stack.pop()
         try:
             with os.scandir(here) as it:
                 entries = list(it)
         except OSError:
-            continue  # as os.walk: an unreadable folder is left out
+            continue
         for entry in entries:
             name = entry.name
-            if name.startswith("."):
+            if name[0] == ".":
                 continue
+            key = prefix + name
             try:
-                if entry.is_dir():
-                    if not entry.is_symlink():
-                        stack.append((entry.path, (*parts, name)))
-                    continue
-                if not entry.is_file():
-                    continue
-                st = entry.stat()
+                is_dir = entry.is_dir()
             except OSError:
-                continue  # gone meanwhile, or a broken link: not a regular file
-            found.append(((*parts, name), entry.path, st))
-    found.sort(key=lambda t: t[0])
-    return [("/".join(parts), path, st) for parts, path, st in found]
+                is_dir = False
+            if not is_dir:
+                yield key, entry
+            elif enter(key, entry):
+                stack.append((entry.path, key + "/"))
+
+
+def _not_a_link(key, entry) -> bool:
+    return not entry.is_symlink()
+
+
+def _folder_stats(folder) -> list[tuple[str, str, os.stat_result]]:
+    """:func:`folder_files` with each file's path as a str and its stat (the stat of each
+    directory entry: one stat per file, no Path)."""
+    found = []
+    for key, entry in walk_entries(folder, _not_a_link):
+        try:
+            if not entry.is_file():
+                continue
+            st = entry.stat()
+        except OSError:
+            continue  # gone meanwhile, or a broken link: not a regular file
+        found.append((key, entry.path, st))
+    # in the order of the paths' parts ("a/b" before "a.png"): "/" as the lowest character
+    found.sort(key=lambda t: t[0].replace("/", "\0"))
+    return found
 
 
 def _combine(pairs) -> str:

@@ -12,6 +12,7 @@ from dataclasses import FrozenInstanceError, dataclass
 from pathlib import Path
 from typing import Any
 
+from m1vision._hashing import walk_entries
 from m1vision.errors import ImageReadError, InvalidParameterError
 
 
@@ -384,52 +385,40 @@ def _scan(folder: Path, kinds, exclude: Path | None, known) -> list[Input]:
     kind_of = getattr(known, "kind_of", None)
     found = []
     nested = False  # keys with a "/": sorted by their parts
-    stack = [(str(folder), "")]
-    while stack:
-        here, prefix = stack.pop()
+
+    def enter(key: str, entry) -> bool:
+        nonlocal nested
+        sub = Path(entry.path)
+        if exclude is not None and sub.resolve() == exclude:
+            return False
+        kind = _folder_kind(sub, kinds)
+        if kind is not None:  # one input: not entered
+            found.append(Input(key, entry.path, kind.name))
+            return False
+        if entry.is_symlink():
+            return False
+        nested = True
+        return True
+
+    for key, entry in walk_entries(folder, enter):
         try:
-            with os.scandir(here) as it:
-                entries = list(it)
+            st = entry.stat()
         except OSError:
-            continue  # as os.walk: an unreadable folder is left out
-        for entry in entries:
-            name = entry.name
-            if name[0] == ".":
-                continue
-            key = prefix + name
-            try:
-                is_dir = entry.is_dir()
-            except OSError:
-                is_dir = False
-            if is_dir:
-                sub = Path(entry.path)
-                if exclude is not None and sub.resolve() == exclude:
-                    continue
-                kind = _folder_kind(sub, kinds)
-                if kind is not None:  # one input: not entered
-                    found.append(Input(key, entry.path, kind.name))
-                elif not entry.is_symlink():
-                    stack.append((entry.path, key + "/"))
-                    nested = True
-                continue
-            try:
-                st = entry.stat()
-            except OSError:
-                st = None  # a broken link: matched by name, its read reports it
-            kind = None
-            if st is None:
-                pass
-            elif kind_of is not None:  # a manifest's lists: no tuple per file
-                name = kind_of(key, st)
-                kind = None if name is None else file_kinds.get(name)
-            else:
-                recorded = known_get(key)
-                if recorded is not None and recorded[0] == stat_tuple(st):
-                    kind = file_kinds.get(recorded[1])
-            if kind is None:
-                kind = _file_kind(Path(entry.path), kinds, named=False)
-            if kind is not None:
-                found.append(Input(key, entry.path, kind.name, st))
+            st = None  # a broken link: matched by name, its read reports it
+        kind = None
+        if st is None:
+            pass
+        elif kind_of is not None:  # a manifest's lists: no tuple per file
+            name = kind_of(key, st)
+            kind = None if name is None else file_kinds.get(name)
+        else:
+            recorded = known_get(key)
+            if recorded is not None and recorded[0] == stat_tuple(st):
+                kind = file_kinds.get(recorded[1])
+        if kind is None:
+            kind = _file_kind(Path(entry.path), kinds, named=False)
+        if kind is not None:
+            found.append(Input(key, entry.path, kind.name, st))
     # sorted by the key's parts (as os.walk's sorted order: "a/b" before "a.png")
     found.sort(key=_key_parts if nested else _key)
     return found
