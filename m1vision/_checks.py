@@ -16,7 +16,7 @@ from collections.abc import Iterable
 
 import numpy as np
 
-from m1vision.errors import InvalidImageError, InvalidParameterError
+from m1vision.errors import InvalidImageError, InvalidParameterError, InvalidTypeError
 
 #: dtypes every preprocessing function accepts.
 SUPPORTED_DTYPES = (np.uint8, np.uint16, np.int16, np.float32, np.float64)
@@ -29,7 +29,7 @@ def check_image(image, *, name: str = "image", allow_color: bool = True) -> np.n
     an unsupported dtype, an empty array or non-finite values.
     """
     if not isinstance(image, np.ndarray):
-        raise TypeError(
+        raise InvalidTypeError(
             f"{name} must be a numpy.ndarray, got {type(image).__name__}; "
             "read files with m1vision.io.read_any(path) first."
         )
@@ -72,6 +72,33 @@ def check_image(image, *, name: str = "image", allow_color: bool = True) -> np.n
     return image
 
 
+def check_path(path, *, name: str = "path", call: str | None = None) -> str | os.PathLike:
+    """Check ``path`` is a str or path-like (not bytes in memory, an array or an image).
+
+    ``call`` (e.g. ``"write_image(path, image)"``) is the argument order shown when an array
+    or a MedicalImage came where the path goes: the arguments were most likely swapped.
+
+    Examples
+    --------
+    >>> from m1vision._checks import check_path
+    >>> check_path("scan.nii.gz")
+    'scan.nii.gz'
+    """
+    if isinstance(path, str | os.PathLike):
+        return path
+    got = type(path).__name__
+    if call is not None and (isinstance(path, np.ndarray) or hasattr(path, "pixels")):
+        raise InvalidTypeError(
+            f"{name} must be a str or pathlib.Path, got a {got}; the arguments look swapped. "
+            f"Fix: pass the path first, {call}."
+        )
+    raise InvalidTypeError(
+        f"{name} must be a str or pathlib.Path naming a file, got {got}. Fix: pass the "
+        "file's path, e.g. pathlib.Path('scan.nii.gz'); to decode bytes in memory use "
+        "cv2.imdecode."
+    )
+
+
 def check_volume(volume, *, name: str = "image", hint: str | None = None) -> np.ndarray:
     """Return the pixels of ``volume`` (an ndarray or anything with ``.pixels``) after
     checking they are a non-empty (Z, H, W) array: ``TypeError`` for a non-array,
@@ -86,7 +113,7 @@ def check_volume(volume, *, name: str = "image", hint: str | None = None) -> np.
     """
     pixels = getattr(volume, "pixels", volume)
     if not isinstance(pixels, np.ndarray):
-        raise TypeError(
+        raise InvalidTypeError(
             f"{name} must be a MedicalImage volume or a (Z, H, W) numpy.ndarray, got "
             f"{type(volume).__name__}; read a volume with m1vision.io.read_any, or wrap an "
             "array as MedicalImage(pixels, spacing=...)."
@@ -170,12 +197,27 @@ def check_workers(workers, *, items: int | None = None) -> int:
 
 
 def check_int(value, *, name: str, minimum: int | None = None, odd: bool = False) -> int:
-    """Check ``value`` is an integer (not a bool), at least ``minimum``, and odd if asked."""
+    """Check ``value`` is an integer (not a bool), at least ``minimum``, and odd if asked.
+
+    Examples
+    --------
+    >>> from m1vision._checks import check_int
+    >>> check_int(5, name="ksize", minimum=1, odd=True)
+    5
+    """
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an integer, got {value!r} ({type(value).__name__}).")
+        example = 1 if minimum is None else max(minimum, 1 if odd else minimum)
+        if odd and example % 2 == 0:
+            example += 1
+        raise InvalidTypeError(
+            f"{name} must be an integer, got {value!r} ({type(value).__name__}). Fix: pass a "
+            f"whole number, e.g. {name}={example}; convert a string or float with int()."
+        )
     value = int(value)
     if minimum is not None and value < minimum:
-        raise InvalidParameterError(f"{name} must be >= {minimum}, got {value}.")
+        raise InvalidParameterError(
+            f"{name} must be >= {minimum}, got {value}. Fix: pass {minimum} or more."
+        )
     if odd and value % 2 == 0:
         raise InvalidParameterError(
             f"{name} must be odd, got {value}; use {value - 1} or {value + 1}."
@@ -184,39 +226,88 @@ def check_int(value, *, name: str, minimum: int | None = None, odd: bool = False
 
 
 def check_number(value, *, name: str, minimum: float | None = None) -> float:
-    """Check ``value`` is a finite real number, at least ``minimum``."""
+    """Check ``value`` is a finite real number, at least ``minimum``.
+
+    Examples
+    --------
+    >>> from m1vision._checks import check_number
+    >>> check_number(2, name="sigma", minimum=0.0)
+    2.0
+    """
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a number, got {value!r} ({type(value).__name__}).")
+        raise InvalidTypeError(
+            f"{name} must be a number, got {value!r} ({type(value).__name__}). Fix: pass an int "
+            "or float; convert a string with float()."
+        )
     value = float(value)
     if not np.isfinite(value):
-        raise InvalidParameterError(f"{name} must be finite, got {value}.")
+        raise InvalidParameterError(
+            f"{name} must be finite, got {value}. Fix: pass a finite number; NaN and "
+            "infinity have no meaning here."
+        )
     if minimum is not None and value < minimum:
-        raise InvalidParameterError(f"{name} must be >= {minimum}, got {value}.")
+        raise InvalidParameterError(
+            f"{name} must be >= {minimum}, got {value}. Fix: pass {minimum} or more."
+        )
     return value
 
 
 def check_choice(value, *, name: str, choices) -> str:
-    """Check ``value`` is one of ``choices``."""
-    if value not in choices:
+    """Check ``value`` is one of ``choices``.
+
+    Examples
+    --------
+    >>> from m1vision._checks import check_choice
+    >>> check_choice("area", name="interpolation", choices=("linear", "area"))
+    'area'
+    """
+    try:
+        known = value in choices
+    except TypeError:  # an unhashable value asked of a dict or set
+        known = False
+    if not known:
         listed = ", ".join(repr(c) for c in choices)
-        raise InvalidParameterError(f"{name} must be one of {listed}, got {value!r}.")
+        raise InvalidParameterError(
+            f"{name} must be one of {listed}, got {value!r}. Fix: pass one of those values."
+        )
     return value
 
 
 def check_bool(value, *, name: str) -> bool:
-    """Check ``value`` is ``True`` or ``False`` (a NumPy bool too)."""
+    """Check ``value`` is ``True`` or ``False`` (a NumPy bool too).
+
+    Examples
+    --------
+    >>> from m1vision._checks import check_bool
+    >>> check_bool(True, name="letterbox")
+    True
+    """
     if not isinstance(value, bool | np.bool_):
-        raise TypeError(f"{name} must be True or False, got {value!r} ({type(value).__name__}).")
+        raise InvalidTypeError(
+            f"{name} must be True or False, got {value!r} ({type(value).__name__}). Fix: pass "
+            f"{name}=True or {name}=False."
+        )
     return bool(value)
 
 
 def check_pair(value, *, name: str, kind: str = "number", what: str = "(low, high)") -> tuple:
-    """Check ``value`` is a pair of finite numbers (``kind="int"``: integers >= 1)."""
+    """Check ``value`` is a pair of finite numbers (``kind="int"``: integers >= 1).
+
+    Examples
+    --------
+    >>> from m1vision._checks import check_pair
+    >>> check_pair([64, 32], name="size", kind="int", what="(height, width)")
+    (64, 32)
+    """
     if isinstance(value, str | bytes) or not isinstance(value, Iterable):
-        raise InvalidParameterError(f"{name} must be a pair {what}, got {value!r}.")
-    items = tuple(value)
-    if len(items) != 2:
-        raise InvalidParameterError(f"{name} must be a pair {what}, got {value!r}.")
+        items = None
+    else:
+        items = tuple(value)
+    if items is None or len(items) != 2:
+        raise InvalidParameterError(
+            f"{name} must be a pair {what}, got {value!r}. Fix: pass two values as a tuple, "
+            f"{name}={what}."
+        )
     if kind == "int":
         return tuple(check_int(v, name=f"{name}[{i}]", minimum=1) for i, v in enumerate(items))
     return tuple(check_number(v, name=f"{name}[{i}]") + 0.0 for i, v in enumerate(items))

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from m1vision.errors import RecordError
+from m1vision.errors import InvalidTypeError, RecordError
 
 SCHEMA = "m1vision.experiment"
 #: The schema this version writes. Records of versions in ``_MIGRATIONS`` are upgraded on
@@ -136,7 +136,9 @@ def take_views(explorers) -> list[tuple[dict, np.ndarray, dict, list[str]]]:
     if explorers is None:
         return []
     if not isinstance(explorers, list | tuple):
-        raise TypeError(f"explorers must be a list of explorers, got {type(explorers).__name__}.")
+        raise InvalidTypeError(
+            f"explorers must be a list of explorers, got {type(explorers).__name__}."
+        )
     views = []
     for explorer in explorers:
         view = view_of(explorer)

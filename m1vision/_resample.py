@@ -12,7 +12,7 @@ import numpy as np
 
 from m1vision import geometry
 from m1vision._checks import check_reorient, check_resample
-from m1vision.errors import InvalidImageError, InvalidParameterError
+from m1vision.errors import InvalidImageError, InvalidParameterError, InvalidTypeError
 from m1vision.io import MedicalImage
 
 _ORDER = {"nearest": 0, "linear": 1, "bspline": 3}
@@ -26,7 +26,7 @@ def _geometry(image, name: str):
     if isinstance(image, np.ndarray):
         image = MedicalImage(image, metadata={"layout": "volume"})
     if not isinstance(image, MedicalImage):
-        raise TypeError(
+        raise InvalidTypeError(
             f"{name} must be a MedicalImage volume or a (Z, H, W) numpy.ndarray, got "
             f"{type(image).__name__}."
         )

@@ -10,6 +10,8 @@ class                   also a                  raised for
 ``M1VisionError``       ``Exception``           base class of all of the below
 ``InvalidImageError``   ``ValueError``          an array that is no usable image (NaN, 4-D...)
 ``InvalidParameterError`` ``ValueError``        a bad option (even blur kernel, low > high...)
+``InvalidTypeError``    ``TypeError``           an argument of the wrong type (a str where a
+                                                number goes, a path where an array goes...)
 ``ImageReadError``      ``OSError``             a file that cannot be read as an image
 ``PixelDataError``      ``OSError``             DICOM pixel data that cannot be decoded (an
                                                 ``ImageReadError``; names the transfer syntax)
@@ -55,6 +57,7 @@ __all__ = [
     "ImageWriteError",
     "InvalidImageError",
     "InvalidParameterError",
+    "InvalidTypeError",
     "JobMismatchError",
     "LabelError",
     "LabelSidecarError",
@@ -91,6 +94,13 @@ class InvalidImageError(M1VisionError, ValueError):
 
 class InvalidParameterError(M1VisionError, ValueError):
     """An option has a value outside what the function accepts."""
+
+
+class InvalidTypeError(M1VisionError, TypeError):
+    """An argument has the wrong type: a str where a number goes, a list or a path where an
+    array goes, a MedicalImage where a path goes. The message names the argument, the type
+    expected, the type that came and the fix.
+    """
 
 
 class ImageReadError(M1VisionError, OSError):

@@ -27,7 +27,7 @@ import cv2
 import numpy as np
 
 from m1vision._checks import check_image, check_int
-from m1vision.errors import InvalidImageError, InvalidParameterError
+from m1vision.errors import InvalidImageError, InvalidParameterError, InvalidTypeError
 
 __all__ = ["conv_layer_names", "grad_cam", "grad_cam_volume"]
 
@@ -116,7 +116,9 @@ def _pick_layer(model, layer) -> str:
             )
         return names[-1]
     if not isinstance(layer, str):
-        raise TypeError(f"layer must be a layer name (str) or None, got {type(layer).__name__}.")
+        raise InvalidTypeError(
+            f"layer must be a layer name (str) or None, got {type(layer).__name__}."
+        )
     try:
         found = model.get_layer(layer)
     except ValueError:
@@ -224,14 +226,14 @@ def grad_cam(
     from m1vision.inference import _backend, select_device
 
     if not isinstance(model, keras.Model):
-        raise TypeError(
+        raise InvalidTypeError(
             f"model must be a keras.Model, got {type(model).__name__}; load one with "
             "m1vision.inference.load_model(path) or keras.models.load_model(path)."
         )
     image = check_image(image)
     x = image if preprocess is None else preprocess(image)
     if not _is_array(x):
-        raise TypeError(
+        raise InvalidTypeError(
             f"preprocess must return an ndarray, got {type(x).__name__} from {preprocess!r}."
         )
     x = np.asarray(x)

@@ -20,7 +20,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from m1vision._checks import check_image, check_int, check_window
-from m1vision.errors import InvalidParameterError
+from m1vision.errors import InvalidParameterError, InvalidTypeError
 from m1vision.preprocess import to_uint8
 
 __all__ = [
@@ -57,7 +57,7 @@ def _check_titles(titles, n: int, *, name: str = "titles") -> list[str | None]:
     if titles is None:
         return [None] * n
     if isinstance(titles, str) or not isinstance(titles, Sequence):
-        raise TypeError(f"{name} must be a list of {n} strings, got {titles!r}.")
+        raise InvalidTypeError(f"{name} must be a list of {n} strings, got {titles!r}.")
     if len(titles) != n:
         raise InvalidParameterError(f"{name} has {len(titles)} entries for {n} image(s).")
     return [None if t is None else str(t) for t in titles]
@@ -102,7 +102,7 @@ def show(
     if isinstance(images, np.ndarray):
         images = [images]
     if not isinstance(images, Sequence) or isinstance(images, str):
-        raise TypeError(
+        raise InvalidTypeError(
             f"images must be an array or a list of arrays, got {type(images).__name__}."
         )
     if len(images) == 0:
@@ -217,7 +217,7 @@ def figure_to_png(fig: Figure, *, dpi: float | None = None) -> bytes:
     b'\\x89PNG'
     """
     if not isinstance(fig, Figure):
-        raise TypeError(f"fig must be a matplotlib Figure, got {type(fig).__name__}.")
+        raise InvalidTypeError(f"fig must be a matplotlib Figure, got {type(fig).__name__}.")
     if not isinstance(fig.canvas, FigureCanvasAgg):
         FigureCanvasAgg(fig)  # attaches itself as fig.canvas
     buf = io.BytesIO()

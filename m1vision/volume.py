@@ -35,7 +35,7 @@ import numpy as np
 from m1vision._checks import check_axis, check_volume, check_workers
 from m1vision._progress import track
 from m1vision._resample import orientation_of, reorient, resample
-from m1vision.errors import InvalidImageError, VolumeSliceError
+from m1vision.errors import InvalidImageError, InvalidTypeError, VolumeSliceError
 from m1vision.io import MedicalImage
 
 __all__ = [
@@ -65,7 +65,7 @@ def as_volume(image, *, name: str = "image") -> MedicalImage:
     elif isinstance(image, np.ndarray):
         pixels = image
     else:
-        raise TypeError(
+        raise InvalidTypeError(
             f"{name} must be a MedicalImage volume or a (Z, H, W) numpy.ndarray, got "
             f"{type(image).__name__}; read a volume with m1vision.io.read_any."
         )
@@ -189,7 +189,7 @@ def apply_volume(
     ((4, 64, 64), 'uint8', 255)
     """
     if not callable(func):
-        raise TypeError(
+        raise InvalidTypeError(
             f"func must be callable (a Pipeline or a function of one 2-D array), got "
             f"{type(func).__name__}."
         )

@@ -37,7 +37,7 @@ from m1vision.batch._resume import (
     decide,
     relative_output,
 )
-from m1vision.errors import InvalidParameterError
+from m1vision.errors import InvalidParameterError, InvalidTypeError
 
 #: The default executor runs processes (rather than threads) from this many workers on, for
 #: batches of at least PROCESS_MIN_ITEMS_PER_WORKER inputs per worker. See
@@ -358,7 +358,7 @@ def run(
     if chunksize is not None:
         chunksize = check_int(chunksize, name="chunksize", minimum=1)
     if executor is not None and not isinstance(executor, Executor):
-        raise TypeError(
+        raise InvalidTypeError(
             "executor must be a concurrent.futures.Executor (a ThreadPoolExecutor, a "
             "ProcessPoolExecutor, or a Dask client.get_executor()), got "
             f"{type(executor).__name__}."

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from m1vision._hashing import walk_entries
-from m1vision.errors import ImageReadError, InvalidParameterError
+from m1vision.errors import ImageReadError, InvalidParameterError, InvalidTypeError
 
 
 class Input:
@@ -205,7 +205,9 @@ def register_input_kind(kind: InputKind) -> InputKind:
     >>> unregister_input_kind("doc_raw")
     """
     if not isinstance(kind, InputKind):
-        raise TypeError(f"kind must be an m1vision.batch.InputKind, got {type(kind).__name__}.")
+        raise InvalidTypeError(
+            f"kind must be an m1vision.batch.InputKind, got {type(kind).__name__}."
+        )
     if kind.name == IMAGE_KIND.name:
         raise InvalidParameterError(
             f"the input kind name {kind.name!r} is the built-in one; choose another name."
@@ -253,14 +255,14 @@ def as_path_list(inputs) -> list:
     if isinstance(inputs, str | os.PathLike):
         return [inputs]
     if isinstance(inputs, bytes | Mapping) or not isinstance(inputs, Iterable):
-        raise TypeError(
+        raise InvalidTypeError(
             "inputs must be a path (str or pathlib.Path) of a file or folder, or a list of "
             f"them, got {type(inputs).__name__}."
         )
     items = list(inputs)
     for i, item in enumerate(items):
         if not isinstance(item, str | os.PathLike):
-            raise TypeError(
+            raise InvalidTypeError(
                 f"inputs[{i}] must be a path (str or pathlib.Path), got {type(item).__name__}."
             )
     return items

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import re
 
-from m1vision.errors import InvalidParameterError
+from m1vision.errors import InvalidParameterError, InvalidTypeError
 
 
 def _resolve_device(tf, device: str) -> str:
     if not isinstance(device, str):
-        raise TypeError(f"device must be a string like '/CPU:0', got {type(device).__name__}")
+        raise InvalidTypeError(
+            f"device must be a string like '/CPU:0', got {type(device).__name__}"
+        )
     m = re.fullmatch(r"/?(?:device:)?([A-Za-z]+):(\d+)", device.strip())
     available = [d.name for d in tf.config.list_logical_devices()]
     if m:

@@ -16,7 +16,12 @@ import numpy as np
 
 from m1vision._checks import check_bool, check_choice, check_int
 from m1vision.draw._overlays import _check_alpha
-from m1vision.errors import InvalidImageError, InvalidParameterError, LabelValueError
+from m1vision.errors import (
+    InvalidImageError,
+    InvalidParameterError,
+    InvalidTypeError,
+    LabelValueError,
+)
 
 __all__ = [
     "COMPARE_STYLES",
@@ -51,8 +56,10 @@ _MAX_LUT = 1 << 16
 def _check_picture(picture) -> np.ndarray:
     """A BGR uint8 picture (a gray uint8 one is made BGR); anything else is an error."""
     if not isinstance(picture, np.ndarray):
-        raise TypeError(
-            f"picture must be a numpy.ndarray (H, W, 3) BGR uint8, got {type(picture).__name__}."
+        raise InvalidTypeError(
+            f"picture must be a numpy.ndarray (H, W, 3) BGR uint8, got {type(picture).__name__}. "
+            "Fix: make one from an image first, e.g. "
+            "m1vision.preprocess.to_bgr(m1vision.preprocess.to_uint8(image.pixels))."
         )
     if picture.dtype != np.uint8:
         raise InvalidImageError(
@@ -67,7 +74,10 @@ def _check_picture(picture) -> np.ndarray:
             "picture: cv2.cvtColor(picture, cv2.COLOR_BGRA2BGR) first."
         )
     if picture.size == 0:
-        raise InvalidImageError(f"picture is empty (shape {picture.shape}).")
+        raise InvalidImageError(
+            f"picture is empty (shape {picture.shape}); expected at least one pixel. Fix: pass "
+            "the picture of the slice the labels are drawn on."
+        )
     return picture
 
 
@@ -78,9 +88,10 @@ def _check_slice(labels) -> tuple[np.ndarray, dict | None]:
         info = labels.metadata.get("labels")
         labels = labels.pixels
     if not isinstance(labels, np.ndarray):
-        raise TypeError(
+        raise InvalidTypeError(
             "labels must be a 2-D integer numpy.ndarray (a label slice) or a 2-D label map, "
-            f"got {type(labels).__name__}."
+            f"got {type(labels).__name__}. Fix: read a label map with "
+            "m1vision.labels.read_labels and pass one slice, e.g. labels.pixels[k]."
         )
     if labels.ndim != 2:
         raise InvalidImageError(
@@ -88,7 +99,10 @@ def _check_slice(labels) -> tuple[np.ndarray, dict | None]:
             "a volume, e.g. labels.pixels[k]."
         )
     if labels.size == 0:
-        raise InvalidImageError(f"labels is empty (shape {labels.shape}).")
+        raise InvalidImageError(
+            f"labels is empty (shape {labels.shape}); expected a slice of at least one pixel. "
+            "Fix: pass the label slice of the picture, e.g. labels.pixels[k]."
+        )
     if labels.dtype == np.bool_:
         return labels.view(np.uint8), info
     if labels.dtype.kind not in "iu":
@@ -125,9 +139,10 @@ def _check_info(labels_info) -> dict[int, dict]:
     if labels_info is None:
         return {}
     if not isinstance(labels_info, dict):
-        raise TypeError(
+        raise InvalidTypeError(
             'labels_info must be a dict {value: {"name": str, "color": [r, g, b]}} as in a '
-            f'label map\'s metadata["labels"], got {type(labels_info).__name__}.'
+            f'label map\'s metadata["labels"], got {type(labels_info).__name__}. Fix: pass '
+            'the label map itself, its metadata["labels"], or None.'
         )
     out = {}
     for key, entry in labels_info.items():
@@ -135,7 +150,8 @@ def _check_info(labels_info) -> dict[int, dict]:
             value = int(key)
         except (TypeError, ValueError):
             raise InvalidParameterError(
-                f"labels_info keys must be label values (integers), got {key!r}."
+                f"labels_info keys must be label values (integers), got {key!r}. Fix: key "
+                'each entry by its value, e.g. {1: {"name": "liver", "color": [230, 25, 75]}}.'
             ) from None
         if value > 0:
             out[value] = entry
@@ -144,14 +160,16 @@ def _check_info(labels_info) -> dict[int, dict]:
 
 def _check_hidden(hidden) -> set[int]:
     if isinstance(hidden, str | bytes) or not hasattr(hidden, "__iter__"):
-        raise TypeError(
-            f"hidden must be a collection of label values, e.g. (2, 5), got {hidden!r}."
+        raise InvalidTypeError(
+            f"hidden must be a collection of label values, got {hidden!r}. Fix: pass a tuple "
+            "of integers, e.g. hidden=(2, 5)."
         )
     out = set()
     for v in hidden:
         if isinstance(v, bool) or not isinstance(v, numbers.Integral):
             raise InvalidParameterError(
-                f"hidden must hold label values (integers), got {v!r} in {hidden!r}."
+                f"hidden must hold label values (integers), got {v!r} in {hidden!r}. Fix: pass "
+                "whole numbers, e.g. hidden=(2, 5)."
             )
         out.add(int(v))
     return out
@@ -353,6 +371,39 @@ def legend_entries(labels_info=None, *, values=None, hidden=()) -> list[tuple[in
     return out
 
 
+def _check_entries(entries) -> list[tuple[int, str, tuple[int, int, int]]]:
+    """Legend entries ``[(value, name, (b, g, r)), ...]`` as :func:`legend_entries` gives."""
+    if isinstance(entries, str | bytes | np.ndarray) or not hasattr(entries, "__iter__"):
+        raise InvalidTypeError(
+            "entries must be a list of (value, name, (b, g, r)) tuples, got "
+            f"{type(entries).__name__}. Fix: make them with "
+            "m1vision.draw.legend_entries(label_map)."
+        )
+    out = []
+    for i, entry in enumerate(entries):
+        ok = isinstance(entry, tuple | list) and len(entry) == 3
+        if ok:
+            value, name, colour = entry
+            ok = (
+                isinstance(value, numbers.Integral)
+                and not isinstance(value, bool)
+                and isinstance(colour, tuple | list | np.ndarray)
+                and len(colour) == 3
+                and all(
+                    isinstance(c, numbers.Integral) and not isinstance(c, bool) and 0 <= c <= 255
+                    for c in colour
+                )
+            )
+        if not ok:
+            raise InvalidParameterError(
+                f"entries[{i}] must be (value, name, (b, g, r)) with an integer value and "
+                f"colour components 0-255, got {entry!r}. Fix: make the entries with "
+                "m1vision.draw.legend_entries(label_map)."
+            )
+        out.append((int(value), str(name), tuple(int(c) for c in colour)))
+    return out
+
+
 def legend_html(entries) -> str:
     """An HTML legend of :func:`legend_entries`: one swatch and "value name" per line.
 
@@ -365,7 +416,7 @@ def legend_html(entries) -> str:
     '<div class="m1vision-legend"><div><span style="display:inline-block;width:0.9em;height:0.9em;background:rgb(230,25,75);margin-right:0.4em"></span>1 liver &lt;L&gt;</div></div>'
     """  # noqa: E501
     lines = []
-    for value, name, (b, g, r) in entries:
+    for value, name, (b, g, r) in _check_entries(entries):
         swatch = (
             '<span style="display:inline-block;width:0.9em;height:0.9em;'
             f'background:rgb({int(r)},{int(g)},{int(b)});margin-right:0.4em"></span>'
@@ -389,7 +440,7 @@ def draw_legend(entries, *, row_height: int = 18, width: int = 220) -> np.ndarra
     """
     row_height = check_int(row_height, name="row_height", minimum=8)
     width = check_int(width, name="width", minimum=32)
-    entries = list(entries)
+    entries = _check_entries(entries)
     out = np.zeros((len(entries) * row_height + 4, width, 3), np.uint8)
     scale = row_height / 36.0
     for i, (value, name, colour) in enumerate(entries):

@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 
 from m1vision._checks import check_choice, check_image, check_int, check_number
-from m1vision.errors import InvalidImageError, InvalidParameterError
+from m1vision.errors import InvalidImageError, InvalidParameterError, InvalidTypeError
 from m1vision.preprocess import to_bgr, to_uint8
 
 __all__ = [
@@ -104,33 +104,56 @@ def _check_same_size(array: np.ndarray, image: np.ndarray, *, name: str) -> None
 def _check_mask(mask, *, name: str = "mask") -> np.ndarray:
     """A 2-D mask as bool (non-zero = inside)."""
     if not isinstance(mask, np.ndarray):
-        raise TypeError(f"{name} must be a 2-D numpy.ndarray, got {type(mask).__name__}.")
+        raise InvalidTypeError(
+            f"{name} must be a 2-D numpy.ndarray (H, W), got {type(mask).__name__}. Fix: "
+            f"convert it with numpy.asarray({name}); of a MedicalImage pass one slice of its "
+            "pixels, e.g. labels.pixels[k]."
+        )
     if mask.ndim != 2:
-        raise InvalidImageError(f"{name} must be 2-D (H, W), got shape {mask.shape}.")
+        raise InvalidImageError(
+            f"{name} must be 2-D (H, W), got shape {mask.shape}. Fix: pass one slice of a "
+            f"volume, e.g. {name}[k]."
+        )
     if mask.size == 0:
-        raise InvalidImageError(f"{name} is empty (shape {mask.shape}).")
+        raise InvalidImageError(
+            f"{name} is empty (shape {mask.shape}); expected at least one pixel. Fix: pass "
+            "the mask of the image it goes with."
+        )
     if mask.dtype != np.bool_ and not np.issubdtype(mask.dtype, np.number):
-        raise InvalidImageError(f"{name} must be bool or numeric, got dtype {mask.dtype}.")
+        raise InvalidImageError(
+            f"{name} must be bool or numeric, got dtype {mask.dtype}. Fix: convert it, e.g. "
+            f"{name}.astype(bool)."
+        )
     return mask != 0
 
 
 def _check_heatmap(heatmap) -> np.ndarray:
     """A 2-D heatmap as float32 in [0, 1] (uint8 is taken as 0-255)."""
     if not isinstance(heatmap, np.ndarray):
-        raise TypeError(f"heatmap must be a 2-D numpy.ndarray, got {type(heatmap).__name__}.")
+        raise InvalidTypeError(
+            f"heatmap must be a 2-D numpy.ndarray (H, W), got {type(heatmap).__name__}. Fix: "
+            "convert it with numpy.asarray(heatmap), or pass what m1vision.explain.grad_cam "
+            "returns."
+        )
     if heatmap.ndim != 2 or heatmap.size == 0:
         raise InvalidImageError(
-            f"heatmap must be a non-empty 2-D (H, W) array, got shape {heatmap.shape}."
+            f"heatmap must be a non-empty 2-D (H, W) array, got shape {heatmap.shape}. Fix: "
+            "pass one map, e.g. heatmap[k] of a volume's Grad-CAM."
         )
     if heatmap.dtype == np.uint8:
         return heatmap.astype(np.float32) / np.float32(255.0)
     if not np.issubdtype(heatmap.dtype, np.floating):
         raise InvalidImageError(
-            f"heatmap must be float in [0, 1] (or uint8 0-255), got dtype {heatmap.dtype}."
+            f"heatmap must be float in [0, 1] (or uint8 0-255), got dtype {heatmap.dtype}. "
+            "Fix: scale it first, e.g. m1vision.preprocess.normalize(heatmap)."
         )
     heat = heatmap.astype(np.float32)
     if not np.isfinite(heat).all():
-        raise InvalidImageError("heatmap holds NaN or infinite values.")
+        bad = int(np.count_nonzero(~np.isfinite(heat)))
+        raise InvalidImageError(
+            f"heatmap holds {bad} NaN or infinite value(s) (shape {heat.shape}); expected "
+            "values in [0, 1]. Fix: replace them first, e.g. numpy.nan_to_num(heatmap, nan=0.0)."
+        )
     lo, hi = float(heat.min()), float(heat.max())
     if lo < 0.0 or hi > 1.0:
         raise InvalidImageError(
@@ -323,7 +346,7 @@ def mask_contours(mask: np.ndarray) -> list[np.ndarray]:
 
 def _check_contours(contours) -> list[np.ndarray]:
     if isinstance(contours, np.ndarray) or not isinstance(contours, list | tuple):
-        raise TypeError(
+        raise InvalidTypeError(
             "contours must be a list of (K, 1, 2) point arrays, as mask_contours returns, got "
             f"{type(contours).__name__}."
         )
@@ -397,7 +420,7 @@ def _check_boxes(boxes) -> list[tuple[int, int, int, int]]:
             )
         boxes = boxes.tolist()
     if not isinstance(boxes, list | tuple):
-        raise TypeError(
+        raise InvalidTypeError(
             f"boxes must be a list of (x, y, w, h) tuples or an (N, 4) array, got "
             f"{type(boxes).__name__}."
         )

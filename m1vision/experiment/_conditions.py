@@ -10,6 +10,8 @@ from typing import Any
 
 import numpy as np
 
+from m1vision.errors import InvalidTypeError
+
 _PACKAGES = (
     "numpy",
     "opencv-python",
@@ -47,7 +49,7 @@ def set_seed(seed: int, *, tensorflow: bool | None = None) -> None:
     True
     """
     if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
-        raise TypeError(f"seed must be a non-negative integer, got {seed!r}.")
+        raise InvalidTypeError(f"seed must be a non-negative integer, got {seed!r}.")
     seed = int(seed)
     random.seed(seed)
     np.random.seed(seed % 2**32)  # noqa: NPY002 - the global generator is what users' code uses

@@ -13,7 +13,7 @@ from m1vision._atomic import atomic_write_json
 from m1vision._hashing import file_sha256
 from m1vision._record import SCHEMA, SCHEMA_VERSION, array_sha256, take_views, write_views
 from m1vision._record import portable as _portable
-from m1vision.errors import OutputExistsError, RecordError
+from m1vision.errors import InvalidTypeError, OutputExistsError, RecordError
 from m1vision.experiment._conditions import _git_commit, environment, set_seed
 from m1vision.experiment._work import _predictor_config, _run_pipeline, _summary
 
@@ -103,7 +103,9 @@ def record(
             f"name must be 1-64 letters, digits, '.', '-' or '_' (a folder name), got {name!r}."
         )
     if not isinstance(pipeline, Pipeline):
-        raise TypeError(f"pipeline must be an m1vision.pipeline.Pipeline, got {type(pipeline)}.")
+        raise InvalidTypeError(
+            f"pipeline must be an m1vision.pipeline.Pipeline, got {type(pipeline)}."
+        )
     if not (isinstance(tolerance, int | float) and 0 <= tolerance < 1):
         raise RecordError(f"tolerance must be a number in [0, 1), got {tolerance!r}.")
     predictor_config = _predictor_config(predictor) if predictor is not None else None

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from m1vision._hashing import path_sha256, snapshot
-from m1vision.errors import InvalidParameterError, ModelLoadError
+from m1vision.errors import InvalidParameterError, InvalidTypeError, ModelLoadError
 from m1vision.inference import _backend
 
 
@@ -369,12 +369,12 @@ def load_model(path, *, safe_mode: bool = True, custom_objects: dict | None = No
     (None, 8, 8, 1)
     """
     if not isinstance(path, str | os.PathLike):
-        raise TypeError(
+        raise InvalidTypeError(
             f"path must be a str or path-like naming a .keras file or a SavedModel folder, "
             f"got {type(path).__name__}."
         )
     if not isinstance(safe_mode, bool):
-        raise TypeError(f"safe_mode must be True or False, got {safe_mode!r}.")
+        raise InvalidTypeError(f"safe_mode must be True or False, got {safe_mode!r}.")
     p = Path(path)
     if not p.exists():
         raise ModelLoadError(
@@ -465,7 +465,7 @@ def model_input_spec(model) -> tuple[tuple, str]:
             )
         return model.input_shape, model.input_dtype
     if isinstance(model, str | os.PathLike) or not callable(model):
-        raise TypeError(
+        raise InvalidTypeError(
             f"model must be a Keras model or a loaded SavedModel, got {type(model).__name__}; "
             "load a file with m1vision.inference.load_model(path) first."
         )

@@ -20,7 +20,7 @@ import numpy as np
 
 from m1vision._checks import check_int, check_workers
 from m1vision._progress import progress as _progress
-from m1vision.errors import InvalidParameterError
+from m1vision.errors import InvalidParameterError, InvalidTypeError
 from m1vision.inference import _backend, _prepare
 from m1vision.inference._device import DeviceChoice, select_device
 from m1vision.inference._models import (
@@ -140,7 +140,7 @@ class Predictor(PredictorConfig, PredictorFeed):
         self._set_model(model)
         # 2. how inputs are prepared and batched
         if preprocess is not None and not callable(preprocess):
-            raise TypeError(
+            raise InvalidTypeError(
                 f"preprocess must be a callable (image -> image) or a m1vision.pipeline."
                 f"Pipeline, got {type(preprocess).__name__}."
             )
@@ -200,10 +200,12 @@ class Predictor(PredictorConfig, PredictorFeed):
     def _set_outputs(self, labels, top_k, from_logits) -> None:
         self.top_k = check_int(top_k, name="top_k", minimum=1)
         if from_logits is not None and not isinstance(from_logits, bool):
-            raise TypeError(f"from_logits must be True, False or None, got {from_logits!r}.")
+            raise InvalidTypeError(f"from_logits must be True, False or None, got {from_logits!r}.")
         if labels is not None:
             if isinstance(labels, str) or not all(isinstance(v, str) for v in labels):
-                raise TypeError(f"labels must be a sequence of class names (str), got {labels!r}.")
+                raise InvalidTypeError(
+                    f"labels must be a sequence of class names (str), got {labels!r}."
+                )
             labels = list(labels)
             if self.num_classes is not None and len(labels) != self.num_classes:
                 raise InvalidParameterError(
@@ -228,7 +230,7 @@ class Predictor(PredictorConfig, PredictorFeed):
                 )
             return device
         if not isinstance(device, str):
-            raise TypeError(
+            raise InvalidTypeError(
                 f"device must be 'auto', 'gpu', 'cpu' or a DeviceChoice, got {device!r}."
             )
         return select_device(device)
@@ -314,7 +316,7 @@ class Predictor(PredictorConfig, PredictorFeed):
         try:
             return list(images)
         except TypeError:
-            raise TypeError(
+            raise InvalidTypeError(
                 f"images must be a path, an ndarray, a MedicalImage or a list of them, got "
                 f"{type(images).__name__}."
             ) from None

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from m1vision.errors import InvalidParameterError
+from m1vision.errors import InvalidParameterError, InvalidTypeError
 
 if TYPE_CHECKING:
     from m1vision.inference._predictor import Predictor
@@ -93,7 +93,9 @@ class PredictorConfig:
             ``config`` is no dict, lacks a key, or has keys :meth:`to_config` does not write.
         """
         if not isinstance(config, dict):
-            raise TypeError(f"config must be a dict (from to_config), got {type(config).__name__}.")
+            raise InvalidTypeError(
+                f"config must be a dict (from to_config), got {type(config).__name__}."
+            )
         required = {"model", "preprocess", "batch_size", "labels", "top_k", "from_logits"}
         known = required | {"workers", "prefetch", "executor", "prepare_on", "device", "backend"}
         missing, unknown = sorted(required - set(config)), sorted(set(config) - known)

@@ -38,7 +38,7 @@ import cv2
 import numpy as np
 
 from m1vision._checks import available_cores, check_image
-from m1vision.errors import InvalidImageError, InvalidParameterError
+from m1vision.errors import InvalidImageError, InvalidParameterError, InvalidTypeError
 from m1vision.inference._predictions import _describe
 
 
@@ -68,7 +68,7 @@ def load_item(item) -> np.ndarray:
                 "classifies 2-D images: pass its slices (list(volume))."
             )
         return item
-    raise TypeError(
+    raise InvalidTypeError(
         f"each input must be a path, a numpy.ndarray or a MedicalImage, got {type(item).__name__}."
     )
 
@@ -80,7 +80,9 @@ def load_checked(item, steps=None) -> np.ndarray:
     if steps is not None:
         image = steps(image)
         if not isinstance(image, np.ndarray):
-            raise TypeError(f"preprocess must return a numpy.ndarray, got {type(image).__name__}.")
+            raise InvalidTypeError(
+                f"preprocess must return a numpy.ndarray, got {type(image).__name__}."
+            )
     if image.ndim == 3 and image.shape[2] not in (1, 3, 4):
         raise InvalidImageError(
             f"input of shape {image.shape} looks like a (Z, H, W) volume; Predictor "
@@ -130,7 +132,7 @@ def slices_of(image, axis) -> list[np.ndarray]:
     from m1vision.volume import volume_slices
 
     if not isinstance(getattr(image, "pixels", None), np.ndarray):
-        raise TypeError(
+        raise InvalidTypeError(
             f"image must be a MedicalImage volume (e.g. from m1vision.io.read_nifti), got "
             f"{type(image).__name__}; wrap an array as MedicalImage(pixels, spacing=...)."
         )

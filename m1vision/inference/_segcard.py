@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from m1vision.errors import InvalidParameterError, SegmentationModelError
+from m1vision.errors import InvalidParameterError, InvalidTypeError, SegmentationModelError
 
 SECTION = "segmentation"
 _KEYS = {"mode", "spacing", "window", "divisible_by", "channels", "intensity", "labels"}
@@ -59,7 +59,7 @@ def read_card(card, model_path=None) -> tuple[dict, str]:
                 "pass card= a dict."
             ) from None
     if not isinstance(card, dict):
-        raise TypeError(f"card must be a dict or a path, got {type(card).__name__}.")
+        raise InvalidTypeError(f"card must be a dict or a path, got {type(card).__name__}.")
     section = card.get(SECTION, card if set(card) <= _KEYS else {})
     if not isinstance(section, dict):
         raise SegmentationModelError(
@@ -126,7 +126,9 @@ def label_entries(given, num_classes: int, *, name: str) -> dict[int, dict]:
     if given is None:
         return {}
     if isinstance(given, str):
-        raise TypeError(f"{name} must be a list of names or a dict, got the string {given!r}.")
+        raise InvalidTypeError(
+            f"{name} must be a list of names or a dict, got the string {given!r}."
+        )
     items = dict(enumerate(given)) if not isinstance(given, dict) else given
     top = max(num_classes - 1, 1)  # one sigmoid channel: label 1
     out = {}

@@ -44,7 +44,12 @@ from pathlib import Path
 
 from m1vision.batch import BatchItem, Job, collect, get_input_kind, input_kinds
 from m1vision.batch import run as run_batch
-from m1vision.errors import InvalidParameterError, ModelLoadError, SegReferenceError
+from m1vision.errors import (
+    InvalidParameterError,
+    InvalidTypeError,
+    ModelLoadError,
+    SegReferenceError,
+)
 
 FORMATS = {"nifti": ".nii.gz", "seg": ".dcm"}
 STATS_SUFFIX = ".stats.csv"
@@ -296,7 +301,7 @@ def segment_folder(
     if format not in FORMATS:
         raise InvalidParameterError(f"format must be 'nifti' or 'seg', got {format!r}.")
     if not isinstance(stats, bool):
-        raise TypeError(f"stats must be True or False, got {stats!r}.")
+        raise InvalidTypeError(f"stats must be True or False, got {stats!r}.")
     from m1vision._checks import check_int
 
     workers = 1 if workers is None else check_int(workers, name="workers", minimum=1)

@@ -12,6 +12,7 @@ import numpy as np
 from m1vision._checks import check_int
 from m1vision.errors import (
     InvalidParameterError,
+    InvalidTypeError,
     SegmentationModelError,
 )
 from m1vision.inference import _backend, _blend, _segcard, _windows
@@ -206,13 +207,13 @@ class Segmenter(_Planning):
         self.overlap = overlap
         self.batch_size = check_int(batch_size, name="batch_size", minimum=1)
         if not isinstance(tta, bool):
-            raise TypeError(f"tta must be True or False, got {tta!r}.")
+            raise InvalidTypeError(f"tta must be True or False, got {tta!r}.")
         self.tta = tta
         if axis not in (0, 1, 2):
             raise InvalidParameterError(f"axis must be 0, 1 or 2, got {axis!r}.")
         self.axis = int(axis)
         if preprocess is not None and not callable(preprocess):
-            raise TypeError(
+            raise InvalidTypeError(
                 "preprocess must be a callable (array -> array) or a m1vision.pipeline."
                 f"Pipeline, got {type(preprocess).__name__}."
             )
@@ -263,7 +264,7 @@ class Segmenter(_Planning):
         elif isinstance(device, str):
             self.device = select_device(device)
         else:
-            raise TypeError(
+            raise InvalidTypeError(
                 f"device must be 'auto', 'gpu', 'cpu' or a DeviceChoice, got {device!r}."
             )
         self._fn = _backend.Compiled(model, shape, dtype, self.device.name)

@@ -10,6 +10,7 @@ import numpy as np
 from m1vision.errors import (
     InvalidImageError,
     InvalidParameterError,
+    InvalidTypeError,
     MemoryBudgetError,
     SegmentationModelError,
 )
@@ -51,7 +52,7 @@ class _Planning:
                 image, metadata={"layout": "volume" if image.ndim == 3 else "slice"}
             )
         if not isinstance(image, MedicalImage):
-            raise TypeError(
+            raise InvalidTypeError(
                 f"image must be a MedicalImage or a numpy.ndarray, got {type(image).__name__}; "
                 "read a scan with m1vision.io.read_any."
             )

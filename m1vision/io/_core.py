@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
+from m1vision._checks import check_path
 from m1vision.errors import ImageReadError
 
 # What pathlib's exists() takes for "no such file" (a missing file, a broken link...).
@@ -81,12 +82,7 @@ class MedicalImage:
 
 def _check_file(path) -> Path:
     """Return ``path`` as a Path after checking it is a readable, non-empty regular file."""
-    if not isinstance(path, str) and not hasattr(path, "__fspath__"):
-        raise TypeError(
-            f"path must be a str or pathlib.Path, got {type(path).__name__}; "
-            "to decode bytes in memory use cv2.imdecode."
-        )
-    p = Path(path)
+    p = Path(check_path(path))
     try:  # one stat for every check (batch runs read thousands of files)
         st = os.stat(p)
     except OSError as exc:

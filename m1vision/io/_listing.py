@@ -21,6 +21,7 @@ from m1vision._checks import check_workers
 from m1vision._progress import track
 from m1vision.errors import (
     ImageReadError,
+    InvalidTypeError,
 )
 from m1vision.geometry import orientation_problem, plane_name
 from m1vision.io._dicom import _first, _floats
@@ -166,7 +167,9 @@ class _Slice:
 
 def _check_folder(folder) -> Path:
     if not isinstance(folder, str) and not hasattr(folder, "__fspath__"):
-        raise TypeError(f"folder must be a str or pathlib.Path, got {type(folder).__name__}.")
+        raise InvalidTypeError(
+            f"folder must be a str or pathlib.Path, got {type(folder).__name__}."
+        )
     p = Path(folder)
     if not p.exists():
         raise ImageReadError(p, "no such folder; check the path and the working folder.")

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
-from m1vision.errors import ImageReadError, InvalidParameterError
+from m1vision._checks import check_path
+from m1vision.errors import ImageReadError, InvalidParameterError, InvalidTypeError
 from m1vision.geometry import canonical_to_layout, check_affine, default_affine
 from m1vision.io._core import MedicalImage, _check_file, _read_bytes
 from m1vision.io._sniff import (
@@ -296,7 +297,7 @@ def write_nifti(path, image, *, affine=None, overwrite: bool = False):
     from m1vision._atomic import atomic_write_bytes
     from m1vision.errors import ImageWriteError, InvalidImageError
 
-    p = Path(path)
+    p = Path(check_path(path, call="write_nifti(path, image)"))
     name = p.name.lower()
     if not name.endswith((".nii", ".nii.gz")):
         raise InvalidParameterError(
@@ -308,8 +309,9 @@ def write_nifti(path, image, *, affine=None, overwrite: bool = False):
     window = image.window if isinstance(image, MedicalImage) else None
     pixels = image.pixels if isinstance(image, MedicalImage) else image
     if not isinstance(pixels, np.ndarray):
-        raise TypeError(
-            f"image must be a MedicalImage or a numpy.ndarray, got {type(image).__name__}."
+        raise InvalidTypeError(
+            f"image must be a MedicalImage or a numpy.ndarray, got {type(image).__name__}. "
+            "Fix: read one with m1vision.io.read_any, or convert it with numpy.asarray(image)."
         )
     if pixels.ndim == 2:
         pixels = pixels[None]

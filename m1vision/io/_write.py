@@ -8,7 +8,13 @@ import cv2
 import numpy as np
 
 from m1vision._atomic import atomic_write_bytes
-from m1vision.errors import ImageWriteError, InvalidImageError, InvalidParameterError
+from m1vision._checks import check_path
+from m1vision.errors import (
+    ImageWriteError,
+    InvalidImageError,
+    InvalidParameterError,
+    InvalidTypeError,
+)
 from m1vision.io._core import MedicalImage
 
 #: Formats :func:`write_image` can write, by suffix, with the dtypes each accepts.
@@ -94,10 +100,17 @@ def write_image(
     ...
     m1vision.errors.OutputExistsError: ...
     """
+    p = Path(check_path(path, call="write_image(path, image)"))
+    if isinstance(image, MedicalImage):
+        raise InvalidTypeError(
+            "image must be a numpy.ndarray, got a MedicalImage. Fix: pass image.pixels, as in "
+            "write_image(path, image.pixels), or write a volume with write_nifti."
+        )
     if not isinstance(image, np.ndarray):
-        hint = " (a MedicalImage: pass image.pixels)" if isinstance(image, MedicalImage) else ""
-        raise TypeError(f"image must be a numpy.ndarray, got {type(image).__name__}{hint}.")
-    p = Path(path)
+        raise InvalidTypeError(
+            f"image must be a numpy.ndarray, got {type(image).__name__}. Fix: convert it with "
+            "numpy.asarray(image)."
+        )
     suffix = p.suffix.lower()
     if suffix not in _WRITE_DTYPES:
         raise InvalidParameterError(

@@ -7,7 +7,7 @@ import numbers
 import numpy as np
 
 from m1vision import geometry as geom
-from m1vision.errors import GridMismatchError, InvalidImageError, LabelValueError
+from m1vision.errors import GridMismatchError, InvalidImageError, InvalidTypeError, LabelValueError
 from m1vision.io import MedicalImage
 
 #: The default palette, ``[r, g, b]`` 0-255: label value ``v`` >= 1 takes entry
@@ -204,7 +204,7 @@ def label_map(pixels, *, like=None, spacing=None, affine=None, labels=None) -> M
     ('uint8', 'liver', 'label 1')
     """
     if not isinstance(pixels, np.ndarray):
-        raise TypeError(f"pixels must be a numpy.ndarray, got {type(pixels).__name__}.")
+        raise InvalidTypeError(f"pixels must be a numpy.ndarray, got {type(pixels).__name__}.")
     px = _integer_pixels(pixels, "pixels")
     if px.ndim not in (2, 3):
         raise InvalidImageError(
@@ -241,7 +241,7 @@ def grid_of(image, name: str):
         return shape, image.spacing, None if a is None else np.asarray(a, float)
     if isinstance(image, np.ndarray):
         return image.shape, None, None
-    raise TypeError(
+    raise InvalidTypeError(
         f"{name} must be a MedicalImage or a numpy.ndarray, got {type(image).__name__}."
     )
 
@@ -346,7 +346,7 @@ def check_labels(labels, *, like=None, name: str = "labels") -> MedicalImage:
             check_grid(lm, like, name=name, image_name="like")
         return lm
     if not isinstance(labels, MedicalImage):
-        raise TypeError(
+        raise InvalidTypeError(
             f"{name} must be a label map (MedicalImage) or an integer numpy.ndarray, got "
             f"{type(labels).__name__}; read one with m1vision.labels.read_labels."
         )

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from m1vision._atomic import atomic_write_text, check_versioned, versioned
+from m1vision._checks import check_path
 from m1vision.errors import (
     InvalidParameterError,
     LabelSidecarError,
@@ -53,7 +54,7 @@ def sidecar_path(path) -> Path:
     >>> sidecar_path("out/liver.nii.gz").as_posix()
     'out/liver.json'
     """
-    p = Path(path)
+    p = Path(check_path(path))
     return _stem(p).with_name(_stem(p).name + ".json")
 
 
@@ -205,7 +206,7 @@ def read_labels(path, *, like=None, overlap: str = "error"):
 
     if overlap not in ("error", "split"):
         raise InvalidParameterError(f"overlap must be 'error' or 'split', got {overlap!r}.")
-    p = Path(path)
+    p = Path(check_path(path))
     if _kind(p, "read") == "seg":
         return read_seg(p, like=like, overlap=overlap)
     from m1vision.io import read_nifti
@@ -289,7 +290,7 @@ def write_labels(path, labels, *, like=None, source=None, overwrite: bool = Fals
     from m1vision.labels._core import check_labels
     from m1vision.labels._seg import write_seg
 
-    p = Path(path)
+    p = Path(check_path(path, call="write_labels(path, labels)"))
     kind = _kind(p, "write")
     lm = check_labels(labels, like=like)
     if kind == "seg":

@@ -26,6 +26,7 @@ from m1vision.errors import (
     GridMismatchError,
     ImageReadError,
     ImageWriteError,
+    InvalidTypeError,
     LabelValueError,
     SegOverlapError,
     SegReferenceError,
@@ -305,7 +306,7 @@ def _series_uid_of(like):
         datasets = _source_datasets(folder, folder, "read the SEG against")
         return str(datasets[0].SeriesInstanceUID), read_series(folder)
     if isinstance(like, list | tuple) and like and isinstance(like[0], pydicom.Dataset):
-        raise TypeError(
+        raise InvalidTypeError(
             "like= takes a MedicalImage or a series folder; for datasets, pass their folder."
         )
     return None, like

@@ -13,6 +13,7 @@ import numpy as np
 from m1vision._atomic import versioned
 from m1vision.errors import (
     InvalidParameterError,
+    InvalidTypeError,
     PipelineConfigError,
     PipelineStepError,
 )
@@ -68,14 +69,14 @@ class Pipeline:
 
     def __init__(self, steps: Iterable[Step]):
         if isinstance(steps, Step | str | bytes | Mapping) or not isinstance(steps, Iterable):
-            raise TypeError(
+            raise InvalidTypeError(
                 "steps must be a list of steps, e.g. Pipeline([ToGray(), GaussianBlur(ksize=5)]), "
                 f"got {type(steps).__name__}; to rebuild from a dict use Pipeline.from_dict."
             )
         steps = tuple(steps)
         for i, step in enumerate(steps):
             if not isinstance(step, Step):
-                raise TypeError(
+                raise InvalidTypeError(
                     f"steps[{i}] must be an m1vision.pipeline.Step (e.g. GaussianBlur(ksize=5)), "
                     f"got {type(step).__name__}; to use your own function, write a Step "
                     "subclass and register it with @register_step(name)."
@@ -243,7 +244,7 @@ class Pipeline:
             Text that is not JSON, or JSON that is no valid pipeline.
         """
         if not isinstance(text, str | bytes | bytearray):
-            raise TypeError(
+            raise InvalidTypeError(
                 f"text must be a str of JSON, got {type(text).__name__}; "
                 "for a file use Pipeline.load(path)."
             )

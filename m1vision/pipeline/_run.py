@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 from m1vision.batch import Job, collect, get_input_kind, input_kinds
 from m1vision.batch._inputs import as_path_list
-from m1vision.errors import InvalidParameterError, PipelineConfigError
+from m1vision.errors import InvalidParameterError, InvalidTypeError, PipelineConfigError
 
 if TYPE_CHECKING:
     from m1vision.pipeline._core import Pipeline
@@ -184,7 +184,9 @@ class PipelineJob(Job):
                 "ToUint8())."
             )
         if not isinstance(out_dir, str | os.PathLike):
-            raise TypeError(f"out_dir must be a str or pathlib.Path, got {type(out_dir).__name__}.")
+            raise InvalidTypeError(
+                f"out_dir must be a str or pathlib.Path, got {type(out_dir).__name__}."
+            )
         out_dir = Path(out_dir).absolute()
         if out_dir.exists() and not out_dir.is_dir():
             raise InvalidParameterError(f"out_dir {str(out_dir)!r} exists and is not a folder.")

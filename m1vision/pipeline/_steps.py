@@ -26,6 +26,7 @@ from m1vision._checks import (
 )
 from m1vision.errors import (
     InvalidParameterError,
+    InvalidTypeError,
     PipelineConfigError,
 )
 
@@ -120,7 +121,7 @@ def register_step(name: str) -> Callable[[type[Step]], type[Step]]:
 
     def decorate(cls: type[Step]) -> type[Step]:
         if not (isinstance(cls, type) and issubclass(cls, Step)):
-            raise TypeError(
+            raise InvalidTypeError(
                 f"@register_step({name!r}) decorates a subclass of m1vision.pipeline.Step, "
                 f"got {cls!r}."
             )
@@ -182,13 +183,12 @@ def get_step(name: str) -> type[Step]:
 @contextlib.contextmanager
 def _checking(step_cls: type):
     """Re-raise a parameter error with the step's class name in front of the message."""
-    prefix = f"{step_cls.__name__}: "
     try:
         yield
     except InvalidParameterError as exc:
-        raise InvalidParameterError(prefix + str(exc)) from None
+        raise InvalidParameterError(f"{step_cls.__name__}: {exc}") from None
     except TypeError as exc:
-        raise TypeError(prefix + str(exc)) from None
+        raise InvalidTypeError(f"{step_cls.__name__}: {exc}") from None
 
 
 def _keep(step: Step, checked: dict) -> None:

@@ -15,7 +15,12 @@ import numpy as np
 
 from m1vision._atomic import atomic_write_bytes
 from m1vision._checks import check_choice, check_int, check_number
-from m1vision.errors import ImageWriteError, InvalidParameterError, OutputExistsError
+from m1vision.errors import (
+    ImageWriteError,
+    InvalidParameterError,
+    InvalidTypeError,
+    OutputExistsError,
+)
 from m1vision.geometry import PLANES, plane_geometry
 from m1vision.views.planes import TriPlanarView
 from m1vision.views.png import encode_png
@@ -30,7 +35,7 @@ def _view_of(explorer) -> View:
         return explorer
     if callable(getattr(explorer, "view", None)):
         return explorer.view()
-    raise TypeError(
+    raise InvalidTypeError(
         f"explorer must be an explorer or an m1vision.views.View, got {type(explorer).__name__}."
     )
 
@@ -95,7 +100,7 @@ def export_sweep(
     """
     view = _view_of(explorer)
     if not isinstance(view, TriPlanarView):
-        raise TypeError(
+        raise InvalidTypeError(
             f"explorer must be a TriPlanarExplorer (or a TriPlanarView), got "
             f"{type(explorer).__name__}; a sweep goes through the slices of a volume."
         )

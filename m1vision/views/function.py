@@ -8,7 +8,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from m1vision._checks import check_image, check_int
-from m1vision.errors import RecordError
+from m1vision.errors import InvalidTypeError, RecordError
 from m1vision.views.edges import _image_of, preview
 from m1vision.views.state import View
 
@@ -95,7 +95,7 @@ class FunctionView(View, kind="FunctionExplorer"):
     def __init__(self, image, func: Callable, args: dict | None = None, *,
                  preview_size: int = 512, preview_image: np.ndarray | None = None):  # fmt: skip
         if not callable(func):
-            raise TypeError(f"func must be callable, got {type(func).__name__}.")
+            raise InvalidTypeError(f"func must be callable, got {type(func).__name__}.")
         self.image = check_image(_image_of(image))
         self.func = func
         self.step = step_class(func)

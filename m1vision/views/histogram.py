@@ -9,7 +9,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from m1vision._checks import check_image, check_int, check_number, check_window
-from m1vision.errors import InvalidImageError, InvalidParameterError
+from m1vision.errors import InvalidImageError, InvalidParameterError, InvalidTypeError
 from m1vision.preprocess import window as apply_window
 from m1vision.views.edges import _image_of, is_wide, preview
 from m1vision.views.state import View
@@ -162,7 +162,9 @@ def _window_params(params) -> WindowParams:
     if isinstance(params, dict):
         params = WindowParams(**params)
     if not isinstance(params, WindowParams):
-        raise TypeError(f"params must be a WindowParams or a dict, got {type(params).__name__}.")
+        raise InvalidTypeError(
+            f"params must be a WindowParams or a dict, got {type(params).__name__}."
+        )
     return params
 
 

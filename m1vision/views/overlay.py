@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 
 from m1vision.draw import COMPARE_STYLES, draw_labels
-from m1vision.errors import InvalidParameterError, RecordError
+from m1vision.errors import InvalidParameterError, InvalidTypeError, RecordError
 
 __all__ = ["MAPS", "Overlay", "label_centroid"]
 
@@ -120,7 +120,7 @@ class Overlay:
             )
         for name, flag in (("outline", outline), ("show", show)):
             if not isinstance(flag, bool | np.bool_):
-                raise TypeError(f"{name} must be a bool, got {flag!r}.")
+                raise InvalidTypeError(f"{name} must be a bool, got {flag!r}.")
         try:
             hidden = tuple(sorted({int(v) for v in hidden}))
         except (TypeError, ValueError):

@@ -6,7 +6,12 @@ import cv2
 import numpy as np
 
 from m1vision._checks import check_image, check_int
-from m1vision.errors import ImageWriteError, InvalidImageError, InvalidParameterError
+from m1vision.errors import (
+    ImageWriteError,
+    InvalidImageError,
+    InvalidParameterError,
+    InvalidTypeError,
+)
 
 __all__ = ["encode_png", "side_by_side_picture"]
 
@@ -47,7 +52,7 @@ def encode_png(array: np.ndarray, *, compression: int = 1, bilevel: bool | None 
     if compression > 9:
         raise InvalidParameterError(f"compression must be 0-9, got {compression}.")
     if bilevel is not None and not isinstance(bilevel, bool):
-        raise TypeError(f"bilevel must be True, False or None, got {bilevel!r}.")
+        raise InvalidTypeError(f"bilevel must be True, False or None, got {bilevel!r}.")
     if bilevel is not False:
         binary = (
             array.ndim == 2

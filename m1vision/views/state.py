@@ -29,7 +29,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from m1vision._atomic import check_versioned, versioned
-from m1vision.errors import RecordError
+from m1vision.errors import InvalidTypeError, RecordError
 
 __all__ = ["STATE_SCHEMA", "STATE_VERSION", "View", "upgrade_state", "view_class", "view_kinds"]
 
@@ -107,7 +107,7 @@ class View:
         super().__init_subclass__(**kwargs)
         if kind is not None:
             if kind in View._kinds and View._kinds[kind] is not cls:
-                raise TypeError(f"the view kind {kind!r} is taken by {View._kinds[kind]}.")
+                raise InvalidTypeError(f"the view kind {kind!r} is taken by {View._kinds[kind]}.")
             cls.kind = kind
             View._kinds[kind] = cls
 

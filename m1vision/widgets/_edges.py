@@ -9,7 +9,7 @@ from collections.abc import Callable
 import numpy as np
 
 from m1vision._checks import check_image, check_int
-from m1vision.errors import InvalidImageError, InvalidParameterError
+from m1vision.errors import InvalidImageError, InvalidParameterError, InvalidTypeError
 from m1vision.preprocess import auto_canny
 from m1vision.views.edges import (
     EdgeView,
@@ -128,7 +128,7 @@ class EdgeExplorer(Explorer):
         elif params is None:
             params = ExplorerParams(preview_size=preview_size)
         elif not isinstance(params, ExplorerParams):
-            raise TypeError(
+            raise InvalidTypeError(
                 f"params must be an ExplorerParams or a dict, got {type(params).__name__}."
             )
         if window is None and params.center is not None:

@@ -12,7 +12,7 @@ from collections.abc import Callable
 import numpy as np
 
 from m1vision._checks import check_image, check_int
-from m1vision.errors import InvalidParameterError
+from m1vision.errors import InvalidParameterError, InvalidTypeError
 from m1vision.views.edges import preview
 from m1vision.views.function import FunctionView, step_class
 from m1vision.views.png import encode_png
@@ -225,7 +225,7 @@ class FunctionExplorer(Explorer):
         w = _widgets()
         self._timings = bool(timings)
         if not callable(func):
-            raise TypeError(f"func must be callable, got {type(func).__name__}.")
+            raise InvalidTypeError(f"func must be callable, got {type(func).__name__}.")
         image, _, _ = _unwrap(image, None)
         self._image = check_image(image)
         self._preview_size = check_int(preview_size, name="preview_size", minimum=16)

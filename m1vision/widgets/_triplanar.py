@@ -8,7 +8,7 @@ import time
 import numpy as np
 
 from m1vision.draw import legend_entries, legend_html
-from m1vision.errors import InvalidParameterError
+from m1vision.errors import InvalidParameterError, InvalidTypeError
 from m1vision.geometry import PLANES, plane_geometry, voxel_to_ras
 from m1vision.views.overlay import Overlay
 from m1vision.views.planes import (
@@ -154,7 +154,7 @@ class TriPlanarExplorer(Explorer):
         if isinstance(params, dict):
             params = TriPlanarParams(**{**params, "index": tuple(params["index"])})
         if params is not None and not isinstance(params, TriPlanarParams):
-            raise TypeError(
+            raise InvalidTypeError(
                 f"params must be a TriPlanarParams or a dict, got {type(params).__name__}."
             )
         value_range = (float(pixels.min()), float(pixels.max()))

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from m1vision._checks import check_image
+from m1vision.errors import InvalidTypeError
 from m1vision.preprocess import canny, gaussian_blur, to_uint8, window
 from m1vision.views.edges._params import ExplorerParams
 from m1vision.views.edges._pictures import _compose, preview, zoom_region
@@ -50,7 +51,7 @@ class RenderCache:
     ):
         self.image = check_image(image)
         if pipeline is not None and not callable(pipeline):
-            raise TypeError(
+            raise InvalidTypeError(
                 f"pipeline must be callable (an m1vision.pipeline.Pipeline or a function of "
                 f"an image), got {type(pipeline).__name__}."
             )
@@ -94,7 +95,7 @@ class RenderCache:
 
     def _check(self, params) -> ExplorerParams:
         if not isinstance(params, ExplorerParams):
-            raise TypeError(
+            raise InvalidTypeError(
                 "params must be an m1vision.views.edges.ExplorerParams, got "
                 f"{type(params).__name__}; "
                 "build one with ExplorerParams(center=..., width=..., low=..., high=...)."

@@ -7,7 +7,7 @@ from typing import ClassVar
 import numpy as np
 
 from m1vision._checks import check_axis, check_int, check_volume
-from m1vision.errors import InvalidParameterError
+from m1vision.errors import InvalidParameterError, InvalidTypeError
 from m1vision.views.edges._cache import RenderCache, overlaid_picture
 from m1vision.views.edges._params import ExplorerParams
 from m1vision.views.state import View
@@ -18,7 +18,7 @@ def _image_of(image, *, name: str = "image") -> np.ndarray:
     if not isinstance(image, np.ndarray) and hasattr(image, "pixels"):
         image = image.pixels
     if not isinstance(image, np.ndarray):
-        raise TypeError(
+        raise InvalidTypeError(
             f"{name} must be a numpy.ndarray or a MedicalImage, got {type(image).__name__}."
         )
     return image
@@ -51,7 +51,9 @@ def _params_of(params, cls):
     if isinstance(params, dict):
         return cls(**params)
     if not isinstance(params, cls):
-        raise TypeError(f"params must be a {cls.__name__} or a dict, got {type(params).__name__}.")
+        raise InvalidTypeError(
+            f"params must be a {cls.__name__} or a dict, got {type(params).__name__}."
+        )
     return params
 
 

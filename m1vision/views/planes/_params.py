@@ -7,7 +7,7 @@ import dataclasses
 import numpy as np
 
 from m1vision._checks import check_int
-from m1vision.errors import InvalidParameterError
+from m1vision.errors import InvalidParameterError, InvalidTypeError
 from m1vision.views.settings import EdgeSettings
 
 
@@ -72,7 +72,7 @@ class TriPlanarParams(EdgeSettings):
                            for i, v in enumerate(self.index)))  # fmt: skip
         for name in ("edges", "crosshair", "smooth"):
             if not isinstance(getattr(self, name), bool | np.bool_):
-                raise TypeError(f"{name} must be a bool, got {getattr(self, name)!r}.")
+                raise InvalidTypeError(f"{name} must be a bool, got {getattr(self, name)!r}.")
             put(name, bool(getattr(self, name)))
         put("max_size", check_int(self.max_size, name="max_size", minimum=16))
 

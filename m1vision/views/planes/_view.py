@@ -6,6 +6,7 @@ from typing import ClassVar
 
 import numpy as np
 
+from m1vision.errors import InvalidTypeError
 from m1vision.geometry import PLANES
 from m1vision.views.overlay import Overlay
 from m1vision.views.planes._cache import PlaneCache
@@ -58,7 +59,7 @@ class TriPlanarView(View, kind="TriPlanarExplorer"):
         if isinstance(params, dict):
             params = TriPlanarParams(**{**params, "index": tuple(params.get("index", (0, 0, 0)))})
         if not isinstance(params, TriPlanarParams):
-            raise TypeError(
+            raise InvalidTypeError(
                 f"params must be a TriPlanarParams or a dict, got {type(params).__name__}."
             )
         if cache is None:
