@@ -30,8 +30,8 @@ def check_image(image, *, name: str = "image", allow_color: bool = True) -> np.n
     """
     if not isinstance(image, np.ndarray):
         raise InvalidTypeError(
-            f"{name} must be a numpy.ndarray, got {type(image).__name__}; "
-            "read files with m1vision.io.read_any(path) first."
+            f"{name} must be a numpy.ndarray, got {type(image).__name__}. Fix: convert it with "
+            f"numpy.asarray({name}), or read a file with m1vision.io.read_any(path) first."
         )
     if image.ndim == 3 and image.shape[2] == 1:
         image = image[:, :, 0]
@@ -115,8 +115,8 @@ def check_volume(volume, *, name: str = "image", hint: str | None = None) -> np.
     if not isinstance(pixels, np.ndarray):
         raise InvalidTypeError(
             f"{name} must be a MedicalImage volume or a (Z, H, W) numpy.ndarray, got "
-            f"{type(volume).__name__}; read a volume with m1vision.io.read_any, or wrap an "
-            "array as MedicalImage(pixels, spacing=...)."
+            f"{type(volume).__name__}. Fix: read a volume with m1vision.io.read_any, or wrap "
+            "an array as MedicalImage(pixels, spacing=...)."
         )
     if pixels.ndim != 3 or pixels.size == 0:
         if hint is None:

@@ -28,7 +28,8 @@ def _geometry(image, name: str):
     if not isinstance(image, MedicalImage):
         raise InvalidTypeError(
             f"{name} must be a MedicalImage volume or a (Z, H, W) numpy.ndarray, got "
-            f"{type(image).__name__}."
+            f"{type(image).__name__}. Fix: read a volume with m1vision.io.read_any, or wrap "
+            "an array as MedicalImage(pixels, spacing=...)."
         )
     if image.ndim != 3 or image.metadata.get("layout") in ("color", "color-volume"):
         raise InvalidImageError(
@@ -260,6 +261,26 @@ def reorient(image, orientation: str = "SPL"):
 
 
 def orientation_of(image) -> str:
-    """The orientation codes of a volume's axes (e.g. "SPL" for the package's layout)."""
+    """The orientation codes of a volume's axes (e.g. "SPL" for the package's layout).
+
+    Parameters
+    ----------
+    image : MedicalImage or numpy.ndarray
+        A (Z, H, W) volume (an ndarray: the package's layout, 1 mm voxels).
+
+    Returns
+    -------
+    str
+        Three letters: where the axes 0, 1 and 2 point (one each of R/L, A/P, S/I).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from m1vision.volume import orientation_of, reorient
+    >>> orientation_of(np.zeros((2, 3, 4), np.float32))
+    'SPL'
+    >>> orientation_of(reorient(np.zeros((2, 3, 4), np.float32), "RAS"))
+    'RAS'
+    """
     _, _, affine = _geometry(image, "image")
     return "".join(geometry.axcodes(affine))

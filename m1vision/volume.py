@@ -67,7 +67,8 @@ def as_volume(image, *, name: str = "image") -> MedicalImage:
     else:
         raise InvalidTypeError(
             f"{name} must be a MedicalImage volume or a (Z, H, W) numpy.ndarray, got "
-            f"{type(image).__name__}; read a volume with m1vision.io.read_any."
+            f"{type(image).__name__}. Fix: read a volume with m1vision.io.read_any, or wrap "
+            "an array as MedicalImage(pixels, spacing=...)."
         )
     layout = image.metadata.get("layout") if isinstance(image, MedicalImage) else "volume"
     if layout in ("color", "color-volume"):

@@ -7,7 +7,12 @@ import numpy as np
 import pytest
 
 from m1vision import draw
-from m1vision.errors import InvalidImageError, InvalidParameterError
+from m1vision.errors import (
+    InvalidImageError,
+    InvalidParameterError,
+    InvalidTypeError,
+    M1VisionError,
+)
 
 
 @pytest.fixture
@@ -322,3 +327,74 @@ def test_bad_input_raises_clear_error(case, gray):
     call, error, message = BAD[case]
     with pytest.raises(error, match=message):
         call(gray)
+
+
+# Each message starts with the argument's name and says the fix; a wrong type is an
+# InvalidTypeError (also a TypeError).
+NAMED = {
+    "mask-list": (lambda img: draw.overlay_mask(img, [[1]]), InvalidTypeError, "mask", "asarray"),
+    "mask-3d": (
+        lambda img: draw.overlay_mask(img, np.zeros((2, 40, 60), bool)),
+        InvalidImageError,
+        "mask",
+        "mask[k]",
+    ),
+    "mask-empty": (
+        lambda img: draw.mask_to_boxes(np.zeros((0, 4))),
+        InvalidImageError,
+        "mask",
+        "Fix:",
+    ),
+    "mask-str-dtype": (
+        lambda img: draw.mask_contours(np.full((4, 4), "a")),
+        InvalidImageError,
+        "mask",
+        "astype(bool)",
+    ),
+    "heatmap-none": (
+        lambda img: draw.heatmap_to_mask(None),
+        InvalidTypeError,
+        "heatmap",
+        "grad_cam",
+    ),
+    "heatmap-int": (
+        lambda img: draw.overlay_heatmap(img, np.zeros((40, 60), np.int32)),
+        InvalidImageError,
+        "heatmap",
+        "normalize(heatmap)",
+    ),
+    "heatmap-nan": (
+        lambda img: draw.overlay_heatmap(img, np.full((40, 60), np.nan, np.float32)),
+        InvalidImageError,
+        "heatmap",
+        "nan_to_num",
+    ),
+    "alpha-str": (
+        lambda img: draw.overlay_mask(img, img > 0, alpha="a"),
+        InvalidTypeError,
+        "alpha",
+        "float()",
+    ),
+    "threshold-str": (
+        lambda img: draw.heatmap_to_mask(np.zeros((4, 4), np.float32), threshold="a"),
+        InvalidTypeError,
+        "threshold",
+        "float()",
+    ),
+    "image-path": (
+        lambda img: draw.overlay_edges("scan.png", img),
+        InvalidTypeError,
+        "image",
+        "read_any",
+    ),
+}
+
+
+@pytest.mark.parametrize(("call", "error", "argument", "fix"), NAMED.values(), ids=NAMED)
+def test_bad_input_names_the_argument_and_the_fix(call, error, argument, fix, gray):
+    with pytest.raises(error) as info:
+        call(gray)
+    assert isinstance(info.value, M1VisionError)
+    message = str(info.value)
+    assert message.startswith(f"{argument} "), message
+    assert "Fix:" in message and fix in message, message

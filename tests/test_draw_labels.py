@@ -12,8 +12,10 @@ from m1vision import draw
 from m1vision.errors import (
     InvalidImageError,
     InvalidParameterError,
+    InvalidTypeError,
     LabelSidecarError,
     LabelValueError,
+    M1VisionError,
 )
 from m1vision.labels import DEFAULT_PALETTE, default_color, label_map
 from m1vision.synthetic import ct_phantom_labels
@@ -271,3 +273,56 @@ def test_views_of_a_volume_draw_as_their_copies(take, dtype):
         draw.draw_labels(pic, view, opacity=0.4),
         slow_fill(pic, np.ascontiguousarray(view), {}, 0.4),
     )
+
+
+LEGEND_BAD = {
+    "html-entries-none": (lambda: draw.legend_html(None), InvalidTypeError, "entries"),
+    "html-entries-str": (lambda: draw.legend_html("liver"), InvalidTypeError, "entries"),
+    "html-entry-pair": (
+        lambda: draw.legend_html([(1, "liver")]),
+        InvalidParameterError,
+        "entries[0]",
+    ),
+    "picture-colour-300": (
+        lambda: draw.draw_legend([(1, "liver", (300, 0, 0))]),
+        InvalidParameterError,
+        "entries[0]",
+    ),
+    "picture-value-str": (
+        lambda: draw.draw_legend([(1, "liver", (1, 2, 3)), ("2", "spleen", (1, 2, 3))]),
+        InvalidParameterError,
+        "entries[1]",
+    ),
+    "entries-values-str": (
+        lambda: draw.legend_entries({1: {"name": "liver"}}, values=["a"]),
+        InvalidTypeError,
+        "values[0]",
+    ),
+    "entries-values-scalar": (
+        lambda: draw.legend_entries({1: {"name": "liver"}}, values=3),
+        InvalidTypeError,
+        "values",
+    ),
+    "entries-info-list": (lambda: draw.legend_entries([1, 2]), InvalidTypeError, "labels_info"),
+    "entries-hidden-str": (
+        lambda: draw.legend_entries({1: {"name": "liver"}}, hidden="1"),
+        InvalidTypeError,
+        "hidden",
+    ),
+}
+
+
+@pytest.mark.parametrize(("call", "error", "argument"), LEGEND_BAD.values(), ids=LEGEND_BAD)
+def test_bad_legend_input_names_the_argument_and_the_fix(call, error, argument):
+    with pytest.raises(error) as info:
+        call()
+    assert isinstance(info.value, M1VisionError)
+    message = str(info.value)
+    assert message.startswith(f"{argument} must be"), message
+    assert "Fix:" in message, message
+
+
+def test_legend_entries_checked_are_drawn_as_given():
+    entries = [(np.int64(1), "liver", [75, 25, 230])]
+    assert draw.legend_html(entries) == draw.legend_html([(1, "liver", (75, 25, 230))])
+    assert draw.draw_legend(entries)[2 + 9, 8].tolist() == [75, 25, 230]

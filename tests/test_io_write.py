@@ -10,6 +10,7 @@ from numpy.testing import assert_array_equal
 from m1vision.errors import (
     InvalidImageError,
     InvalidParameterError,
+    InvalidTypeError,
     OutputExistsError,
 )
 from m1vision.io import (
@@ -169,3 +170,22 @@ def test_write_overwrite_true_replaces(tmp_path):
     write_image(target, np.full((5, 5), 2, np.uint8), overwrite=True)
     assert_array_equal(read_image(target), np.full((5, 5), 2, np.uint8))
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.png"]
+
+
+@pytest.mark.parametrize(
+    ("args", "argument", "fix"),
+    [
+        (lambda out: (np.zeros((4, 4), np.uint8), out), "path", "write_image(path, image)"),
+        (lambda out: (None, np.zeros((4, 4), np.uint8)), "path", "pathlib.Path("),
+        (lambda out: (out, [[1, 2]]), "image", "numpy.asarray(image)"),
+    ],
+    ids=["swapped", "path-none", "image-list"],
+)
+def test_write_image_wrong_types_name_the_argument_and_the_fix(tmp_path, args, argument, fix):
+    out = tmp_path / "x.png"
+    with pytest.raises(InvalidTypeError) as info:
+        write_image(*args(out))
+    message = str(info.value)
+    assert message.startswith(f"{argument} must be"), message
+    assert "Fix: " in message and fix in message, message
+    assert not out.exists() and list(tmp_path.iterdir()) == []

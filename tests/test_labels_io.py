@@ -22,6 +22,7 @@ from numpy.testing import assert_allclose, assert_array_equal
 
 from m1vision.errors import (
     GridMismatchError,
+    InvalidTypeError,
     LabelSidecarError,
     LabelValueError,
     OutputExistsError,
@@ -542,3 +543,25 @@ def test_a_mask_over_a_real_ct_slice_as_seg(tmp_path):
     raw = path.read_bytes()
     assert str(src.PatientID).encode() not in raw and str(src.PatientName).encode() not in raw
     assert pydicom.dcmread(path).StudyInstanceUID == src.StudyInstanceUID
+
+
+@pytest.mark.parametrize(
+    ("call", "fix"),
+    [
+        (
+            lambda out: write_labels(label_map(np.zeros((2, 3, 4), np.uint8)), out),
+            "write_labels(path, labels)",
+        ),
+        (lambda out: read_labels(np.zeros((2, 3, 4), np.uint8)), "the file's path"),
+        (lambda out: read_labels(None), "the file's path"),
+        (lambda out: sidecar_path(3), "the file's path"),
+    ],
+    ids=["write-swapped", "read-array", "read-none", "sidecar-int"],
+)
+def test_a_path_argument_of_another_type_names_it_and_the_fix(tmp_path, call, fix):
+    with pytest.raises(InvalidTypeError) as info:
+        call(tmp_path / "seg.nii.gz")
+    message = str(info.value)
+    assert message.startswith("path must be a str or pathlib.Path"), message
+    assert "Fix: " in message and fix in message, message
+    assert list(tmp_path.iterdir()) == []

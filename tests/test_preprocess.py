@@ -7,7 +7,12 @@ import numpy as np
 import pytest
 
 from m1vision import preprocess as pp
-from m1vision.errors import InvalidImageError, InvalidParameterError
+from m1vision.errors import (
+    InvalidImageError,
+    InvalidParameterError,
+    InvalidTypeError,
+    M1VisionError,
+)
 
 DTYPES = [np.uint8, np.uint16, np.int16, np.float32, np.float64]
 SHAPES = [(64, 64), (48, 80), (64, 64, 3)]
@@ -415,3 +420,101 @@ def test_resize_interpolations_are_one_list():
             8,
             8,
         )
+
+
+# ---------------------------------------------------------------- the errors' class and text
+# A wrong type is an InvalidTypeError (an M1VisionError and a TypeError); a wrong value an
+# InvalidParameterError or InvalidImageError. Each message starts with the argument's name
+# and says the fix.
+WRONG = {
+    "window-center-str": (
+        lambda img: pp.window(img, center="40", width=400),
+        InvalidTypeError,
+        "center",
+        "float()",
+    ),
+    "blur-ksize-str": (
+        lambda img: pp.gaussian_blur(img, ksize="5"),
+        InvalidTypeError,
+        "ksize",
+        "ksize=1",
+    ),
+    "blur-sigma-none": (
+        lambda img: pp.gaussian_blur(img, sigma=None),
+        InvalidTypeError,
+        "sigma",
+        "float",
+    ),
+    "canny-low-str": (lambda img: pp.canny(img, low="a"), InvalidTypeError, "low", "float()"),
+    "canny-l2-str": (
+        lambda img: pp.canny(img, l2_gradient="yes"),
+        InvalidTypeError,
+        "l2_gradient",
+        "l2_gradient=True or l2_gradient=False",
+    ),
+    "resize-size-str": (
+        lambda img: pp.resize(img, size=(8, "8")),
+        InvalidTypeError,
+        "size[1]",
+        "size[1]=1",
+    ),
+    "image-list": (
+        lambda img: pp.to_gray([[1, 2]]),
+        InvalidTypeError,
+        "image",
+        "numpy.asarray(image)",
+    ),
+    "image-path": (
+        lambda img: pp.to_uint8("scan.png"),
+        InvalidTypeError,
+        "image",
+        "read_any(path)",
+    ),
+    "resize-size-scalar": (
+        lambda img: pp.resize(img, size=8),
+        InvalidParameterError,
+        "size",
+        "size=(height, width)",
+    ),
+    "resize-size-negative": (
+        lambda img: pp.resize(img, size=(-1, 8)),
+        InvalidParameterError,
+        "size[0]",
+        "pass 1 or more",
+    ),
+    "clahe-clip-negative": (
+        lambda img: pp.clahe(img, clip_limit=-1),
+        InvalidParameterError,
+        "clip_limit",
+        "pass 0.0 or more",
+    ),
+    "normalize-mode-unknown": (
+        lambda img: pp.normalize(img, mode="zscore"),
+        InvalidParameterError,
+        "mode",
+        "pass one of those",
+    ),
+    "blur-sigma-nan": (
+        lambda img: pp.gaussian_blur(img, sigma=float("nan")),
+        InvalidParameterError,
+        "sigma",
+        "pass a finite number",
+    ),
+}
+
+
+@pytest.mark.parametrize(("call", "error", "argument", "fix"), WRONG.values(), ids=WRONG)
+def test_bad_input_is_a_documented_error_naming_the_argument_and_the_fix(
+    call, error, argument, fix
+):
+    with pytest.raises(error) as info:
+        call(np.zeros((8, 8), np.uint8))
+    assert isinstance(info.value, M1VisionError)
+    message = str(info.value)
+    assert message.startswith(f"{argument} must be"), message
+    assert "Fix:" in message and fix in message, message
+
+
+def test_a_wrong_type_is_caught_as_a_type_error_too():
+    with pytest.raises(TypeError, match="ksize must be an integer"):
+        pp.gaussian_blur(np.zeros((8, 8), np.uint8), ksize=3.0)

@@ -360,7 +360,16 @@ def legend_entries(labels_info=None, *, values=None, hidden=()) -> list[tuple[in
         labels_info = labels_info.metadata.get("labels")
     info = _check_info(labels_info)
     hide = _check_hidden(hidden)
-    wanted = sorted(info) if values is None else sorted({int(v) for v in values} - {0})
+    if values is None:
+        wanted = sorted(info)
+    elif isinstance(values, str | bytes) or not hasattr(values, "__iter__"):
+        raise InvalidTypeError(
+            f"values must be a collection of label values, got {values!r}. Fix: pass the "
+            "values to list, e.g. values=numpy.unique(labels.pixels[k])."
+        )
+    else:
+        checked = {check_int(v, name=f"values[{i}]", minimum=0) for i, v in enumerate(values)}
+        wanted = sorted(checked - {0})
     out = []
     for value in wanted:
         if value in hide:

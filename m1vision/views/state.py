@@ -181,11 +181,19 @@ class View:
 
 
 def view_class(kind: str) -> type[View]:
-    """The view class registered under ``kind`` (its module is imported on first use)."""
+    """The view class registered under ``kind`` (its module is imported on first use).
+
+    Examples
+    --------
+    >>> from m1vision.views import view_class
+    >>> view_class("WindowExplorer").__name__
+    'WindowView'
+    """
     _load_kinds()
-    if kind not in View._kinds:
+    if not isinstance(kind, str) or kind not in View._kinds:
         raise RecordError(
-            f"unknown view kind {kind!r}; known kinds: {', '.join(view_kinds())}."
+            f"unknown view kind {kind!r}; known kinds: {', '.join(view_kinds())}. Fix: pass "
+            "one of those, as a record's view holds it under \"kind\"."
         )
     return View._kinds[kind]
 

@@ -27,6 +27,32 @@ def draw_crosshair(picture: np.ndarray, xy, letters: dict[str, str]) -> np.ndarr
     black outline, so the picture stays gray (and fast to encode). The lines stop short of
     the letters (:func:`letter_boxes`), so a crosshair at the picture's middle never strikes
     one through.
+
+    Parameters
+    ----------
+    picture : numpy.ndarray
+        A (H, W) gray or (H, W, 3) BGR uint8 picture of a plane. Not modified.
+    xy : (int, int)
+        The crosshair's column and row in the picture (clipped to it).
+    letters : dict
+        ``{edge: letter}`` for the edges "top", "bottom", "left", "right" (as
+        :func:`orientation_letters` gives them).
+
+    Returns
+    -------
+    numpy.ndarray
+        A copy of ``picture`` with the crosshair and letters drawn.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from m1vision.views.planes import draw_crosshair
+    >>> picture = np.zeros((64, 64), np.uint8)
+    >>> out = draw_crosshair(picture, (20, 40), {"top": "A", "left": "R"})
+    >>> out[40, 24:32].tolist(), out[56:, 20].tolist()  # dashed row 40, dashed column 20
+    ([255, 255, 255, 255, 0, 0, 0, 0], [255, 255, 255, 255, 0, 0, 0, 0])
+    >>> int(picture.max())  # the picture itself is left alone
+    0
     """
     out = picture.copy()
     height, width = out.shape[:2]
