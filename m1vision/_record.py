@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from m1vision._checks import check_path
 from m1vision.errors import InvalidTypeError, RecordError
 
 SCHEMA = "m1vision.experiment"
@@ -63,7 +64,7 @@ def resolve(stored: str, base: Path) -> Path:
 
 def record_file(path) -> Path:
     """The ``record.json`` of a record folder, or ``path`` itself."""
-    path = Path(path)
+    path = Path(check_path(path))
     return path / "record.json" if path.is_dir() else path
 
 

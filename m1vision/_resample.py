@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from m1vision import geometry
-from m1vision._checks import check_reorient, check_resample
+from m1vision._checks import check_output_memory, check_reorient, check_resample
 from m1vision.errors import InvalidImageError, InvalidParameterError, InvalidTypeError
 from m1vision.io import MedicalImage
 
@@ -144,6 +144,9 @@ def resample(image, *, spacing=None, like=None, interpolation: str = "linear", f
         a label map with an interpolation other than "nearest".
     InvalidImageError
         Not a (Z, H, W) volume.
+    MemoryBudgetError
+        The output would take more than 80 % of this machine's memory (checked before
+        anything is allocated).
 
     Notes
     -----
@@ -174,6 +177,13 @@ def resample(image, *, spacing=None, like=None, interpolation: str = "linear", f
             'interpolation="nearest".'
         )
     shape, new_affine = target_grid(src, spacing=spacing, like=like)
+    check_output_memory(
+        shape,
+        pixels.dtype if checked["interpolation"] == "nearest" else np.float32,
+        what=f"resample of a volume of shape {tuple(pixels.shape)}",
+        fix="ask for larger voxels (a coarser spacing=) or a smaller like= grid, or crop the "
+        "volume first",
+    )
     order = _ORDER[checked["interpolation"]]
     if fill is None:
         fill = 0.0 if is_labels or pixels.dtype.kind in "iub" else float(pixels.min())

@@ -22,6 +22,7 @@ class                   also a                  raised for
 ``ModelLoadError``      ``ValueError``          a path that is no loadable model
 ``SegmentationModelError`` ``ValueError``       a model the Segmenter cannot run as asked
 ``MemoryBudgetError``   ``MemoryError``         more memory needed than the ``max_memory`` budget
+                                                (or, for an output, 80 % of the memory)
 ``RecordError``         ``ValueError``          an experiment record that cannot be used
 ``BinaryFormatError``   ``ValueError``          a file that is no readable Mach-O/ELF binary
 ``DeviceUnavailableError`` ``RuntimeError``     a device was asked for that cannot be used
@@ -170,8 +171,9 @@ class SegmentationModelError(M1VisionError, ValueError):
 
 
 class MemoryBudgetError(M1VisionError, MemoryError):
-    """A computation would need more memory than its ``max_memory`` budget; says how much and
-    the fix, before anything large is allocated."""
+    """A computation would need more memory than its ``max_memory`` budget (an output of
+    :func:`~m1vision.preprocess.resize` or :func:`~m1vision.volume.resample`: more than 80 %
+    of the machine's memory); says how much and the fix, before anything large is allocated."""
 
 
 class RecordError(M1VisionError, ValueError):

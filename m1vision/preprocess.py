@@ -31,6 +31,7 @@ from m1vision._checks import (
     check_clahe,
     check_image,
     check_normalize,
+    check_output_memory,
     check_resize,
     check_to_uint8,
     window_bounds,
@@ -389,6 +390,8 @@ def resize(
     distortion; with ``letterbox`` (default) it is then centred and padded with
     ``pad_value`` to exactly ``size``; without ``letterbox`` the fitted image is returned.
     ``interpolation`` defaults to ``"area"`` when shrinking and ``"linear"`` when enlarging.
+    An output larger than 80 % of this machine's memory raises ``MemoryBudgetError`` before
+    anything is allocated.
 
     Examples
     --------
@@ -414,6 +417,12 @@ def resize(
         new_h, new_w = max(1, round(h * scale)), max(1, round(w * scale))
     else:
         new_h, new_w = height, width
+    check_output_memory(
+        (height, width, *image.shape[2:]),
+        np.float32 if image.dtype == np.int16 else image.dtype,
+        what=f"resize: size=({height}, {width})",
+        fix="ask for a smaller size, or crop the image first",
+    )
     if interpolation is None:
         interpolation = "area" if new_h * new_w < h * w else "linear"
     src = image.astype(np.float32) if image.dtype == np.int16 else image

@@ -15,7 +15,7 @@ from numpy.testing import assert_array_equal
 from repo_paths import REPO
 
 from m1vision import data
-from m1vision.errors import ImageReadError, InvalidParameterError
+from m1vision.errors import ImageReadError, InvalidParameterError, InvalidTypeError
 from m1vision.io import read_any, read_image
 
 LOADERS = ["ct_slice", "ct_slice_512", "mr_slice", "volume", "dose_volume"]
@@ -240,3 +240,24 @@ def test_ct_series_is_generated_once_into_the_cache(tmp_path, monkeypatch):
     assert vol.shape == (64, 256, 256) and vol.spacing == (2.5, 0.8, 0.8)
     assert vol.modality == "CT" and vol.window == (40.0, 400.0)
     np.testing.assert_array_equal(vol.pixels, ct_phantom((64, 256, 256), seed=0))
+
+
+@pytest.mark.parametrize(
+    ("call", "error", "start"),
+    [
+        (
+            lambda: data.sample_path(["ct_slice"]),
+            InvalidParameterError,
+            "no sample named ['ct_slice']",
+        ),
+        (lambda: data.sample_path(None), InvalidParameterError, "no sample named None"),
+        (lambda: data.model_path(None), InvalidTypeError, "name must be the file name"),
+    ],
+    ids=["sample-list", "sample-none", "model-none"],
+)
+def test_a_name_of_another_type_is_a_documented_error_with_the_fix(call, error, start):
+    with pytest.raises(error) as info:
+        call()
+    message = str(info.value)
+    assert message.startswith(start), message
+    assert "Fix: pass" in message

@@ -12,7 +12,7 @@ import pytest
 from repo_paths import DATA
 
 from m1vision import experiment
-from m1vision.errors import RecordError
+from m1vision.errors import InvalidTypeError, RecordError
 from m1vision.io import read_image, write_image
 from m1vision.pipeline import Canny, GaussianBlur, Pipeline, ToUint8
 
@@ -161,6 +161,15 @@ def test_unreadable_record(tmp_path):
         experiment.load_record(bad)
     with pytest.raises(RecordError, match="no record at"):
         experiment.load_record(tmp_path / "nope.json")
+
+
+@pytest.mark.parametrize("path", [None, 3, {"record": "x"}], ids=["none", "int", "dict"])
+def test_a_record_path_of_another_type_names_the_argument_and_the_fix(path):
+    with pytest.raises(InvalidTypeError) as info:
+        experiment.load_record(path)
+    message = str(info.value)
+    assert message.startswith("path must be a str or pathlib.Path"), message
+    assert "Fix: pass the file's path" in message
 
 
 @pytest.mark.parametrize(

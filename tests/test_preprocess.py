@@ -12,6 +12,7 @@ from m1vision.errors import (
     InvalidParameterError,
     InvalidTypeError,
     M1VisionError,
+    MemoryBudgetError,
 )
 
 DTYPES = [np.uint8, np.uint16, np.int16, np.float32, np.float64]
@@ -518,3 +519,17 @@ def test_bad_input_is_a_documented_error_naming_the_argument_and_the_fix(
 def test_a_wrong_type_is_caught_as_a_type_error_too():
     with pytest.raises(TypeError, match="ksize must be an integer"):
         pp.gaussian_blur(np.zeros((8, 8), np.uint8), ksize=3.0)
+
+
+@pytest.mark.parametrize(
+    ("dtype", "size"),
+    [(np.uint8, (10**6, 10**6)), (np.int16, (200_000, 300_000))],
+    ids=["uint8", "int16"],
+)
+def test_resize_past_the_memory_is_refused_before_allocating(dtype, size):
+    image = np.zeros((8, 8, 3) if dtype == np.uint8 else (8, 8), dtype)
+    with pytest.raises(MemoryBudgetError) as info:
+        pp.resize(image, size=size)
+    message = str(info.value)
+    assert message.startswith(f"resize: size={size} gives an output of shape")
+    assert "Nothing was allocated. Fix: ask for a smaller size" in message

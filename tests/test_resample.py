@@ -17,7 +17,7 @@ from numpy.testing import assert_allclose, assert_array_equal
 from sitk_support import to_sitk
 
 import m1vision._resample as resample_module
-from m1vision.errors import GridMismatchError, InvalidParameterError
+from m1vision.errors import GridMismatchError, InvalidParameterError, MemoryBudgetError
 from m1vision.io import MedicalImage
 from m1vision.labels import label_map
 from m1vision.pipeline import Pipeline, Reorient, Resample
@@ -234,3 +234,18 @@ def test_reorient_inverse_checks_the_grid():
     other = ct_phantom_labels(SHAPE, spacing=(2.0, 0.8, 0.7))
     with pytest.raises(GridMismatchError, match="resample"):
         step.inverse(step(labels), like=other)
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [{"spacing": 1e-4}, {"spacing": 1e-4, "interpolation": "nearest"}],
+    ids=["linear", "nearest"],
+)
+def test_an_output_past_the_memory_is_refused_before_allocating(kwargs):
+    volume = np.zeros((4, 16, 16), np.float32)
+    with pytest.raises(MemoryBudgetError) as info:
+        resample(volume, **kwargs)
+    message = str(info.value)
+    assert message.startswith("resample of a volume of shape (4, 16, 16) gives an output")
+    assert "Nothing was allocated. Fix: ask for larger voxels" in message
+    assert isinstance(info.value, MemoryError)

@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 import pytest
 
-from m1vision.errors import InvalidParameterError
+from m1vision.errors import InvalidParameterError, InvalidTypeError
 from m1vision.synthetic import LABELS, SOURCES, make_lesion_dataset, split_indices
 
 
@@ -212,3 +212,22 @@ def test_unknown_series_variant_is_refused(tmp_path):
 
     with pytest.raises(InvalidParameterError, match="variant must be one of regular"):
         write_ct_series(tmp_path, variant="zigzag")
+
+
+@pytest.mark.parametrize(
+    ("writer", "argument"),
+    [
+        ("write_ct_series", "folder"),
+        ("write_enhanced", "folder"),
+        ("write_messy_collection", "root"),
+    ],
+    ids=["series", "enhanced", "collection"],
+)
+def test_a_writer_given_no_folder_names_the_argument_and_the_fix(writer, argument):
+    from m1vision import synthetic
+
+    with pytest.raises(InvalidTypeError) as info:
+        getattr(synthetic, writer)(None)
+    message = str(info.value)
+    assert message.startswith(f"{argument} must be a str or pathlib.Path"), message
+    assert "Fix: pass the file's path" in message

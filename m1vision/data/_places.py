@@ -6,7 +6,12 @@ import os
 from pathlib import Path
 
 from m1vision.data._catalogue import SAMPLES, SampleInfo
-from m1vision.errors import ImageReadError, InvalidParameterError, ModelLoadError
+from m1vision.errors import (
+    ImageReadError,
+    InvalidParameterError,
+    InvalidTypeError,
+    ModelLoadError,
+)
 
 
 def data_root() -> Path:
@@ -41,6 +46,11 @@ def model_path(name: str = "lesion_cnn.keras") -> Path:
     >>> model_path().name
     'lesion_cnn.keras'
     """
+    if not isinstance(name, str):
+        raise InvalidTypeError(
+            f"name must be the file name of a bundled model (a str), got {type(name).__name__}. "
+            "Fix: pass e.g. name='lesion_cnn.keras', or load your own model by its path."
+        )
     folder = data_root() / "models"
     path = folder / name
     if not path.is_file():
@@ -140,9 +150,10 @@ def sample_path(name: str) -> Path:
     >>> sample_path("ct_slice").name, sample_path("phantom_png16").name
     ('CT_small.dcm', 'phantom_512_u16.png')
     """
-    if name not in SAMPLES:
+    if not isinstance(name, str) or name not in SAMPLES:
         raise InvalidParameterError(
-            f"no sample named {name!r}; the samples are: {', '.join(SAMPLES)}."
+            f"no sample named {name!r}; the samples are: {', '.join(SAMPLES)}. Fix: pass one "
+            "of those names."
         )
     info = SAMPLES[name]
     path = _package_file(info)

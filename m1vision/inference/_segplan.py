@@ -3,10 +3,9 @@ windows, the memory it needs against ``max_memory``, the preparation."""
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
 
+from m1vision._checks import MEMORY_SHARE, format_size, physical_memory
 from m1vision.errors import (
     InvalidImageError,
     InvalidParameterError,
@@ -16,20 +15,6 @@ from m1vision.errors import (
 )
 from m1vision.inference import _windows
 from m1vision.io import MedicalImage
-
-
-def _physical_memory() -> int | None:
-    try:
-        return int(os.sysconf("SC_PAGE_SIZE")) * int(os.sysconf("SC_PHYS_PAGES"))
-    except (AttributeError, ValueError, OSError):
-        return None
-
-
-def _size(nbytes: int) -> str:
-    """Bytes as MiB, or GiB from 1 GiB on."""
-    if nbytes >= 1024**3:
-        return f"{nbytes / 1024**3:.2f} GiB"
-    return f"{nbytes / 1024**2:.1f} MiB"
 
 
 def nonfinite_error(bad: int, shape) -> InvalidImageError:
@@ -152,10 +137,10 @@ class _Planning:
         budget = self.max_memory
         source = f"max_memory={budget}"
         if budget is None:
-            physical = _physical_memory()
+            physical = physical_memory()
             if physical is None:
                 return
-            budget, source = int(physical * 0.8), "80 % of the physical memory"
+            budget, source = int(physical * MEMORY_SHARE), "80 % of the physical memory"
         need = plan["bytes"]
         if need <= budget:
             return
@@ -168,11 +153,11 @@ class _Planning:
         k = int(self.num_classes)
         voxels = int(np.prod(plan["work"]))
         raise MemoryBudgetError(
-            f"segment: a volume of shape {tuple(shape)} ({_size(4 * int(np.prod(shape)))} as "
+            f"segment: a volume of shape {tuple(shape)} ({format_size(4 * int(np.prod(shape)))} as "
             f"float32; model grid {plan['work']}) with {k} classes needs about "
-            f"{_size(need)} (Segmenter.estimate_memory: the blend's accumulators, "
-            f"4 * ({k} + 1) bytes per voxel = {_size(4 * (k + 1) * voxels)}, plus the output "
-            f"and one batch of windows), more than the budget of {_size(budget)} ({source}). "
+            f"{format_size(need)} (Segmenter.estimate_memory: the blend's accumulators, "
+            f"4 * ({k} + 1) bytes per voxel = {format_size(4 * (k + 1) * voxels)}, plus the output "
+            f"and one batch of windows), more than the budget of {format_size(budget)} ({source}). "
             f"Nothing was allocated. Fix: {'; or '.join(fixes)}."
         )
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from m1vision._checks import check_int
+from m1vision._checks import check_int, check_path
 from m1vision.synthetic._series import write_ct_series
 
 #: The series :func:`write_messy_collection` writes: (folder, modality, variant, what it is).
@@ -143,7 +143,7 @@ def write_messy_collection(
     n = check_int(files_per_series, name="files_per_series", minimum=4)
     size = check_int(size, name="size", minimum=8)
     seed = check_int(seed, name="seed", minimum=0)
-    root = Path(root)
+    root = Path(check_path(root, name="root"))
     root.mkdir(parents=True, exist_ok=True)
     plans = {
         "ct/chest": {"shape": (n, size, size), "spacing": (2.5, 0.8, 0.8)},

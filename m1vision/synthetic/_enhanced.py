@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from m1vision._checks import check_int
+from m1vision._checks import check_int, check_path
 from m1vision.errors import InvalidParameterError
 from m1vision.synthetic._series import GeneratedSeries, write_ct_series
 
@@ -109,7 +109,7 @@ def write_enhanced(
     echoes = check_int(echoes, name="echoes", minimum=1)
     if echoes > 1 and modality != "MR":
         raise InvalidParameterError("echoes > 1 is an MR acquisition; pass modality='MR'.")
-    folder = Path(folder)
+    folder = Path(check_path(folder, name="folder"))
     series = write_ct_series(
         folder / "series",
         variant=variant,

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
+from m1vision._checks import check_path
 from m1vision.errors import InvalidParameterError
 from m1vision.synthetic._phantom import _layout_to_lps, _phantom_affine, ct_phantom
 
@@ -111,7 +112,7 @@ def write_ct_series(
         raise InvalidParameterError(
             f"variant {variant!r} is written for CT only; use modality='CT'."
         )
-    folder = Path(folder)
+    folder = Path(check_path(folder, name="folder"))
     folder.mkdir(parents=True, exist_ok=True)
     shape = tuple(int(v) for v in shape)
     spacing = tuple(float(v) for v in spacing)
