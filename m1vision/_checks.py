@@ -325,8 +325,8 @@ def check_choice(value, *, name: str, choices) -> str:
     'area'
     """
     try:
-        known = value in choices
-    except TypeError:  # an unhashable value asked of a dict or set
+        known = bool(value in choices)
+    except (TypeError, ValueError):  # unhashable (asked of a dict), or an array's truth
         known = False
     if not known:
         listed = ", ".join(repr(c) for c in choices)
@@ -373,6 +373,28 @@ def check_pair(value, *, name: str, kind: str = "number", what: str = "(low, hig
         )
     if kind == "int":
         return tuple(check_int(v, name=f"{name}[{i}]", minimum=1) for i, v in enumerate(items))
+    return tuple(check_number(v, name=f"{name}[{i}]") + 0.0 for i, v in enumerate(items))
+
+
+def check_point(value, *, name: str, what: str = "(z, row, col)") -> tuple[float, float, float]:
+    """Check ``value`` is three finite numbers, a voxel or a position ``what``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from m1vision._checks import check_point
+    >>> check_point(np.array([1, 2, 3]), name="voxel")
+    (1.0, 2.0, 3.0)
+    """
+    if isinstance(value, str | bytes) or not isinstance(value, Iterable):
+        items = None
+    else:
+        items = tuple(value)
+    if items is None or len(items) != 3:
+        raise InvalidParameterError(
+            f"{name} must be three numbers {what}, got {value!r}. Fix: pass one point, e.g. "
+            f"{name}=(0, 0, 0)."
+        )
     return tuple(check_number(v, name=f"{name}[{i}]") + 0.0 for i, v in enumerate(items))
 
 

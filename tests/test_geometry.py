@@ -14,7 +14,7 @@ from nibabel.affines import apply_affine as nib_apply_affine
 from nibabel.orientations import aff2axcodes, io_orientation
 
 from m1vision import geometry
-from m1vision.errors import InvalidImageError, InvalidParameterError
+from m1vision.errors import InvalidImageError, InvalidParameterError, InvalidTypeError
 from m1vision.geometry import (
     apply_affine,
     axcodes,
@@ -220,3 +220,64 @@ def test_geometry_imports_numpy_only():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+BAD_POINTS = {
+    "voxel-two": (
+        lambda: voxel_to_ras(np.eye(4), (1, 2)),
+        InvalidParameterError,
+        "voxel",
+        "voxel=(0, 0, 0)",
+    ),
+    "voxel-str": (
+        lambda: voxel_to_ras(np.eye(4), ("a", 1, 2)),
+        InvalidTypeError,
+        "voxel[0]",
+        "float()",
+    ),
+    "point-none": (
+        lambda: ras_to_voxel(np.eye(4), None),
+        InvalidParameterError,
+        "point",
+        "point=(0, 0, 0)",
+    ),
+    "point-nan": (
+        lambda: ras_to_voxel(np.eye(4), (np.nan, 0, 0)),
+        InvalidParameterError,
+        "point[0]",
+        "finite",
+    ),
+    "points-str": (
+        lambda: apply_affine(np.eye(4), "abc"),
+        InvalidParameterError,
+        "points",
+        "[[0, 0, 0]",
+    ),
+    "points-two": (
+        lambda: apply_affine(np.eye(4), [[1, 2]]),
+        InvalidParameterError,
+        "points",
+        "[[0, 0, 0]",
+    ),
+    "plane-array": (
+        lambda: geometry.plane_geometry(np.zeros(3)),
+        InvalidParameterError,
+        "plane",
+        "pass one of",
+    ),
+    "spacing-zero": (
+        lambda: check_spacing((0, 1, 1)),
+        InvalidParameterError,
+        "spacing",
+        "MedicalImage.spacing",
+    ),
+}
+
+
+@pytest.mark.parametrize(("call", "error", "argument", "fix"), BAD_POINTS.values(), ids=BAD_POINTS)
+def test_bad_points_and_options_name_the_argument_and_the_fix(call, error, argument, fix):
+    with pytest.raises(error) as info:
+        call()
+    message = str(info.value)
+    assert message.startswith(f"{argument} must "), message
+    assert "Fix:" in message and fix in message, message

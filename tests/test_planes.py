@@ -332,3 +332,58 @@ def test_slice_position_is_the_world_coordinate_along_the_axis(codes, axis):
     mm = nib.affines.apply_affine(affine, voxel)[world_axis]
     letter = "RAS"[world_axis] if mm >= 0 else "LPI"[world_axis]
     assert slice_position_text(affine, axis, voxel) == f"{letter} {abs(mm):.1f} mm"
+
+
+BAD_PLANE_INPUT = {
+    "extract-list": (lambda: extract_plane([[1]], "axial", 0), TypeError, "pixels", "read_any"),
+    "extract-2d": (
+        lambda: extract_plane(np.zeros((4, 4)), "axial", 0),
+        InvalidImageError,
+        "pixels",
+        "2-D image",
+    ),
+    "extract-index": (
+        lambda: extract_plane(np.zeros((2, 3, 4)), "coronal", 3),
+        InvalidParameterError,
+        "index",
+        "pass 0 to 2",
+    ),
+    "value-two": (
+        lambda: value_at(np.zeros((2, 3, 4)), (1, 1)),
+        InvalidParameterError,
+        "voxel",
+        "voxel=(0, 0, 0)",
+    ),
+    "value-outside": (
+        lambda: value_at(np.zeros((2, 3, 4)), (1, 3, 0)),
+        InvalidParameterError,
+        "voxel",
+        "below the volume's size",
+    ),
+    "resize-hw": (
+        lambda: resize_plane(np.zeros((4, 4), np.uint8), 8),
+        InvalidParameterError,
+        "display_hw",
+        "(height, width)",
+    ),
+    "resize-picture": (
+        lambda: resize_plane(None, (8, 8)),
+        InvalidImageError,
+        "picture",
+        "extract_plane",
+    ),
+}
+
+
+@pytest.mark.parametrize(
+    ("call", "error", "argument", "fix"), BAD_PLANE_INPUT.values(), ids=BAD_PLANE_INPUT
+)
+def test_bad_plane_input_names_the_argument_and_the_fix(call, error, argument, fix):
+    from m1vision.errors import M1VisionError
+
+    with pytest.raises(error) as info:
+        call()
+    assert isinstance(info.value, M1VisionError)
+    message = str(info.value)
+    assert message.startswith(f"{argument} must be"), message
+    assert fix in message, message

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from m1vision._checks import check_number, check_volume
+from m1vision._checks import check_number, check_point, check_volume
 from m1vision.errors import InvalidParameterError
 
 
@@ -24,7 +24,10 @@ def check_spacing(spacing) -> tuple[float, float, float]:
         )
     out = tuple(check_number(v, name=f"spacing[{i}]") for i, v in enumerate(spacing))
     if min(out) <= 0:
-        raise InvalidParameterError(f"spacing must be > 0 mm on every axis, got {out}.")
+        raise InvalidParameterError(
+            f"spacing must be > 0 mm on every axis, got {out}. Fix: pass the volume's "
+            "MedicalImage.spacing, or (1.0, 1.0, 1.0) if it is unknown."
+        )
     return out
 
 
@@ -111,10 +114,17 @@ def apply_affine(affine, points) -> np.ndarray:
     [[0.0, 0.0, 0.0], [-1.0, -1.0, 2.0]]
     """
     a = check_affine(affine)
-    pts = np.asarray(points, dtype=np.float64)
+    try:
+        pts = np.asarray(points, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise InvalidParameterError(
+            f"points must be numbers of shape (..., 3), got {points!r}. Fix: pass (z, row, "
+            "col) points, e.g. [[0, 0, 0], [1, 2, 3]]."
+        ) from None
     if pts.shape[-1:] != (3,):
         raise InvalidParameterError(
-            f"points must have 3 coordinates on their last axis, got shape {pts.shape}."
+            f"points must have 3 coordinates on their last axis, got shape {pts.shape}. Fix: "
+            "pass (z, row, col) points, e.g. [[0, 0, 0], [1, 2, 3]]."
         )
     return pts @ a[:3, :3].T + a[:3, 3]
 
@@ -128,7 +138,7 @@ def voxel_to_ras(affine, voxel) -> tuple[float, float, float]:
     >>> voxel_to_ras(default_affine((2.0, 1.0, 1.0)), (3, 4, 5))
     (-5.0, -4.0, 6.0)
     """
-    point = apply_affine(affine, [float(v) for v in voxel])
+    point = apply_affine(affine, check_point(voxel, name="voxel"))
     return tuple(float(v) for v in point)
 
 
@@ -142,4 +152,5 @@ def ras_to_voxel(affine, point) -> tuple[float, float, float]:
     (3.0, 4.0, 5.0)
     """
     inverse = np.linalg.inv(check_affine(affine))
-    return tuple(float(v) for v in apply_affine(inverse, [float(v) for v in point]))
+    xyz = check_point(point, name="point", what="(x, y, z) in RAS mm")
+    return tuple(float(v) for v in apply_affine(inverse, xyz))

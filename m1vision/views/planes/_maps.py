@@ -5,8 +5,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from m1vision._checks import check_int
-from m1vision.errors import InvalidParameterError
+from m1vision._checks import check_int, check_pair, check_point, check_volume
+from m1vision.errors import InvalidImageError, InvalidParameterError
 from m1vision.geometry import check_spacing, plane_geometry
 
 
@@ -23,11 +23,13 @@ def extract_plane(pixels: np.ndarray, plane: str, index: int) -> np.ndarray:
     >>> extract_plane(vol, "coronal", 0).tolist()  # z upwards: the last slice on top
     [[12.0, 13.0, 14.0, 15.0], [0.0, 1.0, 2.0, 3.0]]
     """
+    pixels = check_volume(pixels, name="pixels")
     s_axis, v_axis, v_flip, h_axis, h_flip = plane_geometry(plane)
     index = check_int(index, name="index", minimum=0)
     if index >= pixels.shape[s_axis]:
         raise InvalidParameterError(
-            f"index must be < {pixels.shape[s_axis]} for the {plane} plane, got {index}."
+            f"index must be < {pixels.shape[s_axis]} for the {plane} plane of a volume of "
+            f"shape {pixels.shape}, got {index}. Fix: pass 0 to {pixels.shape[s_axis] - 1}."
         )
     out = np.take(pixels, index, axis=s_axis)
     if v_axis > h_axis:  # the remaining axes come in volume order
@@ -109,9 +111,14 @@ def value_at(pixels: np.ndarray, voxel) -> float:
     >>> value_at(np.arange(8.0).reshape(2, 2, 2), (1, 0, 1))
     5.0
     """
-    voxel = tuple(check_int(int(v), name=f"voxel[{i}]", minimum=0) for i, v in enumerate(voxel))
-    if len(voxel) != 3 or any(v >= n for v, n in zip(voxel, pixels.shape, strict=True)):
-        raise InvalidParameterError(f"voxel {voxel} is outside the volume {pixels.shape}.")
+    pixels = check_volume(pixels, name="pixels")
+    point = check_point(voxel, name="voxel")
+    voxel = tuple(check_int(int(v), name=f"voxel[{i}]", minimum=0) for i, v in enumerate(point))
+    if any(v >= n for v, n in zip(voxel, pixels.shape, strict=True)):
+        raise InvalidParameterError(
+            f"voxel must be inside the volume of shape {pixels.shape}, got {voxel}. Fix: "
+            "pass (z, row, col) with each index below the volume's size on that axis."
+        )
     return float(pixels[voxel])
 
 
@@ -152,7 +159,13 @@ def resize_plane(picture: np.ndarray, display_hw, *, linear_rows: bool = False) 
     >>> resize_plane(two, (4, 1), linear_rows=True)[:, 0].tolist()
     [0, 25, 75, 100]
     """
-    height, width = (int(v) for v in display_hw)
+    if not isinstance(picture, np.ndarray) or picture.ndim not in (2, 3) or picture.size == 0:
+        got = picture.shape if isinstance(picture, np.ndarray) else type(picture).__name__
+        raise InvalidImageError(
+            f"picture must be a non-empty (H, W) or (H, W, C) numpy.ndarray, got {got}. Fix: "
+            "pass one plane's picture, e.g. extract_plane(pixels, plane, index)."
+        )
+    height, width = check_pair(display_hw, name="display_hw", kind="int", what="(height, width)")
     if linear_rows and height != picture.shape[0]:
         picture = cv2.resize(picture, (picture.shape[1], height), interpolation=cv2.INTER_LINEAR)
     if (height, width) == picture.shape[:2]:
