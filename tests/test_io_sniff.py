@@ -14,6 +14,7 @@ from test_io_write import _test_image
 
 from m1vision.errors import (
     ImageReadError,
+    InvalidTypeError,
 )
 from m1vision.io import (
     IMAGE_EXTENSIONS,
@@ -167,3 +168,21 @@ def test_dicom_kind(name, expected):
     from m1vision.io._sniff import DICOM_HEAD, dicom_kind
 
     assert dicom_kind(pydicom_file(name).read_bytes()[:DICOM_HEAD]) is expected
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda: has_image_extension(None),
+        lambda: sniff_format(3),
+        lambda: read_any(b"\x89PNG"),
+        lambda: read_image(np.zeros((4, 4), np.uint8)),
+    ],
+    ids=["extension-none", "sniff-int", "read-bytes", "read-array"],
+)
+def test_a_path_of_another_type_names_the_argument_and_the_fix(call):
+    with pytest.raises(InvalidTypeError) as info:
+        call()
+    message = str(info.value)
+    assert message.startswith("path must be a str or pathlib.Path"), message
+    assert "Fix: pass the file's path" in message and "cv2.imdecode" in message

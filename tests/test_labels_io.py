@@ -22,6 +22,7 @@ from numpy.testing import assert_allclose, assert_array_equal
 
 from m1vision.errors import (
     GridMismatchError,
+    InvalidParameterError,
     InvalidTypeError,
     LabelSidecarError,
     LabelValueError,
@@ -565,3 +566,19 @@ def test_a_path_argument_of_another_type_names_it_and_the_fix(tmp_path, call, fi
     assert message.startswith("path must be a str or pathlib.Path"), message
     assert "Fix: " in message and fix in message, message
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("value", "error", "start"),
+    [
+        (0, InvalidParameterError, "value must be >= 1, got 0. Fix: pass 1 or more."),
+        (-2, InvalidParameterError, "value must be >= 1"),
+        ("3", InvalidTypeError, "value must be an integer, got '3'"),
+    ],
+    ids=["background", "negative", "str"],
+)
+def test_default_color_of_no_label_value_is_a_documented_error(value, error, start):
+    with pytest.raises(error) as info:
+        default_color(value)
+    assert str(info.value).startswith(start)
+    assert "Fix: " in str(info.value)

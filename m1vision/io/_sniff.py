@@ -7,6 +7,7 @@ import struct
 import zlib
 from pathlib import Path
 
+from m1vision._checks import check_path
 from m1vision.errors import ImageReadError
 from m1vision.io._core import _check_file, _read_bytes
 
@@ -28,7 +29,7 @@ def has_image_extension(path) -> bool:
     >>> has_image_extension("notes.txt"), has_image_extension("archive.tar.gz")
     (False, False)
     """
-    name = Path(path).name.lower()
+    name = Path(check_path(path)).name.lower()
     return any(name.endswith(ext) for ext in IMAGE_EXTENSIONS)
 
 

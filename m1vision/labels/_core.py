@@ -7,6 +7,7 @@ import numbers
 import numpy as np
 
 from m1vision import geometry as geom
+from m1vision._checks import check_int
 from m1vision.errors import GridMismatchError, InvalidImageError, InvalidTypeError, LabelValueError
 from m1vision.io import MedicalImage
 
@@ -40,7 +41,8 @@ _UINTS = (np.uint8, np.uint16, np.uint32)
 
 
 def default_color(value: int) -> list[int]:
-    """The default colour ``[r, g, b]`` of label ``value`` (>= 1).
+    """The default colour ``[r, g, b]`` of label ``value`` (>= 1; 0, the background, has
+    none: InvalidParameterError).
 
     Examples
     --------
@@ -48,7 +50,8 @@ def default_color(value: int) -> list[int]:
     >>> default_color(1), default_color(21) == default_color(1)
     ([230, 25, 75], True)
     """
-    return list(DEFAULT_PALETTE[(int(value) - 1) % len(DEFAULT_PALETTE)])
+    value = check_int(value, name="value", minimum=1)  # 0 is the background: no colour
+    return list(DEFAULT_PALETTE[(value - 1) % len(DEFAULT_PALETTE)])
 
 
 def label_values(pixels: np.ndarray) -> np.ndarray:
