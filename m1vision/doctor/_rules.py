@@ -185,14 +185,12 @@ def architecture_check(label: str, dist: str, version: str, summary: dict, facts
         return "ok", f"{dist} {version}: {summary['files']} compiled files ({kinds}).", None
     n_bad = sum(len(f) for f in bad.values())
     example = next(iter(bad.values()))[0]
-    detail = (
-        f"{dist} {version}: {n_bad} of {summary['files']} compiled files are not built for "
-        f"{want} ({', '.join(bad)}; e.g. {example}). This Python cannot load them"
-    )
     if _on_apple_silicon(facts):
-        detail += (
-            ": the package came from an x86_64 wheel (installed by a Rosetta or Intel "
-            "Python), so importing it fails or drags the process under Rosetta."
+        detail = (
+            f"{dist} {version}: {n_bad} of {summary['files']} compiled files are not built for "
+            f"{want} ({', '.join(bad)}; e.g. {example}). This Python cannot load them: the "
+            "package came from an x86_64 wheel (installed by a Rosetta or Intel Python), so "
+            "importing it fails or drags the process under Rosetta."
         )
         fix = (
             _platform.MINIFORGE_FIX
@@ -201,7 +199,10 @@ def architecture_check(label: str, dist: str, version: str, summary: dict, facts
             f"--force-reinstall --no-cache-dir {dist}=={version}`; {REINSTALL_FIX}"
         )
     else:
-        detail += "."
+        detail = (
+            f"{dist} {version}: {n_bad} of {summary['files']} compiled files are not built for "
+            f"{want} ({', '.join(bad)}; e.g. {example}). This Python cannot load them."
+        )
         fix = (
             f"Reinstall it for this machine: `python -m pip install --force-reinstall "
             f"--no-cache-dir {dist}=={version}`; {REINSTALL_FIX}"
