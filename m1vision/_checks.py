@@ -97,10 +97,14 @@ def check_path(path, *, name: str = "path", call: str | None = None) -> str | os
             f"{name} must be a str or pathlib.Path, got a {got}; the arguments look swapped. "
             f"Fix: pass the path first, {call}."
         )
+    if isinstance(path, bytes | bytearray | memoryview):
+        raise InvalidTypeError(
+            f"{name} must be a str or pathlib.Path, got {got} (a file's content?). Fix: pass "
+            "the file's path; to decode an image in memory use cv2.imdecode."
+        )
     raise InvalidTypeError(
-        f"{name} must be a str or pathlib.Path naming a file, got {got}. Fix: pass the "
-        "file's path, e.g. pathlib.Path('scan.nii.gz'); to decode bytes in memory use "
-        "cv2.imdecode."
+        f"{name} must be a str or pathlib.Path naming a file or folder, got {got}. Fix: pass "
+        "its path, e.g. pathlib.Path('scan.nii.gz')."
     )
 
 

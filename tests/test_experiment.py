@@ -169,7 +169,7 @@ def test_a_record_path_of_another_type_names_the_argument_and_the_fix(path):
         experiment.load_record(path)
     message = str(info.value)
     assert message.startswith("path must be a str or pathlib.Path"), message
-    assert "Fix: pass the file's path" in message
+    assert "Fix: pass its path" in message
 
 
 @pytest.mark.parametrize(

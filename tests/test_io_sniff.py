@@ -171,18 +171,18 @@ def test_dicom_kind(name, expected):
 
 
 @pytest.mark.parametrize(
-    "call",
+    ("call", "fix"),
     [
-        lambda: has_image_extension(None),
-        lambda: sniff_format(3),
-        lambda: read_any(b"\x89PNG"),
-        lambda: read_image(np.zeros((4, 4), np.uint8)),
+        (lambda: has_image_extension(None), "Fix: pass its path"),
+        (lambda: sniff_format(3), "Fix: pass its path"),
+        (lambda: read_any(b"\x89PNG"), "Fix: pass the file's path; to decode an image in memory"),
+        (lambda: read_image(np.zeros((4, 4), np.uint8)), "Fix: pass its path"),
     ],
     ids=["extension-none", "sniff-int", "read-bytes", "read-array"],
 )
-def test_a_path_of_another_type_names_the_argument_and_the_fix(call):
+def test_a_path_of_another_type_names_the_argument_and_the_fix(call, fix):
     with pytest.raises(InvalidTypeError) as info:
         call()
     message = str(info.value)
     assert message.startswith("path must be a str or pathlib.Path"), message
-    assert "Fix: pass the file's path" in message and "cv2.imdecode" in message
+    assert fix in message, message

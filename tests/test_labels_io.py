@@ -553,9 +553,9 @@ def test_a_mask_over_a_real_ct_slice_as_seg(tmp_path):
             lambda out: write_labels(label_map(np.zeros((2, 3, 4), np.uint8)), out),
             "write_labels(path, labels)",
         ),
-        (lambda out: read_labels(np.zeros((2, 3, 4), np.uint8)), "the file's path"),
-        (lambda out: read_labels(None), "the file's path"),
-        (lambda out: sidecar_path(3), "the file's path"),
+        (lambda out: read_labels(np.zeros((2, 3, 4), np.uint8)), "pass its path"),
+        (lambda out: read_labels(None), "pass its path"),
+        (lambda out: sidecar_path(3), "pass its path"),
     ],
     ids=["write-swapped", "read-array", "read-none", "sidecar-int"],
 )

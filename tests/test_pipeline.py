@@ -445,6 +445,25 @@ def test_save_and_load(tmp_path):
         Pipeline.load(path)
 
 
+@pytest.mark.parametrize(
+    ("name", "reason"),
+    [
+        ("missing.json", "No such file"),
+        (".", "Is a directory"),
+        ("latin1.json", "'utf-8' codec can't decode"),
+    ],
+    ids=["missing", "folder", "not-utf8"],
+)
+def test_load_of_no_pipeline_file_names_it_and_the_fix(tmp_path, name, reason):
+    (tmp_path / "latin1.json").write_bytes(b'{"schema": "\xe9"}')
+    path = tmp_path / name
+    with pytest.raises(PipelineConfigError) as info:
+        Pipeline.load(path)
+    message = str(info.value)
+    assert message.startswith(f"cannot read the pipeline file {str(path)!r}: {reason}"), message
+    assert message.endswith("Fix: check the path, or write one with pipeline.save(path).")
+
+
 # ---------------------------------------------------------------------------------------------
 # calling a pipeline, and its errors
 # ---------------------------------------------------------------------------------------------

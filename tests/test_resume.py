@@ -28,7 +28,7 @@ from repo_paths import source_root
 
 from m1vision import _hashing
 from m1vision.batch import MANIFEST_NAME, Manifest
-from m1vision.errors import OutputExistsError, OutputFolderBusyError
+from m1vision.errors import InvalidTypeError, OutputExistsError, OutputFolderBusyError
 from m1vision.io import read_any, read_image, read_nifti, write_image
 from m1vision.pipeline import Canny, GaussianBlur, Pipeline, ToUint8
 from m1vision.synthetic import write_ct_series
@@ -657,3 +657,13 @@ def test_a_savedmodel_folder_has_one_hash_from_loading_to_records(tmp_path, two_
     predictor.predict_folder(bmps, tmp_path / "pred", progress=False)
     manifest = json.loads((tmp_path / "pred" / MANIFEST_NAME).read_text())
     assert manifest["job"]["config"]["model"] == {"file": "exported", "sha256": expected}
+
+
+@pytest.mark.parametrize("path", [None, 3, np.zeros(2)], ids=["none", "int", "array"])
+def test_input_fingerprint_of_no_path_names_the_argument_and_the_fix(path):
+    from m1vision.batch import input_fingerprint
+
+    with pytest.raises(InvalidTypeError) as info:
+        input_fingerprint(path)
+    assert str(info.value).startswith("path must be a str or pathlib.Path")
+    assert "Fix: pass its path" in str(info.value)

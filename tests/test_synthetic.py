@@ -230,4 +230,4 @@ def test_a_writer_given_no_folder_names_the_argument_and_the_fix(writer, argumen
         getattr(synthetic, writer)(None)
     message = str(info.value)
     assert message.startswith(f"{argument} must be a str or pathlib.Path"), message
-    assert "Fix: pass the file's path" in message
+    assert "Fix: pass its path" in message

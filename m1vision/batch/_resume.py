@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from m1vision._atomic import atomic_write_bytes, check_versioned, versioned
+from m1vision._checks import check_path
 from m1vision._hashing import file_record, file_sha256, identify, smudge_racy
 from m1vision.batch._columns import Columns, to_columns
 from m1vision.batch._inputs import Input, stat_tuple
@@ -58,7 +59,7 @@ REASONS = (
 def input_fingerprint(path) -> dict:
     """The identity record of an input file or folder (``"sha256"``, ``"size"`` and the stat
     its hash is reused on; a folder's per file), as the manifest keeps it."""
-    return identify(path)[0]
+    return identify(check_path(path))[0]
 
 
 def canonical_sha256(obj) -> str:

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from m1vision._atomic import versioned
+from m1vision._checks import check_path
 from m1vision.errors import (
     InvalidParameterError,
     InvalidTypeError,
@@ -262,8 +263,20 @@ class Pipeline:
 
     @classmethod
     def load(cls, path) -> Pipeline:
-        """Read a pipeline written by :meth:`save` (or any :meth:`to_json` text)."""
-        text = Path(path).read_text(encoding="utf-8")
+        """Read a pipeline written by :meth:`save` (or any :meth:`to_json` text).
+
+        A missing, unreadable or non-UTF-8 file raises ``PipelineConfigError`` naming it.
+        """
+        path = Path(check_path(path))
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            raise PipelineConfigError(
+                f"cannot read the pipeline file {str(path)!r}: {reason}. Expected a JSON file "
+                "written by Pipeline.save. Fix: check the path, or write one with "
+                "pipeline.save(path)."
+            ) from None
         try:
             return cls.from_json(text)
         except PipelineConfigError as exc:
