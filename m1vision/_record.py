@@ -138,7 +138,8 @@ def take_views(explorers) -> list[tuple[dict, np.ndarray, dict, list[str]]]:
         return []
     if not isinstance(explorers, list | tuple):
         raise InvalidTypeError(
-            f"explorers must be a list of explorers, got {type(explorers).__name__}."
+            f"explorers must be a list of explorers, got {type(explorers).__name__}. Fix: "
+            "wrap one in a list, e.g. explorers=[explorer]."
         )
     views = []
     for explorer in explorers:

@@ -57,7 +57,10 @@ def _check_titles(titles, n: int, *, name: str = "titles") -> list[str | None]:
     if titles is None:
         return [None] * n
     if isinstance(titles, str) or not isinstance(titles, Sequence):
-        raise InvalidTypeError(f"{name} must be a list of {n} strings, got {titles!r}.")
+        raise InvalidTypeError(
+            f"{name} must be a list of {n} strings, got {titles!r}. Fix: pass one title per "
+            "image, or None for none."
+        )
     if len(titles) != n:
         raise InvalidParameterError(f"{name} has {len(titles)} entries for {n} image(s).")
     return [None if t is None else str(t) for t in titles]
@@ -103,7 +106,8 @@ def show(
         images = [images]
     if not isinstance(images, Sequence) or isinstance(images, str):
         raise InvalidTypeError(
-            f"images must be an array or a list of arrays, got {type(images).__name__}."
+            f"images must be an array or a list of arrays, got {type(images).__name__}. Fix: "
+            "pass numpy arrays (a MedicalImage: its .pixels)."
         )
     if len(images) == 0:
         raise InvalidParameterError("images is empty; pass at least one image.")
@@ -217,7 +221,10 @@ def figure_to_png(fig: Figure, *, dpi: float | None = None) -> bytes:
     b'\\x89PNG'
     """
     if not isinstance(fig, Figure):
-        raise InvalidTypeError(f"fig must be a matplotlib Figure, got {type(fig).__name__}.")
+        raise InvalidTypeError(
+            f"fig must be a matplotlib Figure, got {type(fig).__name__}. Fix: pass what "
+            "m1vision.viz.show, side_by_side or histogram return."
+        )
     if not isinstance(fig.canvas, FigureCanvasAgg):
         FigureCanvasAgg(fig)  # attaches itself as fig.canvas
     buf = io.BytesIO()

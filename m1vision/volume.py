@@ -192,7 +192,8 @@ def apply_volume(
     if not callable(func):
         raise InvalidTypeError(
             f"func must be callable (a Pipeline or a function of one 2-D array), got "
-            f"{type(func).__name__}."
+            f"{type(func).__name__}; the volume comes second. Fix: pass "
+            "apply_volume(func, volume), e.g. apply_volume(m1vision.preprocess.clahe, ct)."
         )
     vol = as_volume(image)
     axis = check_axis(axis)

@@ -10,7 +10,7 @@ from pydicom.data import get_testdata_file
 from pydicom.pixels import apply_modality_lut
 
 from m1vision.draw import overlay_edges
-from m1vision.errors import InvalidImageError, InvalidParameterError
+from m1vision.errors import InvalidImageError, InvalidParameterError, InvalidTypeError
 from m1vision.preprocess import canny, gaussian_blur, to_uint8, window
 from m1vision.render import (
     ExplorerParams,
@@ -214,7 +214,7 @@ def test_render_refuses_a_dict_for_params(hu):
         ({"view": "both"}, InvalidParameterError, "view must be one of"),
         ({"l2_gradient": "yes"}, TypeError, "l2_gradient must be True or False"),
         ({"preview_size": 8}, InvalidParameterError, "preview_size must be >= 16"),
-        ({"full_resolution": 1}, TypeError, "full_resolution must be a bool"),
+        ({"full_resolution": 1}, InvalidTypeError, "full_resolution must be True or False"),
     ],
     ids=lambda v: str(v) if isinstance(v, str) else None,
 )

@@ -8,7 +8,12 @@ import numpy as np
 import pytest
 from numpy.testing import assert_array_equal
 
-from m1vision.errors import InvalidImageError, InvalidParameterError, VolumeSliceError
+from m1vision.errors import (
+    InvalidImageError,
+    InvalidParameterError,
+    InvalidTypeError,
+    VolumeSliceError,
+)
 from m1vision.io import MedicalImage, read_nifti, read_series, write_nifti
 from m1vision.pipeline import Canny, GaussianBlur, Pipeline, Window
 from m1vision.preprocess import canny, gaussian_blur, window
@@ -231,3 +236,19 @@ def test_pipeline_apply_volume_is_apply_volume(ct):
     assert_array_equal(
         EDGES.apply_volume(ct, axis=1).pixels, apply_volume(EDGES, ct, axis=1).pixels
     )
+
+
+@pytest.mark.parametrize(
+    ("call", "argument", "fix"),
+    [
+        (lambda v: apply_volume(v, gaussian_blur), "func", "apply_volume(func, volume)"),
+        (lambda v: apply_volume(gaussian_blur, v.tolist()), "image", "MedicalImage(pixels"),
+    ],
+    ids=["swapped", "volume-list"],
+)
+def test_apply_volume_wrong_types_name_the_argument_and_the_fix(call, argument, fix):
+    with pytest.raises(InvalidTypeError) as info:
+        call(np.zeros((2, 8, 8), np.float32))
+    message = str(info.value)
+    assert message.startswith(f"{argument} must be"), message
+    assert "Fix: " in message and fix in message, message

@@ -206,7 +206,8 @@ def register_input_kind(kind: InputKind) -> InputKind:
     """
     if not isinstance(kind, InputKind):
         raise InvalidTypeError(
-            f"kind must be an m1vision.batch.InputKind, got {type(kind).__name__}."
+            f"kind must be an m1vision.batch.InputKind, got {type(kind).__name__}. Fix: "
+            "describe the kind as InputKind(name=..., ...) first."
         )
     if kind.name == IMAGE_KIND.name:
         raise InvalidParameterError(
@@ -257,13 +258,15 @@ def as_path_list(inputs) -> list:
     if isinstance(inputs, bytes | Mapping) or not isinstance(inputs, Iterable):
         raise InvalidTypeError(
             "inputs must be a path (str or pathlib.Path) of a file or folder, or a list of "
-            f"them, got {type(inputs).__name__}."
+            f"them, got {type(inputs).__name__}. Fix: pass e.g. pathlib.Path('scans') or "
+            "[pathlib.Path('a.png'), pathlib.Path('b.png')]."
         )
     items = list(inputs)
     for i, item in enumerate(items):
         if not isinstance(item, str | os.PathLike):
             raise InvalidTypeError(
-                f"inputs[{i}] must be a path (str or pathlib.Path), got {type(item).__name__}."
+                f"inputs[{i}] must be a path (str or pathlib.Path), got {type(item).__name__}. "
+                "Fix: pass the paths of files or folders only."
             )
     return items
 

@@ -348,7 +348,8 @@ def _check_contours(contours) -> list[np.ndarray]:
     if isinstance(contours, np.ndarray) or not isinstance(contours, list | tuple):
         raise InvalidTypeError(
             "contours must be a list of (K, 1, 2) point arrays, as mask_contours returns, got "
-            f"{type(contours).__name__}."
+            f"{type(contours).__name__}. Fix: pass mask_contours(mask), or wrap one array in "
+            "a list."
         )
     checked = []
     for i, c in enumerate(contours):
@@ -422,7 +423,8 @@ def _check_boxes(boxes) -> list[tuple[int, int, int, int]]:
     if not isinstance(boxes, list | tuple):
         raise InvalidTypeError(
             f"boxes must be a list of (x, y, w, h) tuples or an (N, 4) array, got "
-            f"{type(boxes).__name__}."
+            f"{type(boxes).__name__}. Fix: pass mask_to_boxes(mask), or wrap one box in a "
+            "list, e.g. [(10, 20, 30, 40)]."
         )
     checked = []
     for i, box in enumerate(boxes):

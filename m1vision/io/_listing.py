@@ -17,11 +17,10 @@ from pathlib import Path
 
 import numpy as np
 
-from m1vision._checks import check_workers
+from m1vision._checks import check_path, check_workers
 from m1vision._progress import track
 from m1vision.errors import (
     ImageReadError,
-    InvalidTypeError,
 )
 from m1vision.geometry import orientation_problem, plane_name
 from m1vision.io._dicom import _first, _floats
@@ -166,10 +165,7 @@ class _Slice:
 
 
 def _check_folder(folder) -> Path:
-    if not isinstance(folder, str) and not hasattr(folder, "__fspath__"):
-        raise InvalidTypeError(
-            f"folder must be a str or pathlib.Path, got {type(folder).__name__}."
-        )
+    check_path(folder, name="folder")
     p = Path(folder)
     if not p.exists():
         raise ImageReadError(p, "no such folder; check the path and the working folder.")

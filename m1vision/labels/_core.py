@@ -207,7 +207,10 @@ def label_map(pixels, *, like=None, spacing=None, affine=None, labels=None) -> M
     ('uint8', 'liver', 'label 1')
     """
     if not isinstance(pixels, np.ndarray):
-        raise InvalidTypeError(f"pixels must be a numpy.ndarray, got {type(pixels).__name__}.")
+        raise InvalidTypeError(
+            f"pixels must be a numpy.ndarray, got {type(pixels).__name__}. Fix: convert it "
+            "with numpy.asarray(pixels), or read a label map with m1vision.labels.read_labels."
+        )
     px = _integer_pixels(pixels, "pixels")
     if px.ndim not in (2, 3):
         raise InvalidImageError(
@@ -245,7 +248,8 @@ def grid_of(image, name: str):
     if isinstance(image, np.ndarray):
         return image.shape, None, None
     raise InvalidTypeError(
-        f"{name} must be a MedicalImage or a numpy.ndarray, got {type(image).__name__}."
+        f"{name} must be a MedicalImage or a numpy.ndarray, got {type(image).__name__}. Fix: "
+        "read one with m1vision.io.read_any(path)."
     )
 
 

@@ -16,9 +16,10 @@ import time
 from pathlib import Path, PurePath
 from typing import TYPE_CHECKING
 
+from m1vision._checks import check_path
 from m1vision.batch import Job, collect, get_input_kind, input_kinds
 from m1vision.batch._inputs import as_path_list
-from m1vision.errors import InvalidParameterError, InvalidTypeError, PipelineConfigError
+from m1vision.errors import InvalidParameterError, PipelineConfigError
 
 if TYPE_CHECKING:
     from m1vision.pipeline._core import Pipeline
@@ -183,11 +184,7 @@ class PipelineJob(Job):
                 "suffix='.tif', or end the pipeline with a step that returns 8 bits (e.g. "
                 "ToUint8())."
             )
-        if not isinstance(out_dir, str | os.PathLike):
-            raise InvalidTypeError(
-                f"out_dir must be a str or pathlib.Path, got {type(out_dir).__name__}."
-            )
-        out_dir = Path(out_dir).absolute()
+        out_dir = Path(check_path(out_dir, name="out_dir")).absolute()
         if out_dir.exists() and not out_dir.is_dir():
             raise InvalidParameterError(f"out_dir {str(out_dir)!r} exists and is not a folder.")
         for item in as_path_list(inputs):

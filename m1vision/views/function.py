@@ -95,7 +95,10 @@ class FunctionView(View, kind="FunctionExplorer"):
     def __init__(self, image, func: Callable, args: dict | None = None, *,
                  preview_size: int = 512, preview_image: np.ndarray | None = None):  # fmt: skip
         if not callable(func):
-            raise InvalidTypeError(f"func must be callable, got {type(func).__name__}.")
+            raise InvalidTypeError(
+                f"func must be callable, got {type(func).__name__}. Fix: pass a function of "
+                "one image (or a Pipeline), e.g. func=m1vision.preprocess.clahe."
+            )
         self.image = check_image(_image_of(image))
         self.func = func
         self.step = step_class(func)

@@ -163,7 +163,8 @@ def _window_params(params) -> WindowParams:
         params = WindowParams(**params)
     if not isinstance(params, WindowParams):
         raise InvalidTypeError(
-            f"params must be a WindowParams or a dict, got {type(params).__name__}."
+            f"params must be a WindowParams or a dict, got {type(params).__name__}. Fix: pass "
+            "WindowParams(...) or its fields as a dict."
         )
     return params
 

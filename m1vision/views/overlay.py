@@ -17,8 +17,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from m1vision._checks import check_bool
 from m1vision.draw import COMPARE_STYLES, draw_labels
-from m1vision.errors import InvalidParameterError, InvalidTypeError, RecordError
+from m1vision.errors import InvalidParameterError, RecordError
 
 __all__ = ["MAPS", "Overlay", "label_centroid"]
 
@@ -119,8 +120,7 @@ class Overlay:
                 f"opacity must be within 0-1 (0 = invisible, 1 = opaque), got {opacity}."
             )
         for name, flag in (("outline", outline), ("show", show)):
-            if not isinstance(flag, bool | np.bool_):
-                raise InvalidTypeError(f"{name} must be a bool, got {flag!r}.")
+            check_bool(flag, name=name)
         try:
             hidden = tuple(sorted({int(v) for v in hidden}))
         except (TypeError, ValueError):

@@ -225,7 +225,10 @@ class FunctionExplorer(Explorer):
         w = _widgets()
         self._timings = bool(timings)
         if not callable(func):
-            raise InvalidTypeError(f"func must be callable, got {type(func).__name__}.")
+            raise InvalidTypeError(
+                f"func must be callable, got {type(func).__name__}. Fix: pass a function of "
+                "one image (or a Pipeline), e.g. func=m1vision.preprocess.clahe."
+            )
         image, _, _ = _unwrap(image, None)
         self._image = check_image(image)
         self._preview_size = check_int(preview_size, name="preview_size", minimum=16)

@@ -53,7 +53,8 @@ class RenderCache:
         if pipeline is not None and not callable(pipeline):
             raise InvalidTypeError(
                 f"pipeline must be callable (an m1vision.pipeline.Pipeline or a function of "
-                f"an image), got {type(pipeline).__name__}."
+                f"an image), got {type(pipeline).__name__}. Fix: pass e.g. "
+                "Pipeline([GaussianBlur(ksize=5)]), or None for no pipeline."
             )
         self.pipeline = pipeline
         self.counts: Counter = Counter()

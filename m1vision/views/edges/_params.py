@@ -6,7 +6,7 @@ import dataclasses
 
 import numpy as np
 
-from m1vision._checks import check_choice, check_int, check_number
+from m1vision._checks import check_bool, check_choice, check_int, check_number
 from m1vision.errors import InvalidParameterError, InvalidTypeError
 from m1vision.views.settings import EdgeSettings
 
@@ -25,7 +25,10 @@ def is_wide(image: np.ndarray) -> bool:
     (False, True)
     """
     if not isinstance(image, np.ndarray):
-        raise InvalidTypeError(f"image must be a numpy.ndarray, got {type(image).__name__}.")
+        raise InvalidTypeError(
+            f"image must be a numpy.ndarray, got {type(image).__name__}. Fix: convert it with "
+            "numpy.asarray(image), or pass a MedicalImage's pixels."
+        )
     return image.dtype != np.uint8
 
 
@@ -84,9 +87,7 @@ class ExplorerParams(EdgeSettings):
 
         check_choice(self.view, name="view", choices=VIEWS)
         put("preview_size", check_int(self.preview_size, name="preview_size", minimum=16))
-        if not isinstance(self.full_resolution, bool | np.bool_):
-            raise InvalidTypeError(f"full_resolution must be a bool, got {self.full_resolution!r}.")
-        put("full_resolution", bool(self.full_resolution))
+        put("full_resolution", check_bool(self.full_resolution, name="full_resolution"))
         put("zoom", check_number(self.zoom, name="zoom", minimum=1.0))
         for name in ("pan_x", "pan_y", "curtain"):
             value = check_number(getattr(self, name), name=name, minimum=0.0)

@@ -19,7 +19,8 @@ def _image_of(image, *, name: str = "image") -> np.ndarray:
         image = image.pixels
     if not isinstance(image, np.ndarray):
         raise InvalidTypeError(
-            f"{name} must be a numpy.ndarray or a MedicalImage, got {type(image).__name__}."
+            f"{name} must be a numpy.ndarray or a MedicalImage, got {type(image).__name__}. "
+            "Fix: read a file with m1vision.io.read_any(path), or convert with numpy.asarray."
         )
     return image
 
@@ -52,7 +53,8 @@ def _params_of(params, cls):
         return cls(**params)
     if not isinstance(params, cls):
         raise InvalidTypeError(
-            f"params must be a {cls.__name__} or a dict, got {type(params).__name__}."
+            f"params must be a {cls.__name__} or a dict, got {type(params).__name__}. Fix: "
+            f"pass {cls.__name__}(...) or its fields as a dict."
         )
     return params
 

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 
-import numpy as np
-
-from m1vision._checks import check_int
-from m1vision.errors import InvalidParameterError, InvalidTypeError
+from m1vision._checks import check_bool, check_int
+from m1vision.errors import InvalidParameterError
 from m1vision.views.settings import EdgeSettings
 
 
@@ -67,13 +65,14 @@ class TriPlanarParams(EdgeSettings):
             object.__setattr__(self, name, value)
 
         if not isinstance(self.index, tuple | list) or len(self.index) != 3:
-            raise InvalidParameterError(f"index must be (z, row, col), got {self.index!r}.")
+            raise InvalidParameterError(
+                f"index must be (z, row, col), got {self.index!r}. Fix: pass three voxel "
+                "indices, e.g. index=(0, 0, 0)."
+            )
         put("index", tuple(check_int(v, name=f"index[{i}]", minimum=0)
                            for i, v in enumerate(self.index)))  # fmt: skip
         for name in ("edges", "crosshair", "smooth"):
-            if not isinstance(getattr(self, name), bool | np.bool_):
-                raise InvalidTypeError(f"{name} must be a bool, got {getattr(self, name)!r}.")
-            put(name, bool(getattr(self, name)))
+            put(name, check_bool(getattr(self, name), name=name))
         put("max_size", check_int(self.max_size, name="max_size", minimum=16))
 
     def to_dict(self) -> dict:

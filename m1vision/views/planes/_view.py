@@ -60,7 +60,8 @@ class TriPlanarView(View, kind="TriPlanarExplorer"):
             params = TriPlanarParams(**{**params, "index": tuple(params.get("index", (0, 0, 0)))})
         if not isinstance(params, TriPlanarParams):
             raise InvalidTypeError(
-                f"params must be a TriPlanarParams or a dict, got {type(params).__name__}."
+                f"params must be a TriPlanarParams or a dict, got {type(params).__name__}. "
+                "Fix: pass TriPlanarParams(center=..., width=...) or its fields as a dict."
             )
         if cache is None:
             cache = PlaneCache(volume, spacing=spacing, affine=affine)
