@@ -223,7 +223,14 @@ def check_axis(axis, *, name: str = "axis") -> int:
 
 
 def available_cores() -> int:
-    """The cores this process may run on (its CPU affinity where the OS tells it)."""
+    """The cores this process may run on (its CPU affinity where the OS tells it).
+
+    Examples
+    --------
+    >>> from m1vision.batch import available_cores
+    >>> available_cores() >= 1
+    True
+    """
     try:
         return len(os.sched_getaffinity(0)) or 1
     except AttributeError:  # macOS, Windows

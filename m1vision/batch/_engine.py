@@ -161,6 +161,11 @@ def shutdown_workers() -> None:
     """Stop the warm worker processes the default executor keeps between runs (if any).
 
     They stop by themselves when Python exits; call this to free them earlier.
+
+    Examples
+    --------
+    >>> from m1vision.batch import shutdown_workers
+    >>> shutdown_workers()  # none running: nothing to do
     """
     with _POOL_LOCK:
         pool = _POOL.pop("pool", None)
@@ -203,6 +208,14 @@ def default_executor(
     replaced when ``state`` (e.g. the registered steps) or the input kinds change, and
     :func:`shutdown_workers` stops it. Else a thread pool (OpenCV releases the GIL; no
     start-up cost), shut down after the run.
+
+    Examples
+    --------
+    >>> from m1vision.batch import default_executor
+    >>> executor, name = default_executor(1)  # one input: one thread
+    >>> name
+    'ThreadPoolExecutor(max_workers=1)'
+    >>> executor.shutdown()
     """
     workers = default_workers(n_todo, cores=available_cores())
     if (
@@ -218,7 +231,16 @@ def default_executor(
 
 
 def executor_name(executor: Executor) -> str:
-    """A description of an executor for reports: its type and workers (or scheduler)."""
+    """A description of an executor for reports: its type and workers (or scheduler).
+
+    Examples
+    --------
+    >>> from concurrent.futures import ThreadPoolExecutor
+    >>> from m1vision.batch import executor_name
+    >>> with ThreadPoolExecutor(2) as pool:
+    ...     executor_name(pool)
+    'ThreadPoolExecutor(max_workers=2)'
+    """
     workers = getattr(executor, "_max_workers", None)
     name = type(executor).__name__
     detail = f"max_workers={workers}" if workers else ""

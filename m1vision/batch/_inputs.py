@@ -218,7 +218,15 @@ def register_input_kind(kind: InputKind) -> InputKind:
 
 
 def unregister_input_kind(name: str) -> None:
-    """Remove a registered kind (the built-in ``"image"`` kind stays); unknown names are ignored."""
+    """Remove a registered kind (the built-in ``"image"`` kind stays); unknown names are ignored.
+
+    Examples
+    --------
+    >>> from m1vision.batch import input_kinds, unregister_input_kind
+    >>> unregister_input_kind("no-such-kind")
+    >>> [kind.name for kind in input_kinds()][-1]
+    'image'
+    """
     _KINDS.pop(name, None)
 
 
@@ -228,6 +236,12 @@ def input_kinds(builtin=()) -> list[InputKind]:
     built-in ``"image"`` kind.
 
     What a job collects depends only on the job, never on which modules were imported.
+
+    Examples
+    --------
+    >>> from m1vision.batch import input_kinds
+    >>> input_kinds()[-1].name  # the built-in kind comes last
+    'image'
     """
     return [*builtin, *(k for k in _KINDS.values() if k not in builtin), IMAGE_KIND]
 
@@ -239,6 +253,12 @@ def get_input_kind(name: str, kinds=None) -> InputKind:
     ------
     InvalidParameterError
         An unknown name (the message lists the known ones).
+
+    Examples
+    --------
+    >>> from m1vision.batch import get_input_kind
+    >>> get_input_kind("image").name
+    'image'
     """
     kinds = input_kinds() if kinds is None else kinds
     for kind in kinds:

@@ -58,7 +58,17 @@ REASONS = (
 
 def input_fingerprint(path) -> dict:
     """The identity record of an input file or folder (``"sha256"``, ``"size"`` and the stat
-    its hash is reused on; a folder's per file), as the manifest keeps it."""
+    its hash is reused on; a folder's per file), as the manifest keeps it.
+
+    Examples
+    --------
+    >>> import pathlib, tempfile
+    >>> from m1vision.batch import input_fingerprint
+    >>> p = pathlib.Path(tempfile.mkdtemp()) / "x.png"; _ = p.write_bytes(b"abc")
+    >>> record = input_fingerprint(p)
+    >>> record["size"], record["sha256"][:16]
+    (3, 'ba7816bf8f01cfea')
+    """
     return identify(check_path(path))[0]
 
 

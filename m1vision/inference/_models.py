@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from m1vision._checks import check_bool
 from m1vision._hashing import path_sha256, snapshot
 from m1vision.errors import InvalidParameterError, InvalidTypeError, ModelLoadError
 from m1vision.inference import _backend
@@ -371,10 +372,10 @@ def load_model(path, *, safe_mode: bool = True, custom_objects: dict | None = No
     if not isinstance(path, str | os.PathLike):
         raise InvalidTypeError(
             f"path must be a str or path-like naming a .keras file or a SavedModel folder, "
-            f"got {type(path).__name__}."
+            f"got {type(path).__name__}. Fix: pass the model's path; a model already loaded "
+            "goes to Predictor(model) directly."
         )
-    if not isinstance(safe_mode, bool):
-        raise InvalidTypeError(f"safe_mode must be True or False, got {safe_mode!r}.")
+    safe_mode = check_bool(safe_mode, name="safe_mode")
     p = Path(path)
     if not p.exists():
         raise ModelLoadError(

@@ -142,7 +142,8 @@ class Predictor(PredictorConfig, PredictorFeed):
         if preprocess is not None and not callable(preprocess):
             raise InvalidTypeError(
                 f"preprocess must be a callable (image -> image) or a m1vision.pipeline."
-                f"Pipeline, got {type(preprocess).__name__}."
+                f"Pipeline, got {type(preprocess).__name__}. Fix: pass e.g. "
+                "Pipeline([ToUint8(), Resize(size=(224, 224))]), or None."
             )
         self.preprocess = preprocess
         self.batch_size = check_int(batch_size, name="batch_size", minimum=1)
@@ -200,11 +201,15 @@ class Predictor(PredictorConfig, PredictorFeed):
     def _set_outputs(self, labels, top_k, from_logits) -> None:
         self.top_k = check_int(top_k, name="top_k", minimum=1)
         if from_logits is not None and not isinstance(from_logits, bool):
-            raise InvalidTypeError(f"from_logits must be True, False or None, got {from_logits!r}.")
+            raise InvalidTypeError(
+                f"from_logits must be True, False or None, got {from_logits!r}. Fix: pass None "
+                "to judge from the model's last layer, or say it with True or False."
+            )
         if labels is not None:
             if isinstance(labels, str) or not all(isinstance(v, str) for v in labels):
                 raise InvalidTypeError(
-                    f"labels must be a sequence of class names (str), got {labels!r}."
+                    f"labels must be a sequence of class names (str), got {labels!r}. Fix: pass "
+                    "one name per class, e.g. labels=['benign', 'malignant']."
                 )
             labels = list(labels)
             if self.num_classes is not None and len(labels) != self.num_classes:
@@ -231,7 +236,8 @@ class Predictor(PredictorConfig, PredictorFeed):
             return device
         if not isinstance(device, str):
             raise InvalidTypeError(
-                f"device must be 'auto', 'gpu', 'cpu' or a DeviceChoice, got {device!r}."
+                f"device must be 'auto', 'gpu', 'cpu' or a DeviceChoice, got {device!r}. Fix: "
+                "pass device='auto', or a DeviceChoice from select_device()."
             )
         return select_device(device)
 
@@ -318,7 +324,7 @@ class Predictor(PredictorConfig, PredictorFeed):
         except TypeError:
             raise InvalidTypeError(
                 f"images must be a path, an ndarray, a MedicalImage or a list of them, got "
-                f"{type(images).__name__}."
+                f"{type(images).__name__}. Fix: pass one of those, or a list of them."
             ) from None
 
     def predict(self, images, *, progress: bool | None = None) -> Predictions:

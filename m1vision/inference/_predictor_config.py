@@ -94,7 +94,8 @@ class PredictorConfig:
         """
         if not isinstance(config, dict):
             raise InvalidTypeError(
-                f"config must be a dict (from to_config), got {type(config).__name__}."
+                f"config must be a dict (from to_config), got {type(config).__name__}. Fix: pass "
+                "what Predictor.to_config() returns (json.loads of its saved text)."
             )
         required = {"model", "preprocess", "batch_size", "labels", "top_k", "from_logits"}
         known = required | {"workers", "prefetch", "executor", "prepare_on", "device", "backend"}

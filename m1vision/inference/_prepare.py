@@ -69,7 +69,8 @@ def load_item(item) -> np.ndarray:
             )
         return item
     raise InvalidTypeError(
-        f"each input must be a path, a numpy.ndarray or a MedicalImage, got {type(item).__name__}."
+        f"each input must be a path, a numpy.ndarray or a MedicalImage, got {type(item).__name__}. "
+        "Fix: pass file paths, arrays or images read with m1vision.io.read_any."
     )
 
 
@@ -81,7 +82,8 @@ def load_checked(item, steps=None) -> np.ndarray:
         image = steps(image)
         if not isinstance(image, np.ndarray):
             raise InvalidTypeError(
-                f"preprocess must return a numpy.ndarray, got {type(image).__name__}."
+                f"preprocess must return a numpy.ndarray, got {type(image).__name__}. Fix: make "
+                "it return the prepared image (a MedicalImage: its .pixels)."
             )
     if image.ndim == 3 and image.shape[2] not in (1, 3, 4):
         raise InvalidImageError(

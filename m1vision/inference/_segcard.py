@@ -59,7 +59,10 @@ def read_card(card, model_path=None) -> tuple[dict, str]:
                 "pass card= a dict."
             ) from None
     if not isinstance(card, dict):
-        raise InvalidTypeError(f"card must be a dict or a path, got {type(card).__name__}.")
+        raise InvalidTypeError(
+            f"card must be a dict or a path, got {type(card).__name__}. Fix: pass the model "
+            "card's JSON file, or the dict it holds."
+        )
     section = card.get(SECTION, card if set(card) <= _KEYS else {})
     if not isinstance(section, dict):
         raise SegmentationModelError(
@@ -127,7 +130,8 @@ def label_entries(given, num_classes: int, *, name: str) -> dict[int, dict]:
         return {}
     if isinstance(given, str):
         raise InvalidTypeError(
-            f"{name} must be a list of names or a dict, got the string {given!r}."
+            f"{name} must be a list of names or a dict, got the string {given!r}. Fix: pass "
+            f"one name per class, e.g. {name}=['background', {given!r}]."
         )
     items = dict(enumerate(given)) if not isinstance(given, dict) else given
     top = max(num_classes - 1, 1)  # one sigmoid channel: label 1

@@ -46,7 +46,6 @@ from m1vision.batch import BatchItem, Job, collect, get_input_kind, input_kinds
 from m1vision.batch import run as run_batch
 from m1vision.errors import (
     InvalidParameterError,
-    InvalidTypeError,
     ModelLoadError,
     SegReferenceError,
 )
@@ -300,9 +299,9 @@ def segment_folder(
     """
     if format not in FORMATS:
         raise InvalidParameterError(f"format must be 'nifti' or 'seg', got {format!r}.")
-    if not isinstance(stats, bool):
-        raise InvalidTypeError(f"stats must be True or False, got {stats!r}.")
-    from m1vision._checks import check_int
+    from m1vision._checks import check_bool, check_int
+
+    stats = check_bool(stats, name="stats")
 
     workers = 1 if workers is None else check_int(workers, name="workers", minimum=1)
     split = parse_part(part)

@@ -9,7 +9,7 @@ import logging
 
 import numpy as np
 
-from m1vision._checks import check_int
+from m1vision._checks import check_axis, check_bool, check_int
 from m1vision.errors import (
     InvalidParameterError,
     InvalidTypeError,
@@ -206,16 +206,13 @@ class Segmenter(_Planning):
             )
         self.overlap = overlap
         self.batch_size = check_int(batch_size, name="batch_size", minimum=1)
-        if not isinstance(tta, bool):
-            raise InvalidTypeError(f"tta must be True or False, got {tta!r}.")
-        self.tta = tta
-        if axis not in (0, 1, 2):
-            raise InvalidParameterError(f"axis must be 0, 1 or 2, got {axis!r}.")
-        self.axis = int(axis)
+        self.tta = check_bool(tta, name="tta")
+        self.axis = check_axis(axis)
         if preprocess is not None and not callable(preprocess):
             raise InvalidTypeError(
                 "preprocess must be a callable (array -> array) or a m1vision.pipeline."
-                f"Pipeline, got {type(preprocess).__name__}."
+                f"Pipeline, got {type(preprocess).__name__}. Fix: pass e.g. "
+                "Pipeline([Window(center=40, width=400)]), or None."
             )
         self.preprocess = preprocess
         self.intensity = _segcard.check_intensity(self.card.get("intensity"), origin)
@@ -265,7 +262,8 @@ class Segmenter(_Planning):
             self.device = select_device(device)
         else:
             raise InvalidTypeError(
-                f"device must be 'auto', 'gpu', 'cpu' or a DeviceChoice, got {device!r}."
+                f"device must be 'auto', 'gpu', 'cpu' or a DeviceChoice, got {device!r}. Fix: "
+                "pass device='auto', or a DeviceChoice from select_device()."
             )
         self._fn = _backend.Compiled(model, shape, dtype, self.device.name)
         # what a worker process needs to build the same Segmenter from the model file
