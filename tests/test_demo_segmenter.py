@@ -16,6 +16,7 @@ import subprocess
 import sys
 import textwrap
 
+import keras
 import numpy as np
 import pytest
 from repo_paths import DATA
@@ -24,8 +25,6 @@ from repo_paths import REPO as ROOT
 from m1vision.data import model_path
 from m1vision.numerics import PREDICTION_TOLERANCES
 from m1vision.synthetic import PHANTOM_LABELS
-
-keras = pytest.importorskip("keras")
 
 MODELS = DATA / "models"
 SCRIPT = ROOT / "tools" / "train_demo_segmenter.py"

@@ -5,13 +5,12 @@ The shipped demo model's localisation is tested in test_demo_model.py.
 
 from __future__ import annotations
 
+import keras
 import numpy as np
 import pytest
 
-keras = pytest.importorskip("keras")
-
-from m1vision.errors import InvalidImageError, InvalidParameterError  # noqa: E402
-from m1vision.explain import conv_layer_names, grad_cam  # noqa: E402
+from m1vision.errors import InvalidImageError, InvalidParameterError
+from m1vision.explain import conv_layer_names, grad_cam
 
 pytestmark = pytest.mark.slow
 

@@ -13,9 +13,13 @@ import sys
 import zipfile
 
 import cv2
+import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 
+import m1vision.inference._device  # noqa: F401
+from m1vision import inference
 from m1vision.errors import (
     ImageReadError,
     InvalidImageError,
@@ -23,15 +27,7 @@ from m1vision.errors import (
     ModelLoadError,
     OutputExistsError,
 )
-
-pytestmark = pytest.mark.slow
-
-tf = pytest.importorskip("tensorflow")
-keras = pytest.importorskip("keras")
-
-import m1vision.inference._device  # noqa: E402, F401
-from m1vision import inference  # noqa: E402
-from m1vision.inference import (  # noqa: E402
+from m1vision.inference import (
     DeviceChoice,
     DeviceUnavailableError,
     Predictor,
@@ -41,7 +37,9 @@ from m1vision.inference import (  # noqa: E402
     read_predictions,
     select_device,
 )
-from m1vision.io import write_image  # noqa: E402
+from m1vision.io import write_image
+
+pytestmark = pytest.mark.slow
 
 SIZE = 96
 CLASSES = 4

@@ -11,20 +11,15 @@ from __future__ import annotations
 import json
 
 import cv2
+import keras
 import numpy as np
 import pytest
+from repo_paths import DATA
 
 from m1vision.errors import InvalidParameterError
-
-pytestmark = pytest.mark.slow
-
-keras = pytest.importorskip("keras")
-
-from repo_paths import DATA  # noqa: E402
-
-from m1vision.inference import Predictor, _device_prep  # noqa: E402
-from m1vision.io import MedicalImage, write_image  # noqa: E402
-from m1vision.pipeline import (  # noqa: E402
+from m1vision.inference import Predictor, _device_prep
+from m1vision.io import MedicalImage, write_image
+from m1vision.pipeline import (
     Canny,
     Clahe,
     GaussianBlur,
@@ -35,6 +30,8 @@ from m1vision.pipeline import (  # noqa: E402
     ToUint8,
     Window,
 )
+
+pytestmark = pytest.mark.slow
 
 LESION = DATA / "models" / "lesion_cnn.keras"
 SAMPLES = DATA / "samples"
