@@ -459,10 +459,10 @@ def test_tiff_declared_size_is_checked_before_decoding(tmp_path, size, compressi
     assert peak < SMALL_PEAK
 
 
-def test_tiff_size_check_passes_whole_tiffs(tmp_path):
-    for compression in (1, 5):
-        path = tiff_with_size(tmp_path / f"ok{compression}.tif", 8, 8, compression)
-        assert read_image(path).shape == (8, 8)
+@pytest.mark.parametrize("compression", [1, 5], ids=["uncompressed", "lzw"])
+def test_tiff_size_check_passes_whole_tiffs(tmp_path, compression):
+    path = tiff_with_size(tmp_path / f"ok{compression}.tif", 8, 8, compression)
+    assert read_image(path).shape == (8, 8)
 
 
 # --------------------------------------------------------------------------------------------

@@ -85,10 +85,12 @@ def test_the_package_layout_reads_as_radiologists_expect():
 
 
 @pytest.mark.parametrize("codes", ["SPL", "IAR", "LPS"], ids=["SPL", "IAR", "LPS"])
-def test_voxel_to_ras_equals_nibabel_apply_affine(codes):
+@pytest.mark.parametrize(
+    "voxel", [(0, 0, 0), (3, 7, 11), (9, 1, 4)], ids=["origin", "inner", "far-corner"]
+)
+def test_voxel_to_ras_equals_nibabel_apply_affine(codes, voxel):
     affine = AFFINES[codes]
-    for voxel in [(0, 0, 0), (3, 7, 11), (9, 1, 4)]:
-        assert np.allclose(voxel_to_ras(affine, voxel), nib.affines.apply_affine(affine, voxel))
+    assert np.allclose(voxel_to_ras(affine, voxel), nib.affines.apply_affine(affine, voxel))
 
 
 @pytest.fixture(scope="module")

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from m1vision import preprocess as pp
+from m1vision._checks import INTERPOLATIONS
 from m1vision.errors import InvalidImageError, InvalidParameterError
 
 DTYPES = [np.uint8, np.uint16, np.int16, np.float32, np.float64]
@@ -407,11 +408,16 @@ def test_auto_canny_aperture_and_l2_reach_opencv_from_the_function_and_the_step(
 
 
 def test_resize_interpolations_are_one_list():
-    from m1vision._checks import INTERPOLATIONS
-
     assert tuple(pp._INTERPOLATIONS) == INTERPOLATIONS
-    for name in INTERPOLATIONS:
-        assert pp.resize(make_image(np.uint8, (16, 16)), size=(8, 8), interpolation=name).shape == (
-            8,
-            8,
-        )
+
+
+@pytest.mark.parametrize(
+    ("name", "flag"),
+    [("nearest", cv2.INTER_NEAREST), ("linear", cv2.INTER_LINEAR), ("cubic", cv2.INTER_CUBIC),
+     ("area", cv2.INTER_AREA), ("lanczos", cv2.INTER_LANCZOS4)],
+    ids=INTERPOLATIONS,
+)  # fmt: skip
+def test_resize_interpolation_is_opencvs(name, flag):
+    image = make_image(np.uint8, (16, 12))
+    out = pp.resize(image, size=(8, 10), keep_aspect=False, interpolation=name)
+    np.testing.assert_array_equal(out, cv2.resize(image, (10, 8), interpolation=flag))
