@@ -507,8 +507,13 @@ def test_volume_explorer_checks_its_input(volume):
         VolumeExplorer(volume, index=24)
 
 
-def test_cache_is_a_render_cache(explorer):
-    assert isinstance(explorer.cache, RenderCache)
+def test_cache_is_the_render_cache_behind_the_picture(explorer, hu):
+    cache = explorer.cache
+    assert isinstance(cache, RenderCache) and np.array_equal(cache.image, hu)
+    before = dict(cache.counts)
+    picture = cache.render(ExplorerParams(**explorer.params))
+    assert dict(cache.counts) == before  # every stage of the shown picture is already in it
+    assert np.array_equal(shown(explorer.image_widget), picture)
 
 
 
