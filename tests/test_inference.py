@@ -372,7 +372,10 @@ def test_predictor_does_not_retrace_across_calls_and_batch_counts(mobilenet, ima
     rng = np.random.default_rng(3)
     for n in (3, 9, 1, 4, 8):  # partial, several with a short last batch, exact multiples
         images = rng.integers(0, 256, (n, SIZE, SIZE, 3), dtype=np.uint8)
-        assert predictor.predict(images).probabilities.shape == (n, CLASSES)
+        got = predictor.predict(images).probabilities
+        assert got.shape == (n, CLASSES)  # a short last batch: its own rows, no padding rows
+        expected = mobilenet.predict_on_batch(images.astype(np.float32))
+        np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-6)
     predictor.predict(sorted(image_folder.rglob("*.png")))
     assert predictor.tracing_count == 1
 
