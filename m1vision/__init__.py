@@ -27,7 +27,7 @@ floor  room              what it holds
 2      ``data``          the bundled samples and model
 2      ``labels``        label maps in and out (NIfTI, DICOM SEG), statistics, comparison
 2      ``synthetic``     generated phantoms, their label maps, DICOM series for tests and notebooks
-2      ``_resample``     resampling and reorienting volumes (public through ``volume``)
+2      ``_resample``     resampling and reorienting volumes (public through :mod:`m1vision.volume`)
 3      ``batch``         the one batch engine: collect, plan, resume, execute, report
 3      ``volume``        a 2-D function over every slice of a volume, resampling, reorienting;
                          the volume input kinds

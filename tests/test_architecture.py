@@ -309,7 +309,8 @@ def test_the_pins_are_written_once_and_agree_with_pyproject():
     )
 
 
-# The faces say the same: README's room table and docs/architecture.md list every public room.
+# The room tables say what FLOORS says: docs/architecture.md's and the package face's list every
+# public room, each on its floor. README only links to them.
 
 PUBLIC_ROOMS = sorted(
     p.stem if p.suffix == ".py" else p.name
@@ -319,19 +320,66 @@ PUBLIC_ROOMS = sorted(
 )
 
 
-@pytest.mark.parametrize("page", ["README.md", "docs/architecture.md"])
-def test_the_room_tables_list_every_public_room(page):
-    text = (REPO / page).read_text(encoding="utf-8")
-    if page == "README.md":
-        text = text.split("## Rooms", 1)[1].split("\n## ", 1)[0]
-    missing = [room for room in PUBLIC_ROOMS if f"`{room}`" not in text]
-    assert not missing, f"{page} does not list the room(s) {missing}: add a row for each."
+def architecture_rows() -> list[tuple[int, list[str]]]:
+    """docs/architecture.md's floor table: (floor, the rooms named in the row)."""
+    rows = []
+    for line in (REPO / "docs" / "architecture.md").read_text(encoding="utf-8").splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if line.startswith("|") and cells[0].isdigit():
+            rooms = re.findall(r"`([A-Za-z_][\w.]*)`", cells[2])
+            rows.append((int(cells[0]), rooms))
+    return rows
 
 
-def test_the_readme_is_short_and_without_history():
+def face_rows() -> list[tuple[int, list[str]]]:
+    """The package face's table: (floor, the m1vision modules named in the row)."""
+    doc = ast.get_docstring(ast.parse(FACES["m1vision"].read_text(encoding="utf-8"))) or ""
+    tables = where_tables(doc)
+    assert len(tables) == 1, "m1vision/__init__.py should have one floor table"
+    return [
+        (int(text.split()[0]), [n for n in _LITERAL.findall(text) if f"m1vision.{n}" in MODULES])
+        for _, text in tables[0]
+    ]
+
+
+@pytest.mark.parametrize("table", ["docs/architecture.md", "m1vision/__init__.py"])
+def test_the_room_tables_list_every_public_room_on_its_floor(table):
+    rows = architecture_rows() if table.startswith("docs") else face_rows()
+    named = {room for _, rooms in rows for room in rooms}
+    missing = [room for room in PUBLIC_ROOMS if room not in named]
+    assert not missing, f"{table} does not list the room(s) {missing}: add a row for each."
+    misplaced = [
+        f"{room} (row of floor {floor}, FLOORS says {floor_of(f'm1vision.{room}')})"
+        for floor, rooms in rows
+        for room in rooms
+        if f"m1vision.{room}" in MODULES and floor_of(f"m1vision.{room}") != floor
+    ]
+    assert not misplaced, (
+        f"{table} puts rooms on another floor than FLOORS in tests/test_architecture.py: "
+        f"{misplaced}; move the row (or the room) so the two agree."
+    )
+
+
+def test_the_readme_starts_with_set_up_is_short_and_without_history():
     text = (REPO / "README.md").read_text(encoding="utf-8")
-    assert len(text.splitlines()) < 200
+    lines = text.splitlines()
+    assert len(lines) < 200
+    first = "\n".join(lines[:8])
+    assert "make demo" in first and "make test" in first, "README starts with the set-up commands"
     assert "(issue " not in text.lower()
+    assert "/work/" not in text and "/tmp/" not in text
+
+
+def test_the_docs_index_links_every_page():
+    guide = (REPO / "docs" / "guide.md").read_text(encoding="utf-8")
+    pages = sorted(p.name for p in (REPO / "docs").glob("*.md"))
+    missing = [page for page in pages if f"]({page})" not in guide]
+    assert not missing, (
+        f"docs/guide.md's index (\"The pages, in reading order\") does not link {missing}: "
+        "add a row for each, saying when to read it."
+    )
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    assert "](docs/guide.md)" in readme, "README's map should send newcomers to docs/guide.md"
 
 
 # Every package face has a "where things are" table (a reST simple table after the words
