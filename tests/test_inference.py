@@ -553,7 +553,7 @@ def test_predict_folder_overwrite_predicts_everything_again(
 def test_a_retrained_model_does_not_append_to_the_older_models_predictions(
     folder_with_corrupt, tmp_path
 ):
-    """The issue's case: same file name, shapes and labels, other weights."""
+    """A model retrained in place: same file name, shapes and labels, other weights."""
     from m1vision.errors import JobMismatchError
 
     def train(seed):
