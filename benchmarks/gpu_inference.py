@@ -26,6 +26,9 @@ Measured:
   one's preparation alone (for "device": reading and decoding) and inference alone (for
   "device": the device part and the model on decoded batches), and the overlap ratio
   ``Predictor time / max(preparation, inference)``; Grad-CAM per image;
+* ``prepare_on="device"`` again with the device runner staging each next batch in the
+  calling thread between two batches instead of in its staging thread (``in_turn``): what
+  the thread gains;
 * with ``--stages``: where the device runner's time goes on the decoded batches (``stages``
   in each row): per call over all batches, the seconds of staging (pinned copy and upload),
   the device part, the model and the download, each ended by ``torch.cuda.synchronize()``
@@ -227,6 +230,18 @@ def _stage_alone(predictor, paths) -> None:
         pass
 
 
+def _in_turn(predictor, paths):
+    """``predictor.predict(paths)`` with the device runner staging each next batch in the
+    calling thread, between two batches (its behaviour before the staging thread)."""
+    from m1vision.inference._device_prep import DeviceRunner
+
+    DeviceRunner.threaded = False
+    try:
+        return predictor.predict(paths, progress=False)
+    finally:
+        DeviceRunner.threaded = True
+
+
 def _device_tensors(batches, device: str):
     """``batches`` as tensors on the model's device (what predict_on_batch is fed "ready")."""
     import keras
@@ -315,6 +330,7 @@ def speed(
                 "prep_device_s": lambda p=dev: _stage_alone(p, paths),
                 "infer_device_s": infer_device,
                 "predictor_device_s": lambda p=dev: p.predict(paths, progress=False),
+                "predictor_device_in_turn_s": lambda p=dev: _in_turn(p, paths),
             }
             timed = {k: (lambda f=f: (f(), _sync())) for k, f in methods.items()}
             t = _medians(timed, repeats)
@@ -355,6 +371,9 @@ def speed(
                 row[f"predictor_{where}_vs_pob"] = round(
                     t["pob_device_s"] / t[f"predictor_{where}_s"], 3
                 )
+            row["predictor_device_in_turn_vs_pob"] = round(
+                t["pob_device_s"] / t["predictor_device_in_turn_s"], 3
+            )
             rows.append(row)
             print(json.dumps(row), flush=True)
         out["mobilenetv2"] = {"size": size, "png": png, "rows": rows}
@@ -441,6 +460,12 @@ def markdown(result: dict) -> str:
                     f"{r[f'overlap_{where}']}x | <= 1.1x |"
                 ),
             ]
+        if "predictor_device_in_turn_ips" in r:
+            lines.append(
+                f"| prepare_on='device', each batch staged between two batches (no staging "
+                f"thread) / predict_on_batch | {bs} | {r['predictor_device_in_turn_ips']} | "
+                f"{r['predictor_device_in_turn_vs_pob']}x | |"
+            )
     lines += [
         "",
         (

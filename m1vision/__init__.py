@@ -27,11 +27,13 @@ floor  room              what it holds
 2      ``data``          the bundled samples and model
 2      ``labels``        label maps in and out (NIfTI, DICOM SEG), statistics, comparison
 2      ``synthetic``     generated phantoms, their label maps, DICOM series for tests and notebooks
+2      ``_resample``     resampling and reorienting volumes (public through :mod:`m1vision.volume`)
 3      ``batch``         the one batch engine: collect, plan, resume, execute, report
 3      ``volume``        a 2-D function over every slice of a volume, resampling, reorienting;
                          the volume input kinds
 3      ``pipeline``      serialisable step pipelines and :meth:`Pipeline.run`
-3      ``inference``     :class:`~m1vision.inference.Predictor`, devices, models
+3      ``inference``     :class:`~m1vision.inference.Predictor` (classification),
+                         :class:`~m1vision.inference.Segmenter` (label maps), devices, models
 3      ``views``         what the explorers show, without widgets: pictures, caches, PNG, state
                          as data (``render`` and ``planes``: their first import paths)
 3      ``_record``       the experiment record's format and the explorer views it keeps

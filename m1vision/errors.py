@@ -2,7 +2,8 @@
 
 Every error says what happened, what was expected and, where there is one, how to fix it.
 Each class also derives from the built-in type a caller would catch without knowing
-m1vision (``ValueError``, ``TypeError``, ``OSError``, ``FileExistsError``, ``RuntimeError``).
+m1vision (``ValueError``, ``TypeError``, ``OSError``, ``FileExistsError``, ``RuntimeError``,
+``MemoryError``).
 
 ======================  ======================  ==============================================
 class                   also a                  raised for

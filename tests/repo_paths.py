@@ -3,6 +3,9 @@
 ``REPO`` is the source checkout m1vision is installed from in editable mode (``make install``;
 ``M1VISION_SOURCE_ROOT`` overrides it) and ``DATA`` the bundled data folder, both from
 :mod:`m1vision._resources`: the tests use the roots the package uses, not their own location.
+``TESTS`` is the checkout's tests folder (what a child process puts on ``sys.path`` to import
+the ``*_support`` modules) and ``FIXTURES`` its committed fixture files: the one way a test
+finds them (never through ``__file__``).
 """
 
 from __future__ import annotations
@@ -17,3 +20,5 @@ if _root is None:
     )
 REPO = _root
 DATA = data_root()
+TESTS = REPO / "tests"
+FIXTURES = TESTS / "fixtures"

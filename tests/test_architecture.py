@@ -14,6 +14,8 @@ needs, and the same row in docs/architecture.md.
 from __future__ import annotations
 
 import ast
+import importlib.util
+import re
 from itertools import pairwise
 from pathlib import Path
 
@@ -307,7 +309,8 @@ def test_the_pins_are_written_once_and_agree_with_pyproject():
     )
 
 
-# The faces say the same: README's room table and docs/architecture.md list every public room.
+# The room tables say what FLOORS says: docs/architecture.md's and the package face's list every
+# public room, each on its floor. README only links to them.
 
 PUBLIC_ROOMS = sorted(
     p.stem if p.suffix == ".py" else p.name
@@ -317,16 +320,264 @@ PUBLIC_ROOMS = sorted(
 )
 
 
-@pytest.mark.parametrize("page", ["README.md", "docs/architecture.md"])
-def test_the_room_tables_list_every_public_room(page):
-    text = (REPO / page).read_text(encoding="utf-8")
-    if page == "README.md":
-        text = text.split("## Rooms", 1)[1].split("\n## ", 1)[0]
-    missing = [room for room in PUBLIC_ROOMS if f"`{room}`" not in text]
-    assert not missing, f"{page} does not list the room(s) {missing}: add a row for each."
+def architecture_rows() -> list[tuple[int, list[str]]]:
+    """docs/architecture.md's floor table: (floor, the rooms named in the row)."""
+    rows = []
+    for line in (REPO / "docs" / "architecture.md").read_text(encoding="utf-8").splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if line.startswith("|") and cells[0].isdigit():
+            rooms = re.findall(r"`([A-Za-z_][\w.]*)`", cells[2])
+            rows.append((int(cells[0]), rooms))
+    return rows
 
 
-def test_the_readme_is_short_and_without_history():
+def face_rows() -> list[tuple[int, list[str]]]:
+    """The package face's table: (floor, the m1vision modules named in the row)."""
+    doc = ast.get_docstring(ast.parse(FACES["m1vision"].read_text(encoding="utf-8"))) or ""
+    tables = where_tables(doc)
+    assert len(tables) == 1, "m1vision/__init__.py should have one floor table"
+    return [
+        (int(text.split()[0]), [n for n in _LITERAL.findall(text) if f"m1vision.{n}" in MODULES])
+        for _, text in tables[0]
+    ]
+
+
+@pytest.mark.parametrize("table", ["docs/architecture.md", "m1vision/__init__.py"])
+def test_the_room_tables_list_every_public_room_on_its_floor(table):
+    rows = architecture_rows() if table.startswith("docs") else face_rows()
+    named = {room for _, rooms in rows for room in rooms}
+    missing = [room for room in PUBLIC_ROOMS if room not in named]
+    assert not missing, f"{table} does not list the room(s) {missing}: add a row for each."
+    misplaced = [
+        f"{room} (row of floor {floor}, FLOORS says {floor_of(f'm1vision.{room}')})"
+        for floor, rooms in rows
+        for room in rooms
+        if f"m1vision.{room}" in MODULES and floor_of(f"m1vision.{room}") != floor
+    ]
+    assert not misplaced, (
+        f"{table} puts rooms on another floor than FLOORS in tests/test_architecture.py: "
+        f"{misplaced}; move the row (or the room) so the two agree."
+    )
+
+
+def test_the_readme_starts_with_set_up_is_short_and_without_history():
     text = (REPO / "README.md").read_text(encoding="utf-8")
-    assert len(text.splitlines()) < 200
+    lines = text.splitlines()
+    assert len(lines) < 200
+    first = "\n".join(lines[:8])
+    assert "make demo" in first and "make test" in first, "README starts with the set-up commands"
     assert "(issue " not in text.lower()
+    assert "/work/" not in text and "/tmp/" not in text
+
+
+def test_the_docs_index_links_every_page():
+    guide = (REPO / "docs" / "guide.md").read_text(encoding="utf-8")
+    pages = sorted(p.name for p in (REPO / "docs").glob("*.md"))
+    missing = [page for page in pages if f"]({page})" not in guide]
+    assert not missing, (
+        f"docs/guide.md's index (\"The pages, in reading order\") does not link {missing}: "
+        "add a row for each, saying when to read it."
+    )
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    assert "](docs/guide.md)" in readme, "README's map should send newcomers to docs/guide.md"
+
+
+# Every package face has a "where things are" table (a reST simple table after the words
+# "Where things are" in its docstring): what the face names exists, and its table names every
+# module of its package. Read with ``ast``, as above: nothing is imported.
+
+FACES = {_module_name(path): path for path in sorted(PACKAGE.rglob("__init__.py"))}
+
+_BORDER = re.compile(r"^=+( +=+)+ *$")
+_ROLE = re.compile(r":(?:func|class|data|mod|meth|attr|exc):`~?([\w.]+)(?:\(\))?`")
+_LITERAL = re.compile(r"``([A-Za-z_][\w.]*)(?:\(\))?``")
+
+
+def where_tables(doc: str) -> list[list[tuple[str, str]]]:
+    """The tables that follow the words "Where things are" in ``doc``: each a list of rows
+    ``(key, text)``, ``key`` the row's second-to-last column (the module or name the row is
+    about), ``text`` the whole row with its continuation lines."""
+    lines = doc.splitlines()
+    tables = []
+    for start, line in enumerate(lines):
+        if "where things are" not in line.lower():
+            continue
+        borders = [i for i in range(start, len(lines)) if _BORDER.match(lines[i])]
+        if len(borders) < 2:
+            continue
+        first = borders[0]
+        header = len(borders) > 2 and borders[1] == first + 2  # one header line, a border
+        body = range((borders[1] if header else first) + 1, borders[2 if header else 1])
+        rows: list[tuple[str, str]] = []
+        for i in body:
+            if not lines[i].strip():
+                continue
+            if lines[i][:1].isspace() and rows:  # the first column blank: a continuation
+                key, text = rows[-1]
+                rows[-1] = (key, f"{text} {lines[i].strip()}")
+            else:
+                cells = re.split(r"\s{2,}", lines[i].strip())
+                rows.append((cells[-2] if len(cells) > 1 else cells[0], lines[i].strip()))
+        tables.append(rows)
+    return tables
+
+
+def _names_bound(body) -> set[str]:
+    names: set[str] = set()
+    for node in body:
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            names.add(node.name)
+        elif isinstance(node, ast.Assign | ast.AnnAssign):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            names |= {t.id for t in targets if isinstance(t, ast.Name)}
+        elif isinstance(node, ast.Import | ast.ImportFrom):
+            for alias in node.names:
+                if alias.name == "*" and isinstance(node, ast.ImportFrom):
+                    names |= _bound(node.module) if node.module in MODULES else set()
+                elif alias.name != "*":
+                    names.add(alias.asname or alias.name.split(".")[0])
+    return names
+
+
+def _bound(module: str) -> set[str]:
+    """The names ``module`` binds at its top level (definitions, assignments, imports;
+    ``from m1vision.x import *`` through x's own names)."""
+    return _names_bound(ast.parse(MODULES[module].read_text(encoding="utf-8")).body)
+
+
+BOUND = {name: _bound(name) for name in MODULES}
+
+
+def _classes() -> dict[str, tuple[set[str], set[str]]]:
+    """Class name -> (its bases' names, the names its body binds), over all of m1vision."""
+    found: dict[str, tuple[set[str], set[str]]] = {}
+    for path in MODULES.values():
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ClassDef):
+                bases = {getattr(b, "id", getattr(b, "attr", "")) for b in node.bases}
+                old_bases, old_members = found.get(node.name, (set(), set()))
+                found[node.name] = (old_bases | bases, old_members | _names_bound(node.body))
+    return found
+
+
+CLASSES = _classes()
+
+
+def _has_member(cls: str, member: str, seen: tuple[str, ...] = ()) -> bool:
+    bases, members = CLASSES.get(cls, (set(), set()))
+    return member in members or any(
+        _has_member(base, member, (*seen, cls)) for base in bases if base not in seen
+    )
+
+
+def resolves(target: str, package: str) -> bool:
+    """Does ``target`` (a module, a name or ``Class.member``; absolute, or relative to
+    ``package`` or any module in it) name something m1vision has?"""
+    if target.startswith("m1vision"):
+        places = [target]
+    else:
+        inside = [m for m in MODULES if m.startswith(package + ".")]
+        places = [f"{m}.{target}" for m in [package, *inside]]
+    for place in places:
+        parts = place.split(".")
+        cut = max(n for n in range(1, len(parts) + 1) if ".".join(parts[:n]) in MODULES)
+        module, rest = ".".join(parts[:cut]), parts[cut:]
+        if not rest:
+            return True
+        if rest[0] in BOUND[module] and all(_has_member(rest[0], r) for r in rest[1:2]):
+            return True
+    return False
+
+
+def _exists(name: str, package: str) -> bool:
+    """``name`` is m1vision's (in ``package`` or from the top), a member of one of its
+    classes (``to_config``), or another library's dotted name (``numpy.random.Generator``)."""
+    head = name.split(".")[0]
+    if "." in name and head != "m1vision" and importlib.util.find_spec(head) is not None:
+        return True
+    return (
+        resolves(name, package)
+        or resolves(name, "m1vision")
+        or any(name in members for _, members in CLASSES.values())
+    )
+
+
+def _members_of(package: str) -> list[str]:
+    """The modules and packages directly inside ``package`` (dunder modules left out)."""
+    return sorted(
+        name.rpartition(".")[2]
+        for name in MODULES
+        if name.rpartition(".")[0] == package and not name.rpartition(".")[2].startswith("__")
+    )
+
+
+def face_problems(package: str, doc: str) -> list[str]:
+    """What is wrong with the face of ``package`` whose docstring is ``doc``: names that do
+    not exist (any role reference in the docstring; any literal in its "where things are"
+    table), and modules of the package that its table leaves out."""
+    where = FACES[package].relative_to(PACKAGE.parent)
+    tables = where_tables(doc)
+    if not tables:
+        return [
+            (
+                f'{where}: no table after the words "Where things are"; add one (see '
+                "m1vision/io/__init__.py)."
+            )
+        ]
+    rows = " ".join(text for table in tables for _, text in table)
+    literals = [m.group(1) for m in _LITERAL.finditer(rows)]
+    names = [m.group(1) for m in _ROLE.finditer(doc)] + [
+        name  # a literal with a dot is checked where it is m1vision's: ``Job.x`` may be a path
+        for name in literals
+        if "." not in name or name.startswith(("m1vision.", "_"))
+    ]
+    problems = [
+        f"{where}: {name} is named but m1vision has no such module, function, class or "
+        "member; rename it to what the code calls it, or drop it."
+        for name in dict.fromkeys(names)
+        if not _exists(name, package)
+    ]
+    problems += [
+        f'{where}: the module {package}.{member} is in no row of the "where things are" '
+        "table; add a row saying what it holds."
+        for member in _members_of(package)
+        if f"``{member}``" not in rows and not re.search(rf"[.`~]{member}`", rows)
+    ]
+    return problems
+
+
+@pytest.mark.parametrize("package", sorted(FACES), ids=sorted(FACES))
+def test_each_face_names_what_exists_and_its_table_every_module(package):
+    doc = ast.get_docstring(ast.parse(FACES[package].read_text(encoding="utf-8"))) or ""
+    problems = face_problems(package, doc)
+    assert not problems, "\n".join(problems)
+
+
+FAKE_FACE = """The pipeline.
+
+Where things are:
+
+==========  ========================================
+module      what it holds
+==========  ========================================
+``_steps``  :class:`Step`, :func:`register_step`
+``_core``   :class:`Pipeline`, :meth:`Pipeline.to_json`
+            and :func:`no_such_function`, :meth:`Pipeline.nothing`
+``_gone``   what used to be here
+==========  ========================================
+"""
+
+
+def test_a_face_naming_what_is_gone_or_leaving_a_module_out_is_named():
+    problems = face_problems("m1vision.pipeline", FAKE_FACE)
+    assert len(problems) == 4, problems
+    assert "no_such_function is named but m1vision has no such" in problems[0]
+    assert "Pipeline.nothing is named but" in problems[1]
+    assert "_gone is named but" in problems[2]
+    assert "the module m1vision.pipeline._run is in no row" in problems[3]
+    assert face_problems("m1vision.pipeline", FAKE_FACE.replace("Where things", "What")) == [
+        (
+            'm1vision/pipeline/__init__.py: no table after the words "Where things are"; add one '
+            "(see m1vision/io/__init__.py)."
+        )
+    ]

@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from manifest_support import manifest_records
+from repo_paths import TESTS
 
 from m1vision import batch
 from m1vision.batch import MANIFEST_NAME, BatchItem, InputKind, Job
@@ -28,7 +29,6 @@ from m1vision.errors import JobMismatchError, OutputExistsError
 from m1vision.io import read_any, read_image, write_image
 from m1vision.pipeline import Canny, GaussianBlur, Pipeline, Step, ToUint8, register_step
 
-TESTS = Path(__file__).parent
 A = Pipeline([ToUint8(), GaussianBlur(ksize=3), Canny(low=30, high=90)])
 B = Pipeline([ToUint8(), GaussianBlur(ksize=3), Canny(low=50, high=90)])
 

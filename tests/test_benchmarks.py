@@ -23,7 +23,7 @@ def load(path: Path):
     return module
 
 
-def test_the_suite_covers_every_issue_figure():
+def test_the_suite_covers_every_measured_goal():
     names = {p.stem.removeprefix("bench_") for p in BENCHMARKS}
     assert names >= {"doctor", "preprocess", "explorer", "inference", "labels", "overlay"}
 
@@ -81,3 +81,45 @@ def test_merge_keeps_other_sections_and_names_where_they_ran(tmp_path):
     assert sections["old"]["machine"] == "Elsewhere-1.0, 7 cores, Python 3.11.0"
     assert sections["old"]["date"] == "2020-01-02 03:04 UTC"
     assert results["merged"]["sections"] == ["inference_gpu"]
+
+
+# The figures have one home: results.json, with the GPU files it reports. The page is written
+# from it, never by hand.
+
+STORED = REPO / "benchmarks" / "results" / "results.json"
+
+
+def _stored_sections() -> dict:
+    import json
+
+    return {s["name"]: s for s in json.loads(STORED.read_text(encoding="utf-8"))["sections"]}
+
+
+def test_the_benchmarks_page_is_what_run_py_writes_from_the_stored_results(tmp_path):
+    import json
+
+    run = _run_py()
+    page = REPO / "docs" / "benchmarks.md"
+    copy = tmp_path / "benchmarks.md"
+    copy.write_text(page.read_text(encoding="utf-8"), encoding="utf-8")
+    run.update_page(copy, run.to_markdown(json.loads(STORED.read_text(encoding="utf-8"))))
+    assert copy.read_text(encoding="utf-8") == page.read_text(encoding="utf-8"), (
+        "docs/benchmarks.md's tables differ from benchmarks/results/results.json: do not edit "
+        "them by hand; re-run the benchmark (python benchmarks/run.py --only NAME --merge "
+        "--page docs/benchmarks.md) or make bench."
+    )
+
+
+def test_the_stored_results_report_the_stored_gpu_files():
+    sections = _stored_sections()
+    gpu = load(REPO / "benchmarks" / "bench_inference_gpu.py").run()
+    assert sections["inference_gpu"]["rows"] == gpu["rows"], (
+        "results.json's GPU inference section is not gpu_inference_h200.json's: "
+        "python benchmarks/run.py --only inference_gpu --merge --page docs/benchmarks.md"
+    )
+    segment_rows = load(REPO / "benchmarks" / "bench_segment.py")._gpu_rows()
+    assert segment_rows
+    assert all(row in sections["segment"]["rows"] for row in segment_rows), (
+        "results.json's segmentation section does not hold gpu_segment.json's rows: "
+        "python benchmarks/run.py --only segment --merge --page docs/benchmarks.md"
+    )

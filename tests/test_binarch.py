@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from repo_paths import FIXTURES
 
 from m1vision.binarch import (
     BinaryFormatError,
@@ -26,8 +27,8 @@ from m1vision.binarch import (
 )
 from m1vision.errors import InvalidParameterError, M1VisionError
 
-FIXTURES = Path(__file__).parent / "fixtures" / "binaries"
-MANIFEST = json.loads((FIXTURES / "MANIFEST.json").read_text())["fixtures"]
+BINARIES = FIXTURES / "binaries"
+MANIFEST = json.loads((BINARIES / "MANIFEST.json").read_text())["fixtures"]
 
 # A wheel's platform tag names what it is built for (PEP 425 / packaging's mac tags).
 TAG_ARCHS = {"arm64": {"arm64"}, "x86_64": {"x86_64"}, "universal2": {"x86_64", "arm64"}}
@@ -42,7 +43,7 @@ def tag_of(entry: dict) -> tuple[str, str]:
 @pytest.fixture(params=sorted(MANIFEST), ids=lambda name: name.split("-_")[0])
 def fixture_file(request, tmp_path):
     name = request.param
-    data = gzip.decompress((FIXTURES / name).read_bytes())
+    data = gzip.decompress((BINARIES / name).read_bytes())
     path = tmp_path / name.removesuffix(".gz")
     path.write_bytes(data)
     return path, MANIFEST[name], data
@@ -168,7 +169,7 @@ def test_non_binary_raises(tmp_path, content):
 
 def test_truncated_load_commands_raise(tmp_path):
     name = next(n for n in MANIFEST if "arm64" in n)
-    data = gzip.decompress((FIXTURES / name).read_bytes())
+    data = gzip.decompress((BINARIES / name).read_bytes())
     path = tmp_path / "cut.so"
     path.write_bytes(data[: len(data) // 2])
     with pytest.raises(BinaryFormatError, match="file ends inside the load commands"):

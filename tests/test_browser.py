@@ -44,14 +44,14 @@ import pytest
 from browser_support import chromium_launch_options, start_lab, stop_lab
 from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import sync_playwright
-from repo_paths import REPO
+from repo_paths import FIXTURES, REPO
 
 from m1vision._atomic import atomic_write_bytes
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.timeout(900)]
 
 NOTEBOOKS = REPO / "notebooks"
-FIXTURE_NOTEBOOK = Path(__file__).parent / "fixtures" / "browser" / "slider_image.ipynb"
+FIXTURE_NOTEBOOK = FIXTURES / "browser" / "slider_image.ipynb"
 SCREENSHOT = REPO / "docs" / "explorer.png"
 UPDATE_SCREENSHOT = os.environ.get("M1VISION_UPDATE_SCREENSHOT") == "1"
 # make bench sets this: the key-press latencies go into the benchmark results (a plain test

@@ -99,10 +99,15 @@ def test_dose_volume_has_dose_grid_scaling_applied():
 
 
 def test_volume_is_a_3d_nifti():
+    import nibabel as nib
+
     vol = data.volume()
     assert vol.is_volume
     assert vol.spacing == (2.0, 2.0, 2.0)
     assert vol.metadata["format"] == "nifti1"
+    # nibabel's voxels, whatever the layout: the same values, as many times each
+    stored = np.asarray(nib.load(data.sample_path("volume")).get_fdata(), np.float32)
+    assert_array_equal(np.sort(vol.pixels, axis=None), np.sort(stored, axis=None))
 
 
 # --------------------------------------------------------------------------------------------

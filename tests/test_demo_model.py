@@ -57,7 +57,8 @@ def held_out(sidecar):
 
 @pytest.fixture(scope="module")
 def model():
-    keras = pytest.importorskip("keras")
+    import keras
+
     return keras.models.load_model(MODEL)
 
 

@@ -20,16 +20,17 @@ import sys
 import cv2
 import numpy as np
 import pytest
+from repo_paths import FIXTURES
 from repo_paths import REPO as ROOT
 
 from m1vision import _platform, doctor
 from m1vision.binarch import read_architectures, summarize
 from m1vision.errors import InvalidParameterError
 
-FIXTURES = ROOT / "tests" / "fixtures" / "binaries"
-MANIFEST = json.loads((FIXTURES / "MANIFEST.json").read_text())["fixtures"]
+BINARIES = FIXTURES / "binaries"
+MANIFEST = json.loads((BINARIES / "MANIFEST.json").read_text())["fixtures"]
 
-PROBES = json.loads((ROOT / "tests" / "fixtures" / "probes.json").read_text())
+PROBES = json.loads((FIXTURES / "probes.json").read_text())
 NATIVE_ARM64 = PROBES["native_arm64"]
 ROSETTA = PROBES["rosetta"]
 INTEL_MAC = PROBES["intel_mac"]
@@ -129,7 +130,7 @@ def test_old_macos_fails_on_apple_silicon():
 def fixture_summary(tmp_path, tag: str) -> dict:
     name = next(n for n in MANIFEST if MANIFEST[n]["platform_tag"] == tag)
     path = tmp_path / name.removesuffix(".gz")
-    path.write_bytes(gzip.decompress((FIXTURES / name).read_bytes()))
+    path.write_bytes(gzip.decompress((BINARIES / name).read_bytes()))
     return summarize([(MANIFEST[name]["member"], read_architectures(path))])
 
 

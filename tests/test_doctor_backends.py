@@ -6,6 +6,7 @@ this machine (the CPU of every installed backend).
 
 from __future__ import annotations
 
+import importlib.metadata
 import os
 import sys
 
@@ -60,7 +61,10 @@ def test_versions_only_without_devices():
     checks, raw = _backends._backends_probe(LINUX, devices=False)
     assert [c["name"] for c in checks] == ["keras_backends"]
     assert raw["devices"] == {}
-    assert raw["installed"]["tensorflow"] is not None  # the default install has TensorFlow
+    # the default install has TensorFlow: the version of the distribution that provides the
+    # `tensorflow` package (tensorflow-cpu on Linux x86_64, tensorflow elsewhere)
+    (dist,) = set(importlib.metadata.packages_distributions()["tensorflow"])
+    assert raw["installed"]["tensorflow"] == importlib.metadata.version(dist)
 
 
 def test_a_backend_failing_to_import_is_reported_alone(monkeypatch, tmp_path):

@@ -105,6 +105,7 @@ def test_an_m1vision_step_exports_a_pipeline(image):
     fx.controls["ksize"].value = 7
     pipe = fx.to_pipeline()
     assert Pipeline.from_json(pipe.to_json()).to_json() == pipe.to_json()
+    assert np.array_equal(shown(fx), cv2.GaussianBlur(image, (7, 7), 0))  # OpenCV's own blur
     assert np.array_equal(pipe(image), shown(fx))
     namespace = {"image": image}
     exec(fx.code(), namespace)

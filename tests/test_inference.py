@@ -13,9 +13,13 @@ import sys
 import zipfile
 
 import cv2
+import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 
+import m1vision.inference._device  # noqa: F401
+from m1vision import inference
 from m1vision.errors import (
     ImageReadError,
     InvalidImageError,
@@ -23,15 +27,7 @@ from m1vision.errors import (
     ModelLoadError,
     OutputExistsError,
 )
-
-pytestmark = pytest.mark.slow
-
-tf = pytest.importorskip("tensorflow")
-keras = pytest.importorskip("keras")
-
-import m1vision.inference._device  # noqa: E402, F401
-from m1vision import inference  # noqa: E402
-from m1vision.inference import (  # noqa: E402
+from m1vision.inference import (
     DeviceChoice,
     DeviceUnavailableError,
     Predictor,
@@ -41,7 +37,9 @@ from m1vision.inference import (  # noqa: E402
     read_predictions,
     select_device,
 )
-from m1vision.io import write_image  # noqa: E402
+from m1vision.io import write_image
+
+pytestmark = pytest.mark.slow
 
 SIZE = 96
 CLASSES = 4
@@ -374,7 +372,10 @@ def test_predictor_does_not_retrace_across_calls_and_batch_counts(mobilenet, ima
     rng = np.random.default_rng(3)
     for n in (3, 9, 1, 4, 8):  # partial, several with a short last batch, exact multiples
         images = rng.integers(0, 256, (n, SIZE, SIZE, 3), dtype=np.uint8)
-        assert predictor.predict(images).probabilities.shape == (n, CLASSES)
+        got = predictor.predict(images).probabilities
+        assert got.shape == (n, CLASSES)  # a short last batch: its own rows, no padding rows
+        expected = mobilenet.predict_on_batch(images.astype(np.float32))
+        np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-6)
     predictor.predict(sorted(image_folder.rglob("*.png")))
     assert predictor.tracing_count == 1
 
@@ -552,7 +553,7 @@ def test_predict_folder_overwrite_predicts_everything_again(
 def test_a_retrained_model_does_not_append_to_the_older_models_predictions(
     folder_with_corrupt, tmp_path
 ):
-    """The issue's case: same file name, shapes and labels, other weights."""
+    """A model retrained in place: same file name, shapes and labels, other weights."""
     from m1vision.errors import JobMismatchError
 
     def train(seed):

@@ -16,25 +16,22 @@ import subprocess
 import sys
 import textwrap
 
+import keras
 import numpy as np
 import pytest
+from repo_paths import DATA
 
 from m1vision.errors import InvalidParameterError, ModelLoadError
-
-pytestmark = pytest.mark.slow
-
-keras = pytest.importorskip("keras")
-
-from repo_paths import DATA  # noqa: E402
-
-from m1vision.explain import grad_cam  # noqa: E402
-from m1vision.inference import (  # noqa: E402
+from m1vision.explain import grad_cam
+from m1vision.inference import (
     DeviceChoice,
     DeviceUnavailableError,
     Predictor,
     load_model,
     select_device,
 )
+
+pytestmark = pytest.mark.slow
 
 BACKEND = keras.config.backend()
 LESION = DATA / "models" / "lesion_cnn.keras"

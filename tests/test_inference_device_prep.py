@@ -11,20 +11,15 @@ from __future__ import annotations
 import json
 
 import cv2
+import keras
 import numpy as np
 import pytest
+from repo_paths import DATA
 
 from m1vision.errors import InvalidParameterError
-
-pytestmark = pytest.mark.slow
-
-keras = pytest.importorskip("keras")
-
-from repo_paths import DATA  # noqa: E402
-
-from m1vision.inference import Predictor, _device_prep  # noqa: E402
-from m1vision.io import MedicalImage, write_image  # noqa: E402
-from m1vision.pipeline import (  # noqa: E402
+from m1vision.inference import Predictor, _device_prep
+from m1vision.io import MedicalImage, write_image
+from m1vision.pipeline import (
     Canny,
     Clahe,
     GaussianBlur,
@@ -35,6 +30,8 @@ from m1vision.pipeline import (  # noqa: E402
     ToUint8,
     Window,
 )
+
+pytestmark = pytest.mark.slow
 
 LESION = DATA / "models" / "lesion_cnn.keras"
 SAMPLES = DATA / "samples"
@@ -351,3 +348,82 @@ def test_device_runner_clock_names_its_stages_and_resize_constants_are_reused():
         assert_equal = np.testing.assert_array_equal
         assert_equal(first.numpy(), _device_prep.resize_matrix(*key))
     assert clock.counts == expected
+
+
+# ---------------------------------------------------------------------------------------------
+# the staging thread of the device runner
+# ---------------------------------------------------------------------------------------------
+
+
+def _runner_and_batches(n_batches: int = 5):
+    inputs = keras.Input((24, 24, 3))
+    head = keras.layers.Dense(2, activation="softmax")
+    model = keras.Model(inputs, head(keras.layers.GlobalAveragePooling2D()(inputs)))
+    pred = Predictor(
+        model, preprocess=Pipeline([Normalize(mode="mobilenet")]), batch_size=4,
+        device="cpu", prepare_on="device", workers=1,
+    )  # fmt: skip
+    device_plan, _ = pred._where()
+    rng = np.random.default_rng(1)
+    batches = [
+        [([0, 1, 2, 3], rng.integers(0, 65535, (4, 40, 40, 1), dtype=np.uint16))]
+        for _ in range(n_batches)
+    ]
+    return pred._device_runner(device_plan), batches
+
+
+def _stage_threads() -> list:
+    import threading
+
+    return [t for t in threading.enumerate() if t.name == "m1vision-stage" and t.is_alive()]
+
+
+def test_staging_in_a_thread_gives_what_staging_in_turn_gives():
+    runner, batches = _runner_and_batches()
+    assert runner.threaded  # the default
+    threaded = list(runner.run(batches, owned=True))
+    runner.threaded = False
+    in_turn = list(runner.run(batches, owned=True))
+    assert len(threaded) == len(in_turn) == 5
+    for a, b in zip(threaded, in_turn, strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert _stage_threads() == []
+
+
+def test_an_error_while_staging_is_raised_to_the_caller_and_the_thread_ends():
+    from m1vision.errors import ImageReadError
+
+    runner, batches = _runner_and_batches()
+    seen = []
+
+    def failing():
+        for i, groups in enumerate(batches):
+            if i == 3:
+                raise ImageReadError("c12.png", "not a PNG")
+            seen.append(i)
+            yield groups
+
+    outputs = []
+    with pytest.raises(ImageReadError, match=r"c12\.png"):
+        for out in runner.run(failing(), owned=True):
+            outputs.append(out)
+    assert len(outputs) == 3 and seen == [0, 1, 2]
+    assert _stage_threads() == []
+
+
+def test_closing_the_run_early_stops_the_staging_thread_before_the_batches_close():
+    runner, batches = _runner_and_batches(50)
+    read = []
+
+    def source():
+        for i, groups in enumerate(batches):
+            read.append(i)
+            yield groups
+
+    feed = source()
+    run = runner.run(feed, owned=True)
+    assert next(run).shape == (4, 2)
+    run.close()
+    assert _stage_threads() == []
+    feed.close()  # not running in another thread any more: closes without an error
+    assert len(read) <= 4  # the thread read at most the queue's depth ahead, then stopped

@@ -5,18 +5,16 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+import keras
 import numpy as np
 import pytest
 
 from m1vision.errors import ImageReadError, InvalidParameterError
+from m1vision.inference import Predictor
+from m1vision.io import write_image
+from m1vision.pipeline import GaussianBlur, Normalize, Pipeline
 
 pytestmark = pytest.mark.slow
-
-keras = pytest.importorskip("keras")
-
-from m1vision.inference import Predictor  # noqa: E402
-from m1vision.io import write_image  # noqa: E402
-from m1vision.pipeline import GaussianBlur, Normalize, Pipeline  # noqa: E402
 
 SIZE = 32
 

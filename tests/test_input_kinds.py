@@ -62,9 +62,14 @@ def answers(scans, tmp_path_factory):
     return {name: _collected(code, scans, out) for name, code in ORDERS.items()}
 
 
-@pytest.mark.parametrize("order", sorted(ORDERS), ids=sorted(ORDERS))
+#: every other order is compared with this one (comparing it with itself could not fail)
+REFERENCE_ORDER = "batch-first"
+OTHER_ORDERS = sorted(set(ORDERS) - {REFERENCE_ORDER})
+
+
+@pytest.mark.parametrize("order", OTHER_ORDERS, ids=OTHER_ORDERS)
 def test_the_same_folder_gives_the_same_inputs_whatever_was_imported_first(answers, order):
-    assert answers[order] == answers["batch-first"]
+    assert answers[order] == answers[REFERENCE_ORDER]
 
 
 def test_pipeline_run_takes_volumes_and_plain_collect_takes_images(answers):

@@ -425,10 +425,12 @@ def test_bmp_declared_size_is_checked_before_decoding(tmp_path, patch, phrase):
         read_image(path)
 
 
-def tiff_with_size(path, width, height, compression):
-    """An 8x8 16-bit TIFF written by OpenCV whose IFD then declares width x height."""
+def tiff_with_size(path, width, height, compression, pixels=None):
+    """An 8x8 16-bit TIFF (``pixels``, zeros by default) written by OpenCV whose IFD then
+    declares width x height."""
     params = [cv2.IMWRITE_TIFF_COMPRESSION, compression]
-    _, buf = cv2.imencode(".tif", np.zeros((8, 8), np.uint16), params)
+    pixels = np.zeros((8, 8), np.uint16) if pixels is None else pixels
+    _, buf = cv2.imencode(".tif", pixels, params)
     data = bytearray(buf.tobytes())
     (ifd,) = struct.unpack_from("<I", data, 4)
     (count,) = struct.unpack_from("<H", data, ifd)
@@ -459,10 +461,11 @@ def test_tiff_declared_size_is_checked_before_decoding(tmp_path, size, compressi
     assert peak < SMALL_PEAK
 
 
-def test_tiff_size_check_passes_whole_tiffs(tmp_path):
-    for compression in (1, 5):
-        path = tiff_with_size(tmp_path / f"ok{compression}.tif", 8, 8, compression)
-        assert read_image(path).shape == (8, 8)
+@pytest.mark.parametrize("compression", [1, 5], ids=["uncompressed", "lzw"])
+def test_tiff_size_check_passes_whole_tiffs(tmp_path, compression):
+    pixels = (np.arange(64, dtype=np.uint16) * 1000).reshape(8, 8)
+    path = tiff_with_size(tmp_path / f"ok{compression}.tif", 8, 8, compression, pixels)
+    np.testing.assert_array_equal(read_image(path), pixels)
 
 
 # --------------------------------------------------------------------------------------------

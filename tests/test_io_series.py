@@ -19,6 +19,7 @@ import numpy as np
 import pydicom
 import pytest
 import SimpleITK as sitk
+from conftest import pydicom_file
 from numpy.testing import assert_allclose, assert_array_equal
 
 from m1vision.errors import (
@@ -38,7 +39,8 @@ from m1vision.synthetic import SERIES_VARIANTS, write_ct_series
 
 SHAPE = (10, 48, 40)
 SPACING = (2.5, 0.8, 0.7)
-DICOMDIR_TESTS = os.path.join(os.path.dirname(pydicom.data.__file__), "test_files", "dicomdirtests")
+#: pydicom's real DICOMDIR series, found as the guide says (the wheel's data, never downloaded)
+DICOMDIR_TESTS = str(pydicom_file("dicomdirtests/DICOMDIR").parent)
 
 
 @pytest.fixture(scope="module")

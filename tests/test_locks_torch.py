@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import tomllib
 
+import pytest
 from packaging.requirements import Requirement
 from repo_paths import REPO as ROOT
 
@@ -50,6 +51,6 @@ def test_torch_lock_satisfies_the_extra_and_was_compiled_for_macos_arm64():
     assert header.endswith("-o locks/macos-arm64-torch.txt")
 
 
-def test_default_locks_have_no_torch():
-    for lock in ("linux-x86_64", "macos-arm64", "linux-aarch64"):
-        assert "torch" not in read_lock(ROOT / "locks" / f"{lock}.txt")
+@pytest.mark.parametrize("lock", ["linux-x86_64", "macos-arm64", "linux-aarch64"])
+def test_default_locks_have_no_torch(lock):
+    assert "torch" not in read_lock(ROOT / "locks" / f"{lock}.txt")

@@ -146,23 +146,30 @@ FUNCTIONS = {
 }
 
 
-def test_builtin_steps_are_the_documented_ones():
-    # the names and classes of DEVELOPERS-NOTES.md's contract
-    documented = {
-        "to_gray": ToGray,
-        "to_uint8": ToUint8,
-        "window": Window,
-        "gaussian_blur": GaussianBlur,
-        "canny": Canny,
-        "auto_canny": AutoCanny,
-        "clahe": Clahe,
-        "resize": Resize,
-        "normalize": Normalize,
-    }
-    for name, cls in documented.items():
-        assert get_step(name) is cls
-        assert cls.name == name
-    assert {name for name, _ in STEP_CASES} == set(documented)
+#: the names and classes of DEVELOPERS-NOTES.md's contract
+DOCUMENTED_STEPS = {
+    "to_gray": ToGray,
+    "to_uint8": ToUint8,
+    "window": Window,
+    "gaussian_blur": GaussianBlur,
+    "canny": Canny,
+    "auto_canny": AutoCanny,
+    "clahe": Clahe,
+    "resize": Resize,
+    "normalize": Normalize,
+}
+
+
+@pytest.mark.parametrize(
+    ("name", "cls"), DOCUMENTED_STEPS.items(), ids=list(DOCUMENTED_STEPS)
+)
+def test_builtin_step_is_registered_under_its_documented_name(name, cls):
+    assert get_step(name) is cls
+    assert cls.name == name
+
+
+def test_every_documented_step_has_a_round_trip_case():
+    assert {name for name, _ in STEP_CASES} == set(DOCUMENTED_STEPS)
 
 
 def _as_json(value):

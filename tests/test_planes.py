@@ -85,10 +85,12 @@ def test_the_package_layout_reads_as_radiologists_expect():
 
 
 @pytest.mark.parametrize("codes", ["SPL", "IAR", "LPS"], ids=["SPL", "IAR", "LPS"])
-def test_voxel_to_ras_equals_nibabel_apply_affine(codes):
+@pytest.mark.parametrize(
+    "voxel", [(0, 0, 0), (3, 7, 11), (9, 1, 4)], ids=["origin", "inner", "far-corner"]
+)
+def test_voxel_to_ras_equals_nibabel_apply_affine(codes, voxel):
     affine = AFFINES[codes]
-    for voxel in [(0, 0, 0), (3, 7, 11), (9, 1, 4)]:
-        assert np.allclose(voxel_to_ras(affine, voxel), nib.affines.apply_affine(affine, voxel))
+    assert np.allclose(voxel_to_ras(affine, voxel), nib.affines.apply_affine(affine, voxel))
 
 
 @pytest.fixture(scope="module")
@@ -172,20 +174,20 @@ def test_cache_recomputes_only_the_plane_whose_slice_moved():
     assert dict(cache.counts) == {"axial": 2, "coronal": 1, "sagittal": 1}
 
 
+@pytest.mark.parametrize("plane", PLANES)
 @pytest.mark.parametrize("edges", [False, True], ids=["gray", "edges"])
-def test_crosshair_passes_through_the_crosshair_voxel(edges):
+def test_crosshair_passes_through_the_crosshair_voxel(edges, plane):
     cache = PlaneCache(np.zeros((10, 20, 30), np.float32))
     p = TriPlanarParams(index=(2, 5, 25), center=0.0, width=1.0, max_size=240, edges=edges)
-    for plane in PLANES:
-        picture = cache.render(plane, p)
-        assert picture.ndim == (3 if edges else 2)
-        x, y = voxel_to_display(plane, p.index, picture.shape[:2], (10, 20, 30))
-        row, col = picture[int(y), 1:3], picture[1:3, int(x)]  # away from the letters
-        if edges:  # amber lines
-            assert (row == (0, 200, 255)).all() and (col == (0, 200, 255)).all()
-        else:  # white then black dashes of 4 pixels from the edges
-            assert row.tolist() == [255, 255] and col.tolist() == [255, 255]
-            assert picture[int(y), 5] == 0 and picture[5, int(x)] == 0
+    picture = cache.render(plane, p)
+    assert picture.ndim == (3 if edges else 2)
+    x, y = voxel_to_display(plane, p.index, picture.shape[:2], (10, 20, 30))
+    row, col = picture[int(y), 1:3], picture[1:3, int(x)]  # away from the letters
+    if edges:  # amber lines
+        assert (row == (0, 200, 255)).all() and (col == (0, 200, 255)).all()
+    else:  # white then black dashes of 4 pixels from the edges
+        assert row.tolist() == [255, 255] and col.tolist() == [255, 255]
+        assert picture[int(y), 5] == 0 and picture[5, int(x)] == 0
 
 
 BAD = {

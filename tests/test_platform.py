@@ -13,11 +13,12 @@ import subprocess
 import sys
 
 import pytest
+from repo_paths import FIXTURES
 from repo_paths import REPO as ROOT
 
 from m1vision import _platform
 
-PROBES = json.loads((ROOT / "tests" / "fixtures" / "probes.json").read_text())
+PROBES = json.loads((FIXTURES / "probes.json").read_text())
 NATIVE_ARM64 = PROBES["native_arm64"]
 ROSETTA = PROBES["rosetta"]
 INTEL_MAC = PROBES["intel_mac"]

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from m1vision import preprocess as pp
+from m1vision._checks import INTERPOLATIONS
 from m1vision.errors import (
     InvalidImageError,
     InvalidParameterError,
@@ -270,13 +271,24 @@ def test_auto_canny_bad_sigma(sigma):
     [(np.uint8, np.uint8), (np.uint16, np.uint16), (np.int16, np.uint8), (np.float32, np.uint8)],
     ids=dtype_id,
 )
-def test_clahe_dtype_policy(dtype, expected):
-    assert pp.clahe(make_image(dtype, (64, 64))).dtype == expected
+def test_clahe_dtype_policy_and_values_are_opencvs(dtype, expected):
+    image = make_image(dtype, (64, 64))
+    out = pp.clahe(image, clip_limit=3.0, tile_grid=(4, 4))
+    assert out.dtype == expected
+    direct = image if dtype in (np.uint8, np.uint16) else pp.to_uint8(image)
+    np.testing.assert_array_equal(
+        out, cv2.createCLAHE(clipLimit=3.0, tileGridSize=(4, 4)).apply(direct)
+    )
 
 
 def test_clahe_color_equalises_lightness_only():
-    out = pp.clahe(make_image(np.uint8, (64, 64, 3)))
+    image = make_image(np.uint8, (64, 64, 3))
+    out = pp.clahe(image)
     assert out.shape == (64, 64, 3) and out.dtype == np.uint8
+    lab = cv2.cvtColor(image, cv2.COLOR_BGR2LAB)
+    lab[:, :, 0] = cv2.createCLAHE(clipLimit=2.0, tileGridSize=(8, 8)).apply(lab[:, :, 0])
+    np.testing.assert_array_equal(out, cv2.cvtColor(lab, cv2.COLOR_LAB2BGR))
+    assert not np.array_equal(out, image)
 
 
 @pytest.mark.parametrize("tile_grid", [(0, 8), 8, (8, 8, 8)], ids=["zero", "scalar", "three"])
@@ -358,8 +370,8 @@ def test_to_gray_matches_opencv_and_keeps_int16():
 
 def test_single_channel_3d_is_gray():
     image = make_image(np.uint8, (16, 16))[:, :, None]
-    assert pp.to_gray(image).shape == (16, 16)
-    assert pp.to_bgr(image).shape == (16, 16, 3)
+    np.testing.assert_array_equal(pp.to_gray(image), image[:, :, 0])
+    np.testing.assert_array_equal(pp.to_bgr(image), np.repeat(image, 3, axis=2))
 
 
 # ---------------------------------------------------------------- one checker per operation
@@ -413,14 +425,19 @@ def test_auto_canny_aperture_and_l2_reach_opencv_from_the_function_and_the_step(
 
 
 def test_resize_interpolations_are_one_list():
-    from m1vision._checks import INTERPOLATIONS
-
     assert tuple(pp._INTERPOLATIONS) == INTERPOLATIONS
-    for name in INTERPOLATIONS:
-        assert pp.resize(make_image(np.uint8, (16, 16)), size=(8, 8), interpolation=name).shape == (
-            8,
-            8,
-        )
+
+
+@pytest.mark.parametrize(
+    ("name", "flag"),
+    [("nearest", cv2.INTER_NEAREST), ("linear", cv2.INTER_LINEAR), ("cubic", cv2.INTER_CUBIC),
+     ("area", cv2.INTER_AREA), ("lanczos", cv2.INTER_LANCZOS4)],
+    ids=INTERPOLATIONS,
+)  # fmt: skip
+def test_resize_interpolation_is_opencvs(name, flag):
+    image = make_image(np.uint8, (16, 12))
+    out = pp.resize(image, size=(8, 10), keep_aspect=False, interpolation=name)
+    np.testing.assert_array_equal(out, cv2.resize(image, (10, 8), interpolation=flag))
 
 
 # ---------------------------------------------------------------- the errors' class and text

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from manifest_support import manifest_records
-from repo_paths import source_root
+from repo_paths import FIXTURES, TESTS
 
 from m1vision import _hashing
 from m1vision.batch import MANIFEST_NAME, Manifest
@@ -33,8 +33,7 @@ from m1vision.io import read_any, read_image, read_nifti, write_image
 from m1vision.pipeline import Canny, GaussianBlur, Pipeline, ToUint8
 from m1vision.synthetic import write_ct_series
 
-TESTS = source_root() / "tests"
-FIXTURE_V1 = TESTS / "fixtures" / "batch_manifest_v1.json"
+FIXTURE_V1 = FIXTURES / "batch_manifest_v1.json"
 EDGES = Pipeline([ToUint8(), GaussianBlur(ksize=3), Canny(low=30, high=90)])
 SHAPE = (40, 48)
 
@@ -468,15 +467,16 @@ HOLDER = """
 import sys
 from concurrent.futures import ThreadPoolExecutor
 sys.path.insert(0, {tests!r})
-from batch_support import slow_pipeline
+from batch_support import gated_pipeline
 with ThreadPoolExecutor(max_workers=1) as pool:
-    slow_pipeline(0.5).run({src!r}, {out!r}, executor=pool, chunksize=1, progress=False)
+    gated_pipeline({release!r}).run({src!r}, {out!r}, executor=pool, chunksize=1, progress=False)
 print("finished")
 """
 
 
-def _start_holder(src: Path, out: Path) -> subprocess.Popen:
-    code = HOLDER.format(tests=str(TESTS), src=str(src), out=str(out))
+def _start_holder(src: Path, out: Path, release: Path) -> subprocess.Popen:
+    """A child process running into ``out``, its images held until ``release`` exists."""
+    code = HOLDER.format(tests=str(TESTS), release=str(release), src=str(src), out=str(out))
     child = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
     lock = out / ".m1vision.lock"
     deadline = time.monotonic() + 60
@@ -494,45 +494,46 @@ def _start_holder(src: Path, out: Path) -> subprocess.Popen:
 
 
 def test_a_second_run_into_a_busy_folder_fails_at_once_naming_the_folder_and_holder(bmps, tmp_path):
-    from batch_support import slow_pipeline
+    from batch_support import gated_pipeline
 
-    out = tmp_path / "out"
-    child = _start_holder(bmps, out)
+    out, release = tmp_path / "out", tmp_path / "release"
+    child = _start_holder(bmps, out, release)
     try:
-        started = time.monotonic()
         with pytest.raises(OutputFolderBusyError) as info:
-            slow_pipeline(0.5).run(bmps, out, progress=False)
-        assert time.monotonic() - started < 5  # at once, not after the holder
+            gated_pipeline(release).run(bmps, out, progress=False)
+        # at once, not after the holder: the holder cannot finish before `release` exists
+        assert child.poll() is None and not release.exists()
         assert info.value.pid == child.pid and info.value.folder == out
         assert str(out) in str(info.value) and f"process {child.pid}" in str(info.value)
         assert "another output folder" in str(info.value)
-        assert child.poll() is None  # the holder was not disturbed
     finally:
+        release.touch()
         child.wait(timeout=120)
     assert child.returncode == 0 and "finished" in child.stdout.read()
-    assert slow_pipeline(0.5).run(bmps, out, progress=False).reasons == {"unchanged": 4}
+    assert gated_pipeline(release).run(bmps, out, progress=False).reasons == {"unchanged": 4}
 
 
 def test_a_killed_runs_lock_blocks_nobody(bmps, tmp_path):
-    from batch_support import slow_pipeline
+    from batch_support import gated_pipeline
 
-    out = tmp_path / "out"
-    child = _start_holder(bmps, out)
+    out, release = tmp_path / "out", tmp_path / "release"
+    child = _start_holder(bmps, out, release)
     child.send_signal(signal.SIGKILL)
     child.wait(timeout=60)
     assert json.loads((out / ".m1vision.lock").read_text())["pid"] == child.pid  # stale file
-    report = slow_pipeline(0.5).run(bmps, out, progress=False)
+    release.touch()
+    report = gated_pipeline(release).run(bmps, out, progress=False)
     assert report.counts["failed"] == 0 and len(report) == 4
     assert not (out / ".m1vision.lock").exists()  # released and removed at the end
 
 
-def _race(src: str, out: str, barrier, queue) -> None:
+def _race(src: str, out: str, release: str, barrier, queue) -> None:
     sys.path.insert(0, str(TESTS))
-    from batch_support import slow_pipeline
+    from batch_support import gated_pipeline
 
     barrier.wait()
     try:
-        report = slow_pipeline(0.5).run(src, out, chunksize=1, progress=False)
+        report = gated_pipeline(release).run(src, out, chunksize=1, progress=False)
         queue.put(("ran", dict(report.reasons)))
     except OutputFolderBusyError as exc:
         queue.put(("busy", exc.pid))
@@ -542,16 +543,20 @@ def test_two_runs_started_together_into_one_folder_one_runs_one_is_refused(bmps,
     # fork where there is one (as the engine's own workers): starts in milliseconds
     ctx = multiprocessing.get_context("fork" if sys.platform.startswith("linux") else "spawn")
     barrier, queue = ctx.Barrier(2), ctx.Queue()
-    out = tmp_path / "out"
-    procs = [ctx.Process(target=_race, args=(str(bmps), str(out), barrier, queue)) for _ in "ab"]
+    out, release = tmp_path / "out", tmp_path / "release"
+    args = (str(bmps), str(out), str(release), barrier, queue)
+    procs = [ctx.Process(target=_race, args=args) for _ in "ab"]
     for p in procs:
         p.start()
-    outcomes = sorted(queue.get(timeout=120) for _ in procs)
+    try:  # the winner holds its images until `release` exists: the loser meets its lock
+        refused = queue.get(timeout=120)
+    finally:
+        release.touch()
+    ran = queue.get(timeout=120)
     for p in procs:
         p.join(timeout=60)
-    assert [o[0] for o in outcomes] == ["busy", "ran"]
-    assert outcomes[0][1] in {p.pid for p in procs}
-    assert outcomes[1][1] == {"new": 4}
+    assert refused[0] == "busy" and refused[1] in {p.pid for p in procs}
+    assert ran == ("ran", {"new": 4})
 
 
 # --------------------------------------------------------------------------- models

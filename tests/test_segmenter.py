@@ -19,6 +19,7 @@ import json
 import logging
 import math
 
+import keras
 import numpy as np
 import pytest
 from numpy.testing import assert_allclose, assert_array_equal
@@ -30,12 +31,9 @@ from m1vision.errors import (
     MemoryBudgetError,
     SegmentationModelError,
 )
+from m1vision.inference import Segmenter, _windows
 from m1vision.io import MedicalImage
 from m1vision.synthetic import ct_phantom
-
-keras = pytest.importorskip("keras")
-
-from m1vision.inference import Segmenter, _windows  # noqa: E402
 
 A, B = 0.05, -1.0  # p(label 1) = sigmoid(0.05 x - 1)
 TOL = 1e-5
@@ -308,9 +306,8 @@ def test_labels_argument_overrides_the_card_and_2d_pictures(tmp_path):
     assert out.metadata["layout"] == "slice"
 
 
+@pytest.mark.tf_only  # SavedModel folders load on TensorFlow only (documented)
 def test_a_savedmodel_folder_segments(tmp_path):
-    if keras.config.backend() != "tensorflow":
-        pytest.skip("SavedModel folders load on TensorFlow only (documented)")
     folder = tmp_path / "saved"
     pointwise_model((8, 8)).export(str(folder))
     seg = Segmenter(folder, device="cpu")
@@ -543,7 +540,8 @@ def _cached_segmenters() -> int:
 
 @pytest.mark.slow
 def test_dask_workers_load_the_model_once(tmp_path, cohort):
-    distributed = pytest.importorskip("distributed")
+    import distributed
+
     from m1vision.inference import _segfolder
 
     path = _save(pointwise_model((8, 8)), tmp_path)

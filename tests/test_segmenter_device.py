@@ -9,6 +9,7 @@ installed); other runs leave the module out (``tests/conftest.py``).
 
 from __future__ import annotations
 
+import keras
 import numpy as np
 import pytest
 from numpy.testing import assert_allclose, assert_array_equal
@@ -16,11 +17,10 @@ from numpy.testing import assert_allclose, assert_array_equal
 from m1vision.errors import InvalidImageError
 from m1vision.io import MedicalImage
 
-keras = pytest.importorskip("keras")
 if keras.config.backend() != "torch":
     pytest.skip("the device blend runs under Keras' torch backend", allow_module_level=True)
 
-from test_segmenter import (  # noqa: E402
+from test_segmenter import (
     TOL,
     conv_model,
     pointwise_model,
@@ -28,8 +28,8 @@ from test_segmenter import (  # noqa: E402
     volume,
 )
 
-from m1vision.inference import Segmenter  # noqa: E402
-from m1vision.inference._clock import StageClock  # noqa: E402
+from m1vision.inference import Segmenter
+from m1vision.inference._clock import StageClock
 
 
 def _pair(model, **kwargs):

@@ -258,10 +258,18 @@ def test_both_views_share_one_checked_settings_type(params):
     made = params(center=40, width=400, ksize=3, sigma=1, low=10, high=20)
     assert made.settings == EdgeSettings(center=40.0, width=400.0, ksize=3, sigma=1.0, low=10.0,
                                          high=20.0)  # fmt: skip
-    for bad, match in (({"ksize": 4}, "ksize must be odd"), ({"low": 30}, "low <= high"),
-                       ({"width": 0}, "width must be > 0")):  # fmt: skip
-        with pytest.raises(InvalidParameterError, match=match):
-            params(**{"center": 40, "width": 400, "low": 10, "high": 20, **bad})
+
+
+@pytest.mark.parametrize("params", [ExplorerParams, TriPlanarParams], ids=["edges", "planes"])
+@pytest.mark.parametrize(
+    ("bad", "match"),
+    [({"ksize": 4}, "ksize must be odd"), ({"low": 30}, "low <= high"),
+     ({"width": 0}, "width must be > 0")],
+    ids=["even-ksize", "low-above-high", "zero-width"],
+)  # fmt: skip
+def test_both_views_refuse_the_same_bad_settings(params, bad, match):
+    with pytest.raises(InvalidParameterError, match=match):
+        params(**{"center": 40, "width": 400, "low": 10, "high": 20, **bad})
 
 
 def test_the_planes_canny_settings_reach_their_edges(hu, ct):

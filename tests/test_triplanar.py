@@ -176,12 +176,12 @@ def test_the_mime_bundle_carries_a_static_picture_and_a_text_line(ct):
     )
 
 
-def test_every_plane_has_mouse_events_wired(ct):
+@pytest.mark.parametrize("plane", PLANES)
+def test_every_plane_has_mouse_events_wired(ct, plane):
     tx = TriPlanarExplorer(ct)
-    for plane in PLANES:
-        event = tx.events[plane]
-        assert event.source is tx.image_widgets[plane]
-        assert set(event.watched_events) == {"mousemove", "click"}
+    event = tx.events[plane]
+    assert event.source is tx.image_widgets[plane]
+    assert set(event.watched_events) == {"mousemove", "click"}
 
 
 def test_a_real_nifti_volume(tmp_path):

@@ -62,9 +62,14 @@ def test_bgra_becomes_rgba():
     assert viz.to_rgb(bgra)[0, 0].tolist() == [0, 0, 255, 128]
 
 
-def test_side_by_side_titles():
-    fig = viz.side_by_side(np.zeros((4, 4)), np.ones((4, 4)), titles=("in", "out"))
+def test_side_by_side_shows_a_then_b_with_their_titles():
+    a, b = np.zeros((4, 4)), np.arange(16.0).reshape(4, 4)
+    fig = viz.side_by_side(a, b, titles=("in", "out"), cmap="bone")
     assert [ax.get_title() for ax in fig.axes] == ["in", "out"]
+    assert [ax.get_subplotspec().get_geometry()[:2] for ax in fig.axes] == [(1, 2)] * 2
+    shown = [ax.images[0] for ax in fig.axes]
+    assert np.array_equal(shown[0].get_array(), a) and np.array_equal(shown[1].get_array(), b)
+    assert {im.get_cmap().name for im in shown} == {"bone"}
 
 
 @pytest.mark.parametrize(

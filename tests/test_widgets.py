@@ -463,14 +463,14 @@ def volume() -> np.ndarray:
     return np.where(ball, 60.0, -900.0).astype(np.float32)
 
 
-def test_volume_explorer_shows_the_chosen_slice(volume):
+@pytest.mark.parametrize("k", [3, 12, 20], ids=["below-middle", "middle", "above-middle"])
+def test_volume_explorer_shows_the_chosen_slice(volume, k):
     vx = VolumeExplorer(volume, window=(-400.0, 1200.0))
     assert vx.controls["slice"].value == 12
-    for k in (3, 12, 20):
-        vx.controls["slice"].value = k
-        params = ExplorerParams(**vx.edges.params)
-        assert np.array_equal(shown(vx.edges.image_widget), render(volume[k], params))
-    assert vx.params["slice"] == 20
+    vx.controls["slice"].value = k
+    params = ExplorerParams(**vx.edges.params)
+    assert np.array_equal(shown(vx.edges.image_widget), render(volume[k], params))
+    assert vx.params["slice"] == k
 
 
 @pytest.mark.parametrize("axis", [1, 2], ids=["axis1", "axis2"])
@@ -507,8 +507,13 @@ def test_volume_explorer_checks_its_input(volume):
         VolumeExplorer(volume, index=24)
 
 
-def test_cache_is_a_render_cache(explorer):
-    assert isinstance(explorer.cache, RenderCache)
+def test_cache_is_the_render_cache_behind_the_picture(explorer, hu):
+    cache = explorer.cache
+    assert isinstance(cache, RenderCache) and np.array_equal(cache.image, hu)
+    before = dict(cache.counts)
+    picture = cache.render(ExplorerParams(**explorer.params))
+    assert dict(cache.counts) == before  # every stage of the shown picture is already in it
+    assert np.array_equal(shown(explorer.image_widget), picture)
 
 
 

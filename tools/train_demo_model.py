@@ -311,7 +311,7 @@ NumPy {v["numpy"]}, OpenCV {v["opencv"]}, pydicom {v["pydicom"]}, scikit-image {
 
 ## How to reproduce
     make train-demo-model        # python tools/train_demo_model.py --out data/models
-    python tools/train_demo_model.py --out /tmp/lesion --overwrite
+    python tools/train_demo_model.py --out retrained/ --overwrite   # elsewhere, to compare
 
 Seeding: `keras.utils.set_random_seed({s["seed"]})` and
 `tf.config.experimental.enable_op_determinism()`. The same versions on the same kind of CPU

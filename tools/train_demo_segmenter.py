@@ -506,7 +506,7 @@ NumPy {v["numpy"]}, SciPy {v["scipy"]}.
 
 ## How to reproduce
     make train-demo-segmenter    # python tools/train_demo_segmenter.py --out data/models
-    python tools/train_demo_segmenter.py --out /tmp/seg --overwrite
+    python tools/train_demo_segmenter.py --out retrained/ --overwrite   # elsewhere, to compare
 
 ## Intended use
 Demonstrating and testing m1vision's segmentation inference, overlays, statistics and

@@ -18,7 +18,7 @@ function                        what it gives
 :func:`voxel_to_ras`            RAS+ mm of one voxel ``(z, row, col)``
 :func:`ras_to_voxel`            the (fractional) voxel at a RAS+ point
 :func:`io_orientation`          per voxel axis, its closest RAS axis and sign (as nibabel)
-:func:`axcodes`                 per voxel axis, the letter it points to (``aff2axcodes``)
+:func:`axcodes`                 the letter each voxel axis points to (``nibabel.aff2axcodes``)
 :func:`direction_letter`        the letter (R/L, A/P, S/I) a direction points to
 :data:`PLANES`                  "axial", "coronal", "sagittal"
 :func:`plane_geometry`          a plane's slice, vertical and horizontal axes in the layout

@@ -72,6 +72,18 @@ A package; every public name is importable from ``m1vision.inference``:
 ``_models``        :func:`load_model`, :func:`model_input_spec`, SavedModel folders
 ``_backend``       what differs between Keras backends when running a model (the table of
                    backends, devices and GPUs is :mod:`m1vision._devices`)
+``_segmenter``     :class:`Segmenter`: the model over a volume, per slice or by 3-D sliding
+                   window; it inherits its planning from ``_segplan`` (the volume checked,
+                   the model's grid, the windows, the memory they need)
+``_segcard``       what a segmentation model expects, from the ``"segmentation"`` section of
+                   its card (``<model>.json``), and the intensity preparation it names
+``_windows``       sliding-window maths (pure NumPy): positions, padding, Gaussian weights,
+                   the mirrorings of TTA
+``_blend``         the model over the windows and their blending, in NumPy on the host or in
+                   torch tensors on a CUDA/MPS device
+``_segfolder``     the batch engine's job for :meth:`Segmenter.segment_folder`
+``_clock``         ``StageClock``: seconds per stage of a call on a device (for the GPU
+                   benchmarks); ``clock_of``
 =================  ============================================================================
 """
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import struct
 
-#: The transfer syntaxes m1vision reads in its default install (README's support table):
+#: The transfer syntaxes m1vision reads in its default install (docs/volume-inputs.md's table):
 #: (UID, family, label within the family). ``python -m m1vision doctor`` checks that each one
 #: decodes here.
 READ_TRANSFER_SYNTAXES = (
