@@ -265,6 +265,36 @@ BAD_POINTS = {
         "plane",
         "pass one of",
     ),
+    "iop-five": (
+        lambda: geometry.orientation_problem([1, 0, 0, 0, 1]),
+        InvalidParameterError,
+        "iop",
+        "[1, 0, 0, 0, 1, 0]",
+    ),
+    "iop-none": (
+        lambda: geometry.slice_normal(None),
+        InvalidParameterError,
+        "iop",
+        "ImageOrientationPatient",
+    ),
+    "iop-str": (
+        lambda: plane_name("axial"),
+        InvalidParameterError,
+        "iop",
+        "ImageOrientationPatient",
+    ),
+    "ipp-two": (
+        lambda: dicom_affine([1, 0, 0, 0, 1, 0], [0, 0], (1, 1), [0, 0, 1]),
+        InvalidParameterError,
+        "ipp",
+        "ipp=(0, 0, 0)",
+    ),
+    "pixel-spacing-scalar": (
+        lambda: dicom_affine([1, 0, 0, 0, 1, 0], [0, 0, 0], 0.5, [0, 0, 1]),
+        InvalidParameterError,
+        "pixel_spacing",
+        "pixel_spacing=(row, column) in mm",
+    ),
     "spacing-zero": (
         lambda: check_spacing((0, 1, 1)),
         InvalidParameterError,

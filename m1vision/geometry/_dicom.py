@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from m1vision._checks import check_pair, check_point
+from m1vision.errors import InvalidParameterError
+
 #: DICOM patient coordinates (LPS) -> RAS.
 _LPS_TO_RAS = np.diag([-1.0, -1.0, 1.0, 1.0])
 #: Direction cosines shorter than this are zero-length.
@@ -11,6 +14,21 @@ _ZERO_LENGTH = 1e-6
 #: |cos| of the angle between the row and column directions above this is not orthogonal
 #: (0.057 degrees; DICOM writers round cosines to ~6 digits, far below it).
 _ORTHOGONAL_TOL = 1e-3
+
+
+def _cosines(iop) -> np.ndarray:
+    """ImageOrientationPatient as six float64 numbers, or InvalidParameterError."""
+    try:
+        v = np.asarray(iop, dtype=np.float64)
+    except (TypeError, ValueError):
+        v = np.zeros(0)
+    if v.shape != (6,) or not np.isfinite(v).all():
+        raise InvalidParameterError(
+            f"iop must be six finite numbers (ImageOrientationPatient: the row direction, then "
+            f"the column direction), got {iop!r}. Fix: pass the data set's "
+            "ImageOrientationPatient, e.g. [1, 0, 0, 0, 1, 0] for an axial slice."
+        )
+    return v
 
 
 def orientation_problem(iop) -> str | None:
@@ -31,7 +49,7 @@ def orientation_problem(iop) -> str | None:
     >>> orientation_problem([1, 0, 0, 1, 1, 0])
     'the row and column directions are 45 degrees apart, not 90'
     """
-    v = np.asarray(iop, dtype=np.float64).reshape(2, 3)
+    v = _cosines(iop).reshape(2, 3)
     lengths = np.linalg.norm(v, axis=1)
     for name, vec, length in zip(("row", "column"), v, lengths, strict=True):
         if not length > _ZERO_LENGTH:
@@ -53,7 +71,7 @@ def slice_normal(iop) -> np.ndarray:
     >>> slice_normal([1, 0, 0, 0, 1, 0]).tolist()
     [0.0, 0.0, 1.0]
     """
-    v = np.asarray(iop, dtype=np.float64)
+    v = _cosines(iop)
     return np.cross(v[:3], v[3:6])
 
 
@@ -101,11 +119,11 @@ def dicom_affine(iop, ipp, pixel_spacing, step) -> np.ndarray:
     >>> dicom_affine([1, 0, 0, 0, 1, 0], [-10, -20, 5], (0.5, 0.8), [0, 0, 2])[:3].tolist()
     [[0.0, 0.0, -0.8, 10.0], [0.0, -0.5, 0.0, 20.0], [2.0, 0.0, 0.0, 5.0]]
     """
-    cos = np.asarray(iop, dtype=np.float64)
-    d_row, d_col = (float(v) for v in pixel_spacing)
+    cos = _cosines(iop)
+    d_row, d_col = check_pair(pixel_spacing, name="pixel_spacing", what="(row, column) in mm")
     lps = np.eye(4)
-    lps[:3, 0] = np.asarray(step, dtype=np.float64)
+    lps[:3, 0] = check_point(step, name="step", what="(x, y, z) in LPS mm")
     lps[:3, 1] = cos[3:6] * d_row
     lps[:3, 2] = cos[:3] * d_col
-    lps[:3, 3] = np.asarray(ipp, dtype=np.float64)
+    lps[:3, 3] = check_point(ipp, name="ipp", what="(x, y, z) in LPS mm")
     return _LPS_TO_RAS @ lps
