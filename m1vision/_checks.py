@@ -387,6 +387,29 @@ def check_pair(value, *, name: str, kind: str = "number", what: str = "(low, hig
     return tuple(check_number(v, name=f"{name}[{i}]") + 0.0 for i, v in enumerate(items))
 
 
+def check_shape(shape, *, name: str = "shape", ndims=(2, 3)) -> tuple[int, ...]:
+    """Check ``shape`` is an array shape: ``ndims`` whole numbers >= 0 (an ndarray's
+    ``.shape``).
+
+    Examples
+    --------
+    >>> from m1vision._checks import check_shape
+    >>> check_shape([2, 3, 4])
+    (2, 3, 4)
+    """
+    if isinstance(shape, str | bytes) or not isinstance(shape, Iterable):
+        items = None
+    else:
+        items = tuple(shape)
+    if items is None or len(items) not in ndims:
+        lengths = " or ".join(str(n) for n in ndims)
+        raise InvalidParameterError(
+            f"{name} must be an array shape of {lengths} sizes, got {shape!r}. Fix: pass the "
+            "array's .shape, e.g. pixels.shape."
+        )
+    return tuple(check_int(n, name=f"{name}[{i}]", minimum=0) for i, n in enumerate(items))
+
+
 def check_point(value, *, name: str, what: str = "(z, row, col)") -> tuple[float, float, float]:
     """Check ``value`` is three finite numbers, a voxel or a position ``what``.
 

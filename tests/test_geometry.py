@@ -295,6 +295,30 @@ BAD_POINTS = {
         "pixel_spacing",
         "pixel_spacing=(row, column) in mm",
     ),
+    "shape-none": (
+        lambda: geometry.grid_corners(None, np.eye(4)),
+        InvalidParameterError,
+        "shape",
+        "pixels.shape",
+    ),
+    "shape-negative": (
+        lambda: geometry.grid_corners((2, -1, 3), np.eye(4)),
+        InvalidParameterError,
+        "shape[1]",
+        "pass 0 or more",
+    ),
+    "shape-float": (
+        lambda: geometry.grid_distance((2, 2, 2), np.eye(4), (1.5, 2, 2), np.eye(4)),
+        InvalidTypeError,
+        "shape_b[0]",
+        "int()",
+    ),
+    "shape-xyz-str": (
+        lambda: canonical_to_layout("abc"),
+        InvalidParameterError,
+        "shape_xyz",
+        "pixels.shape",
+    ),
     "spacing-zero": (
         lambda: check_spacing((0, 1, 1)),
         InvalidParameterError,

@@ -11,6 +11,7 @@ import itertools
 
 import numpy as np
 
+from m1vision._checks import check_shape
 from m1vision.geometry._orientations import axcodes
 
 #: Largest distance (mm) between corresponding voxel centres of two grids that "match".
@@ -26,7 +27,8 @@ def grid_corners(shape, affine) -> np.ndarray:
     >>> grid_corners((2, 3, 4), default_affine((2.0, 1.0, 1.0)))[-1].tolist()
     [-3.0, -2.0, 2.0]
     """
-    idx = np.array(list(itertools.product(*[(0, max(int(n) - 1, 0)) for n in shape])), float)
+    shape = check_shape(shape)
+    idx = np.array(list(itertools.product(*[(0, max(n - 1, 0)) for n in shape])), float)
     a = np.asarray(affine, float)
     return idx @ a[:3, : len(shape)].T + a[:3, 3]
 
@@ -42,7 +44,7 @@ def grid_distance(shape_a, affine_a, shape_b, affine_b) -> float:
     >>> grid_distance((2, 3, 4), a, (2, 3, 4), b), grid_distance((2, 3, 4), a, (2, 3, 5), a)
     (0.5, inf)
     """
-    if tuple(shape_a) != tuple(shape_b):
+    if check_shape(shape_a, name="shape_a") != check_shape(shape_b, name="shape_b"):
         return float("inf")
     d = grid_corners(shape_a, affine_a) - grid_corners(shape_b, affine_b)
     return float(np.sqrt((d * d).sum(axis=1)).max())

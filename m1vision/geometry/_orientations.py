@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from m1vision._checks import check_shape
 from m1vision.errors import InvalidParameterError
 from m1vision.geometry._affines import check_affine
 
@@ -194,7 +195,7 @@ def canonical_to_layout(shape_xyz) -> np.ndarray:
     >>> canonical_to_layout((4, 3, 2))[:3].tolist()
     [[0.0, 0.0, -1.0, 3.0], [0.0, -1.0, 0.0, 2.0], [1.0, 0.0, 0.0, 0.0]]
     """
-    nx, ny, _ = (int(v) for v in shape_xyz)
+    nx, ny, _ = check_shape(shape_xyz, name="shape_xyz", ndims=(3,))
     return np.array(
         [[0, 0, -1, nx - 1], [0, -1, 0, ny - 1], [1, 0, 0, 0], [0, 0, 0, 1]], dtype=np.float64
     )
