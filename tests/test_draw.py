@@ -381,6 +381,24 @@ NAMED = {
         "threshold",
         "float()",
     ),
+    "color-str": (
+        lambda img: draw.overlay_mask(img, img > 0, color="123"),
+        InvalidParameterError,
+        "color",
+        "color=(0, 0, 255)",
+    ),
+    "color-300": (
+        lambda img: draw.overlay_edges(img, img, color=(0, 0, 300)),
+        InvalidParameterError,
+        "color values",
+        "clip them",
+    ),
+    "alpha-2": (
+        lambda img: draw.overlay_heatmap(img, np.zeros(img.shape, np.float32), alpha=2),
+        InvalidParameterError,
+        "alpha",
+        "alpha=0.4",
+    ),
     "image-path": (
         lambda img: draw.overlay_edges("scan.png", img),
         InvalidTypeError,

@@ -33,11 +33,19 @@ COLORMAPS: dict[str, int] = {
 
 def _check_color(color, *, name: str = "color") -> tuple[int, int, int]:
     try:
+        if isinstance(color, str | bytes):
+            raise TypeError(color)
         b, g, r = (int(c) for c in color)
     except (TypeError, ValueError):
-        raise InvalidParameterError(f"{name} must be a (B, G, R) triple, got {color!r}.") from None
+        raise InvalidParameterError(
+            f"{name} must be a (B, G, R) triple, got {color!r}. Fix: pass three integers "
+            f"0-255 in OpenCV's order, e.g. {name}=(0, 0, 255) for red."
+        ) from None
     if not all(0 <= c <= 255 for c in (b, g, r)):
-        raise InvalidParameterError(f"{name} values must be 0-255, got {color!r}.")
+        raise InvalidParameterError(
+            f"{name} values must be 0-255, got {color!r}. Fix: clip them to 0-255, e.g. "
+            f"{name}=(0, 0, 255) for red."
+        )
     return b, g, r
 
 
@@ -81,7 +89,8 @@ def _check_alpha(alpha, *, name: str = "alpha") -> float:
     alpha = check_number(alpha, name=name)
     if not 0.0 <= alpha <= 1.0:
         raise InvalidParameterError(
-            f"{name} must be in [0, 1] (0: invisible, 1: opaque), got {alpha}."
+            f"{name} must be in [0, 1] (0: invisible, 1: opaque), got {alpha}. Fix: pass a "
+            f"fraction, e.g. {name}=0.4."
         )
     return alpha
 
