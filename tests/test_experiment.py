@@ -163,12 +163,22 @@ def test_unreadable_record(tmp_path):
         experiment.load_record(tmp_path / "nope.json")
 
 
-@pytest.mark.parametrize("path", [None, 3, {"record": "x"}], ids=["none", "int", "dict"])
-def test_a_record_path_of_another_type_names_the_argument_and_the_fix(path):
+@pytest.mark.parametrize(
+    ("call", "argument"),
+    [
+        (lambda: experiment.load_record(None), "path"),
+        (lambda: experiment.load_record(3), "path"),
+        (lambda: experiment.load_record({"record": "x"}), "path"),
+        (lambda: experiment.reproduce(None), "record_path"),
+        (lambda: experiment.reproduce(np.zeros(2)), "record_path"),
+    ],
+    ids=["load-none", "load-int", "load-dict", "reproduce-none", "reproduce-array"],
+)
+def test_a_record_path_of_another_type_names_the_argument_and_the_fix(call, argument):
     with pytest.raises(InvalidTypeError) as info:
-        experiment.load_record(path)
+        call()
     message = str(info.value)
-    assert message.startswith("path must be a str or pathlib.Path"), message
+    assert message.startswith(f"{argument} must be a str or pathlib.Path"), message
     assert "Fix: pass its path" in message
 
 

@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from m1vision._checks import check_path
 from m1vision._hashing import file_sha256, path_sha256
 from m1vision._record import array_sha256, load_record, view_differences
 from m1vision._record import resolve as _resolve
@@ -129,7 +130,7 @@ def reproduce(record_path, *, device: str = "auto", progress: bool = False) -> R
     from m1vision.pipeline import Pipeline
 
     started = time.perf_counter()
-    record_path = Path(record_path)
+    record_path = Path(check_path(record_path, name="record_path"))
     if record_path.is_dir():
         record_path = record_path / "record.json"
     data = load_record(record_path)
