@@ -368,6 +368,30 @@ BAD_PLANE_INPUT = {
         "display_hw",
         "(height, width)",
     ),
+    "crosshair-float": (
+        lambda: draw_crosshair(np.zeros((8, 8), np.float32), (1, 1), {}),
+        InvalidImageError,
+        "picture",
+        "render_plane(volume, plane, params)",
+    ),
+    "crosshair-xy": (
+        lambda: draw_crosshair(np.zeros((8, 8), np.uint8), 3, {}),
+        InvalidParameterError,
+        "xy",
+        "xy=(x, y)",
+    ),
+    "crosshair-letters": (
+        lambda: draw_crosshair(np.zeros((8, 8), np.uint8), (1, 1), {"north": "A"}),
+        InvalidParameterError,
+        "letters",
+        "orientation_letters(affine, plane)",
+    ),
+    "key-count-0": (
+        lambda: slice_after_key("End", 0, 0),
+        InvalidParameterError,
+        "count",
+        "pass 1 or more",
+    ),
     "resize-picture": (
         lambda: resize_plane(None, (8, 8)),
         InvalidImageError,
@@ -389,3 +413,7 @@ def test_bad_plane_input_names_the_argument_and_the_fix(call, error, argument, f
     message = str(info.value)
     assert message.startswith(f"{argument} must be"), message
     assert fix in message, message
+
+
+def test_a_key_that_is_no_string_moves_no_slice():
+    assert slice_after_key(["ArrowUp"], 3, 10) is None

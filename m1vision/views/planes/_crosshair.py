@@ -5,6 +5,9 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from m1vision._checks import check_pair
+from m1vision.errors import InvalidImageError, InvalidParameterError
+
 _CROSS = (0, 200, 255)  # BGR amber
 
 _LETTER = (80, 220, 255)
@@ -54,10 +57,31 @@ def draw_crosshair(picture: np.ndarray, xy, letters: dict[str, str]) -> np.ndarr
     >>> int(picture.max())  # the picture itself is left alone
     0
     """
+    if (
+        not isinstance(picture, np.ndarray)
+        or picture.dtype != np.uint8
+        or not (picture.ndim == 2 or (picture.ndim == 3 and picture.shape[2] == 3))
+        or picture.size == 0
+    ):
+        got = (
+            f"shape {picture.shape}, dtype {picture.dtype}"
+            if isinstance(picture, np.ndarray)
+            else type(picture).__name__
+        )
+        raise InvalidImageError(
+            f"picture must be a non-empty (H, W) gray or (H, W, 3) BGR uint8 array, got {got}. "
+            "Fix: draw on a plane's picture, e.g. render_plane(volume, plane, params)."
+        )
+    x, y = check_pair(xy, name="xy", what="(x, y)")
+    if not isinstance(letters, dict) or not set(letters) <= {"top", "bottom", "left", "right"}:
+        raise InvalidParameterError(
+            f"letters must be a dict {{edge: letter}} with edges 'top', 'bottom', 'left' and "
+            f"'right', got {letters!r}. Fix: pass orientation_letters(affine, plane)."
+        )
     out = picture.copy()
     height, width = out.shape[:2]
-    x = min(width - 1, max(0, int(xy[0])))
-    y = min(height - 1, max(0, int(xy[1])))
+    x = min(width - 1, max(0, int(x)))
+    y = min(height - 1, max(0, int(y)))
     gray = out.ndim == 2
     if gray:
         out[y, :] = _dashes(width)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from m1vision._checks import check_int
 from m1vision.geometry import check_affine, direction_letter, voxel_to_ras
 
 #: Keys that step a plane's slice, and by how many slices (Home/End: to the first/last).
@@ -27,12 +28,14 @@ def slice_after_key(key: str, index: int, count: int) -> int | None:
     >>> slice_after_key("End", 5, 40), slice_after_key("a", 5, 40) is None
     (39, True)
     """
-    if key not in SLICE_KEYS:
+    count = check_int(count, name="count", minimum=1)
+    index = check_int(index, name="index", minimum=0)
+    if not isinstance(key, str) or key not in SLICE_KEYS:
         return None
     step = SLICE_KEYS[key]
     if step is None:
         return 0 if key == "Home" else count - 1
-    return min(count - 1, max(0, int(index) + step))
+    return min(count - 1, max(0, index + step))
 
 
 def slice_position_text(affine, axis: int, voxel) -> str:
