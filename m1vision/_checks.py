@@ -335,9 +335,9 @@ def check_choice(value, *, name: str, choices) -> str:
     >>> check_choice("area", name="interpolation", choices=("linear", "area"))
     'area'
     """
-    try:
-        known = bool(value in choices)
-    except (TypeError, ValueError):  # unhashable (asked of a dict), or an array's truth
+    try:  # an array is no choice (its `in` would ask the truth of an array)
+        known = not isinstance(value, np.ndarray) and value in choices
+    except TypeError:  # unhashable, asked of a dict
         known = False
     if not known:
         listed = ", ".join(repr(c) for c in choices)

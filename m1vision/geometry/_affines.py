@@ -44,7 +44,8 @@ def check_affine(affine) -> np.ndarray:
     (4, 4)
     """
     try:
-        a = np.asarray(affine, dtype=np.float64)
+        a = np.asarray(affine)
+        a = np.zeros(0) if a.dtype.kind == "c" else a.astype(np.float64)  # complex: refused
     except (TypeError, ValueError):
         a = np.zeros(0)
     if a.shape not in ((4, 4), (3, 4)) or not np.isfinite(a).all():

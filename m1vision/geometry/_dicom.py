@@ -19,7 +19,8 @@ _ORTHOGONAL_TOL = 1e-3
 def _cosines(iop) -> np.ndarray:
     """ImageOrientationPatient as six float64 numbers, or InvalidParameterError."""
     try:
-        v = np.asarray(iop, dtype=np.float64)
+        v = np.asarray(iop)
+        v = np.zeros(0) if v.dtype.kind == "c" else v.astype(np.float64)  # complex: refused
     except (TypeError, ValueError):
         v = np.zeros(0)
     if v.shape != (6,) or not np.isfinite(v).all():
