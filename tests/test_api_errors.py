@@ -34,8 +34,10 @@ MODULES = (
 
 #: Public functions left out, and why.
 LEFT_OUT = {
-    # low-level helpers over values already checked by their callers; their arguments are
-    # a grid's facts inside an error message and an affine's column (see docs of each)
+    # helpers over values their callers have checked: describe_grid writes the grids into
+    # GridMismatchError's message (it must not raise while an error is being raised),
+    # direction_letter names one column of a checked affine, letter_boxes lays out the
+    # letters of a picture render_plane made
     "m1vision.geometry.describe_grid",
     "m1vision.geometry.direction_letter",
     "m1vision.planes.letter_boxes",
