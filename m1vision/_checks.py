@@ -364,6 +364,13 @@ def check_bool(value, *, name: str) -> bool:
     return bool(value)
 
 
+def _items(value) -> tuple | None:
+    """``value``'s items as a tuple, or None for a string or a value that is no sequence."""
+    if isinstance(value, str | bytes) or not isinstance(value, Iterable):
+        return None
+    return tuple(value)
+
+
 def check_pair(value, *, name: str, kind: str = "number", what: str = "(low, high)") -> tuple:
     """Check ``value`` is a pair of finite numbers (``kind="int"``: integers >= 1).
 
@@ -373,10 +380,7 @@ def check_pair(value, *, name: str, kind: str = "number", what: str = "(low, hig
     >>> check_pair([64, 32], name="size", kind="int", what="(height, width)")
     (64, 32)
     """
-    if isinstance(value, str | bytes) or not isinstance(value, Iterable):
-        items = None
-    else:
-        items = tuple(value)
+    items = _items(value)
     if items is None or len(items) != 2:
         raise InvalidParameterError(
             f"{name} must be a pair {what}, got {value!r}. Fix: pass two values as a tuple, "
@@ -397,10 +401,7 @@ def check_shape(shape, *, name: str = "shape", ndims=(2, 3)) -> tuple[int, ...]:
     >>> check_shape([2, 3, 4])
     (2, 3, 4)
     """
-    if isinstance(shape, str | bytes) or not isinstance(shape, Iterable):
-        items = None
-    else:
-        items = tuple(shape)
+    items = _items(shape)
     if items is None or len(items) not in ndims:
         lengths = " or ".join(str(n) for n in ndims)
         raise InvalidParameterError(
@@ -420,10 +421,7 @@ def check_point(value, *, name: str, what: str = "(z, row, col)") -> tuple[float
     >>> check_point(np.array([1, 2, 3]), name="voxel")
     (1.0, 2.0, 3.0)
     """
-    if isinstance(value, str | bytes) or not isinstance(value, Iterable):
-        items = None
-    else:
-        items = tuple(value)
+    items = _items(value)
     if items is None or len(items) != 3:
         raise InvalidParameterError(
             f"{name} must be three numbers {what}, got {value!r}. Fix: pass one point, e.g. "

@@ -12,7 +12,6 @@ from m1vision.errors import (
     ImageReadError,
     InvalidImageError,
     InvalidParameterError,
-    InvalidTypeError,
     OutputExistsError,
 )
 from m1vision.io import (
@@ -231,21 +230,3 @@ def test_header_of_a_hdr_img_pair_is_refused_with_the_way_to_read_it(tmp_path, k
     alone.write_bytes((tmp_path / "pair.hdr").read_bytes())
     with pytest.raises(ImageReadError, match=r"\.hdr/\.img pair"):
         read_nifti(alone)
-
-
-@pytest.mark.parametrize(
-    ("args", "argument", "fix"),
-    [
-        (lambda out: (np.zeros((2, 3, 4), np.float32), out), "path", "write_nifti(path, image)"),
-        (lambda out: (out, [[[1.0]]]), "image", "read_any"),
-    ],
-    ids=["swapped", "image-list"],
-)
-def test_write_nifti_wrong_types_name_the_argument_and_the_fix(tmp_path, args, argument, fix):
-    out = tmp_path / "v.nii.gz"
-    with pytest.raises(InvalidTypeError) as info:
-        write_nifti(*args(out))
-    message = str(info.value)
-    assert message.startswith(f"{argument} must be"), message
-    assert "Fix: " in message and fix in message, message
-    assert list(tmp_path.iterdir()) == []

@@ -18,6 +18,7 @@ from m1vision.io import (
     read_any,
     read_image,
     write_image,
+    write_nifti,
 )
 
 # --------------------------------------------------------------------------------------------
@@ -172,20 +173,50 @@ def test_write_overwrite_true_replaces(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.png"]
 
 
+# The writers take the path first; a wrong type names the argument and the fix, and nothing
+# is written.
+WRONG_TYPES = {
+    "image-swapped": (
+        write_image,
+        "x.png",
+        lambda out: (np.zeros((4, 4), np.uint8), out),
+        "path",
+        "write_image(path, image)",
+    ),
+    "image-path-none": (
+        write_image,
+        "x.png",
+        lambda out: (None, np.zeros((4, 4), np.uint8)),
+        "path",
+        "pathlib.Path(",
+    ),
+    "image-list": (
+        write_image,
+        "x.png",
+        lambda out: (out, [[1, 2]]),
+        "image",
+        "numpy.asarray(image)",
+    ),
+    "nifti-swapped": (
+        write_nifti,
+        "v.nii.gz",
+        lambda out: (np.zeros((2, 3, 4), np.float32), out),
+        "path",
+        "write_nifti(path, image)",
+    ),
+    "nifti-list": (write_nifti, "v.nii.gz", lambda out: (out, [[[1.0]]]), "image", "read_any"),
+}
+
+
 @pytest.mark.parametrize(
-    ("args", "argument", "fix"),
-    [
-        (lambda out: (np.zeros((4, 4), np.uint8), out), "path", "write_image(path, image)"),
-        (lambda out: (None, np.zeros((4, 4), np.uint8)), "path", "pathlib.Path("),
-        (lambda out: (out, [[1, 2]]), "image", "numpy.asarray(image)"),
-    ],
-    ids=["swapped", "path-none", "image-list"],
+    ("writer", "name", "args", "argument", "fix"), WRONG_TYPES.values(), ids=WRONG_TYPES
 )
-def test_write_image_wrong_types_name_the_argument_and_the_fix(tmp_path, args, argument, fix):
-    out = tmp_path / "x.png"
+def test_a_writer_given_wrong_types_names_the_argument_and_the_fix(
+    tmp_path, writer, name, args, argument, fix
+):
     with pytest.raises(InvalidTypeError) as info:
-        write_image(*args(out))
+        writer(*args(tmp_path / name))
     message = str(info.value)
     assert message.startswith(f"{argument} must be"), message
     assert "Fix: " in message and fix in message, message
-    assert not out.exists() and list(tmp_path.iterdir()) == []
+    assert list(tmp_path.iterdir()) == []
