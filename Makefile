@@ -72,6 +72,7 @@ browser-deps:
 
 test: $(STAMP) browser-deps
 	$(PY) -m ruff check .
+	$(PY) -m ruff format --check $(FORMATTED)
 	$(PY) -m pytest tests notebooks --nbval --nbval-sanitize-with tests/nbval_sanitize.cfg \
 	  --nbval-cell-timeout=$(NB_TIMEOUT) -p no:cacheprovider --durations=25
 	$(MAKE) --no-print-directory test-backends
@@ -98,8 +99,12 @@ test-backends: $(STAMP)
 test-fast: $(STAMP)
 	$(PY) -m pytest tests -m "not slow and not browser and not network" -q
 
+# the Python sources ruff format keeps (notebooks and Markdown are written by hand)
+FORMATTED := m1vision tests benchmarks tools
+
 lint: $(STAMP)
 	$(PY) -m ruff check .
+	$(PY) -m ruff format --check $(FORMATTED)
 
 # JupyterLab on loopback only, with a fresh random token (the URL with it is printed).
 lab: $(STAMP)

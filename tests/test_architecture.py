@@ -375,7 +375,7 @@ def test_the_docs_index_links_every_page():
     pages = sorted(p.name for p in (REPO / "docs").glob("*.md"))
     missing = [page for page in pages if f"]({page})" not in guide]
     assert not missing, (
-        f"docs/guide.md's index (\"The pages, in reading order\") does not link {missing}: "
+        f'docs/guide.md\'s index ("The pages, in reading order") does not link {missing}: '
         "add a row for each, saying when to read it."
     )
     readme = (REPO / "README.md").read_text(encoding="utf-8")

@@ -71,12 +71,12 @@ def slices(pixels, p):
 @pytest.mark.parametrize("outline", [False, True], ids=["filled", "outlined"])
 def test_the_planes_with_an_overlay_are_draw_labels_over_the_plain_planes(ct, labels, outline):
     p = params(ct, labels, crosshair=False)
-    shown = TriPlanarView(ct, p, labels=labels, overlay={"outline": outline,
-                                                         "opacity": 0.5}).pictures()
+    shown = TriPlanarView(
+        ct, p, labels=labels, overlay={"outline": outline, "opacity": 0.5}
+    ).pictures()
     plain = plain_planes(ct, labels, p)
     expected = [
-        draw_labels(pic, lab, labels_info=labels.metadata["labels"], opacity=0.5,
-                    outline=outline)
+        draw_labels(pic, lab, labels_info=labels.metadata["labels"], opacity=0.5, outline=outline)
         for pic, lab in zip(plain, slices(labels.pixels, p), strict=True)
     ]
     for got, want in zip(shown, expected, strict=True):
@@ -87,8 +87,9 @@ def test_the_planes_with_an_overlay_are_draw_labels_over_the_plain_planes(ct, la
 def test_outlined_and_filled_differ_and_outline_leaves_the_inside_alone(ct, labels):
     p = params(ct, labels, crosshair=False, max_size=48)
     filled = TriPlanarView(ct, p, labels=labels, overlay={"opacity": 1.0}).pictures()[0]
-    outlined = TriPlanarView(ct, p, labels=labels,
-                             overlay={"opacity": 1.0, "outline": True}).pictures()[0]
+    outlined = TriPlanarView(
+        ct, p, labels=labels, overlay={"opacity": 1.0, "outline": True}
+    ).pictures()[0]
     z, r, c = p["index"]
     assert labels.pixels[z, r, c] == LIVER
     assert tuple(filled[r, c]) == bgr(LIVER)  # axial picture is 48 x 48: one pixel a voxel
@@ -98,8 +99,9 @@ def test_outlined_and_filled_differ_and_outline_leaves_the_inside_alone(ct, labe
 
 def test_hidden_labels_are_not_drawn(ct, labels):
     p = params(ct, labels, crosshair=False, max_size=48)
-    shown = TriPlanarView(ct, p, labels=labels,
-                          overlay={"opacity": 1.0, "hidden": [LIVER]}).pictures()[0]
+    shown = TriPlanarView(
+        ct, p, labels=labels, overlay={"opacity": 1.0, "hidden": [LIVER]}
+    ).pictures()[0]
     assert not np.all(shown == bgr(LIVER), axis=2).any()
     plain = cv2.cvtColor(plain_planes(ct, labels, p)[0], cv2.COLOR_GRAY2BGR)
     liver = labels.pixels[p["index"][0]] == LIVER

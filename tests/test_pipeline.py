@@ -160,9 +160,7 @@ DOCUMENTED_STEPS = {
 }
 
 
-@pytest.mark.parametrize(
-    ("name", "cls"), DOCUMENTED_STEPS.items(), ids=list(DOCUMENTED_STEPS)
-)
+@pytest.mark.parametrize(("name", "cls"), DOCUMENTED_STEPS.items(), ids=list(DOCUMENTED_STEPS))
 def test_builtin_step_is_registered_under_its_documented_name(name, cls):
     assert get_step(name) is cls
     assert cls.name == name
@@ -866,9 +864,7 @@ def test_a_custom_step_reaches_spawned_workers(batch_in, tmp_path, spawn_pool):
 
 
 @pytest.mark.slow
-def test_a_step_whose_module_workers_cannot_import_fails_each_file(
-    batch_in, tmp_path, spawn_pool
-):
+def test_a_step_whose_module_workers_cannot_import_fails_each_file(batch_in, tmp_path, spawn_pool):
     p = Pipeline([AddAxes(), Canny()])
     modules = {"modules": ["m1vision_no_such_module"], "pipeline": p.to_dict()}
     job = pl._run.PipelineJob(p, ".png")

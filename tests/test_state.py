@@ -107,8 +107,7 @@ def displayed(explorer) -> list[np.ndarray]:
     else:
         widgets = [explorer.image_widget]
     return [
-        cv2.imdecode(np.frombuffer(bytes(w.value), np.uint8), cv2.IMREAD_UNCHANGED)
-        for w in widgets
+        cv2.imdecode(np.frombuffer(bytes(w.value), np.uint8), cv2.IMREAD_UNCHANGED) for w in widgets
     ]
 
 

@@ -516,7 +516,6 @@ def test_cache_is_the_render_cache_behind_the_picture(explorer, hu):
     assert np.array_equal(shown(explorer.image_widget), picture)
 
 
-
 # -- controls from one table, tooltips, timings, keys and mm in VolumeExplorer -------------------
 def _explorers(hu, volume):
     from m1vision.widgets import TriPlanarExplorer, explore

@@ -63,8 +63,7 @@ def export_png(explorer, path, *, overwrite: bool = False) -> Path:
         picture = view.picture()
     except Exception as exc:
         raise ImageWriteError(
-            f"the {type(explorer).__name__} has no picture to export: "
-            f"{type(exc).__name__}: {exc}"
+            f"the {type(explorer).__name__} has no picture to export: {type(exc).__name__}: {exc}"
         ) from exc
     return atomic_write_bytes(Path(path), encode_png(picture), overwrite=overwrite)
 

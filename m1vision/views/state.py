@@ -78,9 +78,7 @@ def upgrade_state(state) -> dict:
         error=RecordError,
     )
     if "kind" not in state:
-        raise RecordError(
-            f"the view state names no kind; known kinds: {', '.join(view_kinds())}."
-        )
+        raise RecordError(f"the view state names no kind; known kinds: {', '.join(view_kinds())}.")
     if state["version"] < STATE_VERSION:  # each kind upgrades its own parts
         parts = {k: v for k, v in state.items() if k not in _HEADER}
         parts = view_class(state["kind"]).upgrade_parts(parts, state["version"])
@@ -193,7 +191,7 @@ def view_class(kind: str) -> type[View]:
     if not isinstance(kind, str) or kind not in View._kinds:
         raise RecordError(
             f"unknown view kind {kind!r}; known kinds: {', '.join(view_kinds())}. Fix: pass "
-            "one of those, as a record's view holds it under \"kind\"."
+            'one of those, as a record\'s view holds it under "kind".'
         )
     return View._kinds[kind]
 

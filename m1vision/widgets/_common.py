@@ -196,7 +196,6 @@ def _png_of(pictures: list[np.ndarray]) -> bytes:
     return encode_png(side_by_side_picture(pictures))
 
 
-
 # -- the controls, from one table ------------------------------------------------------------
 #: Every explorer control by name: its kind, range and what it does (its tooltip). The
 #: explorers build theirs with :func:`build_controls`; :func:`make_control` is the one

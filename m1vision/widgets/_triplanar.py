@@ -386,8 +386,9 @@ class TriPlanarExplorer(Explorer):
             self.cursor_voxel = voxel
             label = "" if self.overlay is None else self.overlay.label_at(voxel)[1]
             self.cursor.value = html.escape(
-                cursor_text(self._cache.pixels, self._cache.affine, voxel, unit=self._unit,
-                            label=label)
+                cursor_text(
+                    self._cache.pixels, self._cache.affine, voxel, unit=self._unit, label=label
+                )
             )
         except Exception as exc:  # shown in the widget; the explorer keeps working
             _show_error(self, exc)
