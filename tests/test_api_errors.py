@@ -120,3 +120,56 @@ def test_the_audit_covers_the_array_and_file_functions():
         "m1vision.planes.extract_plane",
     ):
         assert expected in names
+
+
+# ---------------------------------------------------------------------------------------------
+# MedicalImage refuses what no reader, writer or view could use
+# ---------------------------------------------------------------------------------------------
+
+PIXELS = np.zeros((3, 4, 5), np.float32)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "names"),
+    [
+        pytest.param({"pixels": [[1, 2]]}, "InvalidTypeError", "pixels", id="pixels-list"),
+        pytest.param({"pixels": None}, "InvalidTypeError", "pixels", id="pixels-none"),
+        pytest.param({"spacing": 1.0}, "InvalidParameterError", "spacing", id="spacing-number"),
+        pytest.param({"spacing": "1,1,1"}, "InvalidParameterError", "spacing", id="spacing-str"),
+        pytest.param({"spacing": (1.0,)}, "InvalidParameterError", "spacing", id="spacing-one"),
+        pytest.param({"spacing": (1, 1, 1, 1)}, "InvalidParameterError", "spacing", id="four"),
+        pytest.param(
+            {"spacing": (1.0, 0.0, 1.0)}, "InvalidParameterError", "spacing[1]", id="zero"
+        ),
+        pytest.param({"spacing": (1.0, 1.0, -2)}, "InvalidParameterError", "spacing[2]", id="neg"),
+        pytest.param({"spacing": (np.nan, 1, 1)}, "InvalidParameterError", "spacing[0]", id="nan"),
+        pytest.param({"spacing": ("1", 1, 1)}, "InvalidTypeError", "spacing[0]", id="str-size"),
+        pytest.param({"window": (40.0,)}, "InvalidParameterError", "window", id="window-one"),
+        pytest.param({"window": ("c", 400)}, "InvalidTypeError", "window[0]", id="window-str"),
+    ],
+)
+def test_medical_image_refuses_what_nothing_could_use(kwargs, error, names):
+    from m1vision import errors
+    from m1vision.io import MedicalImage
+
+    args = {"pixels": PIXELS} | kwargs
+    with pytest.raises(getattr(errors, error)) as info:
+        MedicalImage(**args)
+    message = str(info.value)
+    assert message.startswith(names) and "Fix:" in message
+
+
+@pytest.mark.parametrize(
+    "spacing",
+    [
+        pytest.param(None, id="none"),
+        pytest.param((2.5, 0.8, 0.8), id="tuple"),
+        pytest.param([1, 2], id="list-of-ints"),
+        pytest.param(np.array([3.0, 1.0, 1.0], np.float32), id="float32-array"),
+    ],
+)
+def test_medical_image_keeps_a_usable_spacing_as_given(spacing):
+    from m1vision.io import MedicalImage
+
+    image = MedicalImage(PIXELS, spacing=spacing, window=(40, 400))
+    assert image.spacing is spacing and image.window == (40, 400)

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
-from m1vision._checks import check_path
-from m1vision.errors import ImageReadError
+from m1vision._checks import _items, check_number, check_pair, check_path
+from m1vision.errors import ImageReadError, InvalidParameterError, InvalidTypeError
 
 # What pathlib's exists() takes for "no such file" (a missing file, a broken link...).
 _MISSING_ERRNOS = (errno.ENOENT, errno.ENOTDIR, errno.EBADF, errno.ELOOP)
@@ -41,6 +41,13 @@ class MedicalImage:
     source : str
         The path the image was read from ("" for images made in memory).
 
+    Raises
+    ------
+    InvalidTypeError
+        ``pixels`` is no ndarray; a size or window value is no number.
+    InvalidParameterError
+        ``spacing`` is not 2 or 3 finite sizes > 0 (or None); ``window`` is no pair.
+
     Examples
     --------
     >>> import numpy as np
@@ -56,6 +63,33 @@ class MedicalImage:
     modality: str | None = None
     metadata: dict = field(default_factory=dict)
     source: str = ""
+
+    def __post_init__(self):
+        """Refuse what no reader, writer or view could use: pixels that are no array, a
+        spacing that is no 2 or 3 sizes > 0, a window that is no pair of numbers."""
+        if not isinstance(self.pixels, np.ndarray):
+            raise InvalidTypeError(
+                f"pixels must be a numpy.ndarray, got {type(self.pixels).__name__}. Fix: pass "
+                "numpy.asarray(pixels), or read a file with m1vision.io.read_any(path)."
+            )
+        if self.spacing is not None:
+            sizes = _items(self.spacing)
+            if sizes is None or len(sizes) not in (2, 3):
+                raise InvalidParameterError(
+                    f"spacing must be the millimetres per pixel along the axes of pixels, "
+                    f"(row, col) or (z, row, col), or None, got {self.spacing!r} for pixels of "
+                    f"shape {self.pixels.shape}. Fix: pass e.g. spacing=(2.5, 0.8, 0.8) for a "
+                    "volume, or None when the size is not known."
+                )
+            for i, v in enumerate(sizes):
+                if check_number(v, name=f"spacing[{i}]") <= 0:
+                    raise InvalidParameterError(
+                        f"spacing[{i}] must be > 0 mm, got {v!r} (spacing {tuple(sizes)!r}); "
+                        "a pixel cannot be that wide. Fix: pass positive sizes, or None when "
+                        "the size is not known."
+                    )
+        if self.window is not None:
+            check_pair(self.window, name="window", what="(center, width)")
 
     @property
     def shape(self) -> tuple[int, ...]:
