@@ -82,6 +82,19 @@ def load_record(path) -> dict:
     RecordError
         Not JSON, not an m1vision record, or a schema version this m1vision cannot read
         (the message names the version found and the versions readable).
+
+    Examples
+    --------
+    >>> import json, tempfile, pathlib
+    >>> from m1vision.errors import RecordError
+    >>> from m1vision.experiment import load_record
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "record.json"
+    >>> _ = path.write_text(json.dumps({"schema": "something.else", "version": 1}))
+    >>> try:
+    ...     load_record(path)
+    ... except RecordError as exc:
+    ...     print(str(exc).split(" (")[0].endswith("is not an m1vision experiment record"))
+    True
     """
     path = record_file(path)
     try:

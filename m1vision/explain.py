@@ -56,6 +56,18 @@ def conv_layer_names(model) -> list[str]:
 
     These are the layers :func:`grad_cam` accepts by name; it uses the last one by default.
     Nested models (a model used as a layer) are not searched.
+
+    Examples
+    --------
+    >>> import keras
+    >>> from m1vision.explain import conv_layer_names
+    >>> inputs = keras.Input((16, 16, 1))
+    >>> x = keras.layers.Conv2D(4, 3, name="first")(inputs)
+    >>> x = keras.layers.Conv2D(4, 3, name="second")(x)
+    >>> x = keras.layers.GlobalAveragePooling2D()(x)
+    >>> model = keras.Model(inputs, keras.layers.Dense(2, name="head")(x))
+    >>> conv_layer_names(model)
+    ['first', 'second']
     """
     return [layer.name for layer in model.layers if _is_conv(layer) and _output_rank(layer) == 4]
 

@@ -80,7 +80,14 @@ PREDICTION_TOLERANCES = {"cpu": 1e-4, "gpu": 5e-3}
 
 
 def selftest_inputs():
-    """``(x, kernel, bias1, dense, bias2)`` of the self-test: seeded float32 arrays."""
+    """``(x, kernel, bias1, dense, bias2)`` of the self-test: seeded float32 arrays.
+
+    Examples
+    --------
+    >>> from m1vision.numerics import selftest_inputs
+    >>> [a.shape for a in selftest_inputs()]
+    [(8, 16, 16, 3), (3, 3, 3, 8), (8,), (2048, 10), (10,)]
+    """
     rng = np.random.default_rng(20240518)
     x = rng.uniform(0.0, 1.0, size=(8, 16, 16, 3)).astype(np.float32)
     kernel = (rng.standard_normal((3, 3, 3, 8)) / np.sqrt(27)).astype(np.float32)
@@ -91,7 +98,15 @@ def selftest_inputs():
 
 
 def reference_logits(inputs=None) -> np.ndarray:
-    """The self-test model evaluated in float64 NumPy: the independent reference, (8, 10)."""
+    """The self-test model evaluated in float64 NumPy: the independent reference, (8, 10).
+
+    Examples
+    --------
+    >>> from m1vision.numerics import reference_logits
+    >>> logits = reference_logits()
+    >>> logits.shape, logits.dtype
+    ((8, 10), dtype('float64'))
+    """
     x, kernel, bias1, dense, bias2 = selftest_inputs() if inputs is None else inputs
     xp = np.pad(x.astype(np.float64), ((0, 0), (1, 1), (1, 1), (0, 0)))
     windows = np.lib.stride_tricks.sliding_window_view(xp, (3, 3), axis=(1, 2))
@@ -102,7 +117,14 @@ def reference_logits(inputs=None) -> np.ndarray:
 
 def device_kind(device: str | None) -> str:
     """ "cpu" or "gpu" for a device name of any backend (``"/GPU:0"``, ``"cuda:0"``,
-    ``"mps"``, ``"cpu"``...); an unknown (empty) name counts as a GPU, the looser kind."""
+    ``"mps"``, ``"cpu"``...); an unknown (empty) name counts as a GPU, the looser kind.
+
+    Examples
+    --------
+    >>> from m1vision.numerics import device_kind
+    >>> device_kind("/CPU:0"), device_kind("cuda:0"), device_kind("mps"), device_kind(None)
+    ('cpu', 'gpu', 'gpu', 'gpu')
+    """
     return "cpu" if device and "cpu" in str(device).lower() else "gpu"
 
 
@@ -151,6 +173,19 @@ def judge(result, reference, *, kind: str) -> dict:
     dict
         ``ok``, ``relative_error`` (``max|result - reference| / max|reference|``),
         ``max_abs_diff``, ``tolerance``, ``classes_agree`` and ``detail`` (in words).
+
+    Examples
+    --------
+    float32 logits of the reference pass on a CPU; an error of 5 % of the scale does not.
+
+    >>> import numpy as np
+    >>> from m1vision.numerics import judge, reference_logits
+    >>> reference = reference_logits()
+    >>> judge(reference.astype(np.float32), reference, kind="cpu")["ok"]
+    True
+    >>> off = reference + 0.05 * np.abs(reference).max()
+    >>> judge(off, reference, kind="cpu")["ok"]
+    False
     """
     if kind not in TOLERANCES:
         from m1vision.errors import InvalidParameterError

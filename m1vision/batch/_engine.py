@@ -299,6 +299,22 @@ def plan(job: Job, inputs: list[Input], out_dir: Path) -> list[tuple[Input, Path
     """Each input with its output path; two inputs writing one output is an error.
 
     Outputs are compared ignoring case, as macOS' file system does.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> import numpy as np
+    >>> from m1vision.batch import collect, plan
+    >>> from m1vision.io import write_image
+    >>> from m1vision.pipeline import GaussianBlur, Pipeline
+    >>> from m1vision.pipeline._run import PipelineJob
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> for name in ("a.png", "B.png"):
+    ...     _ = write_image(folder / name, np.zeros((8, 8), np.uint8))
+    >>> job = PipelineJob(Pipeline([GaussianBlur(ksize=3)]), "_blur.png")
+    >>> [(inp.key, out.name) for inp, out in plan(job, collect(folder), folder / "out")]
+    [('B.png', 'B_blur.png'), ('a.png', 'a_blur.png')]
     """
     return [(inp, None if out is None else Path(out)) for inp, out in _plan(job, inputs, out_dir)]
 
@@ -376,6 +392,27 @@ def run(
         Default ``out_dir / MANIFEST_NAME``.
     collected : list of Input, optional
         Inputs collected already (then ``inputs`` is not scanned again).
+
+    Examples
+    --------
+    A pipeline over a folder, then again: the second run reuses every output.
+
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> import numpy as np
+    >>> from m1vision.batch import run
+    >>> from m1vision.io import write_image
+    >>> from m1vision.pipeline import GaussianBlur, Pipeline
+    >>> from m1vision.pipeline._run import PipelineJob
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> for i in range(3):
+    ...     _ = write_image(folder / "in" / f"img{i}.png", np.full((32, 32), 40 * i, np.uint8))
+    >>> job = PipelineJob(Pipeline([GaussianBlur(ksize=3)]), ".png")
+    >>> run(job, folder / "in", folder / "out", progress_bar=False).counts
+    {'ok': 3, 'skipped': 0, 'failed': 0}
+    >>> again = run(job, folder / "in", folder / "out", progress_bar=False)
+    >>> again.counts, sorted({item.reason for item in again.items})
+    ({'ok': 0, 'skipped': 3, 'failed': 0}, ['unchanged'])
     """
     if chunksize is not None:
         chunksize = check_int(chunksize, name="chunksize", minimum=1)

@@ -126,6 +126,28 @@ def reproduce(record_path, *, device: str = "auto", progress: bool = False) -> R
     -------
     Reproduction
         ``.ok``, ``.differences``, ``.environment``; ``str()`` is the full explanation.
+
+    Examples
+    --------
+    A recorded pipeline run reproduces; the same record after its input changed does not,
+    and says which input.
+
+    >>> import tempfile, pathlib, numpy as np
+    >>> from m1vision.io import write_image
+    >>> from m1vision.pipeline import GaussianBlur, Pipeline
+    >>> from m1vision.experiment import record, reproduce
+    >>> work = pathlib.Path(tempfile.mkdtemp())
+    >>> square = np.zeros((32, 32), np.uint8)
+    >>> square[8:24, 8:24] = 200
+    >>> _ = write_image(work / "in" / "square.png", square)
+    >>> path = record("blur", pipeline=Pipeline([GaussianBlur(ksize=5)]),
+    ...               inputs=work / "in", out_dir=work / "experiments")
+    >>> reproduce(path).ok
+    True
+    >>> _ = write_image(work / "in" / "square.png", 255 - square, overwrite=True)
+    >>> result = reproduce(path)
+    >>> result.ok, [d.kind for d in result.differences]
+    (False, ['input-changed', 'output-differs'])
     """
     from m1vision.pipeline import Pipeline
 
