@@ -233,7 +233,7 @@ def _stage_alone(predictor, paths) -> None:
 def _in_turn(predictor, paths):
     """``predictor.predict(paths)`` with the device runner staging each next batch in the
     calling thread, between two batches (its behaviour before the staging thread)."""
-    from m1vision.inference._device_prep import DeviceRunner
+    from m1vision.inference._device_runner import DeviceRunner
 
     DeviceRunner.threaded = False
     try:
@@ -417,7 +417,7 @@ def _runner_stages(runner, decoded, repeats: int) -> dict:
 
 
 def _device_prep_groups(device_plan, paths) -> list:
-    from m1vision.inference._device_prep import group_by_shape
+    from m1vision.inference._device_runner import group_by_shape
 
     return group_by_shape([device_plan.decode(p) for p in paths])
 

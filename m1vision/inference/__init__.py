@@ -53,38 +53,40 @@ Where things are
 ----------------
 A package; every public name is importable from ``m1vision.inference``:
 
-=================  ============================================================================
-``_predictor``     :class:`Predictor`, one class: model, outputs and device checked, the
-                   compiled call, batches to probabilities, volumes and folders; it inherits
-                   how it feeds its model from ``_predictor_feed`` (where a call prepares:
-                   threads or worker processes, CPU or device; the batches; the workers it
-                   keeps between calls) and its configuration as data (``to_config`` /
-                   ``from_config``) from ``_predictor_config``
-``_prepare``       reading and preparing inputs for the model, in threads or in worker
-                   processes into shared-memory batches
-``_device_prep``   ``prepare_on="device"``: a pipeline split into a CPU part (decode) and
-                   a device part (window, normalize, resize, channels, cast as keras.ops
-                   on the model's device, equal to OpenCV's within a stated tolerance),
-                   the staging and copy of decoded batches; functions a Segmenter reuses
-``_predictions``   :class:`Predictions`, the result of a call
-``_folder``        the batch engine's job for :meth:`Predictor.predict_folder`
-``_device``        :func:`select_device`
-``_models``        :func:`load_model`, :func:`model_input_spec`, SavedModel folders
-``_backend``       what differs between Keras backends when running a model (the table of
-                   backends, devices and GPUs is :mod:`m1vision._devices`)
-``_segmenter``     :class:`Segmenter`: the model over a volume, per slice or by 3-D sliding
-                   window; it inherits its planning from ``_segplan`` (the volume checked,
-                   the model's grid, the windows, the memory they need)
-``_segcard``       what a segmentation model expects, from the ``"segmentation"`` section of
-                   its card (``<model>.json``), and the intensity preparation it names
-``_windows``       sliding-window maths (pure NumPy): positions, padding, Gaussian weights,
-                   the mirrorings of TTA
-``_blend``         the model over the windows and their blending, in NumPy on the host or in
-                   torch tensors on a CUDA/MPS device
-``_segfolder``     the batch engine's job for :meth:`Segmenter.segment_folder`
-``_clock``         ``StageClock``: seconds per stage of a call on a device (for the GPU
-                   benchmarks); ``clock_of``
-=================  ============================================================================
+===================  ============================================================================
+``_predictor``       :class:`Predictor`, one class: model, outputs and device checked, the
+                     compiled call, batches to probabilities, volumes and folders; it inherits
+                     how it feeds its model from ``_predictor_feed`` (where a call prepares:
+                     threads or worker processes, CPU or device; the batches; the workers it
+                     keeps between calls) and its configuration as data (``to_config`` /
+                     ``from_config``) from ``_predictor_config``
+``_prepare``         reading and preparing inputs for the model, in threads or in worker
+                     processes into shared-memory batches
+``_device_prep``     ``prepare_on="device"``: a pipeline split into a CPU part (decode) and
+                     a device part (window, normalize, resize, channels, cast as keras.ops
+                     on the model's device, equal to OpenCV's within a stated tolerance);
+                     functions a Segmenter reuses
+``_device_runner``   the decoded batches staged on the device (page-locked copies on a copy
+                     stream, read ahead in a background thread), the device part and the model
+``_predictions``     :class:`Predictions`, the result of a call
+``_folder``          the batch engine's job for :meth:`Predictor.predict_folder`
+``_device``          :func:`select_device`
+``_models``          :func:`load_model`, :func:`model_input_spec`, SavedModel folders
+``_backend``         what differs between Keras backends when running a model (the table of
+                     backends, devices and GPUs is :mod:`m1vision._devices`)
+``_segmenter``       :class:`Segmenter`: the model over a volume, per slice or by 3-D sliding
+                     window; it inherits its planning from ``_segplan`` (the volume checked,
+                     the model's grid, the windows, the memory they need)
+``_segcard``         what a segmentation model expects, from the ``"segmentation"`` section of
+                     its card (``<model>.json``), and the intensity preparation it names
+``_windows``         sliding-window maths (pure NumPy): positions, padding, Gaussian weights,
+                     the mirrorings of TTA
+``_blend``           the model over the windows and their blending, in NumPy on the host or in
+                     torch tensors on a CUDA/MPS device
+``_segfolder``       the batch engine's job for :meth:`Segmenter.segment_folder`
+``_clock``           ``StageClock``: seconds per stage of a call on a device (for the GPU
+                     benchmarks); ``clock_of``
+===================  ============================================================================
 """
 
 from m1vision.inference._device import (

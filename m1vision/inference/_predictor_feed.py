@@ -3,7 +3,8 @@
 The choice of executor (threads of this process, or worker processes writing into
 shared-memory batch buffers) and of the place of the tensor maths (the CPU, or the model's
 device), and the batches they give. What preparing one input means is
-:mod:`m1vision.inference._prepare`'s; the device part, :mod:`m1vision.inference._device_prep`'s.
+:mod:`m1vision.inference._prepare`'s; the device part, :mod:`m1vision.inference._device_prep`'s,
+fed by :mod:`m1vision.inference._device_runner`.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import numpy as np
 from m1vision._checks import default_workers
 from m1vision.errors import InvalidParameterError
 from m1vision.inference import _device_prep, _prepare
+from m1vision.inference._device_runner import DeviceRunner
 from m1vision.inference._predictions import _label
 
 
@@ -61,7 +63,7 @@ class PredictorFeed:
     def _device_runner(self, device_plan):
         runner = self._runner
         if runner is None or runner.plan is not device_plan:
-            runner = self._runner = _device_prep.DeviceRunner(self._fn, device_plan)
+            runner = self._runner = DeviceRunner(self._fn, device_plan)
         return runner
 
     def _batches(self, items, *, record_errors: bool, prepare=None):

@@ -310,7 +310,7 @@ class SharedBatches:
         batch as ``[(rows, array)]`` groups, the buffer's view first (the rows of the
         buffer's shape and dtype; valid until the next batch is asked for), then the
         other inputs grouped by shape (sent back from the workers)."""
-        from m1vision.inference._device_prep import group_by_shape
+        from m1vision.inference._device_runner import group_by_shape
 
         for view, spilled in self._batches(items, describe, spill=True):
             if not spilled:
@@ -383,7 +383,7 @@ def thread_batches(
     ``workers`` threads, up to ``prefetch`` batches ahead of the consumer. ``grouped`` (a
     device plan's decode): the batch is a list of ``(rows, stacked same-shape arrays)``
     groups; otherwise inputs of different shapes in one batch raise InvalidImageError."""
-    from m1vision.inference import _device_prep
+    from m1vision.inference._device_runner import group_by_shape
     from m1vision.inference._predictions import _label
 
     n = len(items)
@@ -415,7 +415,7 @@ def thread_batches(
             # the next `prefetch` batches are prepared while the consumer runs this one
             fill(start + bs + bs * prefetch)
             if grouped:
-                yield indices, (_device_prep.group_by_shape(arrays) if arrays else None), failures
+                yield indices, (group_by_shape(arrays) if arrays else None), failures
                 continue
             if arrays and len({a.shape for a in arrays}) > 1:
                 shapes = sorted({a.shape for a in arrays})
