@@ -10,7 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
-from m1vision._checks import _items, check_number, check_pair, check_path
+from m1vision._checks import check_number, check_pair, check_path
+from m1vision._checks._values import _items
 from m1vision.errors import ImageReadError, InvalidParameterError, InvalidTypeError
 
 # What pathlib's exists() takes for "no such file" (a missing file, a broken link...).
