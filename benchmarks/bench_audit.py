@@ -59,7 +59,7 @@ def characterize_data(root: Path, workers: int) -> dict:
     """The SimpleITK approach over every file under ``root``; returns its counts."""
     import SimpleITK as sitk
 
-    from m1vision.batch._engine import _fork_context
+    from m1vision.batch._executors import _fork_context
 
     sitk.ProcessObject_SetGlobalWarningDisplay(False)  # GDCM warns for every non-image file
     paths = sorted(str(p) for p in root.rglob("*") if p.is_file())

@@ -432,7 +432,7 @@ def test_the_report_says_which_executor_ran(folder, tmp_path):
     ids=["16-cores", "4-cores-enough", "4-cores-too-few", "2-cores", "1-core", "few-inputs"],
 )
 def test_the_default_executor_picks_processes_when_they_win(monkeypatch, cores, n_todo, expected):
-    monkeypatch.setattr(batch._engine, "available_cores", lambda: cores)
+    monkeypatch.setattr(batch._executors, "available_cores", lambda: cores)
     executor, name = batch.default_executor(n_todo)
     try:
         assert name.startswith(expected)
@@ -448,8 +448,8 @@ def test_the_default_executor_picks_processes_when_they_win(monkeypatch, cores, 
 
 @pytest.mark.slow
 def test_processes_and_threads_give_the_same_outputs(folder, tmp_path, monkeypatch):
-    monkeypatch.setattr(batch._engine, "PROCESS_MIN_WORKERS", 2)
-    monkeypatch.setattr(batch._engine, "PROCESS_MIN_ITEMS_PER_WORKER", 1)
+    monkeypatch.setattr(batch._executors, "PROCESS_MIN_WORKERS", 2)
+    monkeypatch.setattr(batch._executors, "PROCESS_MIN_ITEMS_PER_WORKER", 1)
     procs = A.run(folder, tmp_path / "p", progress=False)
     assert procs.executor.startswith("ProcessPoolExecutor(") and "started" in procs.executor
     # the pool stays warm for the next run of the same steps, and a new step starts another

@@ -9,8 +9,11 @@ volume runs are other jobs of the same engine. Where things are:
 ``_inputs``     collecting: :class:`Input` (the input key), :class:`InputKind`, the kinds of a job
 ``_resume``     **where resume is decided**: the manifest, identity records, :func:`decide`
 ``_columns``    the manifest's records as parallel lists (its version 3 layout)
-``_engine``     the flow: :class:`Job`, :func:`run`, the default executor (:func:`progress`
-                is :mod:`m1vision._progress`'s, :func:`available_cores` :mod:`m1vision._checks`')
+``_engine``     the flow: :class:`Job`, :func:`plan`, :func:`run` (:func:`progress` is
+                :mod:`m1vision._progress`'s)
+``_executors``  the default executor (a warm process pool or threads, by the cores and the
+                inputs: :func:`default_executor`, :func:`shutdown_workers`; the cores are
+                :func:`available_cores` of :mod:`m1vision._checks`), :func:`executor_name`
 ``_report``     **where the batch report is made and written**: :class:`BatchItem`,
                 :class:`BatchReport`
 ==============  ===============================================================================
@@ -95,14 +98,12 @@ from __future__ import annotations
 
 from m1vision._checks import available_cores
 from m1vision._progress import progress
-from m1vision.batch._engine import (
+from m1vision.batch._engine import Job, plan, run
+from m1vision.batch._executors import (
     PROCESS_MIN_ITEMS_PER_WORKER,
     PROCESS_MIN_WORKERS,
-    Job,
     default_executor,
     executor_name,
-    plan,
-    run,
     shutdown_workers,
 )
 from m1vision.batch._inputs import (
