@@ -309,6 +309,22 @@ def test_the_pins_are_written_once_and_agree_with_pyproject():
     )
 
 
+#: Past this many lines a module becomes a package with private parts (the house rule).
+MAX_MODULE_LINES = 600
+
+
+def test_no_module_is_past_the_size_of_a_package():
+    long = {
+        str(path.relative_to(PACKAGE.parent)): n
+        for path in PACKAGE.rglob("*.py")
+        if (n := len(path.read_text(encoding="utf-8").splitlines())) > MAX_MODULE_LINES
+    }
+    assert not long, (
+        f"modules past {MAX_MODULE_LINES} lines: {long}. Make each a package with private "
+        "parts and a where-things-are table on its face (see docs/architecture.md)."
+    )
+
+
 # The room tables say what FLOORS says: docs/architecture.md's and the package face's list every
 # public room, each on its floor. README only links to them.
 
