@@ -26,6 +26,8 @@ Measured:
   one's preparation alone (for "device": reading and decoding) and inference alone (for
   "device": the device part and the model on decoded batches), and the overlap ratio
   ``Predictor time / max(preparation, inference)``; Grad-CAM per image;
+* with ``--workers-sweep 15,12,9``: ``prepare_on="device"`` with each worker count (do
+  fewer decoding workers leave the core that feeds the GPU faster?);
 * ``prepare_on="device"`` again with the device runner staging each next batch in the
   calling thread between two batches instead of in its staging thread (``in_turn``): what
   the thread gains;
@@ -261,7 +263,14 @@ def _sync() -> None:
 
 
 def speed(
-    out: dict, *, quick: bool, workers: int | None, device: str, executor: str, stages=False
+    out: dict,
+    *,
+    quick: bool,
+    workers: int | None,
+    device: str,
+    executor: str,
+    stages=False,
+    workers_sweep=(),
 ) -> None:
     """MobileNetV2 on 16-bit PNG files at two batch sizes: predict_on_batch on ready device
     tensors, Predictor with prepare_on="cpu" and "device", each stage alone, the overlap."""
@@ -360,6 +369,10 @@ def speed(
             row["max_abs_diff_inputs_device_vs_cpu"] = float(np.abs(made - ready[rows0]).max())
             if stages:
                 row["stages"] = _runner_stages(runner, decoded, repeats)
+            if workers_sweep:
+                row["workers_sweep_ips"] = _workers_sweep(
+                    model, preprocess, paths, batch_size, device, executor, workers_sweep, repeats
+                )
             for p in predictors.values():
                 p.close()
             row.update({k: round(v, 4) for k, v in t.items()})
@@ -393,6 +406,28 @@ def speed(
     for _ in range(k):
         grad_cam(lesion, x, device=cpu.device)
     out["grad_cam_lesion_ms"] = round(1000 * (time.perf_counter() - start) / k, 2)
+
+
+def _workers_sweep(model, preprocess, paths, batch_size, device, executor, counts, repeats):
+    """``Predictor.predict(files)`` with ``prepare_on="device"`` and each worker count of
+    ``counts``: images per second by count (fewer workers leave the cores that feed the
+    device free; too few cannot decode fast enough)."""
+    from m1vision.inference import Predictor
+
+    ips = {}
+    for n in counts:
+        with Predictor(
+            model,
+            preprocess=preprocess,
+            batch_size=batch_size,
+            device=device,
+            workers=n,
+            executor=executor,
+            prepare_on="device",
+        ) as p:
+            t = _medians({"s": lambda p=p: (p.predict(paths, progress=False), _sync())}, repeats)
+        ips[str(n)] = round(len(paths) / t["s"], 1)
+    return ips
 
 
 def _runner_stages(runner, decoded, repeats: int) -> dict:
@@ -460,6 +495,11 @@ def markdown(result: dict) -> str:
                     f"{r[f'overlap_{where}']}x | <= 1.1x |"
                 ),
             ]
+        if "workers_sweep_ips" in r:
+            sweep = ", ".join(f"{n}: {v}" for n, v in r["workers_sweep_ips"].items())
+            lines.append(
+                f"| prepare_on='device' by worker count (workers: img/s) | {bs} | {sweep} | | |"
+            )
         if "predictor_device_in_turn_ips" in r:
             lines.append(
                 f"| prepare_on='device', each batch staged between two batches (no staging "
@@ -533,6 +573,12 @@ def main(argv=None) -> int:
     parser.add_argument(
         "--stages", action="store_true", help="also time each stage of the device runner"
     )
+    parser.add_argument(
+        "--workers-sweep",
+        type=lambda text: [int(v) for v in text.split(",")],
+        default=[],
+        help="also time prepare_on='device' with each of these worker counts, e.g. 15,12,9",
+    )
     args = parser.parse_args(argv)
     if args.make_ref:
         make_ref(args.make_ref)
@@ -574,6 +620,7 @@ def main(argv=None) -> int:
                 device=args.device,
                 executor=args.executor,
                 stages=args.stages,
+                workers_sweep=args.workers_sweep,
             ),
         ),
     ]
