@@ -317,11 +317,7 @@ def test_open_input_size_models_batch_same_size_images_on_the_device():
     np.testing.assert_allclose(a.probabilities, b.probabilities, atol=1e-6)
 
 
-def test_device_runner_clock_names_its_stages_and_resize_constants_are_reused():
-    """The stage clock of a device runner (gpu_inference.py --stages) and, on torch, the
-    resize matrices made once per device (no per-batch copy from the host)."""
-    from m1vision.inference._clock import StageClock
-
+def _runner_and_batches(n_batches: int = 5):
     inputs = keras.Input((24, 24, 3))
     head = keras.layers.Dense(2, activation="softmax")
     model = keras.Model(inputs, head(keras.layers.GlobalAveragePooling2D()(inputs)))
@@ -330,10 +326,21 @@ def test_device_runner_clock_names_its_stages_and_resize_constants_are_reused():
         device="cpu", prepare_on="device", workers=1,
     )  # fmt: skip
     device_plan, _ = pred._where()
-    runner = pred._device_runner(device_plan)
+    rng = np.random.default_rng(1)
+    batches = [
+        [([0, 1, 2, 3], rng.integers(0, 65535, (4, 40, 40, 1), dtype=np.uint16))]
+        for _ in range(n_batches)
+    ]
+    return pred._device_runner(device_plan), batches
+
+
+def test_device_runner_clock_names_its_stages_and_resize_constants_are_reused():
+    """The stage clock of a device runner (gpu_inference.py --stages) and, on torch, the
+    resize matrices made once per device (no per-batch copy from the host)."""
+    from m1vision.inference._clock import StageClock
+
+    runner, batches = _runner_and_batches(3)
     runner._stage_clock = clock = StageClock()
-    rng = np.random.default_rng(0)
-    batches = [[([0, 1, 2, 3], rng.integers(0, 65535, (4, 40, 40, 1), dtype=np.uint16))]] * 3
     outputs = list(runner.run(batches, owned=True))
     assert len(outputs) == 3 and outputs[0].shape == (4, 2)
     expected = {"stage": 3, "device preparation": 3}
@@ -353,23 +360,6 @@ def test_device_runner_clock_names_its_stages_and_resize_constants_are_reused():
 # ---------------------------------------------------------------------------------------------
 # the staging thread of the device runner
 # ---------------------------------------------------------------------------------------------
-
-
-def _runner_and_batches(n_batches: int = 5):
-    inputs = keras.Input((24, 24, 3))
-    head = keras.layers.Dense(2, activation="softmax")
-    model = keras.Model(inputs, head(keras.layers.GlobalAveragePooling2D()(inputs)))
-    pred = Predictor(
-        model, preprocess=Pipeline([Normalize(mode="mobilenet")]), batch_size=4,
-        device="cpu", prepare_on="device", workers=1,
-    )  # fmt: skip
-    device_plan, _ = pred._where()
-    rng = np.random.default_rng(1)
-    batches = [
-        [([0, 1, 2, 3], rng.integers(0, 65535, (4, 40, 40, 1), dtype=np.uint16))]
-        for _ in range(n_batches)
-    ]
-    return pred._device_runner(device_plan), batches
 
 
 def _stage_threads() -> list:
