@@ -19,13 +19,14 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from m1vision.errors import OutputExistsError, OutputFolderBusyError
+from m1vision.errors import ImageWriteError, OutputExistsError, OutputFolderBusyError
 
 __all__ = [
     "atomic_path",
     "atomic_write_bytes",
     "atomic_write_json",
     "atomic_write_text",
+    "check_out_folder",
     "check_versioned",
     "folder_lock",
     "versioned",
@@ -50,6 +51,78 @@ def _exists_error(path: Path) -> OutputExistsError:
     )
 
 
+_FIX_FILE = "pass another folder, or move that file away"
+_FIX_PERMISSION = "pass a folder you can write in, or make it writable (chmod u+w)"
+
+
+def _folder_problem(folder: Path) -> tuple[str, str] | None:
+    """(why files cannot be made in ``folder``, made first if missing; the fix), or None."""
+    if folder.exists():
+        if not folder.is_dir():
+            return f"{str(folder)!r} is a file, not a folder", _FIX_FILE
+        if not os.access(folder, os.W_OK | os.X_OK):
+            return (
+                f"{str(folder)!r} is a folder this user cannot write in (permission denied)",
+                _FIX_PERMISSION,
+            )
+        return None
+    above = next((p for p in folder.parents if p.exists()), None)
+    if above is None:  # nothing exists above it: the disk or mount is missing
+        return f"no part of {str(folder)!r} exists", "check the path and that its disk is there"
+    if not above.is_dir():
+        return f"{str(above)!r} on its path is a file, not a folder", _FIX_FILE
+    if not os.access(above, os.W_OK | os.X_OK):
+        why = (
+            f"it does not exist and {str(above)!r}, where it would be made, is a folder this "
+            "user cannot write in (permission denied)"
+        )
+        return why, _FIX_PERMISSION
+    return None
+
+
+def check_out_folder(folder, *, name: str = "out_dir") -> Path:
+    """Refuse, before any work, an output folder whose files could not be written.
+
+    ``folder`` may be missing (it is made later, with its parents); it must not be a file,
+    sit under a file, or be (or be made in) a folder this user cannot write in. Returns the
+    path; raises :class:`~m1vision.errors.ImageWriteError` naming the argument, the path,
+    what is wrong and the fix. Nothing is created.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> from m1vision._atomic import check_out_folder
+    >>> work = pathlib.Path(tempfile.mkdtemp())
+    >>> check_out_folder(work / "new" / "out") == work / "new" / "out"
+    True
+    >>> _ = (work / "notes.txt").write_text("x")
+    >>> check_out_folder(work / "notes.txt" / "out")
+    Traceback (most recent call last):
+    ...
+    m1vision.errors.ImageWriteError: cannot write into out_dir=...
+    """
+    folder = Path(folder)
+    problem = _folder_problem(folder)
+    if problem is not None:
+        raise _folder_error(f"into {name}={str(folder)!r}", *problem)
+    return folder
+
+
+def _folder_error(subject: str, problem: str, fix: str) -> ImageWriteError:
+    return ImageWriteError(
+        f"cannot write {subject}: {problem}; expected a folder this user can create files in "
+        f"(a missing one is made). Nothing was written. Fix: {fix}."
+    )
+
+
+def _failed_folder_error(path: Path, exc: OSError) -> OSError:
+    """The error for an OSError making ``path``: its folder's problem if found, else ``exc``."""
+    problem = _folder_problem(path.parent)
+    if problem is None:
+        return exc
+    return _folder_error(repr(str(path)), *problem)
+
+
 @contextlib.contextmanager
 def atomic_path(path, *, overwrite: bool = False) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; on success it becomes ``path``.
@@ -71,8 +144,13 @@ def atomic_path(path, *, overwrite: bool = False) -> Iterator[Path]:
     path = Path(path)
     if not overwrite and path.exists():
         raise _exists_error(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=path.suffix)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(
+            dir=path.parent, prefix=f".{path.stem}.", suffix=path.suffix
+        )
+    except OSError as exc:
+        raise _failed_folder_error(path, exc) from exc
     os.close(fd)
     tmp = Path(tmp_name)
     os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; give what open() would give
@@ -121,10 +199,13 @@ def atomic_write_bytes(path, data: bytes, *, overwrite: bool = False, fsync: boo
     # tens of microseconds): create the temporary file directly, with the mode open() gives
     # (0o666 less the umask), make the folder only when it is missing, no separate chmod.
     try:
-        fd = os.open(tmp, _CREATE, 0o666)
-    except FileNotFoundError:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(tmp, _CREATE, 0o666)
+        try:
+            fd = os.open(tmp, _CREATE, 0o666)
+        except FileNotFoundError:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(tmp, _CREATE, 0o666)
+    except OSError as exc:
+        raise _failed_folder_error(path, exc) from exc
     published = False
     try:
         with open(fd, "wb", closefd=True) as fh:

@@ -99,9 +99,17 @@ def match_pairs(images, labels, *, match: str = "{case}") -> list[tuple[str, Pat
     """
     images, labels = Path(images).absolute(), Path(labels).absolute()
     for name, folder in (("images", images), ("labels", labels)):
+        if folder.is_file():
+            raise ImageReadError(
+                folder,
+                f"{name} must be a folder of files, and this is one file. Fix: pass the "
+                f"folder holding it ({str(folder.parent)!r}).",
+            )
         if not folder.is_dir():
             raise ImageReadError(
-                folder, f"{name} must be a folder (it is not one); check the path."
+                folder,
+                f"{name} must be a folder, and none is there. Fix: check the path and the "
+                "working folder.",
             )
     if not isinstance(match, str) or match.count("{case}") != 1:
         raise InvalidParameterError(
@@ -302,6 +310,8 @@ def stats_folder(
     OutputExistsError
         ``out`` exists and was not written by this job (its manifest is absent): nothing is
         written; pass ``overwrite=True`` or another path.
+    ImageWriteError
+        ``out``'s folder is a file, sits under a file or cannot be written in.
 
     Examples
     --------
@@ -323,6 +333,7 @@ def stats_folder(
     ...                   progress=False)).split(" in ")[0]
     'BatchReport: 0 ok, 1 skipped, 0 failed'
     """
+    from m1vision._atomic import check_out_folder
     from m1vision._checks import check_bool, check_int
 
     progress = check_bool(progress, name="progress")
@@ -332,6 +343,7 @@ def stats_folder(
     out = Path(out).absolute()
     if out.suffix.lower() != ".csv":
         raise InvalidParameterError(f"out must be a .csv file path, got {str(out)!r}.")
+    check_out_folder(out.parent, name="the folder of out")
     pairs = match_pairs(images, labels, match=match)
     manifest = out.with_name(f"{out.name}.{MANIFEST_NAME}")
     if out.exists() and not manifest.exists() and not overwrite:

@@ -7,8 +7,8 @@ import re
 
 import pytest
 
-from m1vision._atomic import atomic_path, atomic_write_bytes, atomic_write_json
-from m1vision.errors import OutputExistsError
+from m1vision._atomic import atomic_path, atomic_write_bytes, atomic_write_json, check_out_folder
+from m1vision.errors import ImageWriteError, OutputExistsError
 
 
 def test_write_creates_parents_and_leaves_no_temporary(tmp_path):
@@ -124,3 +124,51 @@ def test_check_versioned_names_the_file_and_the_fix(data, fragment):
             data, schema="m1vision.thing", versions=(1, 2), source="x.json", error=RecordError
         )
     assert str(info.value).startswith("x.json: ")
+
+
+def _out_folder_case(tmp_path, case):
+    """An output folder path of the kind ``case`` names (a file, a folder under a file)."""
+    (tmp_path / "notes.txt").write_text("not a folder")
+    return {
+        "a-file": tmp_path / "notes.txt",
+        "under-a-file": tmp_path / "notes.txt" / "out",
+    }[case]
+
+
+@pytest.mark.parametrize("case", ["a-file", "under-a-file"])
+def test_check_out_folder_names_the_file_in_the_way_and_the_fix(tmp_path, case):
+    folder = _out_folder_case(tmp_path, case)
+    with pytest.raises(ImageWriteError) as info:
+        check_out_folder(folder, name="out_dir")
+    message = str(info.value)
+    assert f"out_dir={str(folder)!r}" in message
+    assert f"{str(tmp_path / 'notes.txt')!r}" in message and "is a file" in message
+    assert "Fix:" in message and "Nothing was written" in message
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]
+
+
+def test_check_out_folder_accepts_a_missing_folder_and_makes_nothing(tmp_path):
+    assert check_out_folder(tmp_path / "a" / "b") == tmp_path / "a" / "b"
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    "write",
+    [
+        lambda p: atomic_write_bytes(p, b"data"),
+        lambda p: atomic_write_json(p, {"a": 1}),
+        lambda p: atomic_path(p).__enter__(),
+    ],
+    ids=["bytes", "json", "path"],
+)
+def test_a_write_under_a_file_says_which_file_is_in_the_way(tmp_path, write):
+    (tmp_path / "notes.txt").write_text("not a folder")
+    target = tmp_path / "notes.txt" / "out.json"
+    with pytest.raises(ImageWriteError) as info:
+        write(target)
+    message = str(info.value)
+    assert f"cannot write {str(target)!r}" in message
+    assert f"{str(tmp_path / 'notes.txt')!r}" in message and "is a file" in message
+    assert "Fix:" in message
+    assert ".out." not in message  # no temporary name
+    assert (tmp_path / "notes.txt").read_text() == "not a folder"

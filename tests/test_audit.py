@@ -329,6 +329,38 @@ def test_bad_workers(tmp_path, workers):
         audit(tmp_path, workers=workers, progress=False)
 
 
+def _pydicom_collection(root, *, copies: int = 0, plans: int = 0):
+    """MR_small.dcm and ``copies`` byte copies of it; ``plans`` copies of rtplan.dcm."""
+    root.mkdir()
+    shutil.copy(get_testdata_file("MR_small.dcm"), root / "mr.dcm")
+    for k in range(copies):
+        shutil.copy(root / "mr.dcm", root / f"copy{k}.dcm")
+    for k in range(plans):
+        shutil.copy(get_testdata_file("rtplan.dcm"), root / f"plan{k}.dcm")
+    return root
+
+
+def test_copies_within_one_series_are_said_to_be_within_it(tmp_path):
+    report = audit(_pydicom_collection(tmp_path / "arch", copies=2), workers=1, progress=False)
+    (row,) = report.rows
+    assert (row.duplicate_images, row.duplicate_of) == (3, ())
+    assert "3 (within the series)" in str(report)
+    assert "()" not in str(report)
+
+
+@pytest.mark.parametrize(
+    ("plans", "named", "counted"), [(3, 3, None), (7, 3, 4)], ids=["few-all-named", "many-counted"]
+)
+def test_the_printed_report_counts_many_files_skipped_for_one_reason(
+    tmp_path, plans, named, counted
+):
+    report = audit(_pydicom_collection(tmp_path / "arch", plans=plans), workers=1, progress=False)
+    assert len(report.skipped) == plans  # every file kept in the report and its JSON
+    for shown in (str(report), report._repr_html_()):
+        assert sum(f"plan{k}.dcm" in shown for k in range(plans)) == named
+        assert (f"{counted} more file(s)" in shown) == (counted is not None)
+
+
 # --- the command line ------------------------------------------------------------------------
 
 
@@ -361,6 +393,19 @@ def test_cli_bad_root_exits_2_naming_it(tmp_path):
     assert done.returncode == 2
     assert str(tmp_path / "nowhere") in done.stderr
     assert not (tmp_path / "audit").exists()
+
+
+@pytest.mark.parametrize("case", ["a-file", "under-a-file"])
+def test_cli_out_that_is_a_file_exits_2_before_the_work(tmp_path, case):
+    (tmp_path / "arch").mkdir()
+    shutil.copy(get_testdata_file("CT_small.dcm"), tmp_path / "arch")
+    (tmp_path / "notes.txt").write_text("not a folder")
+    out = {"a-file": "notes.txt", "under-a-file": "notes.txt/audit"}[case]
+    done = _cli("arch", "--out", out, "--no-progress", cwd=tmp_path)
+    assert done.returncode == 2, done.stderr
+    assert "is a file" in done.stderr and "Fix:" in done.stderr
+    assert "Traceback" not in done.stderr and "audit of" not in done.stdout
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["arch", "notes.txt"]
 
 
 # --- objects that are no series of slices ---------------------------------------------------

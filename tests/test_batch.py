@@ -25,7 +25,7 @@ from repo_paths import TESTS
 
 from m1vision import batch
 from m1vision.batch import MANIFEST_NAME, BatchItem, InputKind, Job
-from m1vision.errors import JobMismatchError, OutputExistsError
+from m1vision.errors import ImageWriteError, JobMismatchError, OutputExistsError
 from m1vision.io import read_any, read_image, write_image
 from m1vision.pipeline import Canny, GaussianBlur, Pipeline, Step, ToUint8, register_step
 
@@ -106,6 +106,16 @@ def test_outputs_without_a_manifest_are_not_taken_over(folder, tmp_path):
         A.run(folder, out, progress=False)
     assert _snapshot(out) == before
     assert A.run(folder, out, progress=False, overwrite=True).counts["ok"] == 5
+
+
+@pytest.mark.parametrize("case", ["a-file", "under-a-file"])
+def test_an_out_dir_that_is_a_file_stops_before_any_work(folder, tmp_path, case):
+    (tmp_path / "notes.txt").write_text("not a folder")
+    out = {"a-file": tmp_path / "notes.txt", "under-a-file": tmp_path / "notes.txt" / "out"}[case]
+    before = _snapshot(tmp_path)
+    with pytest.raises(ImageWriteError, match=r"out_dir=.*is a file.*Fix:"):
+        batch.run(MeanJob(b"weights v1"), folder, out, progress_bar=False)
+    assert _snapshot(tmp_path) == before
 
 
 @pytest.mark.parametrize(

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from m1vision.cohort import match_pairs, stats_folder
-from m1vision.errors import InvalidParameterError, OutputExistsError
+from m1vision.errors import ImageWriteError, InvalidParameterError, OutputExistsError
 from m1vision.io import MedicalImage, read_nifti, write_nifti
 from m1vision.labels import (
     LabelTable,
@@ -199,6 +199,41 @@ def test_the_stats_command_says_what_is_missing(folders):
     assert "looked for a.nii.gz" in done.stderr
     assert "Traceback" not in done.stderr
     assert not (folders / "cli.csv").exists()
+
+
+@pytest.mark.parametrize(
+    ("which", "fragment"),
+    [
+        ("images-file", "this is one file. Fix: pass the folder holding it"),
+        ("labels-missing", "none is there. Fix: check the path"),
+    ],
+    ids=["images-is-a-file", "labels-missing"],
+)
+def test_the_stats_command_says_which_folder_is_wrong_and_the_fix(folders, which, fragment):
+    images, labels = folders / "images", folders / "labels"
+    if which == "images-file":
+        images = images / "a.nii.gz"
+    else:
+        labels = folders / "nowhere"
+    done = subprocess.run(
+        [sys.executable, "-m", "m1vision", "stats", str(images), str(labels),
+         "--out", str(folders / "cli.csv")],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 2
+    assert fragment in done.stderr
+    assert "Traceback" not in done.stderr
+    assert not (folders / "cli.csv").exists()
+
+
+@pytest.mark.parametrize("case", ["a-file", "under-a-file"])
+def test_an_output_folder_that_is_a_file_stops_before_any_work(folders, case):
+    (folders / "notes.txt").write_text("not a folder")
+    out = {"a-file": folders / "notes.txt", "under-a-file": folders / "notes.txt" / "sub"}[case]
+    with pytest.raises(ImageWriteError, match=r"is a file.*Fix:"):
+        stats_folder(folders / "images", folders / "labels", out / "stats.csv", progress=False)
+    assert (folders / "notes.txt").read_text() == "not a folder"
+    assert sorted(p.name for p in folders.iterdir()) == ["images", "labels", "notes.txt"]
 
 
 def test_a_seg_label_file_is_placed_on_its_image(tmp_path):

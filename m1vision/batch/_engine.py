@@ -20,7 +20,7 @@ from concurrent.futures import (
 from pathlib import Path
 from typing import Any, ClassVar
 
-from m1vision._atomic import folder_lock
+from m1vision._atomic import check_out_folder, folder_lock
 from m1vision._checks import check_int
 from m1vision._hashing import file_record, identify
 from m1vision._progress import progress
@@ -297,7 +297,7 @@ def run(
             "ProcessPoolExecutor, or a Dask client.get_executor()), got "
             f"{type(executor).__name__}."
         )
-    out_dir = Path(out_dir).absolute()
+    out_dir = check_out_folder(Path(out_dir).absolute())
     fingerprint = job.fingerprint()
     manifest_path = Path(manifest_path) if manifest_path else out_dir / MANIFEST_NAME
     kinds = job.input_kinds()

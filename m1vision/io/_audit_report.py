@@ -48,11 +48,18 @@ _CSV_COLUMNS = (
 AUDIT_FILES = ("audit.csv", "audit.json", "spacing.png", "contact_sheet.png")
 
 
+#: Files shown by name per reason in the printed report (the rest counted).
+_LISTED = 3
+
+
 def check_out(out, *, overwrite: bool) -> dict:
     """``{name: path}`` of the audit's files in ``out``; with ``overwrite=False`` raise
-    :class:`~m1vision.errors.OutputExistsError` if any exists (before any work is done)."""
-    from m1vision._atomic import _exists_error
+    :class:`~m1vision.errors.OutputExistsError` if any exists, and
+    :class:`~m1vision.errors.ImageWriteError` if ``out`` is no folder files can be made in
+    (before any work is done)."""
+    from m1vision._atomic import _exists_error, check_out_folder
 
+    check_out_folder(out, name="out")
     paths = {name: Path(out) / name for name in AUDIT_FILES}
     if not overwrite:
         for path in paths.values():
@@ -385,7 +392,8 @@ class AuditReport:
                 if r.irregularities
                 else ""
             )
-            dup = f"{r.duplicate_images} ({' '.join(r.duplicate_of)})" if r.duplicate_images else ""
+            where = " ".join(r.duplicate_of) or "within the series"
+            dup = f"{r.duplicate_images} ({where})" if r.duplicate_images else ""
             body.append(
                 (
                     r.id,
@@ -409,11 +417,24 @@ class AuditReport:
             "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
             for row in table
         ]
-        for f, why in self.unreadable:
-            lines.append(f"unreadable: {f} - {why}")
-        for f, why in self.skipped:
-            lines.append(f"skipped: {f} - {why}")
+        lines += [f"{kind}: {f} - {why}" for kind, f, why in self._file_lines()]
         return "\n".join(lines)
+
+    def _file_lines(self) -> list[tuple[str, str, str]]:
+        """(kind, file(s), reason) of the unreadable and skipped files to show: up to
+        :data:`_LISTED` files per reason by name, the rest of that reason counted (every
+        file is in ``audit.json`` and in :attr:`unreadable` / :attr:`skipped`)."""
+        lines = []
+        for kind, items in (("unreadable", self.unreadable), ("skipped", self.skipped)):
+            by_reason: dict[str, list[str]] = {}
+            for f, why in items:
+                by_reason.setdefault(why, []).append(f)
+            for why, files in by_reason.items():
+                lines += [(kind, f, why) for f in files[:_LISTED]]
+                if len(files) > _LISTED:
+                    more = f"{len(files) - _LISTED} more file(s) (all in report.{kind}, audit.json)"
+                    lines.append((kind, more, why))
+        return lines
 
     def __repr__(self) -> str:
         return f"<AuditReport {self.summary()}>"
@@ -430,8 +451,7 @@ class AuditReport:
         )
         extra = "".join(
             f"<li>{e(kind)}: <code>{e(f)}</code> - {e(why)}</li>"
-            for kind, items in (("unreadable", self.unreadable), ("skipped", self.skipped))
-            for f, why in items
+            for kind, f, why in self._file_lines()
         )
         return (
             f"<p>{e(self.summary())}</p><table><thead><tr>{head}</tr></thead>"

@@ -366,7 +366,7 @@ def write_nifti(path, image, *, affine=None, overwrite: bool = False):
         if name.endswith(".gz"):
             data = gzip.compress(data, compresslevel=4, mtime=0)
         return atomic_write_bytes(p, data, overwrite=overwrite)
-    except FileExistsError:
-        raise
+    except (FileExistsError, ImageWriteError):
+        raise  # already says the file and the fix
     except OSError as exc:
         raise ImageWriteError(f"cannot write {str(p)!r}: {exc}") from exc

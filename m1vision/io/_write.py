@@ -163,7 +163,7 @@ def write_image(
         raise ImageWriteError(f"OpenCV could not encode {str(p)!r} as {suffix}.")
     try:
         return atomic_write_bytes(p, buf.tobytes(), overwrite=overwrite, fsync=fsync)
-    except FileExistsError:
-        raise
+    except (FileExistsError, ImageWriteError):
+        raise  # already says the file and the fix
     except OSError as exc:
         raise ImageWriteError(f"cannot write {str(p)!r}: {exc}") from exc

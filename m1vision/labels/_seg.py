@@ -288,8 +288,8 @@ def write_seg(path: Path, labels: MedicalImage, source, *, overwrite: bool) -> P
     try:
         with atomic_path(path, overwrite=overwrite) as tmp:
             seg.save_as(tmp, enforce_file_format=True)
-    except FileExistsError:
-        raise
+    except (FileExistsError, ImageWriteError):
+        raise  # already says the file and the fix
     except OSError as exc:
         raise ImageWriteError(f"cannot write {str(path)!r}: {exc}") from exc
     return path
