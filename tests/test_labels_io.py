@@ -309,6 +309,26 @@ def test_read_with_like_checks_the_grid(tmp_path, phantom_labels):
     assert not (tmp_path / "y.nii.gz").exists()
 
 
+@pytest.mark.parametrize("suffix", [".nii.gz", ".dcm"], ids=["nifti", "seg"])
+def test_the_fix_of_a_grid_mismatch_on_reading_runs_as_written(
+    tmp_path, series, phantom_labels, suffix
+):
+    import m1vision
+    from m1vision.labels._core import grids_match
+
+    source = series["regular"].folder if suffix == ".dcm" else None
+    path = write_labels(tmp_path / f"x{suffix}", phantom_labels, source=source)
+    like = ct_phantom_labels((6, 20, 24), spacing=(4.0, 1.6, 1.6))
+    with pytest.raises(GridMismatchError) as info:
+        read_labels(path, like=like)
+    fix = str(info.value).split("Fix: bring the labels onto the image's grid with ")[1]
+    assert repr(str(path)) in fix
+    moved = eval(fix.rstrip("."), {"m1vision": m1vision, "like": like})  # as pasted
+    read_labels(path)  # the file itself is fine
+    assert moved.pixels.shape == like.pixels.shape
+    assert grids_match(moved, like)
+
+
 # ------------------------------------------------------------------------ DICOM SEG
 
 

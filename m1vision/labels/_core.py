@@ -293,8 +293,18 @@ def grids_match(a, b, *, tolerance: float = geom.GRID_TOLERANCE_MM) -> bool:
     return tuple(sa) == tuple(sb)
 
 
-def check_grid(labels, image, *, name: str = "labels", image_name: str = "image") -> None:
-    """Raise GridMismatchError (both grids and the fix) unless the grids match."""
+def read_expression(path) -> str:
+    """The code that reads the label file ``path`` without a grid (for a fix's example)."""
+    return f"m1vision.labels.read_labels({str(path)!r})"
+
+
+def check_grid(
+    labels, image, *, name: str = "labels", image_name: str = "image", expression=None
+) -> None:
+    """Raise GridMismatchError (both grids and the fix) unless the grids match.
+
+    ``expression`` is the Python code giving the labels in the fix (default ``name``), e.g.
+    ``m1vision.labels.read_labels('x.nii.gz')`` for a file."""
     if grids_match(labels, image):
         return
     first, second = grid_dict(labels, name), grid_dict(image, image_name)
@@ -316,7 +326,8 @@ def check_grid(labels, image, *, name: str = "labels", image_name: str = "image"
     err = GridMismatchError(
         f"{name} and {image_name} are not on one grid{dist}: {name} has {show(first)}; "
         f"{image_name} has {show(second)}. Fix: bring the labels onto the image's grid with "
-        f'm1vision.volume.resample({name}, like={image_name}, interpolation="nearest").'
+        f"m1vision.volume.resample({expression or name}, like={image_name}, "
+        'interpolation="nearest").'
     )
     err.first, err.second = first, second
     raise err

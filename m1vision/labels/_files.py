@@ -201,7 +201,7 @@ def read_labels(path, *, like=None, overlap: str = "error"):
     >>> bool((back.pixels == labels.pixels).all()), back.metadata["labels"][3]["name"]
     (True, 'liver')
     """
-    from m1vision.labels._core import _integer_pixels, check_grid, label_map
+    from m1vision.labels._core import _integer_pixels, check_grid, label_map, read_expression
     from m1vision.labels._seg import read_seg
 
     if overlap not in ("error", "split"):
@@ -228,7 +228,7 @@ def read_labels(path, *, like=None, overlap: str = "error"):
         meta["names_from"] = names_file.name
     out = MedicalImage(lm.pixels, lm.spacing, None, None, meta, str(p))
     if like is not None:
-        check_grid(out, like, name=str(p), image_name="like")
+        check_grid(out, like, name=str(p), image_name="like", expression=read_expression(p))
     return [out] if overlap == "split" else out
 
 

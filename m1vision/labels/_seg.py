@@ -316,7 +316,7 @@ def read_seg(path: Path, *, like=None, overlap: str = "error"):
     """Read a DICOM SEG as a label map in the package layout (or layers with overlap="split")."""
     import highdicom as hd
 
-    from m1vision.labels._core import check_grid, label_map
+    from m1vision.labels._core import check_grid, label_map, read_expression
 
     try:
         seg = hd.seg.segread(path)
@@ -405,7 +405,9 @@ def read_seg(path: Path, *, like=None, overlap: str = "error"):
         )
         if like is not None:
             lm = _onto(lm, like, path)
-            check_grid(lm, like, name=str(path), image_name="like")
+            check_grid(
+                lm, like, name=str(path), image_name="like", expression=read_expression(path)
+            )
         meta = {**lm.metadata, "format": "dicom-seg", "seg_type": seg_type}
         results.append(MedicalImage(lm.pixels, lm.spacing, None, "SEG", meta, str(path)))
     if overlap == "split":
