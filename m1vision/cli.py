@@ -83,8 +83,38 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: What a Ctrl-C leaves behind, per command (a command not named here writes nothing).
+_INTERRUPTED = {
+    "segment": (
+        "the cases finished so far are kept and recorded in the output folder's manifest, "
+        "nothing is half-written. Run the same command again to do the rest: finished cases "
+        "are skipped."
+    ),
+    "stats": (
+        "the cases measured so far are recorded in the manifest beside --out, nothing is "
+        "half-written. Run the same command again to do the rest: measured cases are skipped."
+    ),
+    "audit": (
+        "the audit's files written before it, if any, are whole. Run the same command again "
+        "(with --overwrite if it says some exist)."
+    ),
+}
+
+#: Exit status after Ctrl-C (128 + SIGINT, as shells report it).
+EXIT_INTERRUPTED = 130
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    try:
+        return _run(args)
+    except KeyboardInterrupt:
+        done = _INTERRUPTED.get(args.command, "nothing more was written.")
+        print(f"\nm1vision {args.command}: interrupted (Ctrl-C); {done}", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+def _run(args) -> int:
     if args.command == "doctor":
         from m1vision.doctor import run_cli
 

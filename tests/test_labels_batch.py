@@ -236,6 +236,49 @@ def test_an_output_folder_that_is_a_file_stops_before_any_work(folders, case):
     assert sorted(p.name for p in folders.iterdir()) == ["images", "labels", "notes.txt"]
 
 
+@pytest.mark.slow
+def test_the_stats_command_stopped_by_ctrl_c_says_so_and_the_rerun_finishes(tmp_path):
+    import os
+    import signal
+    import time
+
+    from manifest_support import manifest_records
+
+    # few cases (so the engine runs them on threads), each large enough to take a while
+    cases = [f"case{k}" for k in range(6)]
+    for seed, case in enumerate(cases):
+        labels = ct_phantom_labels((24, 128, 128), seed=seed)
+        image = MedicalImage(
+            ct_phantom((24, 128, 128), seed=seed), labels.spacing, metadata=labels.metadata
+        )
+        write_nifti(tmp_path / "images" / f"{case}.nii.gz", image)
+        write_labels(tmp_path / "labels" / f"{case}.nii.gz", labels)
+    out = tmp_path / "cli.csv"
+    manifest = out.with_name(f"{out.name}.m1vision-manifest.json")
+    child = subprocess.Popen(
+        [sys.executable, "-m", "m1vision", "stats", str(tmp_path / "images"),
+         str(tmp_path / "labels"), "--out", str(out)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        start_new_session=True,  # its own process group, as a terminal's foreground job
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )  # fmt: skip
+    lock = tmp_path / ".m1vision.lock"  # made once the run holds its output folder
+    deadline = time.monotonic() + 60
+    while not lock.exists() and child.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.005)
+    os.killpg(child.pid, signal.SIGINT)  # Ctrl-C: the whole foreground group
+    _, err = child.communicate(timeout=60)
+    assert child.returncode == 130, err
+    assert "interrupted (Ctrl-C)" in err and "Run the same command again" in err
+    assert "Traceback" not in err
+    done = set(manifest_records(manifest)) if manifest.exists() else set()
+    assert len(done) < len(cases)
+
+    report = stats_folder(tmp_path / "images", tmp_path / "labels", out, progress=False)
+    assert {item.key for item in report.skipped} == done
+    assert len(report.table.rows) and {r["case"] for r in report.table.rows} == set(cases)
+
+
 def test_a_seg_label_file_is_placed_on_its_image(tmp_path):
     from m1vision.io import read_series
     from m1vision.synthetic import write_ct_series
