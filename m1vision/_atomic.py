@@ -13,7 +13,6 @@ import itertools
 import json
 import os
 import socket
-import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -144,21 +143,14 @@ def atomic_path(path, *, overwrite: bool = False) -> Iterator[Path]:
     path = Path(path)
     if not overwrite and path.exists():
         raise _exists_error(path)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(
-            dir=path.parent, prefix=f".{path.stem}.", suffix=path.suffix
-        )
-    except OSError as exc:
-        raise _failed_folder_error(path, exc) from exc
-    os.close(fd)
-    tmp = Path(tmp_name)
-    os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; give what open() would give
-    try:
+    tmp = _temporary_name(path)
+    try:  # from before the file is made: a Ctrl-C right after it leaves no orphan
+        os.close(_create(tmp, path))
         yield tmp
         _publish(tmp, path, overwrite)
     finally:
-        tmp.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):  # also when it was never made
+            tmp.unlink()
 
 
 def _publish(tmp: Path, path: Path, overwrite: bool) -> None:
@@ -192,23 +184,10 @@ def atomic_write_bytes(path, data: bytes, *, overwrite: bool = False, fsync: boo
     path = Path(path)
     if not overwrite and path.exists():
         raise _exists_error(path)
-    tmp = path.with_name(
-        f".{path.stem}.{os.getpid()}-{threading.get_ident()}-{next(_TEMP_COUNTER)}{path.suffix}"
-    )
-    # Few system calls per file (batch runs write thousands; on some filesystems each costs
-    # tens of microseconds): create the temporary file directly, with the mode open() gives
-    # (0o666 less the umask), make the folder only when it is missing, no separate chmod.
-    try:
-        try:
-            fd = os.open(tmp, _CREATE, 0o666)
-        except FileNotFoundError:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(tmp, _CREATE, 0o666)
-    except OSError as exc:
-        raise _failed_folder_error(path, exc) from exc
+    tmp = _temporary_name(path)
     published = False
-    try:
-        with open(fd, "wb", closefd=True) as fh:
+    try:  # from before the file is made: a Ctrl-C right after it leaves no orphan
+        with open(_create(tmp, path), "wb", closefd=True) as fh:
             fh.write(data)
             if fsync:
                 fh.flush()
@@ -217,9 +196,33 @@ def atomic_write_bytes(path, data: bytes, *, overwrite: bool = False, fsync: boo
         published = True
     finally:
         if not published or not overwrite:  # after a link the temporary name goes
-            with contextlib.suppress(FileNotFoundError):
+            with contextlib.suppress(OSError):  # also when it was never made
                 os.unlink(tmp)
     return path
+
+
+def _temporary_name(path: Path) -> Path:
+    """A name beside ``path``, unique per process, thread and call, keeping its suffix."""
+    return path.with_name(
+        f".{path.stem}.{os.getpid()}-{threading.get_ident()}-{next(_TEMP_COUNTER)}{path.suffix}"
+    )
+
+
+def _create(tmp: Path, path: Path) -> int:
+    """Create ``tmp`` (the folder too when missing); an OSError names the folder's problem.
+
+    Few system calls per file (batch runs write thousands; on some filesystems each costs
+    tens of microseconds): the file is made directly, with the mode open() gives (0o666 less
+    the umask), the folder only when it is missing.
+    """
+    try:
+        try:
+            return os.open(tmp, _CREATE, 0o666)
+        except FileNotFoundError:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            return os.open(tmp, _CREATE, 0o666)
+    except OSError as exc:
+        raise _failed_folder_error(path, exc) from exc
 
 
 def atomic_write_text(path, text: str, *, overwrite: bool = False) -> Path:

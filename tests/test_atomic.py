@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 
 import pytest
@@ -172,3 +173,28 @@ def test_a_write_under_a_file_says_which_file_is_in_the_way(tmp_path, write):
     assert "Fix:" in message
     assert ".out." not in message  # no temporary name
     assert (tmp_path / "notes.txt").read_text() == "not a folder"
+
+
+@pytest.mark.parametrize(
+    "write",
+    [
+        lambda p: atomic_write_bytes(p, b"data"),
+        lambda p: atomic_write_bytes(p, b"data", overwrite=True),
+        lambda p: atomic_path(p).__enter__(),
+    ],
+    ids=["bytes", "bytes-overwrite", "path"],
+)
+def test_a_ctrl_c_right_after_the_temporary_is_made_leaves_nothing(tmp_path, monkeypatch, write):
+    import m1vision._atomic as atomic
+
+    real_open = os.open
+
+    def open_then_interrupted(*args, **kwargs):  # the signal lands as the call returns
+        real_open(*args, **kwargs)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(atomic.os, "open", open_then_interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        write(tmp_path / "out.json")
+    monkeypatch.undo()
+    assert list(tmp_path.iterdir()) == []

@@ -273,6 +273,7 @@ def test_the_stats_command_stopped_by_ctrl_c_says_so_and_the_rerun_finishes(tmp_
     assert "Traceback" not in err
     done = set(manifest_records(manifest)) if manifest.exists() else set()
     assert len(done) < len(cases)
+    assert not [p.name for p in tmp_path.rglob(".*") if p.name != ".m1vision.lock"]
 
     report = stats_folder(tmp_path / "images", tmp_path / "labels", out, progress=False)
     assert {item.key for item in report.skipped} == done
