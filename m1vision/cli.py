@@ -73,6 +73,9 @@ def build_parser() -> argparse.ArgumentParser:
     stats.add_argument("labels", help="folder of label maps (NIfTI or DICOM SEG)")
     stats.add_argument("--out", required=True, help="the CSV to write")
     stats.add_argument(
+        "--overwrite", action="store_true", help="replace a CSV no run of this job wrote"
+    )
+    stats.add_argument(
         "--match",
         default="{case}",
         help="a label file's name with {case} for its image's (default {case}; e.g. {case}_seg)",
@@ -99,6 +102,27 @@ _INTERRUPTED = {
         "(with --overwrite if it says some exist)."
     ),
 }
+
+#: The options messages name as Python arguments, and their flags, per command.
+_FLAGS = {
+    "segment": {
+        "overwrite=True": "--overwrite",
+        "format='nifti'": "--format nifti",
+        "mode='slices'": "--mode slices",
+        "mode='patches'": "--mode patches",
+        "part=": "--part I/N",
+    },
+    "stats": {"overwrite=True": "--overwrite", "match=": "--match"},
+    "audit": {"overwrite=True": "--overwrite"},
+}
+
+
+def _say_flags(command: str, message: str) -> None:
+    """After an error whose fix names Python arguments, the flags that give them here."""
+    said = [f"{arg} is {flag}" for arg, flag in _FLAGS[command].items() if arg in message]
+    if said:
+        print(f"  (on the command line: {'; '.join(said)})", file=sys.stderr)
+
 
 #: Exit status after Ctrl-C (128 + SIGINT, as shells report it).
 EXIT_INTERRUPTED = 130
@@ -133,10 +157,16 @@ def _run(args) -> int:
 
         try:
             report = stats_folder(
-                args.images, args.labels, args.out, match=args.match, progress=sys.stderr.isatty()
+                args.images,
+                args.labels,
+                args.out,
+                match=args.match,
+                overwrite=args.overwrite,
+                progress=sys.stderr.isatty(),
             )
         except M1VisionError as exc:
             print(f"m1vision stats: {type(exc).__name__}: {exc}", file=sys.stderr)
+            _say_flags("stats", str(exc))
             return 2
         print(str(report))
         print(f"wrote {report.csv} ({len(report.table.rows)} rows)")
@@ -175,10 +205,12 @@ def _segment(args) -> int:
         )
     except M1VisionError as exc:
         print(f"m1vision segment: {type(exc).__name__}: {exc}", file=sys.stderr)
+        _say_flags("segment", str(exc))
         return 2
     print(report)
     for item in report.failed:
         print(f"failed: {item.key}: {item.error}", file=sys.stderr)
+    _say_flags("segment", " ".join(item.error or "" for item in report.failed))
     return 1 if report.failed else 0
 
 
@@ -194,6 +226,7 @@ def _audit(args) -> int:
         paths = report.write(args.out, overwrite=args.overwrite)
     except M1VisionError as exc:
         print(f"m1vision audit: {exc}", file=sys.stderr)
+        _say_flags("audit", str(exc))
         return 2
     print(report)
     print("wrote " + ", ".join(str(p) for p in paths.values()))

@@ -280,6 +280,23 @@ def test_the_stats_command_stopped_by_ctrl_c_says_so_and_the_rerun_finishes(tmp_
     assert len(report.table.rows) and {r["case"] for r in report.table.rows} == set(cases)
 
 
+def test_the_stats_command_names_the_flag_of_the_fix(folders, capsys):
+    from m1vision.cli import main
+
+    (folders / "cli.csv").write_text("mine\n")
+    code = main(["stats", str(folders / "images"), str(folders / "labels"),
+                 "--out", str(folders / "cli.csv")])  # fmt: skip
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "Pass overwrite=True" in err
+    assert "(on the command line: overwrite=True is --overwrite)" in err
+    assert (folders / "cli.csv").read_text() == "mine\n"
+    code = main(["stats", str(folders / "images"), str(folders / "labels"),
+                 "--out", str(folders / "cli.csv"), "--overwrite"])  # fmt: skip
+    assert code == 0
+    assert LabelTable.read_csv(folders / "cli.csv").rows
+
+
 def test_a_seg_label_file_is_placed_on_its_image(tmp_path):
     from m1vision.io import read_series
     from m1vision.synthetic import write_ct_series

@@ -532,6 +532,20 @@ def test_cli_segment(tmp_path, cohort):
     assert main(missing) == 2  # a documented error, printed, not a traceback
 
 
+def test_cli_segment_seg_of_nifti_inputs_says_the_flag_that_fixes_it(tmp_path, cohort, capsys):
+    from m1vision.cli import main
+
+    path = _save(pointwise_model((8, 8)), tmp_path)
+    code = main(["segment", str(cohort), "--model", str(path), "--out", str(tmp_path / "o"),
+                 "--format", "seg", "--device", "cpu", "--no-progress"])  # fmt: skip
+    assert code == 1
+    err = capsys.readouterr().err
+    assert err.count("no series folder") == 4
+    assert "format='nifti' into another output folder" in err
+    assert "(on the command line: format='nifti' is --format nifti)" in err
+    assert not list((tmp_path / "o").glob("*.dcm"))
+
+
 def _cached_segmenters() -> int:
     from m1vision.inference import _segfolder
 

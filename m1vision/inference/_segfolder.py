@@ -142,8 +142,9 @@ def _segment_one(seg, remote: _Remote, src: str, kind_name: str, out: str) -> di
     if remote.format == "seg" and not source.is_dir():
         raise SegReferenceError(
             f"cannot write a DICOM SEG for {src!r}: a SEG references the single-slice DICOM "
-            "series it segments, and this input is no series folder. Fix: format='nifti' for "
-            "NIfTI files and multi-frame objects."
+            "series it segments, and this input is no series folder (a NIfTI file or a "
+            "multi-frame object); the other inputs go on. Fix: segment such inputs with "
+            "format='nifti' into another output folder."
         )
     volume = get_input_kind(kind_name, segment_input_kinds()).read(source)
     result = seg.segment(volume)
