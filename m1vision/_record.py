@@ -68,6 +68,22 @@ def record_file(path) -> Path:
     return path / "record.json" if path.is_dir() else path
 
 
+def _missing_record_error(path: Path) -> RecordError:
+    """No file at ``path``: say what is expected, and name the records below its folder."""
+    folder = path.parent if path.name == "record.json" else path
+    found = sorted(folder.glob("*/record.json")) if folder.is_dir() else []
+    if found:
+        named = ", ".join(repr(str(p)) for p in found[:3])
+        more = f" (and {len(found) - 3} more)" if len(found) > 3 else ""
+        fix = f"Fix: pass one of the records in {str(folder)!r}: {named}{more}."
+    else:
+        fix = "Fix: check the path; record() returns the path of each record it writes."
+    return RecordError(
+        f"no record at {str(path)!r}: expected the record.json written by "
+        f"m1vision.experiment.record, or its folder. {fix}"
+    )
+
+
 def _m1vision_version() -> str:
     from m1vision import __version__
 
@@ -100,7 +116,7 @@ def load_record(path) -> dict:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise RecordError(f"no record at {str(path)!r}.") from None
+        raise _missing_record_error(path) from None
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise RecordError(f"{str(path)!r} is not a readable JSON record: {exc}") from None
     if not isinstance(data, dict) or data.get("schema") != SCHEMA:

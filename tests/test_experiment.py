@@ -154,6 +154,27 @@ def test_schema_check(recorded, edit, match):
     assert "version" in out.stderr or "schema" in out.stderr
 
 
+@pytest.mark.parametrize(
+    ("given", "fragment"),
+    [
+        ("nope.json", "Fix: check the path"),
+        ("experiments", "Fix: pass one of the records in"),
+        ("experiments/record.json", "Fix: pass one of the records in"),
+    ],
+    ids=["missing-file", "folder-of-records", "record-json-beside-them"],
+)
+def test_no_record_says_what_is_expected_and_names_the_records_below(tmp_path, given, fragment):
+    inner = tmp_path / "experiments" / "fig3-20261205T010203Z" / "record.json"
+    inner.parent.mkdir(parents=True)
+    inner.write_text("{}")
+    with pytest.raises(RecordError) as info:
+        experiment.load_record(tmp_path / given)
+    message = str(info.value)
+    assert "no record at" in message and "written by m1vision.experiment.record" in message
+    assert fragment in message
+    assert (repr(str(inner)) in message) == (fragment != "Fix: check the path")
+
+
 def test_unreadable_record(tmp_path):
     bad = tmp_path / "record.json"
     bad.write_text("{not json")
