@@ -214,6 +214,36 @@ print("finished")
 """
 
 
+FORK_CHILD = """
+import os, signal, sys
+from m1vision.io import write_image
+from m1vision.pipeline import Canny, Pipeline
+import numpy as np
+for k in range(16):
+    write_image({src!r} + f"/img{{k:02d}}.png", np.full((16, 16), k * 10, np.uint8))
+fired = []
+def ctrl_c_during_fork():  # the signal lands while the worker pool forks
+    if not fired:
+        fired.append(True)
+        os.kill(os.getpid(), signal.SIGINT)
+os.register_at_fork(after_in_parent=ctrl_c_during_fork)
+try:
+    report = Pipeline([Canny(low=10, high=30)]).run({src!r}, {out!r}, progress=False)
+except KeyboardInterrupt:
+    print("interrupted")
+    sys.exit(130)
+print("finished", report.executor)
+"""
+
+
+def test_a_ctrl_c_while_the_worker_pool_forks_is_not_lost(tmp_path):
+    code = FORK_CHILD.format(src=str(tmp_path / "in"), out=str(tmp_path / "out"))
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 130, (done.stdout, done.stderr)
+    assert done.stdout.strip() == "interrupted"
+    assert "Exception ignored" not in done.stderr
+
+
 @pytest.mark.slow
 def test_a_killed_run_resumes_with_what_its_manifest_recorded(tmp_path):
     sys.path.insert(0, str(TESTS))

@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import multiprocessing
 import os
+import signal
 import sys
 import threading
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
@@ -62,10 +63,40 @@ def _warm_pool(workers: int, state: tuple) -> tuple[ProcessPoolExecutor, str]:
             return pool, "warm"
         if pool is not None:
             pool.shutdown(wait=False, cancel_futures=True)
-        pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx)
+        pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_worker_signals)
         pool._m1vision_shared = True
         _POOL.update(key=key, pool=pool)
+        _start_workers(pool)
         return pool, "started"
+
+
+def _worker_signals() -> None:
+    """In each worker: Ctrl-C as Python's default (a fork copied the starter's handler)."""
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+def _start_workers(pool: ProcessPoolExecutor) -> None:
+    """Start the pool's workers now, holding a Ctrl-C until they are started.
+
+    A fork pool forks every worker at its first task. A SIGINT arriving meanwhile would raise
+    KeyboardInterrupt inside an at-fork handler (logging's), where Python prints "Exception
+    ignored" and carries on: the user's Ctrl-C would be lost and the run go to its end. So the
+    signal is noted during the start and raised after it.
+    """
+    if (
+        threading.current_thread() is not threading.main_thread()  # it gets no signals
+        or signal.getsignal(signal.SIGINT) is None  # a handler Python cannot put back
+    ):
+        pool.submit(int).result()
+        return
+    caught: list[int] = []
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: caught.append(signum))
+    try:
+        pool.submit(int).result()
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if caught:
+        raise KeyboardInterrupt
 
 
 def _kinds_state() -> tuple:
