@@ -81,7 +81,8 @@ test: $(STAMP) browser-deps
 # test extra, ~100 MB), and torch too where m1vision[torch] is installed. Tests marked
 # tf_only (TensorFlow's own training, say) are deselected there, not skipped.
 # The torch device blend's tests run under torch alone (other runs leave them out).
-BACKEND_TESTS := tests/test_inference_backends.py tests/test_numerics.py tests/test_demo_segmenter.py
+BACKEND_TESTS := tests/test_inference_backends.py tests/test_numerics.py tests/test_demo_segmenter.py \
+  tests/test_segmenter.py tests/test_inference_device_prep.py
 TORCH_TESTS := tests/test_segmenter_device.py
 test-backends: $(STAMP)
 	@ran=0; \

@@ -50,30 +50,44 @@ def _stable_widget_ids(nb):
     """Rename the widgets' random model ids to ids numbered in a fixed order.
 
     The order: widgets shown in outputs, cell by cell, each followed by the widgets it refers
-    to (children, layout, style), depth first; then any others by their state. Re-running an
-    unchanged notebook then stores the same ids, so it does not show up as changed.
+    to (children, layout, style), depth first; then the others (links, widgets never shown),
+    those no other of them refers to first, each time the one whose state comes first once
+    the ids already numbered are written as their numbers (and the others as "?"), so that
+    the random ids decide nothing. Re-running an unchanged notebook then stores the same ids,
+    so it does not show up as changed.
     """
     state = nb.metadata.get("widgets", {}).get(_WIDGET_STATE, {}).get("state", {})
     if not state:
         return nb
     order, seen = [], set()
+    text = {m: json.dumps(state[m], sort_keys=True) for m in state}
+    refs = {m: [r for r in re.findall(r"IPY_MODEL_([0-9a-f]{32})", text[m]) if r in state]
+            for m in state}  # fmt: skip
 
     def visit(root):
         stack = [root]
         while stack:
             model = stack.pop()
-            if model in seen or model not in state:
+            if model in seen:
                 continue
             seen.add(model)
             order.append(model)
-            refs = re.findall(r"IPY_MODEL_([0-9a-f]{32})", json.dumps(state[model], sort_keys=True))
-            stack.extend(reversed(refs))
+            stack.extend(reversed(refs[model]))
+
+    def canonical(model, number):
+        return _HEX32.sub(lambda m: number.get(m.group(0), "?"), text[model])
 
     outputs = json.dumps([cell.get("outputs", []) for cell in nb.cells])
     for model in re.findall(r'"model_id": "([0-9a-f]{32})"', outputs):
-        visit(model)
-    for model in sorted(set(state) - seen, key=lambda m: json.dumps(state[m], sort_keys=True)):
-        visit(model)
+        if model in state:
+            visit(model)
+    remaining = set(state) - seen
+    while remaining:
+        referred = {r for m in remaining for r in refs[m]}
+        candidates = [m for m in remaining if m not in referred] or list(remaining)
+        number = {m: str(n) for n, m in enumerate(order)}
+        visit(min(candidates, key=lambda m: canonical(m, number)))
+        remaining -= seen
     mapping = {old: f"{n:032x}" for n, old in enumerate(order)}
     text = _HEX32.sub(lambda m: mapping.get(m.group(0), m.group(0)), nbformat.writes(nb))
     return nbformat.reads(text, as_version=4)
