@@ -18,6 +18,7 @@ import time
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 from manifest_support import manifest_records
@@ -511,6 +512,31 @@ def test_processes_and_threads_give_the_same_outputs(folder, tmp_path, monkeypat
     for a, b in zip(procs.items, threads.items, strict=True):
         assert a.key == b.key and a.status == b.status == "ok"
         np.testing.assert_array_equal(read_image(a.output), read_image(b.output))
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(120)
+def test_a_process_pool_started_while_opencv_runs_threads_does_not_hang(
+    folder, tmp_path, monkeypatch
+):
+    """OpenCV's pool threads are not copied by a fork, but their locks are: a worker forked
+    while they live hangs when it sets its thread count. The pool is started with OpenCV held
+    to one thread, and OpenCV gets its threads back after."""
+    monkeypatch.setattr(batch._executors, "PROCESS_MIN_WORKERS", 2)
+    monkeypatch.setattr(batch._executors, "PROCESS_MIN_ITEMS_PER_WORKER", 1)
+    monkeypatch.setattr(batch._executors, "available_cores", lambda: 2)
+    batch.shutdown_workers()
+    threads = max(2, cv2.getNumThreads())
+    cv2.setNumThreads(threads)
+    picture = np.random.default_rng(0).integers(0, 255, (2048, 2048), np.uint8)
+    for _ in range(3):  # OpenCV's parallel loops: its pool threads now wait for work
+        cv2.GaussianBlur(picture, (9, 9), 0)
+    try:
+        report = A.run(folder, tmp_path / "out", progress=False)
+        assert report.executor.startswith("ProcessPoolExecutor(") and report.counts["ok"] == 5
+        assert cv2.getNumThreads() == threads
+    finally:
+        batch.shutdown_workers()
 
 
 def test_the_progress_helper_counts(capsys):

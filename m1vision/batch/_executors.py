@@ -63,40 +63,50 @@ def _warm_pool(workers: int, state: tuple) -> tuple[ProcessPoolExecutor, str]:
             return pool, "warm"
         if pool is not None:
             pool.shutdown(wait=False, cancel_futures=True)
-        pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_worker_signals)
+        pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=worker_signals)
         pool._m1vision_shared = True
         _POOL.update(key=key, pool=pool)
-        _start_workers(pool)
+        start_workers(pool)
         return pool, "started"
 
 
-def _worker_signals() -> None:
+def worker_signals() -> None:
     """In each worker: Ctrl-C as Python's default (a fork copied the starter's handler)."""
     signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
-def _start_workers(pool: ProcessPoolExecutor) -> None:
-    """Start the pool's workers now, holding a Ctrl-C until they are started.
+def start_workers(pool: ProcessPoolExecutor) -> None:
+    """Start the pool's workers now, holding a Ctrl-C and OpenCV's threads until they are.
 
     A fork pool forks every worker at its first task. A SIGINT arriving meanwhile would raise
     KeyboardInterrupt inside an at-fork handler (logging's), where Python prints "Exception
     ignored" and carries on: the user's Ctrl-C would be lost and the run go to its end. So the
-    signal is noted during the start and raised after it.
+    signal is noted during the start and raised after it. OpenCV is held to one thread
+    meanwhile: a fork copies the locks of OpenCV's pool threads but not the threads, and a
+    worker forked while they live hangs when it next sets its thread count.
     """
-    if (
-        threading.current_thread() is not threading.main_thread()  # it gets no signals
-        or signal.getsignal(signal.SIGINT) is None  # a handler Python cannot put back
-    ):
-        pool.submit(int).result()
-        return
-    caught: list[int] = []
-    previous = signal.signal(signal.SIGINT, lambda signum, frame: caught.append(signum))
+    cv2 = sys.modules.get("cv2")
+    cv_threads = cv2.getNumThreads() if cv2 is not None else None
+    if cv2 is not None:
+        cv2.setNumThreads(1)  # its pool threads end before the fork
     try:
-        pool.submit(int).result()
+        if (
+            threading.current_thread() is not threading.main_thread()  # it gets no signals
+            or signal.getsignal(signal.SIGINT) is None  # a handler Python cannot put back
+        ):
+            pool.submit(int).result()
+            return
+        caught: list[int] = []
+        previous = signal.signal(signal.SIGINT, lambda signum, frame: caught.append(signum))
+        try:
+            pool.submit(int).result()
+        finally:
+            signal.signal(signal.SIGINT, previous)
+        if caught:
+            raise KeyboardInterrupt
     finally:
-        signal.signal(signal.SIGINT, previous)
-    if caught:
-        raise KeyboardInterrupt
+        if cv2 is not None:
+            cv2.setNumThreads(cv_threads)
 
 
 def _kinds_state() -> tuple:

@@ -38,6 +38,7 @@ import cv2
 import numpy as np
 
 from m1vision._checks import available_cores, check_image
+from m1vision.batch._executors import start_workers, worker_signals
 from m1vision.errors import InvalidImageError, InvalidParameterError, InvalidTypeError
 from m1vision.inference._predictions import _describe
 
@@ -177,9 +178,11 @@ def _attach(name: str) -> shared_memory.SharedMemory:
 
 
 def _init(prepare, names, batch_shape, dtype) -> None:
-    """A worker's start: one OpenCV thread (the workers run in parallel), the ring attached."""
+    """A worker's start: Ctrl-C as Python's default, one OpenCV thread (the workers run in
+    parallel), the ring attached."""
     import cv2
 
+    worker_signals()
     cv2.setNumThreads(1)
     shms = [_attach(name) for name in names]
     _WORKER.update(
@@ -263,17 +266,7 @@ class SharedBatches:
                 initializer=_init,
                 initargs=(prepare, [s.name for s in self._shms], self.batch_shape, self.dtype),
             )
-            # Forked while OpenCV's thread pool runs, a worker can deadlock in its first
-            # OpenCV call: the pool is stopped (one thread) while the workers start (all
-            # of them at the first task with fork), then restored.
-            import cv2
-
-            cv_threads = cv2.getNumThreads()
-            cv2.setNumThreads(1)
-            try:
-                self._pool.submit(int).result()
-            finally:
-                cv2.setNumThreads(cv_threads)
+            start_workers(self._pool)  # now, with OpenCV's threads and a Ctrl-C held
         except BaseException:
             for shm in self._shms:
                 shm.close()
